@@ -1,0 +1,56 @@
+//! The per-day Markdown log, `event-YYYY-MM-DD.md`: a pure projection of
+//! the day's entries. The daemon writes it; the oracle re-renders it to
+//! check that the file on disk is exactly this.
+
+use chrono::NaiveDate;
+
+use crate::reduction::Entry;
+
+/// The file name of a day's log.
+pub fn file_name(day: NaiveDate) -> String {
+    format!("event-{}.md", day.format("%Y-%m-%d"))
+}
+
+/// Renders one day's log from its entries, whatever order they come in:
+/// entries sorted by window start, then commit order.
+pub fn render_day(day: NaiveDate, entries: &[&Entry]) -> String {
+    let mut sorted: Vec<&Entry> = entries.iter().copied().filter(|e| e.day() == day).collect();
+    sorted.sort_by_key(|e| (e.from, e.id));
+    let mut out = format!("# daybook — {}\n", day.format("%Y-%m-%d"));
+    for e in sorted {
+        out.push('\n');
+        out.push_str(&e.body);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reduction::EntryKind;
+    use crate::time::{Timestamp, UtcOffset};
+
+    fn entry(id: u64, from: i64, body: &str) -> Entry {
+        Entry {
+            id,
+            session_id: "s".into(),
+            kind: EntryKind::Final,
+            from: Timestamp(from),
+            to: Timestamp(from + 60_000),
+            offset: UtcOffset(3600),
+            body: body.into(),
+        }
+    }
+
+    #[test]
+    fn entries_sorted_by_window_and_filtered_by_local_day() {
+        let day = NaiveDate::from_ymd_opt(2027, 1, 15).unwrap();
+        let late = entry(1, 1_800_000_000_000, "late\n"); // 09:00+01:00
+        let early = entry(2, 1_799_990_000_000, "early\n");
+        let next_day = entry(3, 1_800_050_000_000, "other\n"); // 2027-01-15T21:53Z = 22:53+01 same day
+        let tomorrow = entry(4, 1_800_060_000_000, "tomorrow\n"); // 00:40+01 next day
+        let text = render_day(day, &[&late, &tomorrow, &early, &next_day]);
+        assert_eq!(text, "# daybook — 2027-01-15\n\nearly\n\nlate\n\nother\n");
+        assert_eq!(file_name(day), "event-2027-01-15.md");
+    }
+}

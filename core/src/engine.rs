@@ -1,0 +1,633 @@
+//! `Engine`: the orchestration the daemon and the simulator share.
+//!
+//! The engine owns a [`Store`] and a [`Summarizer`] and holds, in memory,
+//! only what can be rebuilt from the store: the open session's tracker and
+//! the time floor. Every method takes `now`; none reads a clock. Domain
+//! outcomes are queued as [`Output`]s and drained with [`Engine::poll_output`].
+//!
+//! When to call what (the shell's timers):
+//! - [`Engine::start`] once, before any event: builds blocks from durable
+//!   events, recovers orphans, reduces everything pending.
+//! - [`Engine::handle_events`] for each group commit of events; reply to
+//!   the senders only after it returns `Ok`. Then [`Engine::handle_reductions`]
+//!   runs the final reductions of sessions the batch ended.
+//! - [`Engine::handle_tick`] every `tick`; [`Engine::handle_minute`] every
+//!   minute; [`Engine::handle_flush`] every `flush`;
+//!   [`Engine::handle_safety_net`] at the daily safety net;
+//!   [`Engine::handle_shutdown`] on SIGTERM.
+
+use std::collections::VecDeque;
+
+use chrono::NaiveDate;
+
+use crate::block::{Block, EntryId, build_blocks};
+use crate::config::Config;
+use crate::error::Error;
+use crate::event::{Event, StoredEvent};
+use crate::recovery::{self, RecoveredEnd, RecoveryPlan};
+use crate::reduction::{
+    EntryKind, NewEntry, ReductionCommit, Summarizer, Summary, SummaryRequest, heuristic_summary,
+    render_entry,
+};
+use crate::session::{EndReason, OpenSession, Phase, Session, SessionId};
+use crate::store::{IngestStep, Store};
+use crate::time::Timestamp;
+
+/// One input, as data: what the simulator logs and replays as `(now, input)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// A group commit of events.
+    Events(Vec<Event>),
+    /// The cut-rule timer.
+    Tick,
+    /// The one-minute timer: blocks, queued finals, due retries.
+    Minute,
+    /// The flush timer.
+    Flush,
+    /// The 23:55 safety net.
+    SafetyNet,
+    /// The user paused capture.
+    Pause,
+    /// The user resumed capture.
+    Resume,
+    /// Graceful stop.
+    Shutdown,
+}
+
+/// A domain outcome, for logs, the day-file projector and the simulator's
+/// coverage marks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// A session began with an event.
+    SessionStarted {
+        /// Its id.
+        id: SessionId,
+        /// Its start.
+        start: Timestamp,
+    },
+    /// A session ended by a cut rule or a forced end.
+    SessionEnded {
+        /// Its id.
+        id: SessionId,
+        /// Its end.
+        end: Timestamp,
+        /// Why.
+        reason: EndReason,
+    },
+    /// Startup recovery ended an orphan.
+    OrphanRecovered(RecoveredEnd),
+    /// A reduction committed an entry.
+    EntryWritten {
+        /// The session.
+        session_id: SessionId,
+        /// The entry's id.
+        entry_id: EntryId,
+        /// Its kind.
+        kind: EntryKind,
+        /// The day file it belongs to.
+        day: NaiveDate,
+    },
+    /// A session became `reduced`.
+    SessionReduced {
+        /// Its id.
+        id: SessionId,
+    },
+    /// A final reduction failed and will be retried.
+    ReductionFailed {
+        /// The session.
+        session_id: SessionId,
+        /// Failures so far.
+        retry_count: u32,
+        /// When the retry is due.
+        next_retry_at: Timestamp,
+    },
+    /// A flush failed; the next flush covers more (never retried itself).
+    FlushFailed {
+        /// The session.
+        session_id: SessionId,
+    },
+    /// A day's entries changed: rewrite its file.
+    DayTouched(NaiveDate),
+}
+
+/// What [`Engine::handle_events`] did with a batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ingested {
+    /// Events committed.
+    pub accepted: usize,
+    /// Events dropped because capture is paused.
+    pub dropped_paused: usize,
+}
+
+/// The engine's in-memory state. Paused and open are exclusive: pausing
+/// ends the open session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum State {
+    Idle,
+    Open(OpenSession),
+    Paused,
+}
+
+/// The session engine over a store and a summarizer.
+#[derive(Debug)]
+pub struct Engine<S: Store, Z: Summarizer> {
+    store: S,
+    summarizer: Z,
+    config: Config,
+    id_prefix: String,
+    next_id: u64,
+    /// No event is attributed earlier than this (SPEC §2).
+    floor: Timestamp,
+    state: State,
+    /// Sessions this engine ended whose final reduction has not run yet.
+    finals: VecDeque<SessionId>,
+    outputs: VecDeque<Output>,
+}
+
+/// The recovery plan the store's current content calls for, without
+/// applying it (`daybook recover --dry-run`).
+pub fn plan_recovery<S: Store>(store: &S, config: &Config) -> Result<RecoveryPlan, Error> {
+    Ok(recovery::plan(
+        &store.recovery_input()?,
+        config.max_session,
+        config.empty_session,
+    ))
+}
+
+impl<S: Store, Z: Summarizer> Engine<S, Z> {
+    /// Starts the engine on `store` (SPEC §7's order): builds blocks from
+    /// every orphan's durable events, recovers orphans, reduces everything
+    /// pending. New session ids are `id_prefix` plus a counter; the prefix
+    /// must differ between runs (the engine also skips ids the store has).
+    pub fn start(
+        store: S,
+        summarizer: Z,
+        config: Config,
+        id_prefix: impl Into<String>,
+        now: Timestamp,
+    ) -> Result<Self, Error> {
+        let mut engine = Self {
+            store,
+            summarizer,
+            config,
+            id_prefix: id_prefix.into(),
+            next_id: 1,
+            floor: Timestamp(i64::MIN),
+            state: State::Idle,
+            finals: VecDeque::new(),
+            outputs: VecDeque::new(),
+        };
+        engine.recover()?;
+        engine.floor = engine.store.latest_end()?.unwrap_or(Timestamp(i64::MIN));
+        engine.reduce_pending(now)?;
+        Ok(engine)
+    }
+
+    /// Builds orphans' blocks, then plans and applies recovery.
+    fn recover(&mut self) -> Result<(), Error> {
+        let mut blocks = Vec::new();
+        for orphan in self.store.active_sessions()? {
+            let events = self.store.session_events(&orphan.id)?;
+            blocks.extend(build_blocks(
+                &orphan.id,
+                &events,
+                self.config.window,
+                Timestamp(i64::MIN),
+                Timestamp(i64::MAX),
+            ));
+        }
+        if !blocks.is_empty() {
+            self.store.write_blocks(&blocks)?;
+        }
+        let plan = plan_recovery(&self.store, &self.config)?;
+        if !plan.is_empty() {
+            self.store.recover(&plan)?;
+            for end in plan.ends {
+                tracing::info!(session = %end.id, end = %end.end, bound = ?end.bound, "recovered orphan session");
+                self.outputs.push_back(Output::OrphanRecovered(end));
+            }
+        }
+        Ok(())
+    }
+
+    /// The store, for reads (status, dumps).
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The open session, if any.
+    pub fn open_session(&self) -> Option<&OpenSession> {
+        match &self.state {
+            State::Open(open) => Some(open),
+            State::Idle | State::Paused => None,
+        }
+    }
+
+    /// Whether capture is paused.
+    pub fn is_paused(&self) -> bool {
+        self.state == State::Paused
+    }
+
+    /// The next queued outcome.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// Dispatches one input (the replayable form of the `handle_*` calls).
+    pub fn handle_input(&mut self, now: Timestamp, input: &Input) -> Result<(), Error> {
+        match input {
+            Input::Events(events) => self.handle_events(now, events).map(drop),
+            Input::Tick => self.handle_tick(now),
+            Input::Minute => self.handle_minute(now),
+            Input::Flush => self.handle_flush(now),
+            Input::SafetyNet => self.handle_safety_net(now),
+            Input::Pause => self.handle_pause(now),
+            Input::Resume => {
+                self.handle_resume();
+                Ok(())
+            }
+            Input::Shutdown => self.handle_shutdown(now),
+        }
+    }
+
+    fn fresh_id(&mut self, taken: &[SessionId]) -> Result<SessionId, Error> {
+        loop {
+            let id = SessionId(format!("{}{}", self.id_prefix, self.next_id));
+            self.next_id += 1;
+            if !taken.contains(&id) && self.store.session(&id)?.is_none() {
+                return Ok(id);
+            }
+        }
+    }
+
+    /// Attributes and commits a batch of events in one transaction, cutting
+    /// sessions where the rules say, each rule checked before the event is
+    /// attributed. All or nothing: an invalid event rejects the batch, and a
+    /// failed commit leaves the engine as it was.
+    pub fn handle_events(&mut self, now: Timestamp, events: &[Event]) -> Result<Ingested, Error> {
+        for e in events {
+            e.validate(now)?;
+        }
+        if self.state == State::Paused {
+            return Ok(Ingested {
+                accepted: 0,
+                dropped_paused: events.len(),
+            });
+        }
+        let mut open = match &self.state {
+            State::Open(open) => Some(open.clone()),
+            State::Idle | State::Paused => None,
+        };
+        let mut floor = self.floor;
+        let mut steps: Vec<IngestStep> = Vec::new();
+        let mut outputs = Vec::new();
+        let mut ended = Vec::new();
+        let mut started: Vec<SessionId> = Vec::new();
+        let next_id = self.next_id;
+        for event in events {
+            let at = event.at.max(floor);
+            floor = at;
+            if let Some(session) = open.take_if(|s| s.cut_at(at, &self.config).is_some()) {
+                let reason = session
+                    .cut_at(at, &self.config)
+                    .expect("checked by take_if");
+                let blocks = self.tail_blocks(&session, &steps)?;
+                outputs.push(Output::SessionEnded {
+                    id: session.id.clone(),
+                    end: session.last,
+                    reason,
+                });
+                ended.push(session.id.clone());
+                steps.push(IngestStep::End {
+                    id: session.id,
+                    end: session.last,
+                    reason,
+                    blocks,
+                });
+            }
+            match &mut open {
+                Some(session) => {
+                    session.observe(at, &event.app, &self.config);
+                    steps.push(IngestStep::Append {
+                        id: session.id.clone(),
+                        attributed: at,
+                        event: event.clone(),
+                    });
+                }
+                None => {
+                    let id = match self.fresh_id(&started) {
+                        Ok(id) => id,
+                        Err(e) => {
+                            self.next_id = next_id;
+                            return Err(e);
+                        }
+                    };
+                    started.push(id.clone());
+                    outputs.push(Output::SessionStarted {
+                        id: id.clone(),
+                        start: at,
+                    });
+                    steps.push(IngestStep::Start {
+                        session: Session::active(id.clone(), at, event.offset),
+                        first: event.clone(),
+                    });
+                    open = Some(OpenSession::new(id, at, &event.app, self.config.window));
+                }
+            }
+        }
+        if let Err(e) = self.store.ingest(&steps) {
+            self.next_id = next_id;
+            return Err(e);
+        }
+        self.state = open.map_or(State::Idle, State::Open);
+        self.floor = floor;
+        self.finals.extend(ended);
+        self.outputs.extend(outputs);
+        Ok(Ingested {
+            accepted: events.len(),
+            dropped_paused: 0,
+        })
+    }
+
+    /// The blocks of `session` not yet written, trailing partial window
+    /// included, from its committed events plus those earlier in the batch.
+    fn tail_blocks(
+        &self,
+        session: &OpenSession,
+        batch: &[IngestStep],
+    ) -> Result<Vec<Block>, Error> {
+        let mut events = self.store.session_events(&session.id)?;
+        for step in batch {
+            let (id, attributed, event) = match step {
+                IngestStep::Start { session, first } => (&session.id, session.start, first),
+                IngestStep::Append {
+                    id,
+                    attributed,
+                    event,
+                } => (id, *attributed, event),
+                IngestStep::End { .. } => continue,
+            };
+            if *id == session.id {
+                events.push(StoredEvent {
+                    seq: u64::MAX,
+                    session_id: id.clone(),
+                    attributed,
+                    event: event.clone(),
+                });
+            }
+        }
+        Ok(build_blocks(
+            &session.id,
+            &events,
+            self.config.window,
+            session.built_until,
+            Timestamp(i64::MAX),
+        ))
+    }
+
+    /// Ends the open session (forced or by a cut rule) with its tail blocks
+    /// in one transaction, then runs its final reduction.
+    fn end_open(&mut self, now: Timestamp, reason: EndReason) -> Result<(), Error> {
+        let State::Open(session) = &self.state else {
+            return Ok(());
+        };
+        let blocks = self.tail_blocks(session, &[])?;
+        let (id, end) = (session.id.clone(), session.last);
+        self.store.end_session(&id, end, reason, &blocks)?;
+        self.state = State::Idle;
+        self.outputs.push_back(Output::SessionEnded {
+            id: id.clone(),
+            end,
+            reason,
+        });
+        self.finals.push_back(id);
+        self.handle_reductions(now)
+    }
+
+    /// Checks the cut rules without an event (every `tick`).
+    pub fn handle_tick(&mut self, now: Timestamp) -> Result<(), Error> {
+        let State::Open(session) = &self.state else {
+            return Ok(());
+        };
+        match session.cut_at(now.max(session.last), &self.config) {
+            Some(reason) => self.end_open(now, reason),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes the open session's blocks for closed windows: windows that
+    /// end at or before the start of the window holding its latest event.
+    /// Attributed time never goes back, so no event can land in them later.
+    fn build_closed_blocks(&mut self) -> Result<(), Error> {
+        let State::Open(session) = &self.state else {
+            return Ok(());
+        };
+        let cutoff = session.last.window_start(self.config.window);
+        if cutoff <= session.built_until {
+            return Ok(());
+        }
+        let events = self.store.session_events(&session.id)?;
+        let blocks = build_blocks(
+            &session.id,
+            &events,
+            self.config.window,
+            session.built_until,
+            cutoff,
+        );
+        if !blocks.is_empty() {
+            self.store.write_blocks(&blocks)?;
+        }
+        if let State::Open(session) = &mut self.state {
+            session.built_until = cutoff;
+        }
+        Ok(())
+    }
+
+    /// The one-minute timer: closed blocks, queued final reductions, due
+    /// retries.
+    pub fn handle_minute(&mut self, now: Timestamp) -> Result<(), Error> {
+        self.build_closed_blocks()?;
+        self.handle_reductions(now)
+    }
+
+    /// Runs the final reductions of sessions this engine ended, then the
+    /// retries that are due. Call after acknowledging an ingest batch.
+    pub fn handle_reductions(&mut self, now: Timestamp) -> Result<(), Error> {
+        while let Some(id) = self.finals.front().cloned() {
+            if let Some(session) = self.store.session(&id)? {
+                self.reduce(now, &session)?;
+            }
+            self.finals.pop_front();
+        }
+        for session in self.store.due_sessions(now)? {
+            self.reduce(now, &session)?;
+        }
+        Ok(())
+    }
+
+    /// Incremental reduction of the open session's closed blocks.
+    pub fn handle_flush(&mut self, now: Timestamp) -> Result<(), Error> {
+        self.build_closed_blocks()?;
+        let State::Open(open) = &self.state else {
+            return Ok(());
+        };
+        let id = open.id.clone();
+        if let Some(session) = self.store.session(&id)? {
+            self.reduce(now, &session)?;
+        }
+        Ok(())
+    }
+
+    /// The daily safety net: ends the open session and reduces everything
+    /// pending. (Checkpointing the WAL is the daemon's part.)
+    pub fn handle_safety_net(&mut self, now: Timestamp) -> Result<(), Error> {
+        self.end_open(now, EndReason::DailySafetyNet)?;
+        self.reduce_pending(now)
+    }
+
+    /// Pausing ends the open session; events are dropped until resume.
+    pub fn handle_pause(&mut self, now: Timestamp) -> Result<(), Error> {
+        self.end_open(now, EndReason::Paused)?;
+        self.state = State::Paused;
+        Ok(())
+    }
+
+    /// Resumes capture; the next event starts a new session.
+    pub fn handle_resume(&mut self) {
+        if self.state == State::Paused {
+            self.state = State::Idle;
+        }
+    }
+
+    /// Graceful stop: ends the open session with reason `shutdown` and
+    /// finishes its final reduction.
+    pub fn handle_shutdown(&mut self, now: Timestamp) -> Result<(), Error> {
+        self.end_open(now, EndReason::Shutdown)
+    }
+
+    /// Reduces every `ended` or `failed` session (failed ones regardless of
+    /// their retry time; each attempt counts).
+    pub fn reduce_pending(&mut self, now: Timestamp) -> Result<(), Error> {
+        for session in self.store.pending_sessions()? {
+            self.reduce(now, &session)?;
+        }
+        self.finals.clear();
+        Ok(())
+    }
+
+    /// One reduction of `session`: final if it has ended, flush if active.
+    /// Idempotent: a reduced session is skipped.
+    fn reduce(&mut self, now: Timestamp, session: &Session) -> Result<(), Error> {
+        let kind = match session.phase {
+            Phase::Reduced { .. } => return Ok(()),
+            Phase::Active => EntryKind::Flush,
+            Phase::Ended { .. } | Phase::Failed { .. } => EntryKind::Final,
+        };
+        let blocks = self.store.uncovered_blocks(&session.id)?;
+        if blocks.is_empty() {
+            if kind == EntryKind::Final {
+                self.commit(session, kind, &[], None)?;
+            }
+            return Ok(());
+        }
+        let request = SummaryRequest {
+            session_id: session.id.clone(),
+            kind,
+            blocks,
+        };
+        match self.summarizer.summarize(&request) {
+            Ok(summary) => self.commit(session, kind, &request.blocks, Some(&summary)),
+            Err(e) if kind == EntryKind::Flush => {
+                tracing::warn!(session = %session.id, error = %e, "flush failed; the next flush covers more");
+                self.outputs.push_back(Output::FlushFailed {
+                    session_id: session.id.clone(),
+                });
+                Ok(())
+            }
+            Err(e) => {
+                let attempts = session.retry_count + 1;
+                if attempts >= self.config.max_reduce_attempts {
+                    tracing::warn!(session = %session.id, error = %e, attempts, "summarizer gave up; writing a heuristic entry");
+                    let summary = heuristic_summary(&request.blocks, attempts);
+                    self.commit(
+                        session,
+                        EntryKind::Heuristic,
+                        &request.blocks,
+                        Some(&summary),
+                    )
+                } else {
+                    let next_retry_at = now + self.config.backoff(session.retry_count);
+                    tracing::warn!(session = %session.id, error = %e, attempts, %next_retry_at, "reduction failed; will retry");
+                    self.store
+                        .mark_failed(&session.id, attempts, next_retry_at)?;
+                    self.outputs.push_back(Output::ReductionFailed {
+                        session_id: session.id.clone(),
+                        retry_count: attempts,
+                        next_retry_at,
+                    });
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    /// Commits a reduction in one transaction and queues its outcomes.
+    fn commit(
+        &mut self,
+        session: &Session,
+        kind: EntryKind,
+        blocks: &[Block],
+        summary: Option<&Summary>,
+    ) -> Result<(), Error> {
+        let finish = kind != EntryKind::Flush;
+        let entry = match (blocks.first(), blocks.last(), summary) {
+            (Some(first), Some(last), Some(summary)) => Some(NewEntry {
+                session_id: session.id.clone(),
+                kind,
+                from: first.start,
+                to: last.end,
+                offset: first.offset,
+                body: render_entry(
+                    &session.id,
+                    kind,
+                    first.start,
+                    last.end,
+                    first.offset,
+                    summary,
+                ),
+            }),
+            _ => None,
+        };
+        let commit = ReductionCommit {
+            session_id: session.id.clone(),
+            covered: if entry.is_some() {
+                blocks.iter().map(|b| b.start).collect()
+            } else {
+                Vec::new()
+            },
+            flush_end: entry.as_ref().map(|e| e.to),
+            entry,
+            finish,
+        };
+        if let Some(entry) = self.store.commit_reduction(&commit)? {
+            self.outputs.push_back(Output::EntryWritten {
+                session_id: session.id.clone(),
+                entry_id: entry.id,
+                kind,
+                day: entry.day(),
+            });
+            self.outputs.push_back(Output::DayTouched(entry.day()));
+        }
+        if finish {
+            self.outputs.push_back(Output::SessionReduced {
+                id: session.id.clone(),
+            });
+        }
+        Ok(())
+    }
+}

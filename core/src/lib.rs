@@ -1,0 +1,42 @@
+//! `daybook-core`: daybook's pure session engine.
+//!
+//! It cuts a stream of activity events into work sessions (SPEC §4), folds
+//! each session's events into one-minute blocks (§5), reduces blocks into
+//! entries of the per-day log (§6), recovers sessions orphaned by a killed
+//! daemon (§7), and checks the invariants that make all of that trustworthy
+//! (§8). The simulator and the daemon run this same code.
+//!
+//! What it never does: I/O of any kind (no files, sockets, SQLite or
+//! tokio), clock reads (every call takes `now`), randomness, threads, or
+//! iteration over hash maps. Durable state lives behind the [`Store`]
+//! trait, whose every method is one transaction; [`MemStore`] is the
+//! in-memory reference implementation.
+
+#![warn(missing_docs)]
+
+pub mod block;
+pub mod config;
+pub mod daylog;
+pub mod engine;
+pub mod error;
+pub mod event;
+pub mod memstore;
+pub mod oracle;
+pub mod recovery;
+pub mod reduction;
+pub mod session;
+pub mod store;
+pub mod time;
+
+pub use block::{Block, BlockKey, EntryId, LooseBlock};
+pub use config::Config;
+pub use engine::{Engine, Ingested, Input, Output, plan_recovery};
+pub use error::Error;
+pub use event::{Event, StoredEvent};
+pub use memstore::{MemState, MemStore};
+pub use oracle::{Violation, check, check_quiet};
+pub use recovery::{RecoveryInput, RecoveryPlan};
+pub use reduction::{BuiltinSummarizer, Entry, EntryKind, Summarizer, Summary, SummaryRequest};
+pub use session::{EndReason, Phase, Session, SessionId};
+pub use store::{Dump, IngestStep, Store};
+pub use time::{Timestamp, UtcOffset};

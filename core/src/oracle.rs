@@ -1,0 +1,370 @@
+//! The invariant oracle (SPEC §8, 1–6). The simulator, the tests and
+//! `daybook doctor` all call [`check`] (always-true invariants) or
+//! [`check_quiet`] (plus "no loss", once the engine has gone quiet).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use chrono::NaiveDate;
+
+use crate::block::{BlockKey, EntryId};
+use crate::daylog::render_day;
+use crate::reduction::Entry;
+use crate::session::{Phase, Session, SessionId};
+use crate::store::Dump;
+use crate::time::Timestamp;
+
+/// One broken invariant, with what is needed to find it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Violation {
+    /// 1: two sessions overlap in time.
+    SessionsOverlap {
+        /// The earlier session.
+        first: SessionId,
+        /// The later one, starting before `first` ends.
+        second: SessionId,
+    },
+    /// 1: more than one session is active.
+    SeveralActive(Vec<SessionId>),
+    /// 1: a session ends before it starts.
+    EndsBeforeStart(SessionId),
+    /// 2: an event names a session that does not exist.
+    EventWithoutSession {
+        /// The event's seq.
+        seq: u64,
+        /// The missing session.
+        session: SessionId,
+    },
+    /// 2: an event's attributed time lies outside its session.
+    EventOutsideSession {
+        /// The event's seq.
+        seq: u64,
+        /// Its session.
+        session: SessionId,
+    },
+    /// 3: a block names a session that does not exist.
+    BlockWithoutSession(BlockKey),
+    /// 3: a block's capture count differs from its events.
+    BlockCountMismatch {
+        /// The block.
+        key: BlockKey,
+        /// Its capture count.
+        block: u32,
+        /// Events of its session in its window.
+        events: u32,
+    },
+    /// 3: a block is marked covered by an entry that does not exist.
+    CoveredByMissingEntry {
+        /// The block.
+        key: BlockKey,
+        /// The missing entry.
+        entry: EntryId,
+    },
+    /// 3: a block is covered by another session's entry.
+    CoveredByForeignEntry {
+        /// The block.
+        key: BlockKey,
+        /// The entry of another session.
+        entry: EntryId,
+    },
+    /// 3: a covered block lies outside its entry's window.
+    BlockOutsideEntry {
+        /// The block.
+        key: BlockKey,
+        /// Its entry.
+        entry: EntryId,
+    },
+    /// 3: two entries of one session have overlapping windows.
+    EntriesOverlap {
+        /// The earlier entry.
+        first: EntryId,
+        /// The later one.
+        second: EntryId,
+    },
+    /// 3: an entry names a session that does not exist.
+    EntryWithoutSession(EntryId),
+    /// 4: an event is in no block.
+    EventNotInBlock {
+        /// The event's seq.
+        seq: u64,
+    },
+    /// 4: a session is not reduced once quiet.
+    NotReduced {
+        /// The session.
+        session: SessionId,
+        /// Its status.
+        status: &'static str,
+    },
+    /// 4: a block of a session is covered by no entry once quiet.
+    BlockUncovered(BlockKey),
+    /// 6: a day file differs from the rendering of that day's entries.
+    DayFileMismatch(String),
+    /// 6: a day with entries has no file.
+    DayFileMissing(String),
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let k = |k: &BlockKey| format!("block ({}, {})", k.session_id, k.start);
+        match self {
+            Self::SessionsOverlap { first, second } => write!(
+                f,
+                "disjoint: session {second} starts before session {first} ends"
+            ),
+            Self::SeveralActive(ids) => {
+                write!(f, "disjoint: {} sessions are active: {ids:?}", ids.len())
+            }
+            Self::EndsBeforeStart(id) => write!(f, "disjoint: session {id} ends before it starts"),
+            Self::EventWithoutSession { seq, session } => write!(
+                f,
+                "owned events: event {seq} names missing session {session}"
+            ),
+            Self::EventOutsideSession { seq, session } => write!(
+                f,
+                "owned events: event {seq} lies outside session {session}"
+            ),
+            Self::BlockWithoutSession(key) => write!(
+                f,
+                "no double attribution: {} names a missing session",
+                k(key)
+            ),
+            Self::BlockCountMismatch { key, block, events } => {
+                write!(
+                    f,
+                    "no loss: {} counts {block} captures but its session has {events} events there",
+                    k(key)
+                )
+            }
+            Self::CoveredByMissingEntry { key, entry } => write!(
+                f,
+                "no double attribution: {} is covered by missing entry {entry}",
+                k(key)
+            ),
+            Self::CoveredByForeignEntry { key, entry } => {
+                write!(
+                    f,
+                    "no double attribution: {} is covered by entry {entry} of another session",
+                    k(key)
+                )
+            }
+            Self::BlockOutsideEntry { key, entry } => write!(
+                f,
+                "no double attribution: {} lies outside its entry {entry}",
+                k(key)
+            ),
+            Self::EntriesOverlap { first, second } => write!(
+                f,
+                "no double attribution: entries {first} and {second} of one session overlap"
+            ),
+            Self::EntryWithoutSession(id) => write!(
+                f,
+                "no double attribution: entry {id} names a missing session"
+            ),
+            Self::EventNotInBlock { seq } => write!(f, "no loss: event {seq} is in no block"),
+            Self::NotReduced { session, status } => {
+                write!(f, "no loss: session {session} is {status}, not reduced")
+            }
+            Self::BlockUncovered(key) => write!(f, "no loss: {} is covered by no entry", k(key)),
+            Self::DayFileMismatch(day) => {
+                write!(f, "projection: day file {day} differs from its entries")
+            }
+            Self::DayFileMissing(day) => write!(f, "projection: day {day} has entries but no file"),
+        }
+    }
+}
+
+/// Checks the invariants that hold at every instant: 1 (disjoint), 2
+/// (owned events), 3 (no double attribution), the block counts behind 4,
+/// and 6 (projection, when the dump carries day files).
+pub fn check(dump: &Dump) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let sessions: BTreeMap<&SessionId, &Session> =
+        dump.sessions.iter().map(|s| (&s.id, s)).collect();
+    check_disjoint(dump, &mut out);
+    check_events(dump, &sessions, &mut out);
+    check_blocks(dump, &sessions, &mut out);
+    check_projection(dump, &mut out);
+    out
+}
+
+/// [`check`] plus invariant 4 as it holds once the engine is quiet:
+/// every event in a block, every session reduced, every block covered.
+pub fn check_quiet(dump: &Dump) -> Vec<Violation> {
+    let mut out = check(dump);
+    let blocks: BTreeSet<(&SessionId, Timestamp, Timestamp)> = dump
+        .blocks
+        .iter()
+        .map(|b| (&b.session_id, b.start, b.end))
+        .collect();
+    for e in &dump.events {
+        let inside = blocks
+            .range(
+                (&e.session_id, Timestamp(i64::MIN), Timestamp(i64::MIN))
+                    ..=(&e.session_id, e.attributed, Timestamp(i64::MAX)),
+            )
+            .any(|(_, start, end)| *start <= e.attributed && e.attributed < *end);
+        if !inside {
+            out.push(Violation::EventNotInBlock { seq: e.seq });
+        }
+    }
+    for s in &dump.sessions {
+        if !matches!(s.phase, Phase::Reduced { .. }) {
+            out.push(Violation::NotReduced {
+                session: s.id.clone(),
+                status: s.phase.status(),
+            });
+        }
+    }
+    for b in dump.blocks.iter().filter(|b| b.covered_by.is_none()) {
+        out.push(Violation::BlockUncovered(b.key()));
+    }
+    out
+}
+
+fn check_disjoint(dump: &Dump, out: &mut Vec<Violation>) {
+    let mut sorted: Vec<&Session> = dump.sessions.iter().collect();
+    sorted.sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
+    let active: Vec<SessionId> = sorted
+        .iter()
+        .filter(|s| s.phase == Phase::Active)
+        .map(|s| s.id.clone())
+        .collect();
+    if active.len() > 1 {
+        out.push(Violation::SeveralActive(active));
+    }
+    // The session reaching furthest so far; an active one reaches forever.
+    let mut reach: Option<(Timestamp, &SessionId)> = None;
+    for s in sorted {
+        let end = s.phase.end().unwrap_or(Timestamp(i64::MAX));
+        if end < s.start {
+            out.push(Violation::EndsBeforeStart(s.id.clone()));
+        }
+        if let Some((until, first)) = reach {
+            if until > s.start {
+                out.push(Violation::SessionsOverlap {
+                    first: first.clone(),
+                    second: s.id.clone(),
+                });
+            }
+        }
+        if reach.is_none_or(|(until, _)| end > until) {
+            reach = Some((end, &s.id));
+        }
+    }
+}
+
+fn check_events(dump: &Dump, sessions: &BTreeMap<&SessionId, &Session>, out: &mut Vec<Violation>) {
+    for e in &dump.events {
+        match sessions.get(&e.session_id) {
+            None => out.push(Violation::EventWithoutSession {
+                seq: e.seq,
+                session: e.session_id.clone(),
+            }),
+            Some(s) => {
+                let after_end = s.phase.end().is_some_and(|end| e.attributed > end);
+                if e.attributed < s.start || after_end {
+                    out.push(Violation::EventOutsideSession {
+                        seq: e.seq,
+                        session: s.id.clone(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn check_blocks(dump: &Dump, sessions: &BTreeMap<&SessionId, &Session>, out: &mut Vec<Violation>) {
+    let entries: BTreeMap<EntryId, &Entry> = dump.entries.iter().map(|e| (e.id, e)).collect();
+    let mut counts: BTreeMap<(&SessionId, Timestamp), u32> = BTreeMap::new();
+    let window_of = |e: &crate::event::StoredEvent| {
+        dump.blocks
+            .binary_search_by(|b| (&b.session_id, b.start).cmp(&(&e.session_id, e.attributed)))
+            .map_or_else(|i| i.checked_sub(1), Some)
+            .map(|i| &dump.blocks[i])
+            .filter(|b| {
+                b.session_id == e.session_id && b.start <= e.attributed && e.attributed < b.end
+            })
+    };
+    for e in &dump.events {
+        if let Some(b) = window_of(e) {
+            *counts.entry((&b.session_id, b.start)).or_default() += 1;
+        }
+    }
+    for b in &dump.blocks {
+        let key = b.key();
+        if !sessions.contains_key(&b.session_id) {
+            out.push(Violation::BlockWithoutSession(key.clone()));
+        }
+        // Blocks imported without events keep their own count.
+        if let Some(&events) = counts.get(&(&b.session_id, b.start)) {
+            if events != b.capture_count {
+                out.push(Violation::BlockCountMismatch {
+                    key: key.clone(),
+                    block: b.capture_count,
+                    events,
+                });
+            }
+        }
+        let Some(entry_id) = b.covered_by else {
+            continue;
+        };
+        match entries.get(&entry_id) {
+            None => out.push(Violation::CoveredByMissingEntry {
+                key,
+                entry: entry_id,
+            }),
+            Some(e) if e.session_id != b.session_id => out.push(Violation::CoveredByForeignEntry {
+                key,
+                entry: entry_id,
+            }),
+            Some(e) if b.start < e.from || b.end > e.to => out.push(Violation::BlockOutsideEntry {
+                key,
+                entry: entry_id,
+            }),
+            Some(_) => {}
+        }
+    }
+    let mut by_session: BTreeMap<&SessionId, Vec<&Entry>> = BTreeMap::new();
+    for e in &dump.entries {
+        if !sessions.contains_key(&e.session_id) {
+            out.push(Violation::EntryWithoutSession(e.id));
+        }
+        by_session.entry(&e.session_id).or_default().push(e);
+    }
+    for entries in by_session.values_mut() {
+        entries.sort_by_key(|e| (e.from, e.id));
+        for pair in entries.windows(2) {
+            if pair[0].to > pair[1].from {
+                out.push(Violation::EntriesOverlap {
+                    first: pair[0].id,
+                    second: pair[1].id,
+                });
+            }
+        }
+    }
+}
+
+fn check_projection(dump: &Dump, out: &mut Vec<Violation>) {
+    let Some(files) = &dump.day_files else { return };
+    let mut days: BTreeMap<NaiveDate, Vec<&Entry>> = BTreeMap::new();
+    for e in &dump.entries {
+        days.entry(e.day()).or_default().push(e);
+    }
+    for (day, entries) in &days {
+        let name = day.format("%Y-%m-%d").to_string();
+        match files.get(&name) {
+            None => out.push(Violation::DayFileMissing(name)),
+            Some(text) if *text != render_day(*day, entries) => {
+                out.push(Violation::DayFileMismatch(name))
+            }
+            Some(_) => {}
+        }
+    }
+    for name in files.keys() {
+        let known =
+            NaiveDate::parse_from_str(name, "%Y-%m-%d").is_ok_and(|d| days.contains_key(&d));
+        if !known {
+            out.push(Violation::DayFileMismatch(name.clone()));
+        }
+    }
+}

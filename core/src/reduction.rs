@@ -1,0 +1,318 @@
+//! Reductions (SPEC §6): turning a session's uncovered blocks into one entry
+//! of the day log, the summarizer that writes its words, and the heuristic
+//! entry written when the summarizer keeps failing.
+
+use serde::{Deserialize, Serialize};
+
+use crate::block::{Block, EntryId};
+use crate::error::Error;
+use crate::session::SessionId;
+use crate::time::{Timestamp, UtcOffset};
+
+/// Which kind of reduction wrote an entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    /// Incremental reduction of the active session.
+    Flush,
+    /// The reduction after the session ended.
+    Final,
+    /// Written without the summarizer after too many failures.
+    Heuristic,
+}
+
+impl EntryKind {
+    /// The name used in the database and the day file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Flush => "flush",
+            Self::Final => "final",
+            Self::Heuristic => "heuristic",
+        }
+    }
+
+    /// Parses [`Self::as_str`]'s output.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Flush, Self::Final, Self::Heuristic]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// An entry of the day log: one reduction of a run of blocks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Assigned by the store on commit; increases with commit order.
+    pub id: EntryId,
+    /// The session it reduces.
+    pub session_id: SessionId,
+    /// Flush, final or heuristic.
+    pub kind: EntryKind,
+    /// Start of its window: the first covered block's start.
+    pub from: Timestamp,
+    /// End of its window (exclusive): the last covered block's end.
+    pub to: Timestamp,
+    /// The offset at `from`; with `from` it picks the day file.
+    pub offset: UtcOffset,
+    /// Its Markdown section, as it appears in the day file.
+    pub body: String,
+}
+
+impl Entry {
+    /// The local date whose day file holds this entry.
+    pub fn day(&self) -> chrono::NaiveDate {
+        self.from.local_date(self.offset)
+    }
+}
+
+/// An entry about to be committed (the store assigns its id).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewEntry {
+    /// See [`Entry::session_id`].
+    pub session_id: SessionId,
+    /// See [`Entry::kind`].
+    pub kind: EntryKind,
+    /// See [`Entry::from`].
+    pub from: Timestamp,
+    /// See [`Entry::to`].
+    pub to: Timestamp,
+    /// See [`Entry::offset`].
+    pub offset: UtcOffset,
+    /// See [`Entry::body`].
+    pub body: String,
+}
+
+/// Everything one reduction commits, in one transaction: the entry (if
+/// any), the mark on every block it covers, the session's `flush_end`, and
+/// for a final reduction the `reduced` status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReductionCommit {
+    /// The session reduced.
+    pub session_id: SessionId,
+    /// The entry, or `None` for a final reduction with nothing left to cover.
+    pub entry: Option<NewEntry>,
+    /// Starts of the session's blocks the entry covers.
+    pub covered: Vec<Timestamp>,
+    /// The end of the last covered block.
+    pub flush_end: Option<Timestamp>,
+    /// Whether the session becomes `reduced`.
+    pub finish: bool,
+}
+
+/// What the summarizer is asked to summarize.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SummaryRequest {
+    /// The session.
+    pub session_id: SessionId,
+    /// Flush or final.
+    pub kind: EntryKind,
+    /// The blocks to cover, in window order.
+    pub blocks: Vec<Block>,
+}
+
+/// The summarizer's answer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// One or two sentences.
+    pub summary: String,
+    /// Sub-task lines, each `[HH:MM-HH:MM, App] …`.
+    pub lines: Vec<String>,
+}
+
+/// Writes the words of an entry. Calls may fail ([`Error::Summarizer`]);
+/// failures take the retry path and never lose the blocks.
+pub trait Summarizer {
+    /// Summarizes the request's blocks.
+    fn summarize(&mut self, request: &SummaryRequest) -> Result<Summary, Error>;
+}
+
+/// The built-in summarizer: deterministic, offline, no model. It names the
+/// apps by how many captures each had and writes one sub-task line per run
+/// of consecutive blocks led by the same app.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BuiltinSummarizer;
+
+impl Summarizer for BuiltinSummarizer {
+    fn summarize(&mut self, request: &SummaryRequest) -> Result<Summary, Error> {
+        let blocks = &request.blocks;
+        let captures: u32 = blocks.iter().map(|b| b.capture_count).sum();
+        let mut apps: Vec<(&str, u32, usize)> = Vec::new();
+        for (i, b) in blocks.iter().enumerate() {
+            for app in &b.apps {
+                match apps.iter_mut().find(|(a, ..)| a == app) {
+                    Some(entry) => entry.1 += b.capture_count,
+                    None => apps.push((app, b.capture_count, i)),
+                }
+            }
+        }
+        apps.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
+        let names: Vec<&str> = apps.iter().map(|(a, ..)| *a).collect();
+        let summary = format!(
+            "Worked in {} ({captures} captures over {} minute windows).",
+            names.join(", "),
+            blocks.len()
+        );
+        let mut lines = Vec::new();
+        let mut i = 0;
+        while i < blocks.len() {
+            let lead = blocks[i].apps.first().map_or("", String::as_str);
+            let mut j = i;
+            while j + 1 < blocks.len()
+                && blocks[j + 1].apps.first().map(String::as_str) == Some(lead)
+            {
+                j += 1;
+            }
+            let mut details: Vec<&str> = Vec::new();
+            for b in &blocks[i..=j] {
+                for l in &b.lines {
+                    if !details.contains(&l.as_str()) {
+                        details.push(l);
+                    }
+                }
+            }
+            let detail = shorten(&details.join("; "), 240);
+            lines.push(format!(
+                "{} {detail}",
+                task_tag(&blocks[i], &blocks[j], lead)
+            ));
+            i = j + 1;
+        }
+        Ok(Summary { summary, lines })
+    }
+}
+
+/// `[HH:MM-HH:MM, App]` for a run of blocks from `first` to `last`.
+fn task_tag(first: &Block, last: &Block, app: &str) -> String {
+    format!(
+        "[{}-{}, {app}]",
+        first.start.hhmm(first.offset),
+        last.end.hhmm(first.offset)
+    )
+}
+
+fn shorten(s: &str, max_chars: usize) -> String {
+    match s.char_indices().nth(max_chars) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+/// The entry written when the summarizer failed `attempts` times: one line
+/// per app with its span and capture count, tagged heuristic. No block is
+/// dropped for want of a summary.
+pub fn heuristic_summary(blocks: &[Block], attempts: u32) -> Summary {
+    let mut apps: Vec<(&str, &Block, &Block, u32)> = Vec::new();
+    for b in blocks {
+        for app in &b.apps {
+            match apps.iter_mut().find(|(a, ..)| a == app) {
+                Some(entry) => {
+                    entry.2 = b;
+                    entry.3 += b.capture_count;
+                }
+                None => apps.push((app, b, b, b.capture_count)),
+            }
+        }
+    }
+    Summary {
+        summary: format!("(heuristic) The summarizer failed {attempts} times; activity by app:"),
+        lines: apps
+            .iter()
+            .map(|(app, first, last, n)| {
+                format!("{} heuristic: {n} captures", task_tag(first, last, app))
+            })
+            .collect(),
+    }
+}
+
+/// The Markdown section of an entry: a heading with its local window, kind
+/// and session, the summary, then the sub-task lines.
+pub fn render_entry(
+    session_id: &SessionId,
+    kind: EntryKind,
+    from: Timestamp,
+    to: Timestamp,
+    offset: UtcOffset,
+    summary: &Summary,
+) -> String {
+    let mut body = format!(
+        "## {}–{} · {} · session {session_id}\n\n{}\n",
+        from.hhmm(offset),
+        to.hhmm(offset),
+        kind.as_str(),
+        summary.summary.trim()
+    );
+    if !summary.lines.is_empty() {
+        body.push('\n');
+        for line in &summary.lines {
+            body.push_str("- ");
+            body.push_str(line.trim());
+            body.push('\n');
+        }
+    }
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2027-01-15T08:00:00Z, on a minute boundary.
+    const T0: i64 = 1_800_000_000_000;
+
+    fn block(min: i64, apps: &[&str], n: u32) -> Block {
+        Block {
+            session_id: "s".into(),
+            start: Timestamp(T0 + min * 60_000),
+            end: Timestamp(T0 + (min + 1) * 60_000),
+            offset: UtcOffset::UTC,
+            lines: apps.iter().map(|a| format!("{a} — work")).collect(),
+            apps: apps.iter().map(|a| (*a).to_owned()).collect(),
+            capture_count: n,
+            covered_by: None,
+        }
+    }
+
+    #[test]
+    fn builtin_summary_is_deterministic_and_groups_runs() {
+        let req = SummaryRequest {
+            session_id: "s".into(),
+            kind: EntryKind::Final,
+            blocks: vec![
+                block(0, &["Code"], 3),
+                block(1, &["Code", "Term"], 2),
+                block(2, &["Term"], 9),
+            ],
+        };
+        let a = BuiltinSummarizer.summarize(&req).unwrap();
+        assert_eq!(a, BuiltinSummarizer.summarize(&req).unwrap());
+        assert!(
+            a.summary.starts_with("Worked in Term, Code (14 captures"),
+            "{}",
+            a.summary
+        );
+        assert_eq!(a.lines.len(), 2);
+        assert!(
+            a.lines[0].starts_with("[08:00-08:02, Code]"),
+            "{}",
+            a.lines[0]
+        );
+        assert!(
+            a.lines[1].starts_with("[08:02-08:03, Term]"),
+            "{}",
+            a.lines[1]
+        );
+    }
+
+    #[test]
+    fn heuristic_has_one_line_per_app() {
+        let s = heuristic_summary(&[block(0, &["A"], 1), block(1, &["B", "A"], 2)], 5);
+        assert_eq!(
+            s.lines,
+            [
+                "[08:00-08:02, A] heuristic: 3 captures",
+                "[08:01-08:02, B] heuristic: 2 captures"
+            ]
+        );
+        assert!(s.summary.contains("heuristic"));
+    }
+}

@@ -1,0 +1,144 @@
+//! The durable boundary. Every [`Store`] method is one atomic transaction:
+//! it commits entirely or not at all, and nothing is committed on drop. The
+//! engine keeps no durable state of its own; after a crash, what a store
+//! returns is all there is.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::block::{Block, LooseBlock};
+use crate::error::Error;
+use crate::event::{Event, StoredEvent};
+use crate::recovery::{RecoveryInput, RecoveryPlan};
+use crate::reduction::{Entry, ReductionCommit};
+use crate::session::{EndReason, Session, SessionId};
+use crate::time::Timestamp;
+
+/// One step of an ingest batch, applied in order inside one transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IngestStep {
+    /// End the open session and write its remaining blocks (the trailing
+    /// partial window included), so no event of an ended session is ever
+    /// outside a block.
+    End {
+        /// The session.
+        id: SessionId,
+        /// Its end: the attributed time of its last event.
+        end: Timestamp,
+        /// The cut rule or forced end.
+        reason: EndReason,
+        /// Its blocks not written yet.
+        blocks: Vec<Block>,
+    },
+    /// Start a session together with its first event.
+    Start {
+        /// The new session row (active).
+        session: Session,
+        /// Its first event, attributed at `session.start`.
+        first: Event,
+    },
+    /// Append an event to an active session.
+    Append {
+        /// The session.
+        id: SessionId,
+        /// Attributed time.
+        attributed: Timestamp,
+        /// The event.
+        event: Event,
+    },
+}
+
+/// The logical content of a store, in a canonical order, for checking and
+/// for comparing two stores byte for byte.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dump {
+    /// Sessions ordered by `(start, id)`.
+    pub sessions: Vec<Session>,
+    /// Events ordered by `seq`.
+    pub events: Vec<StoredEvent>,
+    /// Blocks ordered by key.
+    pub blocks: Vec<Block>,
+    /// Loose blocks ordered by id.
+    pub loose_blocks: Vec<LooseBlock>,
+    /// Entries ordered by id.
+    pub entries: Vec<Entry>,
+    /// Day files as found on disk (`YYYY-MM-DD` → text), when the caller
+    /// projects entries to files; `None` when there are none to check.
+    pub day_files: Option<BTreeMap<String, String>>,
+}
+
+/// The durable store the engine runs on. Implementations: [`crate::MemStore`]
+/// (the reference model) and the daemon's SQLite store.
+///
+/// Every method is one transaction; an `Err` means nothing of it committed.
+pub trait Store {
+    /// Applies an ingest batch (session ends, starts, appended events) in
+    /// one transaction: the group commit behind every acknowledgement.
+    fn ingest(&mut self, steps: &[IngestStep]) -> Result<(), Error>;
+
+    /// Ends an active session and writes its remaining blocks.
+    fn end_session(
+        &mut self,
+        id: &SessionId,
+        end: Timestamp,
+        reason: EndReason,
+        blocks: &[Block],
+    ) -> Result<(), Error>;
+
+    /// Writes blocks; a block already present keeps its coverage (content
+    /// is a pure function of the events, so a rewrite is identical).
+    fn write_blocks(&mut self, blocks: &[Block]) -> Result<(), Error>;
+
+    /// Commits a reduction: the entry, the mark on each covered block, the
+    /// session's `flush_end` and, if `finish`, `reduced`. Refuses
+    /// (`Conflict`) if the session is already reduced or a block is already
+    /// covered or missing. Returns the new entry, if one was written.
+    fn commit_reduction(&mut self, commit: &ReductionCommit) -> Result<Option<Entry>, Error>;
+
+    /// Marks a final reduction failed: status `failed`, the new retry count
+    /// and when to try again.
+    fn mark_failed(
+        &mut self,
+        id: &SessionId,
+        retry_count: u32,
+        next_retry_at: Timestamp,
+    ) -> Result<(), Error>;
+
+    /// Applies a recovery plan: every planned orphan becomes `ended` with
+    /// reason `recovered`, and each planned loose block moves to its owner
+    /// (unless the owner already has a block at that window, in which case
+    /// it stays loose). Orphans no longer active are left alone, so applying
+    /// a stale plan twice changes nothing.
+    fn recover(&mut self, plan: &RecoveryPlan) -> Result<(), Error>;
+
+    /// Every `active` session, by `(start, id)`.
+    fn active_sessions(&self) -> Result<Vec<Session>, Error>;
+
+    /// Every `ended` or `failed` session, by `(start, id)`: reduce-pending's work.
+    fn pending_sessions(&self) -> Result<Vec<Session>, Error>;
+
+    /// `failed` sessions whose retry is due at `now`, by `(start, id)`.
+    fn due_sessions(&self, now: Timestamp) -> Result<Vec<Session>, Error>;
+
+    /// One session.
+    fn session(&self, id: &SessionId) -> Result<Option<Session>, Error>;
+
+    /// A session's events, by attributed time then `seq`.
+    fn session_events(&self, id: &SessionId) -> Result<Vec<StoredEvent>, Error>;
+
+    /// A session's blocks that no entry covers, by start.
+    fn uncovered_blocks(&self, id: &SessionId) -> Result<Vec<Block>, Error>;
+
+    /// The latest end of any session: the time floor after a restart.
+    fn latest_end(&self) -> Result<Option<Timestamp>, Error>;
+
+    /// What the recovery planner needs, gathered set-based.
+    fn recovery_input(&self) -> Result<RecoveryInput, Error>;
+
+    /// Entries whose window starts on `day` (local date), by `(from, id)`.
+    fn entries_for_day(&self, day: chrono::NaiveDate) -> Result<Vec<Entry>, Error>;
+
+    /// The logical content, for the oracle and for byte-for-byte comparison.
+    fn dump(&self) -> Result<Dump, Error>;
+}

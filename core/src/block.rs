@@ -179,12 +179,7 @@ pub fn build_blocks(
 
 /// Folds one window's events into a block: one line per distinct context in
 /// first-seen order, typed text kept verbatim and capped per event.
-fn normalize(
-    session_id: &SessionId,
-    start: Timestamp,
-    end: Timestamp,
-    events: &[&StoredEvent],
-) -> Block {
+fn normalize(session_id: &SessionId, start: Timestamp, end: Timestamp, events: &[&StoredEvent]) -> Block {
     let mut contexts: Vec<Context<'_>> = Vec::new();
     let mut apps: Vec<String> = Vec::new();
     for e in events {
@@ -254,13 +249,7 @@ mod tests {
             ev(2, 30, "A", "x", None),
             ev(3, 61, "B", "y", None),
         ];
-        let blocks = build_blocks(
-            &"s".into(),
-            &events,
-            MIN,
-            Timestamp(T0),
-            Timestamp(i64::MAX),
-        );
+        let blocks = build_blocks(&"s".into(), &events, MIN, Timestamp(T0), Timestamp(i64::MAX));
         assert_eq!(blocks.len(), 2);
         assert_eq!(blocks[0].capture_count, 2);
         assert_eq!(blocks[0].lines, ["A — x"]);
@@ -281,19 +270,10 @@ mod tests {
             ev(5, 5, "Code", "main.rs", Some("fn")),
             ev(6, 6, "Code", "main.rs", Some("let x")),
         ];
-        let blocks = build_blocks(
-            &"s".into(),
-            &events,
-            MIN,
-            Timestamp(T0),
-            Timestamp(i64::MAX),
-        );
+        let blocks = build_blocks(&"s".into(), &events, MIN, Timestamp(T0), Timestamp(i64::MAX));
         assert_eq!(
             blocks[0].lines,
-            [
-                "Code — main.rs | typed: fn main() | typed: let x",
-                "Firefox — Docs"
-            ]
+            ["Code — main.rs | typed: fn main() | typed: let x", "Firefox — Docs"]
         );
         assert_eq!(blocks[0].apps, ["Code", "Firefox"]);
     }
@@ -302,13 +282,7 @@ mod tests {
     fn text_is_capped_at_4kb_on_a_char_boundary() {
         let long = "é".repeat(3000); // 6000 bytes
         let events = [ev(1, 1, "A", "t", Some(&long))];
-        let blocks = build_blocks(
-            &"s".into(),
-            &events,
-            MIN,
-            Timestamp(T0),
-            Timestamp(i64::MAX),
-        );
+        let blocks = build_blocks(&"s".into(), &events, MIN, Timestamp(T0), Timestamp(i64::MAX));
         let typed = blocks[0].lines[0].split(" | typed: ").nth(1).unwrap();
         assert_eq!(typed.len(), MAX_LINE_TEXT_BYTES);
     }

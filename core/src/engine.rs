@@ -26,8 +26,7 @@ use crate::error::Error;
 use crate::event::{Event, StoredEvent};
 use crate::recovery::{self, RecoveredEnd, RecoveryPlan};
 use crate::reduction::{
-    EntryKind, NewEntry, ReductionCommit, Summarizer, Summary, SummaryRequest, heuristic_summary,
-    render_entry,
+    EntryKind, NewEntry, ReductionCommit, Summarizer, Summary, SummaryRequest, heuristic_summary, render_entry,
 };
 use crate::session::{EndReason, OpenSession, Phase, Session, SessionId};
 use crate::store::{IngestStep, Store};
@@ -293,9 +292,7 @@ impl<S: Store, Z: Summarizer> Engine<S, Z> {
             let at = event.at.max(floor);
             floor = at;
             if let Some(session) = open.take_if(|s| s.cut_at(at, &self.config).is_some()) {
-                let reason = session
-                    .cut_at(at, &self.config)
-                    .expect("checked by take_if");
+                let reason = session.cut_at(at, &self.config).expect("checked by take_if");
                 let blocks = self.tail_blocks(&session, &steps)?;
                 outputs.push(Output::SessionEnded {
                     id: session.id.clone(),
@@ -356,20 +353,12 @@ impl<S: Store, Z: Summarizer> Engine<S, Z> {
 
     /// The blocks of `session` not yet written, trailing partial window
     /// included, from its committed events plus those earlier in the batch.
-    fn tail_blocks(
-        &self,
-        session: &OpenSession,
-        batch: &[IngestStep],
-    ) -> Result<Vec<Block>, Error> {
+    fn tail_blocks(&self, session: &OpenSession, batch: &[IngestStep]) -> Result<Vec<Block>, Error> {
         let mut events = self.store.session_events(&session.id)?;
         for step in batch {
             let (id, attributed, event) = match step {
                 IngestStep::Start { session, first } => (&session.id, session.start, first),
-                IngestStep::Append {
-                    id,
-                    attributed,
-                    event,
-                } => (id, *attributed, event),
+                IngestStep::Append { id, attributed, event } => (id, *attributed, event),
                 IngestStep::End { .. } => continue,
             };
             if *id == session.id {
@@ -432,13 +421,7 @@ impl<S: Store, Z: Summarizer> Engine<S, Z> {
             return Ok(());
         }
         let events = self.store.session_events(&session.id)?;
-        let blocks = build_blocks(
-            &session.id,
-            &events,
-            self.config.window,
-            session.built_until,
-            cutoff,
-        );
+        let blocks = build_blocks(&session.id, &events, self.config.window, session.built_until, cutoff);
         if !blocks.is_empty() {
             self.store.write_blocks(&blocks)?;
         }
@@ -554,17 +537,11 @@ impl<S: Store, Z: Summarizer> Engine<S, Z> {
                 if attempts >= self.config.max_reduce_attempts {
                     tracing::warn!(session = %session.id, error = %e, attempts, "summarizer gave up; writing a heuristic entry");
                     let summary = heuristic_summary(&request.blocks, attempts);
-                    self.commit(
-                        session,
-                        EntryKind::Heuristic,
-                        &request.blocks,
-                        Some(&summary),
-                    )
+                    self.commit(session, EntryKind::Heuristic, &request.blocks, Some(&summary))
                 } else {
                     let next_retry_at = now + self.config.backoff(session.retry_count);
                     tracing::warn!(session = %session.id, error = %e, attempts, %next_retry_at, "reduction failed; will retry");
-                    self.store
-                        .mark_failed(&session.id, attempts, next_retry_at)?;
+                    self.store.mark_failed(&session.id, attempts, next_retry_at)?;
                     self.outputs.push_back(Output::ReductionFailed {
                         session_id: session.id.clone(),
                         retry_count: attempts,
@@ -592,14 +569,7 @@ impl<S: Store, Z: Summarizer> Engine<S, Z> {
                 from: first.start,
                 to: last.end,
                 offset: first.offset,
-                body: render_entry(
-                    &session.id,
-                    kind,
-                    first.start,
-                    last.end,
-                    first.offset,
-                    summary,
-                ),
+                body: render_entry(&session.id, kind, first.start, last.end, first.offset, summary),
             }),
             _ => None,
         };
@@ -624,9 +594,8 @@ impl<S: Store, Z: Summarizer> Engine<S, Z> {
             self.outputs.push_back(Output::DayTouched(entry.day()));
         }
         if finish {
-            self.outputs.push_back(Output::SessionReduced {
-                id: session.id.clone(),
-            });
+            self.outputs
+                .push_back(Output::SessionReduced { id: session.id.clone() });
         }
         Ok(())
     }

@@ -142,10 +142,7 @@ mod tests {
                 },
                 "offset",
             ),
-            (
-                Event::new(NOW + MAX_FUTURE + Duration::from_millis(1), "A"),
-                "at",
-            ),
+            (Event::new(NOW + MAX_FUTURE + Duration::from_millis(1), "A"), "at"),
         ];
         for (event, field) in cases {
             match event.validate(NOW) {

@@ -93,9 +93,7 @@ impl MemStore {
 
 impl MemState {
     fn is_active(&self, id: &SessionId) -> bool {
-        self.sessions
-            .get(id)
-            .is_some_and(|s| s.phase == Phase::Active)
+        self.sessions.get(id).is_some_and(|s| s.phase == Phase::Active)
     }
 
     fn upsert_blocks(&mut self, blocks: &[Block]) {
@@ -173,11 +171,7 @@ impl Store for MemStore {
                         event: first.clone(),
                     });
                 }
-                IngestStep::Append {
-                    id,
-                    attributed,
-                    event,
-                } => {
+                IngestStep::Append { id, attributed, event } => {
                     st.events.push(StoredEvent {
                         seq,
                         session_id: id.clone(),
@@ -211,10 +205,7 @@ impl Store for MemStore {
 
     fn write_blocks(&mut self, blocks: &[Block]) -> Result<(), Error> {
         let mut st = self.lock();
-        if let Some(b) = blocks
-            .iter()
-            .find(|b| !st.sessions.contains_key(&b.session_id))
-        {
+        if let Some(b) = blocks.iter().find(|b| !st.sessions.contains_key(&b.session_id)) {
             return Err(Error::UnknownSession(b.session_id.clone()));
         }
         st.upsert_blocks(blocks);
@@ -224,10 +215,7 @@ impl Store for MemStore {
     fn commit_reduction(&mut self, commit: &ReductionCommit) -> Result<Option<Entry>, Error> {
         let mut st = self.lock();
         let id = &commit.session_id;
-        let session = st
-            .sessions
-            .get(id)
-            .ok_or_else(|| Error::UnknownSession(id.clone()))?;
+        let session = st.sessions.get(id).ok_or_else(|| Error::UnknownSession(id.clone()))?;
         if matches!(session.phase, Phase::Reduced { .. }) {
             return Err(conflict(id, "session is already reduced"));
         }
@@ -286,12 +274,7 @@ impl Store for MemStore {
         Ok(entry)
     }
 
-    fn mark_failed(
-        &mut self,
-        id: &SessionId,
-        retry_count: u32,
-        next_retry_at: Timestamp,
-    ) -> Result<(), Error> {
+    fn mark_failed(&mut self, id: &SessionId, retry_count: u32, next_retry_at: Timestamp) -> Result<(), Error> {
         let mut st = self.lock();
         let session = st
             .sessions
@@ -350,17 +333,13 @@ impl Store for MemStore {
     fn pending_sessions(&self) -> Result<Vec<Session>, Error> {
         let st = self.lock();
         let pending = |s: &&Session| matches!(s.phase, Phase::Ended { .. } | Phase::Failed { .. });
-        Ok(by_start(
-            st.sessions.values().filter(pending).cloned().collect(),
-        ))
+        Ok(by_start(st.sessions.values().filter(pending).cloned().collect()))
     }
 
     fn due_sessions(&self, now: Timestamp) -> Result<Vec<Session>, Error> {
         let st = self.lock();
         let due = |s: &&Session| matches!(s.phase, Phase::Failed { next_retry_at, .. } if next_retry_at <= now);
-        Ok(by_start(
-            st.sessions.values().filter(due).cloned().collect(),
-        ))
+        Ok(by_start(st.sessions.values().filter(due).cloned().collect()))
     }
 
     fn session(&self, id: &SessionId) -> Result<Option<Session>, Error> {
@@ -369,12 +348,7 @@ impl Store for MemStore {
 
     fn session_events(&self, id: &SessionId) -> Result<Vec<StoredEvent>, Error> {
         let st = self.lock();
-        let mut events: Vec<StoredEvent> = st
-            .events
-            .iter()
-            .filter(|e| e.session_id == *id)
-            .cloned()
-            .collect();
+        let mut events: Vec<StoredEvent> = st.events.iter().filter(|e| e.session_id == *id).cloned().collect();
         events.sort_by_key(|e| (e.attributed, e.seq));
         Ok(events)
     }
@@ -395,12 +369,7 @@ impl Store for MemStore {
     }
 
     fn latest_end(&self) -> Result<Option<Timestamp>, Error> {
-        Ok(self
-            .lock()
-            .sessions
-            .values()
-            .filter_map(|s| s.phase.end())
-            .max())
+        Ok(self.lock().sessions.values().filter_map(|s| s.phase.end()).max())
     }
 
     fn recovery_input(&self) -> Result<RecoveryInput, Error> {
@@ -451,12 +420,7 @@ impl Store for MemStore {
 
     fn entries_for_day(&self, day: NaiveDate) -> Result<Vec<Entry>, Error> {
         let st = self.lock();
-        let mut entries: Vec<Entry> = st
-            .entries
-            .values()
-            .filter(|e| e.day() == day)
-            .cloned()
-            .collect();
+        let mut entries: Vec<Entry> = st.entries.values().filter(|e| e.day() == day).cloned().collect();
         entries.sort_by_key(|e| (e.from, e.id));
         Ok(entries)
     }

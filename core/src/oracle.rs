@@ -107,27 +107,20 @@ impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let k = |k: &BlockKey| format!("block ({}, {})", k.session_id, k.start);
         match self {
-            Self::SessionsOverlap { first, second } => write!(
-                f,
-                "disjoint: session {second} starts before session {first} ends"
-            ),
+            Self::SessionsOverlap { first, second } => {
+                write!(f, "disjoint: session {second} starts before session {first} ends")
+            }
             Self::SeveralActive(ids) => {
                 write!(f, "disjoint: {} sessions are active: {ids:?}", ids.len())
             }
             Self::EndsBeforeStart(id) => write!(f, "disjoint: session {id} ends before it starts"),
-            Self::EventWithoutSession { seq, session } => write!(
-                f,
-                "owned events: event {seq} names missing session {session}"
-            ),
-            Self::EventOutsideSession { seq, session } => write!(
-                f,
-                "owned events: event {seq} lies outside session {session}"
-            ),
-            Self::BlockWithoutSession(key) => write!(
-                f,
-                "no double attribution: {} names a missing session",
-                k(key)
-            ),
+            Self::EventWithoutSession { seq, session } => {
+                write!(f, "owned events: event {seq} names missing session {session}")
+            }
+            Self::EventOutsideSession { seq, session } => {
+                write!(f, "owned events: event {seq} lies outside session {session}")
+            }
+            Self::BlockWithoutSession(key) => write!(f, "no double attribution: {} names a missing session", k(key)),
             Self::BlockCountMismatch { key, block, events } => {
                 write!(
                     f,
@@ -147,19 +140,14 @@ impl fmt::Display for Violation {
                     k(key)
                 )
             }
-            Self::BlockOutsideEntry { key, entry } => write!(
-                f,
-                "no double attribution: {} lies outside its entry {entry}",
-                k(key)
-            ),
+            Self::BlockOutsideEntry { key, entry } => {
+                write!(f, "no double attribution: {} lies outside its entry {entry}", k(key))
+            }
             Self::EntriesOverlap { first, second } => write!(
                 f,
                 "no double attribution: entries {first} and {second} of one session overlap"
             ),
-            Self::EntryWithoutSession(id) => write!(
-                f,
-                "no double attribution: entry {id} names a missing session"
-            ),
+            Self::EntryWithoutSession(id) => write!(f, "no double attribution: entry {id} names a missing session"),
             Self::EventNotInBlock { seq } => write!(f, "no loss: event {seq} is in no block"),
             Self::NotReduced { session, status } => {
                 write!(f, "no loss: session {session} is {status}, not reduced")
@@ -178,8 +166,7 @@ impl fmt::Display for Violation {
 /// and 6 (projection, when the dump carries day files).
 pub fn check(dump: &Dump) -> Vec<Violation> {
     let mut out = Vec::new();
-    let sessions: BTreeMap<&SessionId, &Session> =
-        dump.sessions.iter().map(|s| (&s.id, s)).collect();
+    let sessions: BTreeMap<&SessionId, &Session> = dump.sessions.iter().map(|s| (&s.id, s)).collect();
     check_disjoint(dump, &mut out);
     check_events(dump, &sessions, &mut out);
     check_blocks(dump, &sessions, &mut out);
@@ -191,11 +178,8 @@ pub fn check(dump: &Dump) -> Vec<Violation> {
 /// every event in a block, every session reduced, every block covered.
 pub fn check_quiet(dump: &Dump) -> Vec<Violation> {
     let mut out = check(dump);
-    let blocks: BTreeSet<(&SessionId, Timestamp, Timestamp)> = dump
-        .blocks
-        .iter()
-        .map(|b| (&b.session_id, b.start, b.end))
-        .collect();
+    let blocks: BTreeSet<(&SessionId, Timestamp, Timestamp)> =
+        dump.blocks.iter().map(|b| (&b.session_id, b.start, b.end)).collect();
     for e in &dump.events {
         let inside = blocks
             .range(
@@ -281,9 +265,7 @@ fn check_blocks(dump: &Dump, sessions: &BTreeMap<&SessionId, &Session>, out: &mu
             .binary_search_by(|b| (&b.session_id, b.start).cmp(&(&e.session_id, e.attributed)))
             .map_or_else(|i| i.checked_sub(1), Some)
             .map(|i| &dump.blocks[i])
-            .filter(|b| {
-                b.session_id == e.session_id && b.start <= e.attributed && e.attributed < b.end
-            })
+            .filter(|b| b.session_id == e.session_id && b.start <= e.attributed && e.attributed < b.end)
     };
     for e in &dump.events {
         if let Some(b) = window_of(e) {
@@ -309,18 +291,13 @@ fn check_blocks(dump: &Dump, sessions: &BTreeMap<&SessionId, &Session>, out: &mu
             continue;
         };
         match entries.get(&entry_id) {
-            None => out.push(Violation::CoveredByMissingEntry {
-                key,
-                entry: entry_id,
-            }),
-            Some(e) if e.session_id != b.session_id => out.push(Violation::CoveredByForeignEntry {
-                key,
-                entry: entry_id,
-            }),
-            Some(e) if b.start < e.from || b.end > e.to => out.push(Violation::BlockOutsideEntry {
-                key,
-                entry: entry_id,
-            }),
+            None => out.push(Violation::CoveredByMissingEntry { key, entry: entry_id }),
+            Some(e) if e.session_id != b.session_id => {
+                out.push(Violation::CoveredByForeignEntry { key, entry: entry_id })
+            }
+            Some(e) if b.start < e.from || b.end > e.to => {
+                out.push(Violation::BlockOutsideEntry { key, entry: entry_id })
+            }
             Some(_) => {}
         }
     }
@@ -354,15 +331,12 @@ fn check_projection(dump: &Dump, out: &mut Vec<Violation>) {
         let name = day.format("%Y-%m-%d").to_string();
         match files.get(&name) {
             None => out.push(Violation::DayFileMissing(name)),
-            Some(text) if *text != render_day(*day, entries) => {
-                out.push(Violation::DayFileMismatch(name))
-            }
+            Some(text) if *text != render_day(*day, entries) => out.push(Violation::DayFileMismatch(name)),
             Some(_) => {}
         }
     }
     for name in files.keys() {
-        let known =
-            NaiveDate::parse_from_str(name, "%Y-%m-%d").is_ok_and(|d| days.contains_key(&d));
+        let known = NaiveDate::parse_from_str(name, "%Y-%m-%d").is_ok_and(|d| days.contains_key(&d));
         if !known {
             out.push(Violation::DayFileMismatch(name.clone()));
         }

@@ -153,14 +153,9 @@ pub fn plan(input: &RecoveryInput, max_session: Duration, empty_session: Duratio
             });
         }
     }
-    let index: BTreeMap<&SessionId, usize> = orphans
-        .iter()
-        .enumerate()
-        .map(|(i, o)| (&o.span.id, i))
-        .collect();
+    let index: BTreeMap<&SessionId, usize> = orphans.iter().enumerate().map(|(i, o)| (&o.span.id, i)).collect();
 
-    let bump =
-        |o: &mut Open<'_>, t: Timestamp| o.evidence = Some(o.evidence.map_or(t, |e| e.max(t)));
+    let bump = |o: &mut Open<'_>, t: Timestamp| o.evidence = Some(o.evidence.map_or(t, |e| e.max(t)));
     for (id, at) in &input.last_events {
         if let Some(&i) = index.get(id) {
             bump(&mut orphans[i], *at);
@@ -171,9 +166,7 @@ pub fn plan(input: &RecoveryInput, max_session: Duration, empty_session: Duratio
             Some(owner) => index.get(owner).copied(),
             // The only orphan whose range can hold b.start: the last one
             // starting at or before it (ranges are disjoint, see order_key).
-            None => orphans
-                .partition_point(|o| o.span.start <= b.start)
-                .checked_sub(1),
+            None => orphans.partition_point(|o| o.span.start <= b.start).checked_sub(1),
         };
         if let Some(i) = i {
             let o = &mut orphans[i];
@@ -212,11 +205,7 @@ fn owner_span(start: Timestamp, end: Timestamp) -> (Timestamp, Timestamp) {
 /// overlaps it, among sessions not yet `reduced`: a reduced session's log is
 /// closed, so a block overlapping only reduced sessions stays loose and
 /// `doctor` lists it. `all` is sorted by `(start, id)`.
-fn assign_owners(
-    all: &[&SessionSpan],
-    ends: &[RecoveredEnd],
-    blocks: &[BlockSpan],
-) -> Vec<(u64, SessionId)> {
+fn assign_owners(all: &[&SessionSpan], ends: &[RecoveredEnd], blocks: &[BlockSpan]) -> Vec<(u64, SessionId)> {
     let recovered: BTreeMap<&SessionId, Timestamp> = ends.iter().map(|e| (&e.id, e.end)).collect();
     let open: Vec<(Timestamp, Timestamp, &SessionId)> = all
         .iter()
@@ -253,13 +242,8 @@ fn assign_owners(
 
 /// The literal per-orphan reading of SPEC §7, quadratic; the reference the
 /// fast planner is tested against.
-pub fn plan_naive(
-    input: &RecoveryInput,
-    max_session: Duration,
-    empty_session: Duration,
-) -> RecoveryPlan {
-    let mut orphans: Vec<&SessionSpan> =
-        input.sessions.iter().filter(|s| s.end.is_none()).collect();
+pub fn plan_naive(input: &RecoveryInput, max_session: Duration, empty_session: Duration) -> RecoveryPlan {
+    let mut orphans: Vec<&SessionSpan> = input.sessions.iter().filter(|s| s.end.is_none()).collect();
     orphans.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
     let mut ends = Vec::new();
     for r in orphans {
@@ -297,9 +281,7 @@ pub fn plan_naive(
             .iter()
             .filter(|s| !s.reduced)
             .filter_map(|s| {
-                let end = s
-                    .end
-                    .or_else(|| ends.iter().find(|e| e.id == s.id).map(|e| e.end))?;
+                let end = s.end.or_else(|| ends.iter().find(|e| e.id == s.id).map(|e| e.end))?;
                 let (a, z) = owner_span(s.start, end);
                 (a < b.end && b.start < z).then_some(s)
             })
@@ -332,8 +314,8 @@ mod tests {
             let sessions: Vec<SessionSpan> = (0..n)
                 .map(|i| {
                     let start = Timestamp(i64::from(u8::arbitrary(g) % 200) * minute);
-                    let end = bool::arbitrary(g)
-                        .then(|| Timestamp(start.0 + i64::from(u8::arbitrary(g) % 20) * minute));
+                    let end =
+                        bool::arbitrary(g).then(|| Timestamp(start.0 + i64::from(u8::arbitrary(g) % 20) * minute));
                     SessionSpan {
                         id: SessionId(format!("s{i}")),
                         start,
@@ -414,11 +396,7 @@ mod tests {
             }],
         };
         let p = plan(&input, MAX, EMPTY);
-        assert_eq!(
-            p.ends[0].end,
-            Timestamp(10 * 60_000),
-            "a is bounded by b's equal start"
-        );
+        assert_eq!(p.ends[0].end, Timestamp(10 * 60_000), "a is bounded by b's equal start");
         assert_eq!(p.ends[1].end, Timestamp(13 * 60_000));
         assert_eq!(p, plan_naive(&input, MAX, EMPTY));
     }

@@ -157,9 +157,7 @@ impl Summarizer for BuiltinSummarizer {
         while i < blocks.len() {
             let lead = blocks[i].apps.first().map_or("", String::as_str);
             let mut j = i;
-            while j + 1 < blocks.len()
-                && blocks[j + 1].apps.first().map(String::as_str) == Some(lead)
-            {
+            while j + 1 < blocks.len() && blocks[j + 1].apps.first().map(String::as_str) == Some(lead) {
                 j += 1;
             }
             let mut details: Vec<&str> = Vec::new();
@@ -171,10 +169,7 @@ impl Summarizer for BuiltinSummarizer {
                 }
             }
             let detail = shorten(&details.join("; "), 240);
-            lines.push(format!(
-                "{} {detail}",
-                task_tag(&blocks[i], &blocks[j], lead)
-            ));
+            lines.push(format!("{} {detail}", task_tag(&blocks[i], &blocks[j], lead)));
             i = j + 1;
         }
         Ok(Summary { summary, lines })
@@ -217,9 +212,7 @@ pub fn heuristic_summary(blocks: &[Block], attempts: u32) -> Summary {
         summary: format!("(heuristic) The summarizer failed {attempts} times; activity by app:"),
         lines: apps
             .iter()
-            .map(|(app, first, last, n)| {
-                format!("{} heuristic: {n} captures", task_tag(first, last, app))
-            })
+            .map(|(app, first, last, n)| format!("{} heuristic: {n} captures", task_tag(first, last, app)))
             .collect(),
     }
 }
@@ -291,16 +284,8 @@ mod tests {
             a.summary
         );
         assert_eq!(a.lines.len(), 2);
-        assert!(
-            a.lines[0].starts_with("[08:00-08:02, Code]"),
-            "{}",
-            a.lines[0]
-        );
-        assert!(
-            a.lines[1].starts_with("[08:02-08:03, Term]"),
-            "{}",
-            a.lines[1]
-        );
+        assert!(a.lines[0].starts_with("[08:00-08:02, Code]"), "{}", a.lines[0]);
+        assert!(a.lines[1].starts_with("[08:02-08:03, Term]"), "{}", a.lines[1]);
     }
 
     #[test]

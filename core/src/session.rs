@@ -128,9 +128,7 @@ impl Phase {
     pub fn end(&self) -> Option<Timestamp> {
         match self {
             Self::Active => None,
-            Self::Ended { end, .. } | Self::Failed { end, .. } | Self::Reduced { end, .. } => {
-                Some(*end)
-            }
+            Self::Ended { end, .. } | Self::Failed { end, .. } | Self::Reduced { end, .. } => Some(*end),
         }
     }
 
@@ -138,9 +136,7 @@ impl Phase {
     pub fn reason(&self) -> Option<EndReason> {
         match self {
             Self::Active => None,
-            Self::Ended { reason, .. }
-            | Self::Failed { reason, .. }
-            | Self::Reduced { reason, .. } => Some(*reason),
+            Self::Ended { reason, .. } | Self::Failed { reason, .. } | Self::Reduced { reason, .. } => Some(*reason),
         }
     }
 }
@@ -313,17 +309,7 @@ mod tests {
     #[test]
     fn soft_cut_after_switching_then_one_app() {
         let c = Config::default();
-        let s = open(
-            &c,
-            &[
-                (0, "A"),
-                (10, "B"),
-                (20, "C"),
-                (60, "C"),
-                (120, "C"),
-                (180, "C"),
-            ],
-        );
+        let s = open(&c, &[(0, "A"), (10, "B"), (20, "C"), (60, "C"), (120, "C"), (180, "C")]);
         assert_eq!(s.cut_at(secs(200), &c), None, "C held 3 min exactly");
         assert_eq!(s.cut_at(secs(201), &c), Some(EndReason::SoftCut));
     }
@@ -331,10 +317,7 @@ mod tests {
     #[test]
     fn no_soft_cut_without_two_switches() {
         let c = Config::default();
-        let s = open(
-            &c,
-            &[(0, "A"), (10, "B"), (100, "B"), (200, "B"), (290, "B")],
-        );
+        let s = open(&c, &[(0, "A"), (10, "B"), (100, "B"), (200, "B"), (290, "B")]);
         assert_eq!(s.cut_at(secs(295), &c), None);
     }
 
@@ -346,33 +329,19 @@ mod tests {
             switch_window: Duration::from_secs(300),
             ..Config::default()
         };
-        let s = open(
-            &c,
-            &[(0, "A"), (10, "B"), (20, "C"), (100, "C"), (200, "C")],
-        );
+        let s = open(&c, &[(0, "A"), (10, "B"), (20, "C"), (100, "C"), (200, "C")]);
         assert_eq!(s.cut_at(secs(210), &c), None);
         // Once the other apps leave the window the cut applies.
         let later = open(
             &c,
-            &[
-                (0, "A"),
-                (10, "B"),
-                (20, "C"),
-                (200, "C"),
-                (290, "C"),
-                (330, "C"),
-            ],
+            &[(0, "A"), (10, "B"), (20, "C"), (200, "C"), (290, "C"), (330, "C")],
         );
         assert_eq!(later.cut_at(secs(331), &c), Some(EndReason::SoftCut));
     }
 
     #[test]
     fn end_reason_names_round_trip() {
-        for r in [
-            EndReason::IdleGap,
-            EndReason::Recovered,
-            EndReason::DailySafetyNet,
-        ] {
+        for r in [EndReason::IdleGap, EndReason::Recovered, EndReason::DailySafetyNet] {
             assert_eq!(EndReason::parse(r.as_str()), Some(r));
         }
     }

@@ -78,13 +78,8 @@ pub trait Store {
     fn ingest(&mut self, steps: &[IngestStep]) -> Result<(), Error>;
 
     /// Ends an active session and writes its remaining blocks.
-    fn end_session(
-        &mut self,
-        id: &SessionId,
-        end: Timestamp,
-        reason: EndReason,
-        blocks: &[Block],
-    ) -> Result<(), Error>;
+    fn end_session(&mut self, id: &SessionId, end: Timestamp, reason: EndReason, blocks: &[Block])
+    -> Result<(), Error>;
 
     /// Writes blocks; a block already present keeps its coverage (content
     /// is a pure function of the events, so a rewrite is identical).
@@ -98,12 +93,7 @@ pub trait Store {
 
     /// Marks a final reduction failed: status `failed`, the new retry count
     /// and when to try again.
-    fn mark_failed(
-        &mut self,
-        id: &SessionId,
-        retry_count: u32,
-        next_retry_at: Timestamp,
-    ) -> Result<(), Error>;
+    fn mark_failed(&mut self, id: &SessionId, retry_count: u32, next_retry_at: Timestamp) -> Result<(), Error>;
 
     /// Applies a recovery plan: every planned orphan becomes `ended` with
     /// reason `recovered`, and each planned loose block moves to its owner

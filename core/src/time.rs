@@ -20,9 +20,7 @@ pub struct Timestamp(pub i64);
 
 /// The local offset from UTC in seconds (east positive), stored beside an
 /// instant for display and for choosing a day file.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct UtcOffset(pub i32);
 
@@ -80,8 +78,7 @@ impl Timestamp {
 
     /// RFC 3339 with offset and milliseconds, the daemon's `--json` format.
     pub fn rfc3339(self, offset: UtcOffset) -> String {
-        self.local(offset)
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, false)
+        self.local(offset).to_rfc3339_opts(chrono::SecondsFormat::Millis, false)
     }
 }
 

@@ -27,6 +27,8 @@ pub struct MemState {
     events: Vec<StoredEvent>,
     blocks: BTreeMap<BlockKey, Block>,
     loose: BTreeMap<u64, LooseBlock>,
+    /// Every loose block id ever imported, owned since or not.
+    imported: BTreeSet<u64>,
     entries: BTreeMap<EntryId, Entry>,
     next_entry: EntryId,
 }
@@ -71,24 +73,6 @@ impl MemStore {
         // guards a consistent state.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
-
-    /// Adds sessions and loose blocks as an importer would, in one
-    /// transaction; refuses ids already present.
-    pub fn import(&mut self, sessions: &[Session], loose: &[LooseBlock]) -> Result<(), Error> {
-        let mut st = self.lock();
-        for s in sessions {
-            if st.sessions.contains_key(&s.id) {
-                return Err(conflict(&s.id, "session id already exists"));
-            }
-        }
-        for s in sessions {
-            st.sessions.insert(s.id.clone(), s.clone());
-        }
-        for b in loose {
-            st.loose.insert(b.id, b.clone());
-        }
-        Ok(())
-    }
 }
 
 impl MemState {
@@ -118,6 +102,19 @@ impl MemState {
 }
 
 impl Store for MemStore {
+    fn import(&mut self, sessions: &[Session], loose: &[LooseBlock]) -> Result<(), Error> {
+        let mut st = self.lock();
+        for s in sessions {
+            st.sessions.entry(s.id.clone()).or_insert_with(|| s.clone());
+        }
+        for b in loose {
+            if st.imported.insert(b.id) {
+                st.loose.insert(b.id, b.clone());
+            }
+        }
+        Ok(())
+    }
+
     fn ingest(&mut self, steps: &[IngestStep]) -> Result<(), Error> {
         let mut st = self.lock();
         // Validate the whole batch against the committed state plus the

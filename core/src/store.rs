@@ -73,6 +73,12 @@ pub struct Dump {
 ///
 /// Every method is one transaction; an `Err` means nothing of it committed.
 pub trait Store {
+    /// Adds sessions (any phase, ids kept) and loose blocks as an importer
+    /// brings them from another tool, in one transaction. Refuses
+    /// (`Conflict`) a session id that already exists; a loose block whose
+    /// id exists is skipped, so importing twice adds nothing.
+    fn import(&mut self, sessions: &[Session], loose: &[LooseBlock]) -> Result<(), Error>;
+
     /// Applies an ingest batch (session ends, starts, appended events) in
     /// one transaction: the group commit behind every acknowledgement.
     fn ingest(&mut self, steps: &[IngestStep]) -> Result<(), Error>;

@@ -4,7 +4,9 @@ mod common;
 
 use common::*;
 use daybook_core::recovery::EndBound;
-use daybook_core::{Config, EndReason, LooseBlock, MemStore, Output, Phase, Session, SessionId, Timestamp, UtcOffset};
+use daybook_core::{
+    Config, EndReason, LooseBlock, MemStore, Output, Phase, Session, SessionId, Store, Timestamp, UtcOffset,
+};
 
 fn orphan(id: &str, start: Timestamp) -> Session {
     Session::active(SessionId::from(id), start, UtcOffset::UTC)

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use daybook_core::{
-    Config, EndReason, EntryKind, Event, MemStore, Output, Phase, Session, SessionId, Timestamp, UtcOffset,
+    Config, EndReason, EntryKind, Event, MemStore, Output, Phase, Session, SessionId, Store, Timestamp, UtcOffset,
 };
 
 fn kinds(rig: &Rig) -> Vec<EntryKind> {

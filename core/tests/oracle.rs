@@ -1,0 +1,374 @@
+//! The invariant oracle (SPEC §8) against hand-built dumps: silent on a good
+//! one, and each kind of [`Violation`] reported, under its invariant's name,
+//! on a dump broken in exactly that way.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use daybook_core::daylog::render_day;
+use daybook_core::{
+    Block, BlockKey, Dump, EndReason, Entry, EntryKind, Event, Phase, Session, SessionId, StoredEvent, Timestamp,
+    UtcOffset, Violation, check, check_quiet,
+};
+
+/// 2027-01-15T08:00:00Z, on a minute boundary.
+const T0: Timestamp = Timestamp(1_800_000_000_000);
+/// The day every entry of [`good`] falls on, as a day-file key.
+const DAY: &str = "2027-01-15";
+
+/// `T0` plus `s` seconds.
+fn at(s: i64) -> Timestamp {
+    Timestamp(T0.0 + s * 1000)
+}
+
+fn sid(id: &str) -> SessionId {
+    id.into()
+}
+
+fn session(id: &str, start: i64, end: i64) -> Session {
+    Session {
+        phase: Phase::Reduced {
+            end: at(end),
+            reason: EndReason::IdleGap,
+        },
+        ..Session::active(sid(id), at(start), UtcOffset::UTC)
+    }
+}
+
+fn event(seq: u64, session: &str, s: i64) -> StoredEvent {
+    StoredEvent {
+        seq,
+        session_id: sid(session),
+        attributed: at(s),
+        event: Event::new(at(s), "Code"),
+    }
+}
+
+/// The one-minute block of `session` starting `s` seconds after `T0`.
+fn block(session: &str, s: i64, capture_count: u32, covered_by: Option<u64>) -> Block {
+    Block {
+        session_id: sid(session),
+        start: at(s),
+        end: at(s + 60),
+        offset: UtcOffset::UTC,
+        lines: vec!["Code".into()],
+        apps: vec!["Code".into()],
+        capture_count,
+        covered_by,
+    }
+}
+
+fn entry(id: u64, session: &str, kind: EntryKind, from: i64, to: i64) -> Entry {
+    Entry {
+        id,
+        session_id: sid(session),
+        kind,
+        from: at(from),
+        to: at(to),
+        offset: UtcOffset::UTC,
+        body: format!("## entry {id} · session {session}\n"),
+    }
+}
+
+/// Sets the day files to the rendering of the dump's entries.
+fn project(dump: &mut Dump) {
+    let mut days: BTreeMap<NaiveDate, Vec<&Entry>> = BTreeMap::new();
+    for e in &dump.entries {
+        days.entry(e.day()).or_default().push(e);
+    }
+    let files = days
+        .iter()
+        .map(|(day, entries)| (day.format("%Y-%m-%d").to_string(), render_day(*day, entries)))
+        .collect();
+    dump.day_files = Some(files);
+}
+
+/// Two reduced sessions: `a` over [0 s, 90 s] with blocks at minutes 0 and
+/// 1, each covered by its own entry (a flush then the final), and `b` over
+/// [300 s, 330 s] with one block under one final entry.
+fn good() -> Dump {
+    let mut dump = Dump {
+        sessions: vec![session("a", 0, 90), session("b", 300, 330)],
+        events: vec![
+            event(1, "a", 0),
+            event(2, "a", 30),
+            event(3, "a", 90),
+            event(4, "b", 300),
+            event(5, "b", 330),
+        ],
+        blocks: vec![
+            block("a", 0, 2, Some(1)),
+            block("a", 60, 1, Some(2)),
+            block("b", 300, 2, Some(3)),
+        ],
+        loose_blocks: Vec::new(),
+        entries: vec![
+            entry(1, "a", EntryKind::Flush, 0, 60),
+            entry(2, "a", EntryKind::Final, 60, 120),
+            entry(3, "b", EntryKind::Final, 300, 360),
+        ],
+        day_files: None,
+    };
+    project(&mut dump);
+    dump
+}
+
+fn key(session: &str, s: i64) -> BlockKey {
+    BlockKey {
+        session_id: sid(session),
+        start: at(s),
+    }
+}
+
+/// Asserts `found` is `expected` alone, and that its message names `invariant`.
+fn assert_only(found: &[Violation], expected: Violation, invariant: &str) {
+    assert_eq!(found, std::slice::from_ref(&expected));
+    assert_named(&expected, invariant);
+}
+
+/// Asserts `found` holds `expected`, whose message names `invariant`.
+fn assert_among(found: &[Violation], expected: Violation, invariant: &str) {
+    assert!(found.contains(&expected), "{expected:?} not in {found:?}");
+    assert_named(&expected, invariant);
+}
+
+fn assert_named(v: &Violation, invariant: &str) {
+    let message = v.to_string();
+    assert!(
+        message.starts_with(&format!("{invariant}: ")),
+        "{message:?} does not name {invariant:?}"
+    );
+}
+
+#[test]
+fn a_good_dump_breaks_no_invariant() {
+    let dump = good();
+    assert_eq!(check(&dump), []);
+    assert_eq!(check_quiet(&dump), []);
+}
+
+#[test]
+fn disjoint_sessions_may_touch_but_not_overlap() {
+    let mut dump = good();
+    dump.sessions[1].start = at(90);
+    assert_eq!(check_quiet(&dump), [], "a.end == b.start is disjoint");
+    dump.sessions[1].start = Timestamp(at(90).0 - 1);
+    let overlap = Violation::SessionsOverlap {
+        first: sid("a"),
+        second: sid("b"),
+    };
+    assert_only(&check_quiet(&dump), overlap, "disjoint");
+}
+
+#[test]
+fn disjoint_a_zero_length_session_may_share_the_next_ones_start() {
+    // Ids that sort against time order ("p10" < "p9"), as an unpadded
+    // counter gives them: the zero-length p9 touches p10, it does not overlap.
+    let mut dump = good();
+    dump.sessions.push(session("p9", 600, 600));
+    dump.sessions.push(session("p10", 600, 660));
+    assert_eq!(check(&dump), []);
+}
+
+#[test]
+fn disjoint_allows_one_active_session() {
+    let mut dump = good();
+    dump.sessions[1].phase = Phase::Active;
+    assert_eq!(check(&dump), []);
+    dump.sessions[0].phase = Phase::Active;
+    let found = check(&dump);
+    assert_among(&found, Violation::SeveralActive(vec![sid("a"), sid("b")]), "disjoint");
+}
+
+#[test]
+fn disjoint_sessions_end_after_they_start() {
+    let mut dump = good();
+    dump.sessions.push(session("c", 600, 599));
+    assert_only(&check_quiet(&dump), Violation::EndsBeforeStart(sid("c")), "disjoint");
+}
+
+#[test]
+fn owned_events_name_an_existing_session() {
+    let mut dump = good();
+    dump.events.push(event(6, "ghost", 400));
+    let missing = Violation::EventWithoutSession {
+        seq: 6,
+        session: sid("ghost"),
+    };
+    assert_only(&check(&dump), missing, "owned events");
+}
+
+#[test]
+fn owned_events_lie_inside_their_session() {
+    let mut dump = good();
+    // Still inside b's block [300 s, 360 s), but after b's end at 330 s.
+    dump.events[4].attributed = at(340);
+    let outside = Violation::EventOutsideSession {
+        seq: 5,
+        session: sid("b"),
+    };
+    assert_only(&check_quiet(&dump), outside, "owned events");
+}
+
+#[test]
+fn no_double_attribution_blocks_name_an_existing_session() {
+    let mut dump = good();
+    dump.blocks.push(block("ghost", 600, 0, None));
+    assert_only(
+        &check(&dump),
+        Violation::BlockWithoutSession(key("ghost", 600)),
+        "no double attribution",
+    );
+}
+
+#[test]
+fn no_loss_block_counts_match_their_events() {
+    let mut dump = good();
+    dump.blocks[0].capture_count = 3;
+    let mismatch = Violation::BlockCountMismatch {
+        key: key("a", 0),
+        block: 3,
+        events: 2,
+    };
+    assert_only(&check_quiet(&dump), mismatch, "no loss");
+}
+
+#[test]
+fn no_double_attribution_covering_entries_exist() {
+    let mut dump = good();
+    dump.blocks[0].covered_by = Some(99);
+    let missing = Violation::CoveredByMissingEntry {
+        key: key("a", 0),
+        entry: 99,
+    };
+    assert_only(&check_quiet(&dump), missing, "no double attribution");
+}
+
+#[test]
+fn no_double_attribution_blocks_stay_in_their_session() {
+    let mut dump = good();
+    dump.blocks[0].covered_by = Some(3);
+    let foreign = Violation::CoveredByForeignEntry {
+        key: key("a", 0),
+        entry: 3,
+    };
+    assert_only(&check_quiet(&dump), foreign, "no double attribution");
+}
+
+#[test]
+fn no_double_attribution_blocks_lie_inside_their_entry() {
+    let mut dump = good();
+    dump.blocks[1].covered_by = Some(1);
+    let outside = Violation::BlockOutsideEntry {
+        key: key("a", 60),
+        entry: 1,
+    };
+    assert_only(&check_quiet(&dump), outside, "no double attribution");
+}
+
+#[test]
+fn no_double_attribution_entries_of_a_session_are_disjoint() {
+    let mut dump = good();
+    dump.entries[0].to = at(60);
+    assert_eq!(check_quiet(&dump), [], "touching entries are disjoint");
+    dump.entries[0].to = at(61);
+    let overlap = Violation::EntriesOverlap { first: 1, second: 2 };
+    assert_only(&check_quiet(&dump), overlap, "no double attribution");
+}
+
+#[test]
+fn no_double_attribution_entries_name_an_existing_session() {
+    let mut dump = good();
+    dump.entries.push(entry(4, "ghost", EntryKind::Final, 600, 660));
+    project(&mut dump);
+    assert_only(
+        &check_quiet(&dump),
+        Violation::EntryWithoutSession(4),
+        "no double attribution",
+    );
+}
+
+#[test]
+fn no_loss_every_event_is_in_a_block() {
+    let mut dump = good();
+    dump.blocks.remove(1);
+    assert_eq!(check(&dump), []);
+    assert_only(&check_quiet(&dump), Violation::EventNotInBlock { seq: 3 }, "no loss");
+}
+
+#[test]
+fn no_loss_every_session_is_reduced() {
+    let mut dump = good();
+    dump.sessions[1].phase = Phase::Ended {
+        end: at(330),
+        reason: EndReason::IdleGap,
+    };
+    assert_eq!(check(&dump), []);
+    let pending = Violation::NotReduced {
+        session: sid("b"),
+        status: "ended",
+    };
+    assert_only(&check_quiet(&dump), pending, "no loss");
+}
+
+#[test]
+fn no_loss_every_block_is_covered() {
+    let mut dump = good();
+    dump.blocks[2].covered_by = None;
+    assert_eq!(check(&dump), []);
+    assert_only(&check_quiet(&dump), Violation::BlockUncovered(key("b", 300)), "no loss");
+}
+
+/// A live engine has an active session, an event not yet in a block and
+/// blocks no entry covers yet: none of that breaks an always-true invariant.
+#[test]
+fn no_loss_is_checked_only_once_quiet() {
+    let mut dump = good();
+    dump.sessions[1].phase = Phase::Active;
+    dump.events.push(event(6, "b", 400));
+    dump.blocks[2].covered_by = None;
+    dump.entries.pop();
+    project(&mut dump);
+    assert_eq!(check(&dump), []);
+    let quiet = check_quiet(&dump);
+    for v in [
+        Violation::EventNotInBlock { seq: 6 },
+        Violation::NotReduced {
+            session: sid("b"),
+            status: "active",
+        },
+        Violation::BlockUncovered(key("b", 300)),
+    ] {
+        assert_among(&quiet, v, "no loss");
+    }
+}
+
+#[test]
+fn projection_day_files_equal_their_rendering() {
+    let mut dump = good();
+    let files = dump.day_files.as_mut().expect("projected");
+    files.get_mut(DAY).expect("day file").push_str("edited by hand\n");
+    assert_only(
+        &check_quiet(&dump),
+        Violation::DayFileMismatch(DAY.into()),
+        "projection",
+    );
+
+    let mut stray = good();
+    let files = stray.day_files.as_mut().expect("projected");
+    files.insert("2027-01-16".into(), "# daybook — 2027-01-16\n".into());
+    assert_only(
+        &check_quiet(&stray),
+        Violation::DayFileMismatch("2027-01-16".into()),
+        "projection",
+    );
+}
+
+#[test]
+fn projection_days_with_entries_have_a_file() {
+    let mut dump = good();
+    dump.day_files = Some(BTreeMap::new());
+    assert_only(&check_quiet(&dump), Violation::DayFileMissing(DAY.into()), "projection");
+    dump.day_files = None;
+    assert_eq!(check_quiet(&dump), [], "no files, nothing to project");
+}

@@ -36,7 +36,9 @@ pub use event::{Event, StoredEvent};
 pub use memstore::{MemState, MemStore};
 pub use oracle::{Violation, check, check_quiet};
 pub use recovery::{RecoveryInput, RecoveryPlan};
-pub use reduction::{BuiltinSummarizer, Entry, EntryKind, Summarizer, Summary, SummaryRequest};
+pub use reduction::{
+    BuiltinSummarizer, Entry, EntryKind, NewEntry, ReductionCommit, Summarizer, Summary, SummaryRequest,
+};
 pub use session::{EndReason, Phase, Session, SessionId};
 pub use store::{Dump, IngestStep, Store};
 pub use time::{Timestamp, UtcOffset};

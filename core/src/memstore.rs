@@ -219,6 +219,9 @@ impl Store for MemStore {
         if commit.entry.is_none() && !commit.covered.is_empty() {
             return Err(conflict(id, "blocks can only be covered by an entry"));
         }
+        if commit.entry.as_ref().is_some_and(|e| e.session_id != *id) {
+            return Err(conflict(id, "an entry covers blocks of its own session only"));
+        }
         if commit.finish && session.phase == Phase::Active {
             return Err(conflict(id, "an active session cannot be finished"));
         }
@@ -263,10 +266,10 @@ impl Store for MemStore {
         if commit.flush_end.is_some() {
             session.flush_end = commit.flush_end;
         }
-        if commit.finish {
-            if let (Some(end), Some(reason)) = (session.phase.end(), session.phase.reason()) {
-                session.phase = Phase::Reduced { end, reason };
-            }
+        if commit.finish
+            && let (Some(end), Some(reason)) = (session.phase.end(), session.phase.reason())
+        {
+            session.phase = Phase::Reduced { end, reason };
         }
         Ok(entry)
     }

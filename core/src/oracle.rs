@@ -227,13 +227,13 @@ fn check_disjoint(dump: &Dump, out: &mut Vec<Violation>) {
         if end < s.start {
             out.push(Violation::EndsBeforeStart(s.id.clone()));
         }
-        if let Some((until, first)) = reach {
-            if until > s.start {
-                out.push(Violation::SessionsOverlap {
-                    first: first.clone(),
-                    second: s.id.clone(),
-                });
-            }
+        if let Some((until, first)) = reach
+            && until > s.start
+        {
+            out.push(Violation::SessionsOverlap {
+                first: first.clone(),
+                second: s.id.clone(),
+            });
         }
         if reach.is_none_or(|(until, _)| end > until) {
             reach = Some((end, &s.id));
@@ -282,14 +282,14 @@ fn check_blocks(dump: &Dump, sessions: &BTreeMap<&SessionId, &Session>, out: &mu
             out.push(Violation::BlockWithoutSession(key.clone()));
         }
         // Blocks imported without events keep their own count.
-        if let Some(&events) = counts.get(&(&b.session_id, b.start)) {
-            if events != b.capture_count {
-                out.push(Violation::BlockCountMismatch {
-                    key: key.clone(),
-                    block: b.capture_count,
-                    events,
-                });
-            }
+        if let Some(&events) = counts.get(&(&b.session_id, b.start))
+            && events != b.capture_count
+        {
+            out.push(Violation::BlockCountMismatch {
+                key: key.clone(),
+                block: b.capture_count,
+                events,
+            });
         }
         let Some(entry_id) = b.covered_by else {
             continue;

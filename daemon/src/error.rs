@@ -1,0 +1,97 @@
+//! The one error type of the `daybook` daemon and command line.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Why a daemon or command could not do what was asked.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The engine, a store transaction or the summarizer refused.
+    #[error(transparent)]
+    Core(#[from] daybook_core::Error),
+    /// SQLite failed outside a store transaction (opening, migrating).
+    #[error("database {path}: {source}")]
+    Database {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's own error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The database's schema is newer than this build understands.
+    #[error("database {path} has schema version {found}; this daybook knows up to {known}: upgrade daybook")]
+    SchemaTooNew {
+        /// The database file.
+        path: PathBuf,
+        /// Its `user_version`.
+        found: i64,
+        /// The newest version this build migrates to.
+        known: i64,
+    },
+    /// A file or directory could not be read or written.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// What was being done ("reading config", "writing day file").
+        what: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A row holds values no daybook writes (a status without its end, an
+    /// unknown reason): the database was edited by hand or is damaged.
+    #[error("corrupt {table} row {key}: {problem}")]
+    CorruptRow {
+        /// The table.
+        table: &'static str,
+        /// The row's key.
+        key: String,
+        /// What is inconsistent.
+        problem: &'static str,
+    },
+    /// Another daemon owns the data directory.
+    #[error("data directory {dir} is in use by another daybook (pid {pid}); stop it first")]
+    Locked {
+        /// The data directory.
+        dir: PathBuf,
+        /// The holder's pid as it wrote it, or "unknown".
+        pid: String,
+    },
+    /// The config file is malformed or holds an invalid value.
+    #[error("config {path}: {message}")]
+    Config {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong, as the TOML parser or the validator says.
+        message: String,
+    },
+    /// No daemon answers on the address this command talks to.
+    #[error("no daybook daemon answers at {addr}: {reason}")]
+    NotRunning {
+        /// The API address.
+        addr: String,
+        /// The client's error.
+        reason: String,
+    },
+    /// The daemon answered with an error status.
+    #[error("daemon answered {status}: {body}")]
+    Api {
+        /// HTTP status code.
+        status: u16,
+        /// Its JSON error body.
+        body: String,
+    },
+    /// An input file (import, ingest) is not what the command expects.
+    #[error("{path}: {message}")]
+    BadInput {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// Shorthand for the daemon's results.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

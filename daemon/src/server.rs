@@ -1,0 +1,102 @@
+//! `daybook run`: lock the data directory, open the database, start the
+//! engine thread (startup recovery, reduce-pending, day files), and only
+//! then serve the HTTP API. SIGTERM or SIGINT stops accepting, ends the open
+//! session with reason `shutdown`, finishes its reduction and exits 0.
+
+use std::time::Duration;
+
+use crate::config::Settings;
+use crate::datadir::DataDir;
+use crate::error::{Error, Result};
+use crate::projection::write_atomically;
+use crate::service;
+use crate::store::SqliteStore;
+use crate::summarizer::DaemonSummarizer;
+
+const ADDR_FILE: &str = "daybook.addr";
+
+/// The summarizer the settings ask for.
+pub fn summarizer(settings: &Settings) -> DaemonSummarizer {
+    match &settings.summarizer_command {
+        None => DaemonSummarizer::Builtin,
+        Some(command) => DaemonSummarizer::External {
+            command: command.clone(),
+            timeout: settings.summarizer_timeout,
+        },
+    }
+}
+
+/// The address the running daemon listens on, as it wrote it.
+pub fn read_addr(data: &DataDir) -> Result<String> {
+    let path = data.root().join(ADDR_FILE);
+    std::fs::read_to_string(&path)
+        .map(|s| s.trim().to_owned())
+        .map_err(|source| Error::Io {
+            what: "reading daemon address",
+            path,
+            source,
+        })
+}
+
+/// Runs the daemon until a signal stops it.
+pub fn run(data: DataDir, settings: Settings) -> Result<()> {
+    let _lock = data.lock()?;
+    let store = SqliteStore::open(&data.database())?;
+    let handle = service::start(store, &settings, data.days())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Io {
+            what: "starting runtime",
+            path: data.root().to_owned(),
+            source,
+        })?;
+    let tx = handle.tx.clone();
+    let served = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .map_err(|source| Error::Io {
+                what: "listening on",
+                path: settings.listen.to_string().into(),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| Error::Io {
+            what: "listening on",
+            path: settings.listen.to_string().into(),
+            source,
+        })?;
+        write_atomically(data.root(), ADDR_FILE, &format!("{addr}\n"))?;
+        tracing::info!(%addr, data_dir = %data.root().display(), "daybook is accepting events");
+        axum::serve(listener, crate::http::router(tx))
+            .with_graceful_shutdown(stop_signal(handle.finished_probe()))
+            .await
+            .map_err(|source| Error::Io {
+                what: "serving on",
+                path: addr.to_string().into(),
+                source,
+            })
+    });
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    let stopped = handle.shutdown();
+    served.and(stopped)
+}
+
+/// Resolves on SIGTERM, SIGINT, or when the engine thread has died (then
+/// the daemon must not keep answering).
+async fn stop_signal(engine_alive: impl Fn() -> bool) {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let mut interval = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); return; }
+            _ = tokio::signal::ctrl_c() => { tracing::info!("SIGINT: stopping"); return; }
+            _ = interval.tick() => {
+                if !engine_alive() {
+                    tracing::error!("engine thread stopped; shutting down");
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,404 @@
+//! The engine thread: owns the [`Engine`] over the [`SqliteStore`], runs its
+//! timers, group-commits ingest requests, and projects day files. The HTTP
+//! layer talks to it only through [`Command`]s, so exactly one thread ever
+//! touches the engine and the database connection.
+
+use std::collections::VecDeque;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use daybook_core::{Engine, Event, Output, Session, Timestamp};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use crate::clock;
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::projection;
+use crate::store::SqliteStore;
+use crate::summarizer::DaemonSummarizer;
+
+/// The most events one group commit takes before it commits.
+const GROUP_COMMIT_MAX: usize = 20_000;
+
+/// What an ingest request got.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Accepted {
+    /// Events committed.
+    pub accepted: usize,
+    /// Events dropped by `ignore_apps` / `ignore_title_patterns`.
+    pub ignored: usize,
+    /// Events dropped because capture is paused.
+    pub dropped_paused: usize,
+}
+
+/// The open session, as status shows it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OpenInfo {
+    /// Its id.
+    pub id: String,
+    /// Its start, RFC 3339.
+    pub start: String,
+    /// Its latest event, RFC 3339.
+    pub last: String,
+}
+
+/// `daybook status` and `GET /v1/status`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Status {
+    /// Whether a daemon answered (always true from the daemon itself).
+    pub running: bool,
+    /// Whether capture is paused.
+    pub paused: bool,
+    /// The open session.
+    pub open_session: Option<OpenInfo>,
+    /// Events in the database.
+    pub events_total: u64,
+    /// Events dropped while paused since the daemon started.
+    pub dropped_paused: u64,
+    /// Events dropped by the privacy filters since the daemon started.
+    pub dropped_ignored: u64,
+    /// Sessions ended and waiting for their final reduction.
+    pub pending_sessions: u64,
+    /// Sessions whose reduction failed and will be retried.
+    pub failed_sessions: u64,
+}
+
+/// A request to the engine thread.
+#[derive(Debug)]
+pub enum Command {
+    /// Commit these (validated) events; reply once committed.
+    Ingest(Vec<Event>, oneshot::Sender<Result<Accepted, String>>),
+    /// Pause capture.
+    Pause(oneshot::Sender<Result<(), String>>),
+    /// Resume capture.
+    Resume(oneshot::Sender<()>),
+    /// Report status.
+    Status(oneshot::Sender<Result<Status, String>>),
+    /// Sessions overlapping a local day.
+    Sessions(NaiveDate, oneshot::Sender<Result<Vec<Session>, String>>),
+    /// A day's Markdown.
+    Day(NaiveDate, oneshot::Sender<Result<String, String>>),
+    /// Stop: end the open session, finish its reduction, return.
+    Shutdown,
+    /// Liveness probe; ignored.
+    Ping,
+}
+
+/// The engine thread's state.
+struct Service {
+    engine: Engine<SqliteStore, DaemonSummarizer>,
+    settings: Settings,
+    days_dir: std::path::PathBuf,
+    dropped_paused: u64,
+    dropped_ignored: u64,
+}
+
+/// Opens the engine: SPEC §7's startup (blocks from durable events,
+/// recovery, reduce-pending), then the day files rebuilt. Returns only
+/// when the daemon may accept events.
+pub fn start(store: SqliteStore, settings: &Settings, days_dir: std::path::PathBuf) -> Result<ServiceHandle> {
+    let summarizer = crate::server::summarizer(settings);
+    let now = clock::now();
+    let prefix = format!("s{}-", now.0);
+    fail::fail_point!("startup-before-recovery");
+    let engine = Engine::start(store, summarizer, settings.engine.clone(), prefix, now)?;
+    let mut service = Service {
+        engine,
+        settings: settings.clone(),
+        days_dir,
+        dropped_paused: 0,
+        dropped_ignored: 0,
+    };
+    let recovered = service.drain_outputs()?;
+    let days = service.engine.store().entry_days()?;
+    let rebuilt = projection::rebuild(service.engine.store(), &service.days_dir, &days)?;
+    tracing::info!(recovered, day_files_rebuilt = rebuilt.len(), "startup complete");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("daybook-engine".into())
+        .spawn(move || service.run(&rx))
+        .map_err(|source| Error::Io {
+            what: "starting engine thread",
+            path: ".".into(),
+            source,
+        })?;
+    Ok(ServiceHandle { tx, thread })
+}
+
+/// The way to the engine thread.
+#[derive(Debug)]
+pub struct ServiceHandle {
+    /// Sends commands.
+    pub tx: Sender<Command>,
+    thread: std::thread::JoinHandle<Result<()>>,
+}
+
+impl ServiceHandle {
+    /// A probe that says whether the engine thread still runs.
+    pub fn finished_probe(&self) -> impl Fn() -> bool + Send + 'static {
+        let tx = self.tx.clone();
+        // A send fails once the thread has dropped its receiver.
+        move || tx.send(Command::Ping).is_ok()
+    }
+
+    /// Asks the thread to shut down and waits for it.
+    pub fn shutdown(self) -> Result<()> {
+        let _ = self.tx.send(Command::Shutdown);
+        self.thread.join().unwrap_or_else(|_| {
+            tracing::error!("engine thread panicked");
+            Ok(())
+        })
+    }
+}
+
+/// Timer deadlines, on the monotonic clock.
+struct Timers {
+    tick: Instant,
+    minute: Instant,
+    flush: Instant,
+    safety_net: Timestamp,
+}
+
+impl Service {
+    fn run(mut self, rx: &Receiver<Command>) -> Result<()> {
+        let config = self.engine.config().clone();
+        let start = Instant::now();
+        let mut timers = Timers {
+            tick: start + config.tick,
+            minute: start + Duration::from_secs(60),
+            flush: start + config.flush,
+            safety_net: clock::next_local(clock::now(), config.daily_safety_net),
+        };
+        let mut queued: VecDeque<Command> = VecDeque::new();
+        loop {
+            let next = timers.tick.min(timers.minute).min(timers.flush);
+            let cmd = match queued.pop_front() {
+                Some(cmd) => Some(cmd),
+                None => match rx.recv_timeout(
+                    next.saturating_duration_since(Instant::now())
+                        .min(Duration::from_secs(1)),
+                ) {
+                    Ok(cmd) => Some(cmd),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => Some(Command::Shutdown),
+                },
+            };
+            match cmd {
+                Some(Command::Shutdown) => return self.shutdown(),
+                Some(Command::Ingest(events, reply)) => self.group_commit(events, reply, rx, &mut queued)?,
+                Some(other) => self.answer(other)?,
+                None => {}
+            }
+            self.run_timers(&mut timers)?;
+        }
+    }
+
+    fn run_timers(&mut self, timers: &mut Timers) -> Result<()> {
+        let config = self.engine.config().clone();
+        let instant = Instant::now();
+        let now = clock::now();
+        if instant >= timers.tick {
+            timers.tick = instant + config.tick;
+            self.engine.handle_tick(now)?;
+        }
+        if instant >= timers.minute {
+            timers.minute = instant + Duration::from_secs(60);
+            self.engine.handle_minute(now)?;
+        }
+        if instant >= timers.flush {
+            timers.flush = instant + config.flush;
+            self.engine.handle_flush(now)?;
+        }
+        if now >= timers.safety_net {
+            timers.safety_net = clock::next_local(now, config.daily_safety_net);
+            tracing::info!("daily safety net");
+            self.engine.handle_safety_net(now)?;
+            self.engine.store().checkpoint()?;
+        }
+        self.drain_outputs()?;
+        Ok(())
+    }
+
+    /// Takes this request and every ingest request already waiting, commits
+    /// them in one transaction, and answers each.
+    fn group_commit(
+        &mut self,
+        first: Vec<Event>,
+        reply: oneshot::Sender<Result<Accepted, String>>,
+        rx: &Receiver<Command>,
+        queued: &mut VecDeque<Command>,
+    ) -> Result<()> {
+        let now = clock::now();
+        let mut requests = vec![(first, reply)];
+        let mut total = requests[0].0.len();
+        while total < GROUP_COMMIT_MAX {
+            match rx.try_recv() {
+                Ok(Command::Ingest(events, reply)) => {
+                    total += events.len();
+                    requests.push((events, reply));
+                }
+                Ok(other) => {
+                    queued.push_back(other);
+                    break;
+                }
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        let mut batch = Vec::with_capacity(total);
+        let mut answers = Vec::with_capacity(requests.len());
+        for (events, reply) in requests {
+            // Validated by the HTTP layer already; checked again against
+            // this `now` so one late request cannot fail the whole group.
+            if let Some(e) = events.iter().find_map(|e| e.validate(now).err()) {
+                let _ = reply.send(Err(e.to_string()));
+                continue;
+            }
+            let before = events.len();
+            let kept: Vec<Event> = events
+                .into_iter()
+                .filter(|e| !self.settings.ignores(&e.app, e.title.as_deref()))
+                .collect();
+            let counts = Accepted {
+                accepted: kept.len(),
+                ignored: before - kept.len(),
+                dropped_paused: 0,
+            };
+            self.dropped_ignored += counts.ignored as u64;
+            batch.extend(kept);
+            answers.push((counts, reply));
+        }
+        fail::fail_point!("group-commit-before");
+        match self.engine.handle_events(now, &batch) {
+            Ok(done) => {
+                let paused = done.dropped_paused > 0;
+                for (mut counts, reply) in answers {
+                    if paused {
+                        counts.dropped_paused = counts.accepted;
+                        counts.accepted = 0;
+                    }
+                    let _ = reply.send(Ok(counts));
+                }
+                self.dropped_paused += done.dropped_paused as u64;
+                fail::fail_point!("group-commit-after");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, events = batch.len(), "group commit failed; nothing of it was stored");
+                for (_, reply) in answers {
+                    let _ = reply.send(Err(e.to_string()));
+                }
+                return Ok(());
+            }
+        }
+        self.engine.handle_reductions(now)?;
+        self.drain_outputs()?;
+        Ok(())
+    }
+
+    fn answer(&mut self, cmd: Command) -> Result<()> {
+        let now = clock::now();
+        match cmd {
+            Command::Pause(reply) => {
+                let r = self.engine.handle_pause(now).map_err(|e| e.to_string());
+                let _ = reply.send(r);
+            }
+            Command::Resume(reply) => {
+                self.engine.handle_resume();
+                let _ = reply.send(());
+            }
+            Command::Status(reply) => {
+                let _ = reply.send(self.status().map_err(|e| e.to_string()));
+            }
+            Command::Sessions(day, reply) => {
+                let (from, to) = clock::local_day_bounds(day);
+                let _ = reply.send(
+                    self.engine
+                        .store()
+                        .sessions_between(from, to)
+                        .map_err(|e| e.to_string()),
+                );
+            }
+            Command::Day(day, reply) => {
+                let _ = reply.send(projection::render(self.engine.store(), day).map_err(|e| e.to_string()));
+            }
+            Command::Ping => {}
+            Command::Ingest(..) | Command::Shutdown => unreachable!("handled by run"),
+        }
+        self.drain_outputs()?;
+        Ok(())
+    }
+
+    fn status(&self) -> Result<Status> {
+        let store = self.engine.store();
+        let open = self.engine.open_session().map(|s| OpenInfo {
+            id: s.id.0.clone(),
+            start: s.start.rfc3339(clock::local_offset(s.start)),
+            last: s.last.rfc3339(clock::local_offset(s.last)),
+        });
+        let counts = store.status_counts()?;
+        Ok(Status {
+            running: true,
+            paused: self.engine.is_paused(),
+            open_session: open,
+            events_total: counts.events,
+            dropped_paused: self.dropped_paused,
+            dropped_ignored: self.dropped_ignored,
+            pending_sessions: counts.ended,
+            failed_sessions: counts.failed,
+        })
+    }
+
+    fn shutdown(mut self) -> Result<()> {
+        let now = clock::now();
+        self.engine.handle_shutdown(now)?;
+        self.drain_outputs()?;
+        tracing::info!("engine stopped");
+        Ok(())
+    }
+
+    /// Logs the engine's outcomes and rewrites the day files they touched.
+    /// Returns how many orphans were recovered.
+    fn drain_outputs(&mut self) -> Result<usize> {
+        let mut days: Vec<NaiveDate> = Vec::new();
+        let mut recovered = 0;
+        while let Some(output) = self.engine.poll_output() {
+            match output {
+                Output::DayTouched(day) => {
+                    if !days.contains(&day) {
+                        days.push(day);
+                    }
+                }
+                Output::OrphanRecovered(r) => {
+                    recovered += 1;
+                    tracing::info!(session = %r.id, end = %r.end, bound = ?r.bound, evidence = r.had_evidence, "recovered orphan");
+                }
+                Output::SessionStarted { id, start } => tracing::debug!(session = %id, %start, "session started"),
+                Output::SessionEnded { id, end, reason } => {
+                    tracing::info!(session = %id, %end, reason = reason.as_str(), "session ended");
+                }
+                Output::EntryWritten {
+                    session_id,
+                    entry_id,
+                    kind,
+                    day,
+                } => {
+                    tracing::info!(session = %session_id, entry = entry_id, kind = kind.as_str(), %day, "entry written");
+                }
+                Output::SessionReduced { id } => tracing::debug!(session = %id, "session reduced"),
+                Output::ReductionFailed {
+                    session_id,
+                    retry_count,
+                    next_retry_at,
+                } => {
+                    tracing::warn!(session = %session_id, retry_count, %next_retry_at, "reduction failed");
+                }
+                Output::FlushFailed { session_id } => tracing::warn!(session = %session_id, "flush failed"),
+            }
+        }
+        for day in days {
+            projection::write_day(self.engine.store(), &self.days_dir, day)?;
+        }
+        Ok(recovered)
+    }
+}

@@ -1,0 +1,808 @@
+//! `SqliteStore`: the production [`Store`], one SQLite file.
+//!
+//! Every trait method runs in one transaction (`BEGIN IMMEDIATE` …
+//! `COMMIT`); a failure rolls back and leaves the file as it was. The
+//! database runs in WAL mode with `synchronous=FULL`, so a committed
+//! transaction survives a power cut, and with foreign keys on. Queries that
+//! recovery and reduce-pending run are set-based over indexes
+//! (`sessions_by_status`, `events_by_session`): no query per orphan from
+//! this side.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use daybook_core::recovery::{BlockSpan, RecoveryInput, RecoveryPlan, SessionSpan};
+use daybook_core::{
+    Block, Dump, EndReason, Entry, EntryKind, Error as CoreError, Event, IngestStep, LooseBlock, Phase,
+    ReductionCommit, Session, SessionId, Store, StoredEvent, Timestamp, UtcOffset,
+};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+
+use crate::error::{Error, Result};
+use crate::schema;
+
+/// See [`SqliteStore::status_counts`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatusCounts {
+    /// Events stored.
+    pub events: u64,
+    /// Sessions `ended`, waiting for their final reduction.
+    pub ended: u64,
+    /// Sessions `failed`, waiting for a retry.
+    pub failed: u64,
+}
+
+/// The SQLite store. Owns one connection; not shared between threads.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+type CoreResult<T> = std::result::Result<T, CoreError>;
+
+fn storage(e: impl std::error::Error + Send + Sync + 'static) -> CoreError {
+    CoreError::Storage(Box::new(e))
+}
+
+fn corrupt(table: &'static str, key: impl Into<String>, problem: &'static str) -> CoreError {
+    storage(Error::CorruptRow {
+        table,
+        key: key.into(),
+        problem,
+    })
+}
+
+fn conflict(id: &SessionId, reason: &'static str) -> CoreError {
+    CoreError::Conflict {
+        session: id.clone(),
+        reason,
+    }
+}
+
+fn to_json(v: &[String]) -> String {
+    serde_json::to_string(v).expect("a list of strings serializes")
+}
+
+fn from_json(table: &'static str, key: &str, s: &str) -> CoreResult<Vec<String>> {
+    serde_json::from_str(s).map_err(|_| corrupt(table, key, "lines or apps are not a JSON list of strings"))
+}
+
+const SESSION_COLUMNS: &str =
+    "id, start_ms, offset_s, status, end_ms, end_reason, next_retry_ms, retry_count, flush_end_ms";
+
+/// The raw columns of a session row, before they are checked.
+struct SessionRow {
+    id: String,
+    start: i64,
+    offset: i32,
+    status: String,
+    end: Option<i64>,
+    reason: Option<String>,
+    next_retry: Option<i64>,
+    retry_count: u32,
+    flush_end: Option<i64>,
+}
+
+impl SessionRow {
+    fn read(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            start: r.get(1)?,
+            offset: r.get(2)?,
+            status: r.get(3)?,
+            end: r.get(4)?,
+            reason: r.get(5)?,
+            next_retry: r.get(6)?,
+            retry_count: r.get(7)?,
+            flush_end: r.get(8)?,
+        })
+    }
+
+    fn session(self) -> CoreResult<Session> {
+        let reason = self.reason.as_deref().and_then(EndReason::parse);
+        let phase = match (self.status.as_str(), self.end.map(Timestamp), reason) {
+            ("active", None, _) => Phase::Active,
+            ("ended", Some(end), Some(reason)) => Phase::Ended { end, reason },
+            ("failed", Some(end), Some(reason)) => match self.next_retry {
+                Some(t) => Phase::Failed {
+                    end,
+                    reason,
+                    next_retry_at: Timestamp(t),
+                },
+                None => return Err(corrupt("sessions", self.id, "failed without a retry time")),
+            },
+            ("reduced", Some(end), Some(reason)) => Phase::Reduced { end, reason },
+            _ => return Err(corrupt("sessions", self.id, "status, end and end_reason disagree")),
+        };
+        Ok(Session {
+            id: SessionId(self.id),
+            start: Timestamp(self.start),
+            offset: UtcOffset(self.offset),
+            phase,
+            retry_count: self.retry_count,
+            flush_end: self.flush_end.map(Timestamp),
+        })
+    }
+}
+
+/// `(status, end_ms, end_reason, next_retry_ms)` of a phase.
+fn phase_columns(phase: &Phase) -> (&'static str, Option<i64>, Option<&'static str>, Option<i64>) {
+    let retry = match phase {
+        Phase::Failed { next_retry_at, .. } => Some(next_retry_at.0),
+        Phase::Active | Phase::Ended { .. } | Phase::Reduced { .. } => None,
+    };
+    (
+        phase.status(),
+        phase.end().map(|t| t.0),
+        phase.reason().map(EndReason::as_str),
+        retry,
+    )
+}
+
+const EVENT_COLUMNS: &str = "seq, session_id, attributed_ms, at_ms, offset_s, app, title, url, text, source";
+
+fn read_event(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
+    Ok(StoredEvent {
+        seq: r.get::<_, i64>(0)? as u64,
+        session_id: SessionId(r.get(1)?),
+        attributed: Timestamp(r.get(2)?),
+        event: Event {
+            at: Timestamp(r.get(3)?),
+            offset: UtcOffset(r.get(4)?),
+            app: r.get(5)?,
+            title: r.get(6)?,
+            url: r.get(7)?,
+            text: r.get(8)?,
+            source: r.get(9)?,
+        },
+    })
+}
+
+const BLOCK_COLUMNS: &str = "session_id, start_ms, end_ms, offset_s, lines, apps, capture_count, entry_id";
+
+/// The raw columns of a block row.
+type BlockRow = (String, i64, i64, i32, String, String, u32, Option<i64>);
+
+fn read_block_row(r: &Row<'_>) -> rusqlite::Result<BlockRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    ))
+}
+
+fn block(row: BlockRow) -> CoreResult<Block> {
+    let (session, start, end, offset, lines, apps, capture_count, entry) = row;
+    let key = format!("({session}, {start})");
+    Ok(Block {
+        lines: from_json("blocks", &key, &lines)?,
+        apps: from_json("blocks", &key, &apps)?,
+        session_id: SessionId(session),
+        start: Timestamp(start),
+        end: Timestamp(end),
+        offset: UtcOffset(offset),
+        capture_count,
+        covered_by: entry.map(|e| e as u64),
+    })
+}
+
+const ENTRY_COLUMNS: &str = "id, session_id, kind, from_ms, to_ms, offset_s, body";
+
+fn read_entry(r: &Row<'_>) -> rusqlite::Result<(i64, String, String, i64, i64, i32, String)> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+fn entry(row: (i64, String, String, i64, i64, i32, String)) -> CoreResult<Entry> {
+    let (id, session, kind, from, to, offset, body) = row;
+    let kind = EntryKind::parse(&kind).ok_or_else(|| corrupt("entries", id.to_string(), "unknown kind"))?;
+    Ok(Entry {
+        id: id as u64,
+        session_id: SessionId(session),
+        kind,
+        from: Timestamp(from),
+        to: Timestamp(to),
+        offset: UtcOffset(offset),
+        body,
+    })
+}
+
+/// Runs `query` and maps each row with `read`, then checks each with `check`.
+fn collect<T, R>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    read: impl FnMut(&Row<'_>) -> rusqlite::Result<R>,
+    check: impl Fn(R) -> CoreResult<T>,
+) -> CoreResult<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(storage)?;
+    let rows = stmt.query_map(params, read).map_err(storage)?;
+    rows.map(|r| r.map_err(storage).and_then(&check)).collect()
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `path` and migrates it.
+    ///
+    /// A file that is not a daybook database is refused before anything is
+    /// written to it: the header and schema are read first, and only then
+    /// are WAL mode and migrations applied.
+    pub fn open(path: &Path) -> Result<Self> {
+        let db = |source| Error::Database {
+            path: path.to_owned(),
+            source,
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(path, flags).map_err(db)?;
+        // Reading the schema parses the header: a garbage or truncated file
+        // fails here, untouched.
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
+            .map_err(db)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(db)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
+        match schema::migrate(&mut conn).map_err(db)? {
+            Ok(_) => {}
+            Err(found) => {
+                return Err(Error::SchemaTooNew {
+                    path: path.to_owned(),
+                    found,
+                    known: schema::MIGRATIONS.len() as i64,
+                });
+            }
+        }
+        Ok(Self {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The connection, for commands that read beyond the trait (status).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction; commits only if it
+    /// returns `Ok`. Dropping an uncommitted transaction rolls it back.
+    fn write<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> CoreResult<T>) -> CoreResult<T> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(storage)?;
+        let out = f(&tx)?;
+        fail::fail_point!("store-before-commit");
+        tx.commit().map_err(storage)?;
+        Ok(out)
+    }
+
+    /// The status of a session inside a transaction.
+    fn status(tx: &Transaction<'_>, id: &SessionId) -> CoreResult<Option<String>> {
+        tx.prepare_cached("SELECT status FROM sessions WHERE id = ?1")
+            .and_then(|mut s| s.query_row([&id.0], |r| r.get(0)).optional())
+            .map_err(storage)
+    }
+
+    fn upsert_blocks(tx: &Transaction<'_>, blocks: &[Block]) -> CoreResult<()> {
+        // A block already present keeps its entry: content is a pure
+        // function of the events, so only the content is rewritten.
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT INTO blocks (session_id, start_ms, end_ms, offset_s, lines, apps, capture_count)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (session_id, start_ms) DO UPDATE SET
+                   end_ms = excluded.end_ms, offset_s = excluded.offset_s, lines = excluded.lines,
+                   apps = excluded.apps, capture_count = excluded.capture_count",
+            )
+            .map_err(storage)?;
+        for b in blocks {
+            stmt.execute(params![
+                b.session_id.0,
+                b.start.0,
+                b.end.0,
+                b.offset.0,
+                to_json(&b.lines),
+                to_json(&b.apps),
+                b.capture_count
+            ])
+            .map_err(storage)?;
+        }
+        Ok(())
+    }
+
+    fn end_active(
+        tx: &Transaction<'_>,
+        id: &SessionId,
+        end: Timestamp,
+        reason: EndReason,
+        blocks: &[Block],
+    ) -> CoreResult<()> {
+        if blocks.iter().any(|b| b.session_id != *id) {
+            return Err(conflict(id, "a block of another session"));
+        }
+        let changed = tx
+            .prepare_cached("UPDATE sessions SET status = 'ended', end_ms = ?2, end_reason = ?3 WHERE id = ?1 AND status = 'active'")
+            .and_then(|mut s| s.execute(params![id.0, end.0, reason.as_str()]))
+            .map_err(storage)?;
+        if changed != 1 {
+            return Err(conflict(id, "only an active session can end"));
+        }
+        Self::upsert_blocks(tx, blocks)
+    }
+
+    fn insert_event(tx: &Transaction<'_>, id: &SessionId, attributed: Timestamp, e: &Event) -> CoreResult<()> {
+        tx.prepare_cached(
+            "INSERT INTO events (session_id, attributed_ms, at_ms, offset_s, app, title, url, text, source)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                id.0,
+                attributed.0,
+                e.at.0,
+                e.offset.0,
+                e.app,
+                e.title,
+                e.url,
+                e.text,
+                e.source
+            ])
+        })
+        .map_err(storage)?;
+        Ok(())
+    }
+
+    fn insert_session(tx: &Transaction<'_>, s: &Session) -> CoreResult<usize> {
+        let (status, end, reason, retry) = phase_columns(&s.phase);
+        tx.prepare_cached(
+            "INSERT INTO sessions (id, start_ms, offset_s, status, end_ms, end_reason, next_retry_ms, retry_count, flush_end_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id) DO NOTHING",
+        )
+        .and_then(|mut st| {
+            st.execute(params![s.id.0, s.start.0, s.offset.0, status, end, reason, retry, s.retry_count, s.flush_end.map(|t| t.0)])
+        })
+        .map_err(storage)
+    }
+
+    fn sessions_where(&self, condition: &str, params: impl rusqlite::Params) -> CoreResult<Vec<Session>> {
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE {condition} ORDER BY start_ms, id");
+        collect(&self.conn, &sql, params, SessionRow::read, SessionRow::session)
+    }
+
+    /// Sessions that overlap the local day `day` (by start or end), for
+    /// `daybook sessions --day`.
+    pub fn sessions_between(&self, from: Timestamp, to: Timestamp) -> CoreResult<Vec<Session>> {
+        self.sessions_where(
+            "start_ms < ?2 AND (end_ms IS NULL OR end_ms >= ?1)",
+            params![from.0, to.0],
+        )
+    }
+
+    /// Every session, by start.
+    pub fn all_sessions(&self) -> CoreResult<Vec<Session>> {
+        self.sessions_where("1", [])
+    }
+
+    /// Counts for `status`: events (the highest `seq`; events are never
+    /// deleted, so this is their number without a scan), and sessions
+    /// waiting for a final reduction or a retry.
+    pub fn status_counts(&self) -> CoreResult<StatusCounts> {
+        self.conn
+            .query_row(
+                "SELECT (SELECT coalesce(max(seq), 0) FROM events),
+                        (SELECT count(*) FROM sessions WHERE status = 'ended'),
+                        (SELECT count(*) FROM sessions WHERE status = 'failed')",
+                [],
+                |r| {
+                    Ok(StatusCounts {
+                        events: r.get::<_, i64>(0)? as u64,
+                        ended: r.get::<_, i64>(1)? as u64,
+                        failed: r.get::<_, i64>(2)? as u64,
+                    })
+                },
+            )
+            .map_err(storage)
+    }
+
+    /// Every day that has entries, as `YYYY-MM-DD`.
+    pub fn entry_days(&self) -> CoreResult<Vec<NaiveDate>> {
+        collect(
+            &self.conn,
+            "SELECT DISTINCT day FROM entries ORDER BY day",
+            [],
+            |r| r.get::<_, String>(0),
+            |d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").map_err(|_| corrupt("entries", d, "day is not YYYY-MM-DD")),
+        )
+    }
+
+    /// `PRAGMA integrity_check`: `["ok"]` on a sound file.
+    pub fn integrity_check(&self) -> CoreResult<Vec<String>> {
+        collect(&self.conn, "PRAGMA integrity_check", [], |r| r.get::<_, String>(0), Ok)
+    }
+
+    /// Folds the WAL back into the database file (the safety net's part).
+    pub fn checkpoint(&self) -> CoreResult<()> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(storage)
+    }
+}
+
+impl Store for SqliteStore {
+    fn import(&mut self, sessions: &[Session], loose: &[LooseBlock]) -> CoreResult<()> {
+        self.write(|tx| {
+            for s in sessions {
+                Self::insert_session(tx, s)?;
+            }
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO loose_blocks (id, start_ms, end_ms, offset_s, lines, apps, capture_count)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING",
+                )
+                .map_err(storage)?;
+            for b in loose {
+                stmt.execute(params![
+                    b.id as i64,
+                    b.start.0,
+                    b.end.0,
+                    b.offset.0,
+                    to_json(&b.lines),
+                    to_json(&b.apps),
+                    b.capture_count
+                ])
+                .map_err(storage)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn ingest(&mut self, steps: &[IngestStep]) -> CoreResult<()> {
+        self.write(|tx| {
+            for step in steps {
+                match step {
+                    IngestStep::End {
+                        id,
+                        end,
+                        reason,
+                        blocks,
+                    } => Self::end_active(tx, id, *end, *reason, blocks)?,
+                    IngestStep::Start { session, first } => {
+                        if session.phase != Phase::Active || Self::insert_session(tx, session)? != 1 {
+                            return Err(conflict(&session.id, "session id already exists"));
+                        }
+                        Self::insert_event(tx, &session.id, session.start, first)?;
+                    }
+                    IngestStep::Append { id, attributed, event } => {
+                        if Self::status(tx, id)?.as_deref() != Some("active") {
+                            return Err(conflict(id, "events go to an active session only"));
+                        }
+                        Self::insert_event(tx, id, *attributed, event)?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn end_session(&mut self, id: &SessionId, end: Timestamp, reason: EndReason, blocks: &[Block]) -> CoreResult<()> {
+        self.write(|tx| Self::end_active(tx, id, end, reason, blocks))
+    }
+
+    fn write_blocks(&mut self, blocks: &[Block]) -> CoreResult<()> {
+        self.write(|tx| {
+            let mut last: Option<&SessionId> = None;
+            for b in blocks {
+                if last != Some(&b.session_id) {
+                    if Self::status(tx, &b.session_id)?.is_none() {
+                        return Err(CoreError::UnknownSession(b.session_id.clone()));
+                    }
+                    last = Some(&b.session_id);
+                }
+            }
+            Self::upsert_blocks(tx, blocks)
+        })
+    }
+
+    fn commit_reduction(&mut self, commit: &ReductionCommit) -> CoreResult<Option<Entry>> {
+        self.write(|tx| {
+            let id = &commit.session_id;
+            let status = Self::status(tx, id)?.ok_or_else(|| CoreError::UnknownSession(id.clone()))?;
+            if status == "reduced" {
+                return Err(conflict(id, "session is already reduced"));
+            }
+            if commit.entry.is_none() && !commit.covered.is_empty() {
+                return Err(conflict(id, "blocks can only be covered by an entry"));
+            }
+            if commit.finish && status == "active" {
+                return Err(conflict(id, "an active session cannot be finished"));
+            }
+            let entry = match &commit.entry {
+                None => None,
+                Some(e) => {
+                    let day = e.from.local_date(e.offset).format("%Y-%m-%d").to_string();
+                    tx.prepare_cached(
+                        "INSERT INTO entries (session_id, kind, from_ms, to_ms, offset_s, day, body)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    )
+                    .and_then(|mut s| s.execute(params![id.0, e.kind.as_str(), e.from.0, e.to.0, e.offset.0, day, e.body]))
+                    .map_err(storage)?;
+                    let entry_id = tx.last_insert_rowid();
+                    let mut mark = tx
+                        .prepare_cached(
+                            "UPDATE blocks SET entry_id = ?3 WHERE session_id = ?1 AND start_ms = ?2 AND entry_id IS NULL",
+                        )
+                        .map_err(storage)?;
+                    for start in &commit.covered {
+                        if mark.execute(params![id.0, start.0, entry_id]).map_err(storage)? != 1 {
+                            return Err(conflict(id, "covered block is missing or already covered"));
+                        }
+                    }
+                    Some(Entry {
+                        id: entry_id as u64,
+                        session_id: id.clone(),
+                        kind: e.kind,
+                        from: e.from,
+                        to: e.to,
+                        offset: e.offset,
+                        body: e.body.clone(),
+                    })
+                }
+            };
+            tx.prepare_cached(
+                "UPDATE sessions SET
+                   flush_end_ms = coalesce(?2, flush_end_ms),
+                   status = CASE WHEN ?3 THEN 'reduced' ELSE status END,
+                   next_retry_ms = CASE WHEN ?3 THEN NULL ELSE next_retry_ms END
+                 WHERE id = ?1",
+            )
+            .and_then(|mut s| s.execute(params![id.0, commit.flush_end.map(|t| t.0), commit.finish]))
+            .map_err(storage)?;
+            Ok(entry)
+        })
+    }
+
+    fn mark_failed(&mut self, id: &SessionId, retry_count: u32, next_retry_at: Timestamp) -> CoreResult<()> {
+        self.write(|tx| {
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE sessions SET status = 'failed', retry_count = ?2, next_retry_ms = ?3
+                     WHERE id = ?1 AND status IN ('ended', 'failed')",
+                )
+                .and_then(|mut s| s.execute(params![id.0, retry_count, next_retry_at.0]))
+                .map_err(storage)?;
+            match changed {
+                1 => Ok(()),
+                _ if Self::status(tx, id)?.is_none() => Err(CoreError::UnknownSession(id.clone())),
+                _ => Err(conflict(id, "only an ended session can fail")),
+            }
+        })
+    }
+
+    fn recover(&mut self, plan: &RecoveryPlan) -> CoreResult<()> {
+        self.write(|tx| {
+            let mut end = tx
+                .prepare_cached(
+                    "UPDATE sessions SET status = 'ended', end_ms = ?2, end_reason = 'recovered'
+                     WHERE id = ?1 AND status = 'active'",
+                )
+                .map_err(storage)?;
+            for e in &plan.ends {
+                end.execute(params![e.id.0, e.end.0]).map_err(storage)?;
+            }
+            // A loose block moves only to a session still open for
+            // reduction and only into a free window; the row stays, owned.
+            let mut adopt = tx
+                .prepare_cached(
+                    "INSERT INTO blocks (session_id, start_ms, end_ms, offset_s, lines, apps, capture_count)
+                     SELECT ?2, l.start_ms, l.end_ms, l.offset_s, l.lines, l.apps, l.capture_count
+                     FROM loose_blocks l
+                     WHERE l.id = ?1 AND l.owner IS NULL
+                       AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = ?2 AND s.status <> 'reduced')
+                     ON CONFLICT (session_id, start_ms) DO NOTHING",
+                )
+                .map_err(storage)?;
+            let mut own = tx
+                .prepare_cached("UPDATE loose_blocks SET owner = ?2 WHERE id = ?1")
+                .map_err(storage)?;
+            for (loose_id, owner) in &plan.owners {
+                if adopt.execute(params![*loose_id as i64, owner.0]).map_err(storage)? == 1 {
+                    own.execute(params![*loose_id as i64, owner.0]).map_err(storage)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn active_sessions(&self) -> CoreResult<Vec<Session>> {
+        self.sessions_where("status = 'active'", [])
+    }
+
+    fn pending_sessions(&self) -> CoreResult<Vec<Session>> {
+        self.sessions_where("status IN ('ended', 'failed')", [])
+    }
+
+    fn due_sessions(&self, now: Timestamp) -> CoreResult<Vec<Session>> {
+        self.sessions_where("status = 'failed' AND next_retry_ms <= ?1", [now.0])
+    }
+
+    fn session(&self, id: &SessionId) -> CoreResult<Option<Session>> {
+        Ok(self.sessions_where("id = ?1", [&id.0])?.pop())
+    }
+
+    fn session_events(&self, id: &SessionId) -> CoreResult<Vec<StoredEvent>> {
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE session_id = ?1 ORDER BY attributed_ms, seq");
+        collect(&self.conn, &sql, [&id.0], read_event, Ok)
+    }
+
+    fn uncovered_blocks(&self, id: &SessionId) -> CoreResult<Vec<Block>> {
+        let sql =
+            format!("SELECT {BLOCK_COLUMNS} FROM blocks WHERE session_id = ?1 AND entry_id IS NULL ORDER BY start_ms");
+        collect(&self.conn, &sql, [&id.0], read_block_row, block)
+    }
+
+    fn latest_end(&self) -> CoreResult<Option<Timestamp>> {
+        self.conn
+            .query_row("SELECT max(end_ms) FROM sessions", [], |r| r.get::<_, Option<i64>>(0))
+            .map(|t| t.map(Timestamp))
+            .map_err(storage)
+    }
+
+    fn recovery_input(&self) -> CoreResult<RecoveryInput> {
+        let sessions = collect(
+            &self.conn,
+            "SELECT id, start_ms, end_ms, status = 'reduced' FROM sessions",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, bool>(3)?,
+                ))
+            },
+            |(id, start, end, reduced)| {
+                Ok(SessionSpan {
+                    id: SessionId(id),
+                    start: Timestamp(start),
+                    end: end.map(Timestamp),
+                    reduced,
+                })
+            },
+        )?;
+        let last_events = collect(
+            &self.conn,
+            "SELECT s.id, (SELECT max(e.attributed_ms) FROM events e WHERE e.session_id = s.id)
+             FROM sessions s WHERE s.status = 'active'",
+            [],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?)),
+            Ok,
+        )?
+        .into_iter()
+        .filter_map(|(id, at)| at.map(|at| (SessionId(id), Timestamp(at))))
+        .collect();
+        let mut blocks = collect(
+            &self.conn,
+            "SELECT b.session_id, b.start_ms, b.end_ms FROM sessions s
+             JOIN blocks b ON b.session_id = s.id WHERE s.status = 'active'",
+            [],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)),
+            |(owner, start, end)| {
+                Ok(BlockSpan {
+                    owner: Some(SessionId(owner)),
+                    loose_id: 0,
+                    start: Timestamp(start),
+                    end: Timestamp(end),
+                })
+            },
+        )?;
+        blocks.extend(collect(
+            &self.conn,
+            "SELECT id, start_ms, end_ms FROM loose_blocks WHERE owner IS NULL",
+            [],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)),
+            |(id, start, end)| {
+                Ok(BlockSpan {
+                    owner: None,
+                    loose_id: id as u64,
+                    start: Timestamp(start),
+                    end: Timestamp(end),
+                })
+            },
+        )?);
+        Ok(RecoveryInput {
+            sessions,
+            last_events,
+            blocks,
+        })
+    }
+
+    fn entries_for_day(&self, day: NaiveDate) -> CoreResult<Vec<Entry>> {
+        let sql = format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE day = ?1 ORDER BY from_ms, id");
+        collect(
+            &self.conn,
+            &sql,
+            [day.format("%Y-%m-%d").to_string()],
+            read_entry,
+            entry,
+        )
+    }
+
+    fn dump(&self) -> CoreResult<Dump> {
+        let events = collect(
+            &self.conn,
+            &format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY seq"),
+            [],
+            read_event,
+            Ok,
+        )?;
+        let blocks = collect(
+            &self.conn,
+            &format!("SELECT {BLOCK_COLUMNS} FROM blocks ORDER BY session_id, start_ms"),
+            [],
+            read_block_row,
+            block,
+        )?;
+        let loose_blocks = collect(
+            &self.conn,
+            "SELECT id, start_ms, end_ms, offset_s, lines, apps, capture_count FROM loose_blocks
+             WHERE owner IS NULL ORDER BY id",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i32>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, u32>(6)?,
+                ))
+            },
+            |(id, start, end, offset, lines, apps, capture_count)| {
+                let key = id.to_string();
+                Ok(LooseBlock {
+                    id: id as u64,
+                    start: Timestamp(start),
+                    end: Timestamp(end),
+                    offset: UtcOffset(offset),
+                    lines: from_json("loose_blocks", &key, &lines)?,
+                    apps: from_json("loose_blocks", &key, &apps)?,
+                    capture_count,
+                })
+            },
+        )?;
+        let entries = collect(
+            &self.conn,
+            &format!("SELECT {ENTRY_COLUMNS} FROM entries ORDER BY id"),
+            [],
+            read_entry,
+            entry,
+        )?;
+        Ok(Dump {
+            sessions: self.all_sessions()?,
+            events,
+            blocks,
+            loose_blocks,
+            entries,
+            day_files: None,
+        })
+    }
+}

@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod crash;
 pub mod datadir;
 pub mod error;
 pub mod http;

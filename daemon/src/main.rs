@@ -14,6 +14,8 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    // Reads FAILPOINTS from the environment; a no-op without the feature.
+    let _failpoints = fail::FailScenario::setup();
     let cli = Cli::parse();
     match cli.execute() {
         Ok(true) => ExitCode::SUCCESS,

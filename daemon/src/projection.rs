@@ -17,6 +17,11 @@ use crate::error::{Error, Result};
 
 /// Writes `text` to `dir/name` atomically and durably.
 pub fn write_atomically(dir: &Path, name: &str, text: &str) -> Result<()> {
+    replace_file(dir, name, text, || {})
+}
+
+/// Temp file, fsync, `between()`, rename, fsync of the directory.
+fn replace_file(dir: &Path, name: &str, text: &str, between: impl FnOnce()) -> Result<()> {
     let path = dir.join(name);
     let tmp = dir.join(format!(".{name}.tmp"));
     let io = |what, path: &PathBuf| {
@@ -27,7 +32,7 @@ pub fn write_atomically(dir: &Path, name: &str, text: &str) -> Result<()> {
     file.write_all(text.as_bytes()).map_err(io("writing day file", &tmp))?;
     file.sync_all().map_err(io("syncing day file", &tmp))?;
     drop(file);
-    fail::fail_point!("dayfile-before-rename");
+    between();
     fs::rename(&tmp, &path).map_err(io("renaming day file", &path))?;
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -44,7 +49,9 @@ pub fn render<S: Store>(store: &S, day: NaiveDate) -> Result<String> {
 
 /// Rewrites the file of `day` from the store.
 pub fn write_day<S: Store>(store: &S, dir: &Path, day: NaiveDate) -> Result<()> {
-    write_atomically(dir, &file_name(day), &render(store, day)?)
+    replace_file(dir, &file_name(day), &render(store, day)?, || {
+        crate::crash_point!("dayfile-before-rename");
+    })
 }
 
 /// Every day file in `dir`, by `YYYY-MM-DD`, as the oracle's projection
@@ -80,7 +87,9 @@ pub fn rebuild<S: Store>(store: &S, dir: &Path, days: &[NaiveDate]) -> Result<Ve
         let want = render(store, day)?;
         let have = fs::read_to_string(dir.join(file_name(day))).ok();
         if have.as_deref() != Some(want.as_str()) {
-            write_atomically(dir, &file_name(day), &want)?;
+            replace_file(dir, &file_name(day), &want, || {
+                crate::crash_point!("dayfile-before-rename");
+            })?;
             rewritten.push(day);
         }
     }

@@ -102,7 +102,6 @@ pub fn start(store: SqliteStore, settings: &Settings, days_dir: std::path::PathB
     let summarizer = crate::server::summarizer(settings);
     let now = clock::now();
     let prefix = format!("s{}-", now.0);
-    fail::fail_point!("startup-before-recovery");
     let engine = Engine::start(store, summarizer, settings.engine.clone(), prefix, now)?;
     let mut service = Service {
         engine,
@@ -269,7 +268,6 @@ impl Service {
             batch.extend(kept);
             answers.push((counts, reply));
         }
-        fail::fail_point!("group-commit-before");
         match self.engine.handle_events(now, &batch) {
             Ok(done) => {
                 let paused = done.dropped_paused > 0;
@@ -281,7 +279,6 @@ impl Service {
                     let _ = reply.send(Ok(counts));
                 }
                 self.dropped_paused += done.dropped_paused as u64;
-                fail::fail_point!("group-commit-after");
             }
             Err(e) => {
                 tracing::error!(error = %e, events = batch.len(), "group commit failed; nothing of it was stored");

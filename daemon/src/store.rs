@@ -289,7 +289,6 @@ impl SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(storage)?;
         let out = f(&tx)?;
-        fail::fail_point!("store-before-commit");
         tx.commit().map_err(storage)?;
         Ok(out)
     }
@@ -476,7 +475,10 @@ impl Store for SqliteStore {
 
     fn ingest(&mut self, steps: &[IngestStep]) -> CoreResult<()> {
         self.write(|tx| {
-            for step in steps {
+            for (i, step) in steps.iter().enumerate() {
+                if i == steps.len() / 2 {
+                    crate::crash_point!("ingest-mid-transaction");
+                }
                 match step {
                     IngestStep::End {
                         id,
@@ -575,6 +577,7 @@ impl Store for SqliteStore {
             )
             .and_then(|mut s| s.execute(params![id.0, commit.flush_end.map(|t| t.0), commit.finish]))
             .map_err(storage)?;
+            crate::crash_point!("reduction-before-commit");
             Ok(entry)
         })
     }
@@ -627,6 +630,7 @@ impl Store for SqliteStore {
                     own.execute(params![*loose_id as i64, owner.0]).map_err(storage)?;
                 }
             }
+            crate::crash_point!("recovery-before-commit");
             Ok(())
         })
     }

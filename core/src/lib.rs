@@ -16,6 +16,8 @@
 
 pub mod block;
 pub mod config;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod daylog;
 pub mod engine;
 pub mod error;

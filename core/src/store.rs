@@ -74,9 +74,10 @@ pub struct Dump {
 /// Every method is one transaction; an `Err` means nothing of it committed.
 pub trait Store {
     /// Adds sessions (any phase, ids kept) and loose blocks as an importer
-    /// brings them from another tool, in one transaction. Refuses
-    /// (`Conflict`) a session id that already exists; a loose block whose
-    /// id exists is skipped, so importing twice adds nothing.
+    /// brings them from another tool, in one transaction. A session whose id
+    /// already exists is skipped (the row stays as it is), and so is a loose
+    /// block whose id was ever imported, even once recovery gave it an
+    /// owner, so importing twice adds nothing.
     fn import(&mut self, sessions: &[Session], loose: &[LooseBlock]) -> Result<(), Error>;
 
     /// Applies an ingest batch (session ends, starts, appended events) in
@@ -93,8 +94,10 @@ pub trait Store {
 
     /// Commits a reduction: the entry, the mark on each covered block, the
     /// session's `flush_end` and, if `finish`, `reduced`. Refuses
-    /// (`Conflict`) if the session is already reduced or a block is already
-    /// covered or missing. Returns the new entry, if one was written.
+    /// (`Conflict`) if the session is already reduced, a block is already
+    /// covered or missing, blocks are covered without an entry, the entry
+    /// belongs to another session, or an active session would be finished.
+    /// Returns the new entry, if one was written.
     fn commit_reduction(&mut self, commit: &ReductionCommit) -> Result<Option<Entry>, Error>;
 
     /// Marks a final reduction failed: status `failed`, the new retry count

@@ -530,6 +530,9 @@ impl Store for SqliteStore {
             if status == "reduced" {
                 return Err(conflict(id, "session is already reduced"));
             }
+            if commit.entry.as_ref().is_some_and(|e| e.session_id != *id) {
+                return Err(conflict(id, "the entry belongs to another session"));
+            }
             if commit.entry.is_none() && !commit.covered.is_empty() {
                 return Err(conflict(id, "blocks can only be covered by an entry"));
             }

@@ -97,11 +97,16 @@ impl RecoveryPlan {
     }
 }
 
-/// Sessions are ordered by `(start, id)`: "the earliest session that
-/// started after R" is the next one in that order, so two sessions with the
-/// same start still bound each other and no two orphans' ranges overlap.
-fn order_key(s: &SessionSpan) -> (Timestamp, &SessionId) {
-    (s.start, &s.id)
+/// Sessions are ordered by `(start, end, id)`, an orphan's end counting as
+/// the latest possible: "the earliest session that started after R" is the
+/// next one in that order, so two orphans with the same start still bound
+/// each other and no two orphans' ranges overlap. The end comes before the
+/// id because ids order as text ("r10-1" < "r9-1"): an ended session that
+/// starts and ends where an orphan starts (the clock was set back, so both
+/// were attributed at the floor) lies before the orphan, not after it, and
+/// must not clamp it to its own start.
+fn order_key(s: &SessionSpan) -> (Timestamp, Timestamp, &SessionId) {
+    (s.start, s.end.unwrap_or(Timestamp(i64::MAX)), &s.id)
 }
 
 /// The end an orphan gets from its upper limit and its evidence.
@@ -204,7 +209,7 @@ fn owner_span(start: Timestamp, end: Timestamp) -> (Timestamp, Timestamp) {
 /// Gives each loose block the earliest session (by start) whose span
 /// overlaps it, among sessions not yet `reduced`: a reduced session's log is
 /// closed, so a block overlapping only reduced sessions stays loose and
-/// `doctor` lists it. `all` is sorted by `(start, id)`.
+/// `doctor` lists it. `all` is sorted by [`order_key`].
 fn assign_owners(all: &[&SessionSpan], ends: &[RecoveredEnd], blocks: &[BlockSpan]) -> Vec<(u64, SessionId)> {
     let recovered: BTreeMap<&SessionId, Timestamp> = ends.iter().map(|e| (&e.id, e.end)).collect();
     let open: Vec<(Timestamp, Timestamp, &SessionId)> = all

@@ -204,3 +204,42 @@ fn a_loose_block_goes_to_the_earliest_overlapping_open_session() {
         "overlaps no session"
     );
 }
+
+/// Found by the simulator (issue 4, seed 175). Once the clock is set back,
+/// every new session starts at the floor, so a session recovered with no
+/// length and the next run's orphan share a start. Session ids order as
+/// text ("r10-1" < "r9-1"), and recovery ordered sessions by `(start, id)`:
+/// it took the earlier, zero-length session for the orphan's next one,
+/// clamped the orphan to its own start, and left its events outside it.
+#[test]
+fn a_zero_length_session_at_an_orphans_start_does_not_clamp_it() {
+    let mut rig = Rig::new(Config::default());
+    // Runs r1- to r8- see nothing.
+    for _ in 0..8 {
+        rig.start(at(0));
+        rig.crash();
+    }
+    // r9-1: one event at 00:30 (mid-window), then a crash: recovered with
+    // no length, [00:30, 00:30].
+    rig.start(at(0));
+    rig.send(at(30), &[ev(at(30), "Code")]);
+    rig.crash();
+    rig.start(at(40));
+    assert_eq!(end_of(&rig, "r9-1"), Some(at(30)));
+    // r10-1: the clock was set back ten minutes, so its first event is
+    // attributed at the floor, 00:30; two more follow, then a crash.
+    rig.send(at(40), &[ev(at(40 - 600), "Code")]);
+    rig.send(at(90), &[ev(at(90), "Code")]);
+    rig.send(at(150), &[ev(at(150), "Code")]);
+    assert_eq!(rig.engine().open_session().map(|s| s.start), Some(at(30)));
+    rig.crash();
+    rig.start(at(200));
+    rig.checked();
+    let ends = recovered_ends(&rig);
+    let r10 = ends.iter().find(|(id, ..)| id == "r10-1").expect("r10-1 was recovered");
+    assert_eq!(
+        (r10.1, r10.2),
+        (min(3), EndBound::Evidence),
+        "ends at its last block, not at r9-1's start"
+    );
+}

@@ -1,0 +1,123 @@
+//! The simulated summarizer: the built-in one, except when the workload
+//! says it is down (an outage) or the seed's dice say this call fails. Its
+//! failures take the engine's retry path and, after five, the heuristic
+//! fallback.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use daybook_core::{BuiltinSummarizer, Error, Summarizer, Summary, SummaryRequest};
+
+use crate::rng::Rng;
+
+/// The stream of the seed's [`Rng`] summarizer failures draw from.
+const STREAM: u64 = 4;
+
+/// Why a simulated summary failed (the engine only sees the message).
+#[derive(Debug, thiserror::Error)]
+pub enum SummaryFailure {
+    /// The workload has the summarizer down right now.
+    #[error("summarizer outage")]
+    Outage,
+    /// The seed's dice failed this call.
+    #[error("summarizer call failed")]
+    Flaky,
+}
+
+/// What every node start's summarizer shares: the dice and whether the
+/// summarizer is down at the current instant (the node sets it before each
+/// input from the workload's outages).
+#[derive(Debug)]
+pub struct SummarizerState {
+    rng: Rng,
+    fail_per_mille: u32,
+    /// Every call fails while set.
+    pub down: bool,
+    /// Calls answered so far.
+    pub calls: u64,
+    /// Calls failed so far.
+    pub failures: u64,
+}
+
+impl SummarizerState {
+    /// Fails each call with probability `fail_per_mille`‰, and every call
+    /// while `down`.
+    pub fn new(seed: u64, fail_per_mille: u32) -> Self {
+        Self {
+            rng: Rng::new(seed, STREAM),
+            fail_per_mille,
+            down: false,
+            calls: 0,
+            failures: 0,
+        }
+    }
+}
+
+/// The summarizer a node's engine gets.
+#[derive(Clone, Debug)]
+pub struct SimSummarizer {
+    state: Arc<Mutex<SummarizerState>>,
+}
+
+impl SimSummarizer {
+    /// A summarizer over shared `state`.
+    pub fn new(state: Arc<Mutex<SummarizerState>>) -> Self {
+        Self { state }
+    }
+}
+
+impl Summarizer for SimSummarizer {
+    fn summarize(&mut self, request: &SummaryRequest) -> Result<Summary, Error> {
+        let failure = {
+            let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            st.calls += 1;
+            let fail_per_mille = st.fail_per_mille;
+            let failure = if st.down {
+                Some(SummaryFailure::Outage)
+            } else if st.rng.chance(fail_per_mille) {
+                Some(SummaryFailure::Flaky)
+            } else {
+                None
+            };
+            if failure.is_some() {
+                st.failures += 1;
+            }
+            failure
+        };
+        match failure {
+            Some(f) => Err(Error::Summarizer(Box::new(f))),
+            None => BuiltinSummarizer.summarize(request),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use daybook_core::EntryKind;
+
+    use super::*;
+
+    fn request() -> SummaryRequest {
+        SummaryRequest {
+            session_id: "s".into(),
+            kind: EntryKind::Final,
+            blocks: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn down_always_fails_and_healthy_follows_the_dice() {
+        let state = Arc::new(Mutex::new(SummarizerState::new(1, 0)));
+        let mut s = SimSummarizer::new(Arc::clone(&state));
+        assert!(s.summarize(&request()).is_ok());
+        state.lock().unwrap().down = true;
+        let err = s.summarize(&request()).unwrap_err();
+        assert!(err.to_string().contains("outage"), "{err}");
+        state.lock().unwrap().down = false;
+        let flaky = Arc::new(Mutex::new(SummarizerState::new(1, 500)));
+        let mut f = SimSummarizer::new(Arc::clone(&flaky));
+        let fails = (0..1000).filter(|_| f.summarize(&request()).is_err()).count();
+        assert!((400..600).contains(&fails), "{fails}");
+        assert_eq!(flaky.lock().unwrap().failures, fails as u64);
+        assert_eq!(state.lock().unwrap().calls, 2);
+    }
+}

@@ -1,0 +1,641 @@
+//! The workload: one user's simulated day, generated from the seed before
+//! the run starts. It says what the capture client sends and when (on the
+//! simulator's monotonic clock, in milliseconds since the run began), and
+//! how the machine's surroundings behave: the wall clock (which can jump
+//! backwards), the UTC offset (DST), the laptop's sleeps, the summarizer's
+//! outages, and the history imported from the older tool.
+//!
+//! It is pure data: generating it twice gives the same value, and the run
+//! only reads it. What the daemon actually acknowledged is recorded by the
+//! harness, not here.
+
+use std::time::Duration;
+
+use daybook_core::{Event, LooseBlock, Phase, Session, SessionId, Timestamp, UtcOffset};
+
+use crate::rng::Rng;
+use crate::swarm::Swarm;
+
+/// The stream of the seed's [`Rng`] the workload draws from.
+const STREAM: u64 = 2;
+const SECOND: u64 = 1000;
+const MINUTE: u64 = 60 * SECOND;
+const HOUR: u64 = 60 * MINUTE;
+/// 2027-01-01T00:00:00Z: the first day a run can start on.
+const EPOCH_DAY: i64 = 1_798_761_600_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// The apps of the user's handful, with what their windows show.
+const APPS: [&str; 7] = ["Code", "Firefox", "Terminal", "Slack", "Mail", "Figma", "Notes"];
+
+/// What the user types, a bit per capture.
+const DRAFT_BITS: [&str; 6] = ["fn ", "let ", "x", " = ", "ok; ", "hé "];
+
+/// Something the capture client (or the user) hands the daemon.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// A group commit of captures. Every event's `source` is unique in the
+    /// run, so the harness can tell exactly which ones were stored.
+    Events(Vec<Event>),
+    /// The user pauses capture.
+    Pause,
+    /// The user resumes capture.
+    Resume,
+    /// The daemon is stopped gracefully and started again.
+    Shutdown,
+}
+
+/// One delivery: `action` becomes due at monotonic time `at`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// Milliseconds since the run began.
+    pub at: u64,
+    /// What is delivered.
+    pub action: Action,
+}
+
+/// The history an importer brings before the first start: sessions of any
+/// status (orphans included) and loose blocks with no session.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Import {
+    /// Imported sessions, ids `oc-N`.
+    pub sessions: Vec<Session>,
+    /// Imported blocks that no session owns.
+    pub loose: Vec<LooseBlock>,
+}
+
+/// One simulated day of one user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Workload {
+    /// The seed it was generated from.
+    pub seed: u64,
+    /// The knobs the seed picked.
+    pub swarm: Swarm,
+    /// The wall clock at monotonic time zero.
+    pub wall_start: Timestamp,
+    /// `(from, skew)`: from monotonic time `from` on, the wall clock reads
+    /// `wall_start + mono + skew`. Sorted; starts at `(0, 0)`.
+    clock: Vec<(u64, i64)>,
+    /// `(from, offset)`: the local UTC offset from `from` on. Sorted.
+    offsets: Vec<(u64, UtcOffset)>,
+    /// `[from, until)` intervals in which every summarizer call fails.
+    pub outages: Vec<(u64, u64)>,
+    /// `[from, until)` intervals in which the laptop sleeps.
+    pub sleeps: Vec<(u64, u64)>,
+    /// `[from, until)` intervals in which the laptop is awake.
+    pub awake: Vec<(u64, u64)>,
+    /// Deliveries, sorted by `at`.
+    pub steps: Vec<Step>,
+    /// History imported before the first start.
+    pub import: Import,
+    /// When the day is over.
+    pub end: u64,
+}
+
+impl Workload {
+    /// The day `seed` describes.
+    pub fn generate(seed: u64) -> Self {
+        Generator::new(seed).run()
+    }
+
+    /// The wall clock at monotonic time `mono`.
+    pub fn wall(&self, mono: u64) -> Timestamp {
+        let skew = last_at(&self.clock, mono).unwrap_or(0);
+        Timestamp(self.wall_start.0 + as_i64(mono) + skew)
+    }
+
+    /// The local UTC offset at monotonic time `mono`.
+    pub fn offset(&self, mono: u64) -> UtcOffset {
+        last_at(&self.offsets, mono).unwrap_or(UtcOffset::UTC)
+    }
+
+    /// Whether the summarizer is down at `mono`.
+    pub fn summarizer_down(&self, mono: u64) -> bool {
+        self.outages.iter().any(|(a, b)| (*a..*b).contains(&mono))
+    }
+
+    /// If the laptop sleeps at `mono`, when it wakes.
+    pub fn asleep_until(&self, mono: u64) -> Option<u64> {
+        self.sleeps
+            .iter()
+            .find(|(a, b)| (*a..*b).contains(&mono))
+            .map(|(_, b)| *b)
+    }
+
+    /// How many events the capture client sends in the whole day.
+    pub fn events_sent(&self) -> usize {
+        self.steps
+            .iter()
+            .map(|s| match &s.action {
+                Action::Events(events) => events.len(),
+                Action::Pause | Action::Resume | Action::Shutdown => 0,
+            })
+            .sum()
+    }
+}
+
+/// The value of the last `(from, value)` whose `from <= mono`.
+fn last_at<T: Copy>(schedule: &[(u64, T)], mono: u64) -> Option<T> {
+    let i = schedule.partition_point(|(from, _)| *from <= mono);
+    i.checked_sub(1).map(|i| schedule[i].1)
+}
+
+fn as_i64(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+/// The generator's running state.
+struct Generator {
+    r: Rng,
+    w: Workload,
+    /// Next event number, for unique sources.
+    next_event: u64,
+    /// The draft the user is typing, grown a little per capture.
+    draft: String,
+}
+
+impl Generator {
+    fn new(seed: u64) -> Self {
+        let swarm = Swarm::from_seed(seed);
+        let mut r = Rng::new(seed, STREAM);
+        let day = EPOCH_DAY + r.range_i64(0, 365) * DAY_MS;
+        let offset = UtcOffset(swarm.start_offset_secs);
+        let local_start = as_i64(swarm.start_local_minute * MINUTE + r.range(0, MINUTE));
+        let wall_start = Timestamp(day + local_start - i64::from(offset.0) * 1000);
+        Self {
+            r,
+            w: Workload {
+                seed,
+                swarm,
+                wall_start,
+                clock: vec![(0, 0)],
+                offsets: vec![(0, offset)],
+                outages: Vec::new(),
+                sleeps: Vec::new(),
+                awake: Vec::new(),
+                steps: Vec::new(),
+                import: Import::default(),
+                end: 0,
+            },
+            next_event: 0,
+            draft: String::new(),
+        }
+    }
+
+    fn run(mut self) -> Workload {
+        let swarm = self.w.swarm.clone();
+        if swarm.import {
+            self.import();
+        }
+        // Awake stretches separated by laptop sleeps of hours.
+        let mut t = self.r.range(0, 2 * MINUTE);
+        let long_in = self.r.range(0, u64::from(swarm.stretches));
+        for i in 0..u64::from(swarm.stretches) {
+            let (lo, hi) = swarm.stretch_minutes;
+            let mut len = self.r.range(lo, hi + 1) * MINUTE;
+            if swarm.long_session && i == long_in {
+                len = len.max(2 * HOUR + self.r.range(15, 40) * MINUTE);
+            }
+            let long = swarm.long_session && i == long_in;
+            self.stretch(t, t + len, long);
+            self.w.awake.push((t, t + len));
+            t += len;
+            if i + 1 < u64::from(swarm.stretches) {
+                let nap = self.r.range(HOUR, 9 * HOUR);
+                self.w.sleeps.push((t, t + nap));
+                t += nap;
+            }
+        }
+        self.w.end = t + 10 * MINUTE;
+        if let Some(last) = self.w.awake.last_mut() {
+            last.1 = self.w.end;
+        }
+        self.environment();
+        self.w.steps.sort_by_key(|s| s.at);
+        self.w
+    }
+
+    /// Clock jumps, the DST change, outages, pauses and shutdowns, each at
+    /// a random instant of an awake stretch.
+    fn environment(&mut self) {
+        let swarm = self.w.swarm.clone();
+        for _ in 0..swarm.clock_jumps {
+            let at = self.awake_instant();
+            let skew = last_at(&self.w.clock, at).unwrap_or(0);
+            let jump = if self.r.chance(800) {
+                -as_i64(self.r.range(MINUTE, 90 * MINUTE))
+            } else {
+                as_i64(self.r.range(MINUTE, 30 * MINUTE))
+            };
+            insert_sorted(&mut self.w.clock, at, skew + jump);
+        }
+        if swarm.dst {
+            let at = self.awake_instant();
+            let now = last_at(&self.w.offsets, at).unwrap_or(UtcOffset::UTC);
+            let shift = if self.r.chance(500) { 3600 } else { -3600 };
+            insert_sorted(&mut self.w.offsets, at, UtcOffset(now.0 + shift));
+        }
+        for _ in 0..swarm.outages {
+            let at = self.awake_instant();
+            let len = if self.r.chance(400) {
+                self.r.range(2 * HOUR, 3 * HOUR)
+            } else {
+                self.r.range(10 * MINUTE, HOUR)
+            };
+            self.w.outages.push((at, at + len));
+        }
+        for _ in 0..swarm.pauses {
+            let at = self.awake_instant();
+            // Resumed before the laptop sleeps (the user is at it).
+            let stretch_end = self
+                .w
+                .awake
+                .iter()
+                .find(|(a, b)| (*a..*b).contains(&at))
+                .map_or(at, |s| s.1);
+            let resume = (at + self.r.range(MINUTE, 20 * MINUTE)).min(stretch_end - 1);
+            self.w.steps.push(Step {
+                at,
+                action: Action::Pause,
+            });
+            self.w.steps.push(Step {
+                at: resume,
+                action: Action::Resume,
+            });
+        }
+        for _ in 0..swarm.shutdowns {
+            let at = self.awake_instant();
+            self.w.steps.push(Step {
+                at,
+                action: Action::Shutdown,
+            });
+        }
+        // Events are stamped from the wall clock and offset at their step,
+        // which the schedule above may have changed: restamp them.
+        for i in 0..self.w.steps.len() {
+            let at = self.w.steps[i].at;
+            let (wall, offset) = (self.w.wall(at), self.w.offset(at));
+            if let Action::Events(events) = &mut self.w.steps[i].action {
+                for e in events {
+                    // `at` was stored as a lag behind the step's wall time.
+                    e.at = Timestamp(wall.0 - e.at.0);
+                    e.offset = offset;
+                }
+            }
+        }
+    }
+
+    /// A random instant inside an awake stretch.
+    fn awake_instant(&mut self) -> u64 {
+        let (a, b) = *self.r.pick(&self.w.awake.clone());
+        self.r.range(a, b)
+    }
+
+    /// One awake stretch `[from, until)`: bursts of switching and focus,
+    /// idle gaps, and (if `long`) one session held past the timeout.
+    fn stretch(&mut self, from: u64, until: u64, long: bool) {
+        let swarm = self.w.swarm.clone();
+        let mut t = from;
+        let mut held_long = !long;
+        while t < until {
+            let apps = self.handful();
+            if !held_long {
+                // Frequent switching keeps soft cuts away; no gap is longer
+                // than a few minutes, so only the timeout can end it.
+                let end = (t + 2 * HOUR + self.r.range(5, 20) * MINUTE).min(until);
+                t = self.rotation(t, end, &apps);
+                held_long = true;
+                continue;
+            }
+            let len = self.r.range(2 * MINUTE, 25 * MINUTE);
+            let end = (t + len).min(until);
+            if self.r.chance(swarm.focus_per_mille) {
+                // A few switches, then one app held past the soft cut.
+                let switch_end = (t + self.r.range(MINUTE, 3 * MINUTE)).min(end);
+                t = self.burst(t, switch_end, &apps, swarm.event_interval_secs);
+                let hold = self.r.range(3 * MINUTE, 12 * MINUTE);
+                t = self.burst(t, (t + hold).min(until), &apps[..1], swarm.event_interval_secs);
+            } else {
+                t = self.burst(t, end, &apps, swarm.event_interval_secs);
+            }
+            if self.r.chance(swarm.idle_per_mille) {
+                // Idle gaps around the five-minute boundary, and longer.
+                t += match self.r.range(0, 3) {
+                    0 => self.r.range(4 * MINUTE + 30 * SECOND, 5 * MINUTE + 40 * SECOND),
+                    1 => self.r.range(MINUTE, 4 * MINUTE),
+                    _ => self.r.range(6 * MINUTE, 40 * MINUTE),
+                };
+            }
+        }
+    }
+
+    /// Two to four apps of the handful, the first one the main one.
+    fn handful(&mut self) -> Vec<&'static str> {
+        let n = self.r.range(2, 5);
+        let mut apps: Vec<&'static str> = Vec::new();
+        while (apps.len() as u64) < n {
+            let app = *self.r.pick(&APPS);
+            if !apps.contains(&app) {
+                apps.push(app);
+            }
+        }
+        apps
+    }
+
+    /// Captures over `apps` from `t` until `end`, one batch every
+    /// `interval` seconds; returns when it stopped.
+    fn burst(&mut self, mut t: u64, end: u64, apps: &[&'static str], interval: (u64, u64)) -> u64 {
+        let mut app = apps[0];
+        while t < end {
+            if apps.len() > 1 && self.r.chance(500) {
+                app = *self.r.pick(apps);
+            }
+            let n = if self.r.chance(150) { self.r.range(2, 4) } else { 1 };
+            let mut batch = Vec::new();
+            for k in 0..n {
+                // `at` holds the lag behind the step's wall time until
+                // `environment` stamps it (the clock is not known yet).
+                let mut lag = (n - 1 - k) * 300;
+                if self.r.chance(self.w.swarm.late_per_mille) {
+                    lag += self.r.range(20 * SECOND, 12 * MINUTE);
+                }
+                batch.push(self.event(app, lag));
+            }
+            self.w.steps.push(Step {
+                at: t,
+                action: Action::Events(batch),
+            });
+            t += self.r.range(interval.0, interval.1 + 1) * SECOND;
+        }
+        t
+    }
+
+    /// Captures that visit every app in turn, a few tens of seconds
+    /// apart: at least two apps in every two-minute window, so no soft cut
+    /// and no idle gap — only the timeout ends the session.
+    fn rotation(&mut self, mut t: u64, end: u64, apps: &[&'static str]) -> u64 {
+        let mut i = 0;
+        while t < end {
+            let lag = if self.r.chance(self.w.swarm.late_per_mille) {
+                self.r.range(20 * SECOND, 12 * MINUTE)
+            } else {
+                0
+            };
+            let event = self.event(apps[i % apps.len()], lag);
+            self.w.steps.push(Step {
+                at: t,
+                action: Action::Events(vec![event]),
+            });
+            i += 1;
+            t += self.r.range(15, 50) * SECOND;
+        }
+        t
+    }
+
+    fn event(&mut self, app: &str, lag: u64) -> Event {
+        self.next_event += 1;
+        let doc = self.r.range(1, 4);
+        let url = (app == "Firefox").then(|| format!("https://docs.example/page{doc}"));
+        let text = if self.r.chance(250) {
+            if self.draft.len() > 40 || self.r.chance(200) {
+                self.draft.clear();
+            }
+            let bit = *self.r.pick(&DRAFT_BITS);
+            self.draft.push_str(bit);
+            Some(self.draft.clone())
+        } else {
+            None
+        };
+        Event {
+            at: Timestamp(as_i64(lag)),
+            offset: UtcOffset::UTC,
+            app: app.to_owned(),
+            title: Some(format!("{app} — doc {doc}")),
+            url,
+            text,
+            source: Some(format!("s{}e{}", self.w.seed, self.next_event)),
+        }
+    }
+
+    /// The older tool's history, ending half an hour before the run: a few
+    /// sessions of every status, and loose blocks that make recovery clamp
+    /// an orphan to the next session, cap one at `max_session`, end one at
+    /// its evidence, and fall back for one with none.
+    fn import(&mut self) {
+        const KINDS: [Kind; 6] = [
+            Kind::Reduced,
+            Kind::Ended,
+            Kind::OrphanClamped,
+            Kind::OrphanCapped,
+            Kind::OrphanEvidence,
+            Kind::OrphanBare,
+        ];
+        let count = self.r.range(2, 6);
+        let kinds: Vec<Kind> = (0..count).map(|_| *self.r.pick(&KINDS)).collect();
+        // Lay sessions out backwards from half an hour before the start, so
+        // each kind gets the room it needs after it.
+        let offset = self.w.offsets[0].1;
+        let mut next_start = self.w.wall_start.0 - as_i64(30 * MINUTE);
+        let mut planned: Vec<(Kind, i64, i64)> = Vec::new();
+        for (i, kind) in kinds.iter().enumerate().rev() {
+            let last = i + 1 == kinds.len();
+            let (room, len) = match kind {
+                // Its evidence runs into the next session: that session must
+                // start less than two hours after it.
+                Kind::OrphanClamped => (as_i64(self.r.range(20, 90) * MINUTE), 0),
+                // Evidence past two hours with nothing in between.
+                Kind::OrphanCapped => (as_i64(3 * HOUR + self.r.range(10, 60) * MINUTE), 0),
+                Kind::OrphanEvidence | Kind::OrphanBare => (as_i64(self.r.range(30, 100) * MINUTE), 0),
+                Kind::Reduced | Kind::Ended => {
+                    let len = as_i64(self.r.range(5, 90) * MINUTE);
+                    (len + as_i64(self.r.range(5, 60) * MINUTE), len)
+                }
+            };
+            // A clamped orphan with no session after it would not clamp.
+            let room = if last && *kind == Kind::OrphanClamped {
+                room.max(as_i64(2 * HOUR + 30 * MINUTE))
+            } else {
+                room
+            };
+            let start = next_start - room;
+            planned.push((*kind, start, len));
+            next_start = start;
+        }
+        planned.reverse();
+        let mut loose_id = 0;
+        for (i, (kind, start, len)) in planned.iter().enumerate() {
+            let id = SessionId(format!("oc-{}", i + 1));
+            let start = Timestamp(*start);
+            let next = planned.get(i + 1).map(|p| p.1);
+            let phase = match kind {
+                Kind::Reduced => Phase::Reduced {
+                    end: Timestamp(start.0 + len),
+                    reason: daybook_core::EndReason::IdleGap,
+                },
+                Kind::Ended => Phase::Ended {
+                    end: Timestamp(start.0 + len),
+                    reason: daybook_core::EndReason::SoftCut,
+                },
+                _ => Phase::Active,
+            };
+            self.w.import.sessions.push(Session {
+                phase,
+                ..Session::active(id, start, offset)
+            });
+            let evidence_until = match kind {
+                Kind::OrphanClamped => next.map(|n| n + as_i64(self.r.range(5, 30) * MINUTE)),
+                Kind::OrphanCapped => Some(start.0 + as_i64(2 * HOUR + self.r.range(10, 50) * MINUTE)),
+                Kind::OrphanEvidence => Some(start.0 + as_i64(self.r.range(3, 25) * MINUTE)),
+                Kind::Ended => Some(start.0 + len),
+                Kind::Reduced | Kind::OrphanBare => None,
+            };
+            let Some(until) = evidence_until else { continue };
+            let minute = |t: i64| Timestamp(t).window_start(Duration::from_secs(60)).0;
+            let mut starts = std::collections::BTreeSet::new();
+            let mut b = minute(start.0) + 60_000;
+            while b < until {
+                starts.insert(b);
+                b += as_i64(self.r.range(1, 8) * MINUTE);
+            }
+            // The window holding the limit itself straddles it (starts keep
+            // the run's random seconds), so the evidence really passes it.
+            match (kind, next) {
+                (Kind::OrphanClamped, Some(n)) => {
+                    starts.insert(minute(n));
+                }
+                (Kind::OrphanCapped, _) => {
+                    starts.insert(minute(start.0 + as_i64(2 * HOUR)));
+                }
+                _ => {}
+            }
+            for b in starts {
+                loose_id += 1;
+                let app = *self.r.pick(&APPS);
+                self.w.import.loose.push(LooseBlock {
+                    id: loose_id,
+                    start: Timestamp(b),
+                    end: Timestamp(b + 60_000),
+                    offset,
+                    lines: vec![format!("{app} — imported")],
+                    apps: vec![app.to_owned()],
+                    capture_count: u32::try_from(self.r.range(1, 6)).unwrap_or(1),
+                });
+            }
+        }
+    }
+}
+
+/// What an imported session is there to exercise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Reduced,
+    Ended,
+    OrphanClamped,
+    OrphanCapped,
+    OrphanEvidence,
+    OrphanBare,
+}
+
+fn insert_sorted<T>(schedule: &mut Vec<(u64, T)>, at: u64, value: T) {
+    let i = schedule.partition_point(|(from, _)| *from <= at);
+    schedule.insert(i, (at, value));
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn generating_twice_gives_the_same_day() {
+        for seed in [0, 1, 77, 12_345] {
+            assert_eq!(Workload::generate(seed), Workload::generate(seed));
+        }
+        assert_ne!(Workload::generate(1).steps, Workload::generate(2).steps);
+    }
+
+    #[test]
+    fn steps_are_sorted_sources_unique_and_no_step_while_asleep() {
+        for seed in 0..200 {
+            let w = Workload::generate(seed);
+            assert!(w.steps.windows(2).all(|p| p[0].at <= p[1].at), "seed {seed}");
+            let mut sources = BTreeSet::new();
+            for s in &w.steps {
+                assert!(
+                    w.asleep_until(s.at).is_none(),
+                    "seed {seed}: a step at {} while asleep",
+                    s.at
+                );
+                assert!(s.at < w.end);
+                if let Action::Events(events) = &s.action {
+                    for e in events {
+                        assert!(
+                            sources.insert(e.source.clone().unwrap()),
+                            "seed {seed}: duplicate source"
+                        );
+                        // The capture is stamped from the wall clock of its
+                        // step, lagging by less than a quarter hour.
+                        let lag = w.wall(s.at).0 - e.at.0;
+                        assert!((0..15 * 60_000).contains(&lag), "seed {seed}: lag {lag}");
+                        assert_eq!(e.offset, w.offset(s.at));
+                        e.validate(w.wall(s.at)).unwrap();
+                    }
+                }
+            }
+            assert_eq!(sources.len(), w.events_sent());
+        }
+    }
+
+    #[test]
+    fn the_swarm_reaches_every_scenario() {
+        let days: Vec<Workload> = (0..300).map(Workload::generate).collect();
+        let backwards = days.iter().any(|w| w.clock.windows(2).any(|p| p[1].1 < p[0].1));
+        let dst = days.iter().any(|w| w.offsets.len() > 1);
+        let sleeps = days.iter().any(|w| w.sleeps.iter().any(|(a, b)| b - a >= HOUR));
+        let orphans = days
+            .iter()
+            .flat_map(|w| &w.import.sessions)
+            .filter(|s| s.phase == Phase::Active)
+            .count();
+        let pauses = days.iter().any(|w| w.steps.iter().any(|s| s.action == Action::Pause));
+        assert!(backwards && dst && sleeps && pauses);
+        assert!(orphans > 50, "imported orphans: {orphans}");
+        let events: usize = days.iter().map(Workload::events_sent).sum();
+        assert!(events / days.len() > 50, "a day has a real workload");
+    }
+
+    #[test]
+    fn clock_and_offset_follow_their_schedules() {
+        let mut w = Workload::generate(3);
+        w.clock = vec![(0, 0), (1000, -500)];
+        w.offsets = vec![(0, UtcOffset(3600)), (2000, UtcOffset(7200))];
+        assert_eq!(w.wall(999).0 - w.wall_start.0, 999);
+        assert_eq!(w.wall(1000).0 - w.wall_start.0, 500, "the clock jumped back");
+        assert_eq!(w.offset(1999), UtcOffset(3600));
+        assert_eq!(w.offset(2000), UtcOffset(7200));
+    }
+
+    #[test]
+    fn imported_orphans_are_laid_out_for_their_bound() {
+        let mut seen = 0;
+        for seed in 0..300 {
+            let w = Workload::generate(seed);
+            let s = &w.import.sessions;
+            assert!(s.windows(2).all(|p| p[0].start < p[1].start), "seed {seed}");
+            for (i, session) in s.iter().enumerate() {
+                if let Some(end) = session.phase.end() {
+                    assert!(end.0 - session.start.0 <= 2 * 3_600_000);
+                    if let Some(next) = s.get(i + 1) {
+                        assert!(end <= next.start, "seed {seed}: imported sessions overlap");
+                    }
+                }
+                seen += 1;
+            }
+            if let Some(last) = w.import.loose.last() {
+                assert!(last.start < w.wall_start, "imported history lies before the run");
+            }
+        }
+        assert!(seen > 100);
+    }
+}

@@ -29,6 +29,15 @@ pub enum Error {
         /// The newest version this build migrates to.
         known: i64,
     },
+    /// The database file is damaged in a way SQLite does not refuse by
+    /// itself (cut inside a page, a bad page startup would not read).
+    #[error("database {path} is damaged: {problem}; daybook left it untouched: restore a backup or move it away")]
+    Damaged {
+        /// The database file.
+        path: PathBuf,
+        /// What is wrong, as daybook or `PRAGMA quick_check` says.
+        problem: String,
+    },
     /// A file or directory could not be read or written.
     #[error("{what} {path}: {source}")]
     Io {

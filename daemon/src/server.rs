@@ -41,7 +41,7 @@ pub fn read_addr(data: &DataDir) -> Result<String> {
 /// Runs the daemon until a signal stops it.
 pub fn run(data: DataDir, settings: Settings) -> Result<()> {
     let _lock = data.lock()?;
-    let store = SqliteStore::open(&data.database())?;
+    let store = SqliteStore::open_verified(&data.database())?;
     let handle = service::start(store, &settings, data.days())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

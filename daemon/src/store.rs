@@ -241,6 +241,20 @@ impl SqliteStore {
     /// written to it: the header and schema are read first, and only then
     /// are WAL mode and migrations applied.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, false)
+    }
+
+    /// [`Self::open`], refusing the file unless `PRAGMA quick_check` finds
+    /// every page sound, before anything is written to it. For the daemon
+    /// and the commands that start an engine: a damaged page that startup
+    /// happens not to read would otherwise go unnoticed until a write lands
+    /// on it. It reads the whole file once (well under a second for a
+    /// year of captures); read-only commands skip it.
+    pub fn open_verified(path: &Path) -> Result<Self> {
+        Self::open_with(path, true)
+    }
+
+    fn open_with(path: &Path, verify: bool) -> Result<Self> {
         let db = |source| Error::Database {
             path: path.to_owned(),
             source,
@@ -251,6 +265,40 @@ impl SqliteStore {
         // fails here, untouched.
         conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
             .map_err(db)?;
+        // SQLite writes whole pages only, but reads a file cut inside its
+        // last page without complaint (the lost tail reads as zeros, and
+        // even integrity_check passes): refuse that here.
+        let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0)).map_err(db)?;
+        let page_size = u64::try_from(page_size).unwrap_or(0);
+        let len = std::fs::metadata(path)
+            .map_err(|source| Error::Io {
+                what: "reading the size of",
+                path: path.to_owned(),
+                source,
+            })?
+            .len();
+        if page_size > 0 && len % page_size != 0 {
+            return Err(Error::Damaged {
+                path: path.to_owned(),
+                problem: format!(
+                    "its {len} bytes are not a whole number of {page_size}-byte pages (the file was cut short)"
+                ),
+            });
+        }
+        if verify {
+            let mut stmt = conn.prepare("PRAGMA quick_check").map_err(db)?;
+            let found: Vec<String> = stmt
+                .query_map([], |r| r.get(0))
+                .and_then(|rows| rows.collect())
+                .map_err(db)?;
+            drop(stmt);
+            if found != ["ok"] {
+                return Err(Error::Damaged {
+                    path: path.to_owned(),
+                    problem: found.into_iter().take(3).collect::<Vec<_>>().join("; "),
+                });
+            }
+        }
         conn.busy_timeout(Duration::from_secs(5)).map_err(db)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
@@ -811,5 +859,58 @@ impl Store for SqliteStore {
             entries,
             day_files: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real database spread over many pages, closed (WAL folded in).
+    fn many_pages(path: &Path) -> Vec<u8> {
+        let store = SqliteStore::open(path).unwrap();
+        store
+            .connection()
+            .execute_batch(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+                 INSERT INTO sessions (id, start_ms, offset_s, status, end_ms, end_reason)
+                 SELECT 'session-' || i || '-' || hex(randomblob(40)), i * 1000, 0, 'reduced', i * 1000 + 500, 'idle_gap'
+                 FROM n",
+            )
+            .unwrap();
+        drop(store);
+        let bytes = std::fs::read(path).unwrap();
+        assert!(bytes.len() > 16 * 4096, "{} bytes", bytes.len());
+        bytes
+    }
+
+    #[test]
+    fn a_file_cut_inside_its_last_page_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("daybook.db");
+        let bytes = many_pages(&path);
+        let cut = &bytes[..bytes.len() - 1000];
+        std::fs::write(&path, cut).unwrap();
+        for open in [SqliteStore::open, SqliteStore::open_verified] {
+            match open(&path) {
+                Err(Error::Damaged { problem, .. }) => assert!(problem.contains("cut short"), "{problem}"),
+                other => panic!("expected Damaged, got {other:?}"),
+            }
+            assert!(std::fs::read(&path).unwrap() == cut, "the file was changed");
+        }
+    }
+
+    #[test]
+    fn a_damaged_page_is_refused_by_open_verified_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("daybook.db");
+        let mut bytes = many_pages(&path);
+        let page = bytes.len() / 4096 / 2;
+        bytes[page * 4096..(page + 1) * 4096].fill(0xab);
+        std::fs::write(&path, &bytes).unwrap();
+        let err = SqliteStore::open_verified(&path).unwrap_err();
+        assert!(matches!(err, Error::Damaged { .. } | Error::Database { .. }), "{err:?}");
+        assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+        assert!(std::fs::read(&path).unwrap() == bytes, "the file was changed");
     }
 }

@@ -1,0 +1,177 @@
+//! Named crash points: the daemon, built with the `failpoints` feature and
+//! started with `FAILPOINTS="<point>=return"`, SIGKILLs itself exactly at
+//! one point (daemon/src/crash.rs). Each test drives it there, checks it
+//! died by signal 9 and left the state that point implies, restarts it
+//! without failpoints, and checks it comes back clean.
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+
+use common::{Daemon, Fixture, STARTUP, assert_clean, event, millis, now_rfc3339};
+use serde_json::{Value, json};
+
+fn assert_sigkilled(status: ExitStatus, daemon: &Daemon, point: &str) {
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "{point}: the daemon was not SIGKILLed there ({status}):\n{}",
+        daemon.log_text()
+    );
+}
+
+/// Posts `n` events of distinct apps at one instant, tagged `prefix-i`;
+/// returns the tags.
+fn post_batch(daemon: &Daemon, prefix: &str, n: usize) -> Vec<String> {
+    let at = now_rfc3339();
+    let tags: Vec<String> = (0..n).map(|i| format!("{prefix}-{i}")).collect();
+    let batch: Vec<Value> = tags
+        .iter()
+        .enumerate()
+        .map(|(i, tag)| event(["Code", "Firefox", "Terminal"][i % 3], &at, tag))
+        .collect();
+    daemon.post_ok(&Value::Array(batch));
+    tags
+}
+
+/// Restarts without failpoints, posts two more events, stops cleanly and
+/// checks everything.
+fn comes_back_clean(fx: &Fixture, mut acked: Vec<String>, absent: &[String]) {
+    let mut daemon = Daemon::start(fx);
+    acked.extend(post_batch(&daemon, "after", 2));
+    daemon.stop();
+    assert_clean(fx, &acked, absent);
+}
+
+#[test]
+fn ingest_mid_transaction() {
+    let fx = Fixture::new("");
+    let mut daemon = Daemon::start(&fx);
+    let acked = post_batch(&daemon, "before", 4);
+    daemon.stop();
+
+    let mut daemon = Daemon::start_with(&fx, Some("ingest-mid-transaction=return"));
+    let at = now_rfc3339();
+    let doomed: Vec<String> = (0..10).map(|i| format!("doomed-{i}")).collect();
+    let batch: Vec<Value> = doomed.iter().map(|t| event("Mail", &at, t)).collect();
+    let reply = daemon.post(&Value::Array(batch));
+    assert!(
+        reply.is_err(),
+        "a group commit that was killed half-way was acknowledged: {reply:?}"
+    );
+    let status = daemon.wait_exit(STARTUP);
+    assert_sigkilled(status, &daemon, "ingest-mid-transaction");
+
+    // The half-inserted transaction is gone: all or nothing.
+    let dump = fx.dump();
+    assert_eq!(
+        dump.events.len(),
+        acked.len(),
+        "part of the killed group commit survived"
+    );
+    comes_back_clean(&fx, acked, &doomed);
+}
+
+#[test]
+fn reduction_before_commit() {
+    let fx = Fixture::new("");
+    let mut daemon = Daemon::start_with(&fx, Some("reduction-before-commit=return"));
+    let acked = post_batch(&daemon, "before", 6);
+    // SIGTERM ends the session (committed) and runs its final reduction,
+    // which dies before its commit.
+    let status = daemon.terminate(STARTUP);
+    assert_sigkilled(status, &daemon, "reduction-before-commit");
+
+    let dump = fx.dump();
+    assert!(dump.entries.is_empty(), "the killed reduction committed an entry");
+    assert_eq!(dump.sessions.len(), 1);
+    assert_eq!(dump.sessions[0].phase.status(), "ended", "{:?}", dump.sessions[0]);
+    assert!(
+        dump.blocks.iter().all(|b| b.covered_by.is_none()),
+        "a block was marked covered"
+    );
+
+    comes_back_clean(&fx, acked, &[]);
+    let sessions = fx.sessions();
+    let first = &sessions[0];
+    assert_eq!(
+        (first["status"].as_str(), first["end_reason"].as_str()),
+        (Some("reduced"), Some("shutdown"))
+    );
+    let entries = fx.dump().entries;
+    let of_first: Vec<_> = entries
+        .iter()
+        .filter(|e| json!(e.session_id.0) == first["id"])
+        .collect();
+    assert_eq!(
+        of_first.len(),
+        1,
+        "the interrupted session must be reduced exactly once: {of_first:#?}"
+    );
+}
+
+#[test]
+fn recovery_before_commit() {
+    let fx = Fixture::new("");
+    let mut daemon = Daemon::start(&fx);
+    let acked = post_batch(&daemon, "before", 5);
+    let last_at = now_rfc3339();
+    daemon.post_ok(&json!([event("Notes", &last_at, "before-last")]));
+    let status = daemon.kill9();
+    assert_eq!(status.signal(), Some(9));
+    let orphaned = fx.dump();
+    assert_eq!(orphaned.sessions[0].phase.status(), "active", "no orphan to recover");
+
+    let mut daemon = Daemon::spawn(&fx, Some("recovery-before-commit=return"));
+    let status = daemon.wait_exit(STARTUP);
+    assert_sigkilled(status, &daemon, "recovery-before-commit");
+    assert!(
+        !fx.data.join("daybook.addr").exists(),
+        "it accepted events before recovering"
+    );
+    // The recovery transaction left nothing behind. (The orphan's blocks,
+    // built from its durable events in the transaction before, may stay.)
+    let after = fx.dump();
+    assert_eq!(after.sessions, orphaned.sessions, "a killed recovery changed sessions");
+    assert_eq!(after.events, orphaned.events);
+    assert_eq!(after.entries, orphaned.entries);
+
+    let mut acked = acked;
+    acked.push("before-last".into());
+    comes_back_clean(&fx, acked, &[]);
+    let sessions = fx.sessions();
+    let orphan = sessions
+        .iter()
+        .find(|s| s["id"] == json!(orphaned.sessions[0].id.0))
+        .expect("the orphan");
+    assert_eq!(orphan["end_reason"], "recovered", "{orphan}");
+    assert_eq!(orphan["status"], "reduced", "{orphan}");
+    assert_eq!(
+        millis(orphan["end"].as_str().expect("an end")),
+        millis(&last_at),
+        "{orphan}"
+    );
+}
+
+#[test]
+fn dayfile_before_rename() {
+    let fx = Fixture::new("");
+    let mut daemon = Daemon::start_with(&fx, Some("dayfile-before-rename=return"));
+    let acked = post_batch(&daemon, "before", 6);
+    let status = daemon.terminate(STARTUP);
+    assert_sigkilled(status, &daemon, "dayfile-before-rename");
+
+    // The entry committed; its day file is still only a temp file.
+    let dump = fx.dump();
+    assert_eq!(dump.entries.len(), 1, "the reduction did not commit");
+    let names = fx.day_dir_names();
+    assert!(
+        names.len() == 1 && names[0].starts_with(".event-") && names[0].ends_with(".md.tmp"),
+        "expected only the temp file of the day: {names:?}"
+    );
+
+    comes_back_clean(&fx, acked, &[]);
+    let names = fx.day_dir_names();
+    assert!(names.iter().all(|n| n.starts_with("event-")), "{names:?}");
+}

@@ -1,0 +1,185 @@
+//! Opening the database: migrations from nothing, reopening, and refusing
+//! files daybook must not touch (a newer schema, garbage, a truncated copy)
+//! with a clear error while leaving them byte for byte as they were.
+
+use std::path::Path;
+
+use daybook::{Error, SqliteStore};
+use daybook_core::{Event, IngestStep, Session, SessionId, Store, Timestamp, UtcOffset};
+
+/// Migrations this build ships. A new migration bumps this, and gets a test
+/// that opens a database of the previous version.
+const MIGRATIONS: i64 = 1;
+
+const TABLES: [&str; 5] = ["blocks", "entries", "events", "loose_blocks", "sessions"];
+
+fn user_version(path: &Path) -> i64 {
+    let conn = rusqlite::Connection::open(path).expect("open");
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("user_version")
+}
+
+fn tables(path: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(path).expect("open");
+    let mut stmt = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .expect("prepare");
+    stmt.query_map([], |r| r.get(0))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect()
+}
+
+fn assert_migrated(path: &Path) {
+    assert_eq!(user_version(path), MIGRATIONS);
+    assert_eq!(tables(path), TABLES);
+}
+
+/// A daybook database with a few hundred events in it, closed (so
+/// everything is checkpointed into the main file).
+fn real_database(path: &Path) {
+    let mut store = SqliteStore::open(path).expect("open");
+    let id = SessionId("s-1".into());
+    let t0 = Timestamp(1_780_000_000_000);
+    let event = |i: i64| Event {
+        title: Some(format!("window {i}")),
+        text: Some("typed text ".repeat(20)),
+        ..Event::new(Timestamp(t0.0 + i * 1000), "Code")
+    };
+    let mut steps = vec![IngestStep::Start {
+        session: Session::active(id.clone(), t0, UtcOffset(3600)),
+        first: event(0),
+    }];
+    for i in 1..300 {
+        steps.push(IngestStep::Append {
+            id: id.clone(),
+            attributed: Timestamp(t0.0 + i * 1000),
+            event: event(i),
+        });
+    }
+    store.ingest(&steps).expect("ingest");
+    assert_eq!(store.dump().expect("dump").events.len(), 300);
+}
+
+/// Opens `path`, expects a refusal, and checks the file is unchanged.
+fn assert_refused_untouched(path: &Path) -> Error {
+    let before = std::fs::read(path).expect("read before");
+    let err = SqliteStore::open(path).expect_err("a file daybook must refuse was opened");
+    let after = std::fs::read(path).expect("read after");
+    assert!(
+        before == after,
+        "the refused file was modified ({} → {} bytes)",
+        before.len(),
+        after.len()
+    );
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "the error does not name the file: {err}"
+    );
+    err
+}
+
+#[test]
+fn an_empty_file_is_migrated_from_scratch() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("daybook.db");
+    std::fs::write(&path, b"").unwrap();
+    drop(SqliteStore::open(&path).expect("open an empty file"));
+    assert_migrated(&path);
+}
+
+#[test]
+fn a_missing_file_is_created_and_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("daybook.db");
+    let store = SqliteStore::open(&path).expect("open a missing file");
+    assert_eq!(store.dump().unwrap(), daybook_core::Dump::default());
+    drop(store);
+    assert_migrated(&path);
+}
+
+#[test]
+fn reopening_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("daybook.db");
+    real_database(&path);
+    let before = SqliteStore::open(&path).unwrap().dump().unwrap();
+    let schema = |p: &Path| -> Vec<(String, String)> {
+        let conn = rusqlite::Connection::open(p).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT name, coalesce(sql, '') FROM sqlite_master ORDER BY name")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
+    };
+    let schema_before = schema(&path);
+    for _ in 0..2 {
+        let store = SqliteStore::open(&path).expect("reopen");
+        assert_eq!(store.dump().unwrap(), before);
+    }
+    assert_migrated(&path);
+    assert_eq!(schema(&path), schema_before);
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("daybook.db");
+    real_database(&path);
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", MIGRATIONS + 1).unwrap();
+    }
+    let err = assert_refused_untouched(&path);
+    match &err {
+        Error::SchemaTooNew { found, known, .. } => assert_eq!((*found, *known), (MIGRATIONS + 1, MIGRATIONS)),
+        other => panic!("expected SchemaTooNew, got {other:?}"),
+    }
+    assert!(err.to_string().contains("upgrade daybook"), "{err}");
+    assert_eq!(user_version(&path), MIGRATIONS + 1);
+}
+
+#[test]
+fn a_garbage_file_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in [
+        ("short.db", b"not a database\n".to_vec()),
+        ("long.db", b"daybook? no: just some text. ".repeat(400)),
+        ("binary.db", (0..=255u8).cycle().take(16 * 1024).collect()),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &bytes).unwrap();
+        let err = assert_refused_untouched(&path);
+        assert!(
+            err.to_string().contains("not a database"),
+            "{name}: the error should say it is not a database: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_truncated_database_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real.db");
+    real_database(&real);
+    let bytes = std::fs::read(&real).unwrap();
+    assert!(
+        bytes.len() > 8 * 4096,
+        "the real database is too small to truncate meaningfully"
+    );
+    for (name, len) in [("half.db", bytes.len() / 2), ("odd.db", bytes.len() / 3 + 123)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &bytes[..len]).unwrap();
+        let err = assert_refused_untouched(&path);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("malformed")
+                || msg.contains("damaged")
+                || msg.contains("corrupt")
+                || msg.contains("not a database"),
+            "{name}: the error should say the file is damaged: {msg}"
+        );
+    }
+}

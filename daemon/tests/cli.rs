@@ -1,0 +1,304 @@
+//! The command line's contract: `--json` shapes, `show`, `ingest`,
+//! `doctor`, the lock that keeps writers and a second daemon out, and
+//! config errors at startup.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::Stdio;
+use std::time::Instant;
+
+use common::{DEADLINE, FAST_TICK, TestDir, instant_with_offset, ms, wait_until, write_openchronicle};
+use serde_json::{Value, json};
+
+const DAY: &str = "2026-01-10";
+
+fn past(minute: u32, app: &str) -> Value {
+    json!({"at": format!("{DAY}T12:{minute:02}:00+01:00"), "app": app, "title": format!("{app} window")})
+}
+
+#[test]
+fn status_json_running_and_not_running() {
+    let dir = TestDir::new(FAST_TICK);
+    let fresh = dir.daybook(&["status", "--json"]);
+    let s = fresh.assert_ok("status on a fresh data dir").json();
+    assert_eq!(s["running"], false, "{s}");
+    assert_eq!(s["events_total"], 0, "{s}");
+    assert!(s["open_session"].is_null(), "{s}");
+
+    let mut daemon = dir.start();
+    daemon.ingest(&json!([{"app": "Code"}, {"app": "Firefox"}]));
+    let s = dir
+        .daybook(&["status", "--json"])
+        .assert_ok("status while running")
+        .json();
+    assert_eq!(s["running"], true, "{s}");
+    assert_eq!(s["paused"], false, "{s}");
+    assert_eq!(s["events_total"], 2, "{s}");
+    let open_id = s["open_session"]["id"].as_str().expect("an open session id").to_owned();
+    assert_eq!(dir.dump().sessions[0].id.0, open_id);
+    instant_with_offset(s["open_session"]["start"].as_str().expect("start"));
+    for key in [
+        "dropped_paused",
+        "dropped_ignored",
+        "pending_sessions",
+        "failed_sessions",
+    ] {
+        assert!(s[key].is_u64(), "{key} missing: {s}");
+    }
+
+    assert!(daemon.terminate().success());
+    let s = dir.daybook(&["status", "--json"]).assert_ok("status after stop").json();
+    assert_eq!(s["running"], false, "{s}");
+    assert_eq!(s["events_total"], 2, "{s}");
+    assert!(s["open_session"].is_null(), "{s}");
+}
+
+#[test]
+fn sessions_json_has_the_contract_shape() {
+    let dir = TestDir::new(FAST_TICK);
+    let daemon = dir.start();
+    daemon.ingest(&json!([past(0, "Code"), past(3, "Firefox")]));
+    daemon.wait_quiet();
+    daemon.ingest(&json!({"app": "Code"})); // now: stays open
+
+    let out = dir.daybook(&["sessions", "--all", "--json"]);
+    let rows = out.assert_ok("sessions --all --json").json();
+    let rows = rows.as_array().expect("an array");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let keys: BTreeSet<&str> = ["id", "start", "end", "status", "end_reason", "retry_count"].into();
+    for row in rows {
+        let have: BTreeSet<&str> = row.as_object().expect("an object").keys().map(String::as_str).collect();
+        assert_eq!(have, keys, "{row}");
+        assert!(row["id"].is_string() && row["retry_count"] == 0, "{row}");
+        instant_with_offset(row["start"].as_str().expect("start is a string"));
+    }
+    let (done, open) = (&rows[0], &rows[1]);
+    assert_eq!(done["status"], "reduced", "{done}");
+    assert_eq!(
+        instant_with_offset(done["start"].as_str().unwrap()),
+        ms("2026-01-10T12:00:00+01:00")
+    );
+    assert_eq!(
+        instant_with_offset(done["end"].as_str().unwrap()),
+        ms("2026-01-10T12:03:00+01:00")
+    );
+    assert!(
+        ["idle_gap", "timeout"].contains(&done["end_reason"].as_str().unwrap_or("")),
+        "{done}"
+    );
+    assert_eq!(open["status"], "active", "{open}");
+    assert!(open["end"].is_null() && open["end_reason"].is_null(), "{open}");
+
+    let day = dir
+        .daybook(&["sessions", "--day", DAY, "--json"])
+        .assert_ok("sessions --day")
+        .json();
+    assert_eq!(day, json!([done]));
+}
+
+#[test]
+fn show_prints_the_day_file() {
+    let dir = TestDir::new(FAST_TICK);
+    let daemon = dir.start();
+    daemon.ingest(&json!([past(0, "Code"), past(1, "Firefox")]));
+    daemon.wait_quiet();
+    let file = std::fs::read_to_string(dir.days().join(format!("event-{DAY}.md"))).expect("day file");
+    assert!(file.contains("Code") && file.contains("Firefox"), "{file}");
+    let out = dir.daybook(&["show", DAY]);
+    assert_eq!(out.assert_ok("show").stdout, file);
+
+    let empty = dir.daybook(&["show", "2026-01-11"]);
+    assert_eq!(empty.assert_ok("show an empty day").stdout, "# daybook — 2026-01-11\n");
+    let bad = dir.daybook(&["show", "11/01/2026"]);
+    assert!(!bad.ok() && bad.stderr.contains("11/01/2026"), "{bad:?}");
+}
+
+#[test]
+fn ingest_sends_json_lines_to_the_running_daemon() {
+    let dir = TestDir::new(FAST_TICK);
+    let file = dir.path().join("events.jsonl");
+
+    std::fs::write(&file, format!("{}\n{}\n", past(0, "Code"), past(1, "Code"))).unwrap();
+    let path = file.to_str().unwrap();
+    let none = dir.daybook(&["ingest", path]);
+    assert!(!none.ok(), "ingest without a daemon succeeded: {none:?}");
+    assert!(none.stderr.contains("no daybook daemon"), "{}", none.stderr);
+
+    let daemon = dir.start();
+    let lines = [
+        past(0, "Code"),
+        past(1, "Firefox"),
+        json!({"app": "Slack", "text": "hello"}),
+    ];
+    let text: String = lines.iter().map(|l| format!("{l}\n\n")).collect();
+    std::fs::write(&file, text).unwrap();
+    let out = dir.daybook(&["ingest", path]).assert_ok("ingest");
+    assert!(out.stdout.contains("3 events accepted"), "{}", out.stdout);
+    assert_eq!(daemon.status()["events_total"], 3);
+    let apps: Vec<String> = dir.dump().events.into_iter().map(|e| e.event.app).collect();
+    assert_eq!(apps, ["Code", "Firefox", "Slack"]);
+
+    // A bad line names its line and sends nothing of the batch.
+    let before = dir.dump();
+    std::fs::write(
+        &file,
+        format!("{}\n{{\"title\": \"no app\"}}\n", json!({"app": "Code"})),
+    )
+    .unwrap();
+    let bad = dir.daybook(&["ingest", path]);
+    assert!(!bad.ok(), "{bad:?}");
+    assert!(bad.stderr.contains("line 2"), "{}", bad.stderr);
+    std::fs::write(&file, format!("{}\nnot json\n", json!({"app": "Code"}))).unwrap();
+    let bad = dir.daybook(&["ingest", path]);
+    assert!(!bad.ok() && bad.stderr.contains("line 2"), "{bad:?}");
+    assert_eq!(dir.dump(), before);
+}
+
+#[test]
+fn doctor_passes_a_good_database_and_fails_a_tampered_day_file() {
+    let dir = TestDir::new(FAST_TICK);
+    let daemon = dir.start();
+    daemon.ingest(&json!([past(0, "Code"), past(1, "Firefox")]));
+    daemon.wait_quiet();
+    drop(daemon);
+
+    let good = dir.daybook(&["doctor", "--json"]);
+    let report = good.assert_ok("doctor on a good database").json();
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["integrity"], json!(["ok"]), "{report}");
+    assert_eq!(report["violations"], json!([]), "{report}");
+
+    let file = dir.days().join(format!("event-{DAY}.md"));
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str("\nedited by hand\n");
+    std::fs::write(&file, text).unwrap();
+    let bad = dir.daybook(&["doctor", "--json"]);
+    assert_eq!(bad.code, Some(1), "{bad:?}");
+    let report = bad.json();
+    assert_eq!(report["ok"], false, "{report}");
+    assert!(report["violations"].to_string().contains(DAY), "{report}");
+}
+
+#[test]
+fn writing_commands_refuse_while_a_daemon_holds_the_lock() {
+    let dir = TestDir::new(FAST_TICK);
+    let oc = dir.path().join("index.db");
+    write_openchronicle(&oc, &[("oc-1", "2026-01-09T09:00:00+01:00", None, "active")], &[]);
+    let daemon = dir.start();
+    daemon.ingest(&json!({"app": "Code"}));
+    let before = dir.dump();
+    let pid = daemon.pid().to_string();
+    for args in [
+        vec!["recover"],
+        vec!["recover", "--json"],
+        vec!["reduce-pending"],
+        vec!["import", "openchronicle", oc.to_str().unwrap()],
+    ] {
+        let out = dir.daybook(&args);
+        assert!(!out.ok(), "{args:?} ran beside a daemon: {out:?}");
+        assert!(
+            out.stderr.contains("in use by another daybook") && out.stderr.contains(&pid),
+            "{args:?}: the refusal should name the holder pid {pid}: {}",
+            out.stderr
+        );
+    }
+    assert_eq!(dir.dump(), before, "a refused command changed the database");
+    assert_eq!(daemon.status()["events_total"], 1);
+}
+
+#[test]
+fn a_second_run_exits_at_once_naming_the_holder() {
+    let dir = TestDir::new(FAST_TICK);
+    let first = dir.start();
+    let addr = std::fs::read_to_string(dir.data().join("daybook.addr")).unwrap();
+
+    let mut second = dir
+        .command()
+        .args(["run", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn second daemon");
+    let status = wait_until(&mut second, Instant::now() + DEADLINE, "the second daemon");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "the second daemon exited 0");
+    assert!(
+        stderr.contains(&format!("pid {}", first.pid())),
+        "the second daemon should name the holder (pid {}): {stderr}",
+        first.pid()
+    );
+
+    // The first one keeps serving, at the address it wrote.
+    assert_eq!(std::fs::read_to_string(dir.data().join("daybook.addr")).unwrap(), addr);
+    assert_eq!(first.ingest(&json!({"app": "Code"}))["accepted"], 1);
+    assert_eq!(first.status()["events_total"], 1);
+}
+
+#[test]
+fn config_errors_stop_startup_and_name_the_key() {
+    for (config, key) in [
+        ("gap_minuts = 5\n", "gap_minuts"),
+        ("gap_minutes = \"soon\"\n", "gap_minutes"),
+        ("tick_seconds = -1\n", "tick_seconds"),
+        ("ignore_title_patterns = [\"(\"]\n", "ignore_title_patterns"),
+        ("daily_safety_net = \"25:00\"\n", "daily_safety_net"),
+        ("[summarizer]\ncomand = [\"x\"]\n", "comand"),
+    ] {
+        let dir = TestDir::new(config);
+        let out = dir.daybook(&["run", "--listen", "127.0.0.1:0"]);
+        assert!(!out.ok(), "{config:?} started a daemon: {out:?}");
+        assert!(
+            out.stderr.contains(key),
+            "{config:?}: the error should name {key}: {}",
+            out.stderr
+        );
+        assert!(
+            !dir.data().join("daybook.addr").exists(),
+            "{config:?}: it accepted events"
+        );
+    }
+}
+
+#[test]
+fn a_damaged_database_stops_startup_and_is_left_untouched() {
+    let dir = TestDir::new(FAST_TICK);
+    let mut daemon = dir.start();
+    let events: Vec<Value> = (0..200)
+        .map(|i| json!({"app": "Code", "title": format!("window {i}"), "text": "typed ".repeat(40)}))
+        .collect();
+    daemon.ingest(&json!(events));
+    assert!(daemon.terminate().success());
+    drop(daemon);
+    std::fs::remove_file(dir.data().join("daybook.addr")).unwrap();
+    let good = std::fs::read(dir.db()).unwrap();
+    assert!(
+        good.len() > 8 * 4096,
+        "the database is too small to damage meaningfully"
+    );
+
+    for (case, bytes) in [
+        ("garbage", b"this is not a database ".repeat(500)),
+        ("cut in half", good[..good.len() / 2].to_vec()),
+        ("cut inside its last page", good[..good.len() - 100].to_vec()),
+    ] {
+        std::fs::write(dir.db(), &bytes).unwrap();
+        for side in ["daybook.db-wal", "daybook.db-shm"] {
+            let _ = std::fs::remove_file(dir.data().join(side));
+        }
+        let out = dir.daybook(&["run", "--listen", "127.0.0.1:0"]);
+        assert!(!out.ok(), "{case}: the daemon started on a damaged database: {out:?}");
+        assert!(
+            out.stderr.contains("daybook.db"),
+            "{case}: the error should name the database file: {}",
+            out.stderr
+        );
+        assert!(
+            std::fs::read(dir.db()).unwrap() == bytes,
+            "{case}: the damaged file was modified"
+        );
+        assert!(!dir.data().join("daybook.addr").exists(), "{case}: it accepted events");
+    }
+}

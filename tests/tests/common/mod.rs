@@ -655,7 +655,8 @@ pub(crate) fn count_sources(dump: &Dump) -> BTreeMap<String, usize> {
     counts
 }
 
-/// Polls `f` every 20 ms until it returns `Some`, or panics with `what`.
+/// Polls `f` every 50 ms (it may run a command) until it returns `Some`,
+/// or panics with `what`.
 pub(crate) fn poll<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + limit;
     loop {
@@ -666,7 +667,7 @@ pub(crate) fn poll<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option
             Instant::now() < deadline,
             "timed out after {limit:?} waiting for {what}"
         );
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -74,6 +74,9 @@ fn run(args: &Args) -> ExitCode {
     const COVERAGE_MIN_SEEDS: u64 = 100;
 
     daybook_sim::panics::install_hook(args.verbose);
+    // madsim reports every injected crash on stderr; everything the
+    // simulator has to say goes to stdout, failures included.
+    let _quiet = if args.verbose { None } else { gag::Gag::stderr().ok() };
     let kind = match args.store {
         Store::Mem => StoreKind::Mem,
         Store::Sqlite => StoreKind::Sqlite,

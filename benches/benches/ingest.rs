@@ -1,0 +1,151 @@
+//! Ingest through the daemon's HTTP API: events per second from concurrent
+//! client threads, each event counted only once the daemon replied 200
+//! with it committed (it replies after the group commit). Single-event
+//! requests and batches of 100, against a real `daybook run` process on
+//! loopback. Then the daemon's memory after a million events.
+//!
+//! Events carry `at` one second apart from a month ago, so sessions end by
+//! the two-hour timeout and the daemon does its real work while ingesting:
+//! tail blocks, final reductions, day files.
+
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use daybook_benches::daemon::{Client, Daemon, Stamps};
+use daybook_benches::{cache, scale};
+
+const BIN: &str = env!("CARGO_BIN_EXE_daybook-bench-daemon");
+
+/// One round: `clients` threads send `requests` requests of `per_request`
+/// events between them and wait for every reply.
+fn round(daemon: &Daemon, stamps: &Stamps, clients: usize, requests: usize, per_request: usize) {
+    let accepted: u64 = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..clients)
+            .map(|t| {
+                let mine = requests / clients + usize::from(t < requests % clients);
+                s.spawn(move || {
+                    let client = Client::new(daemon.addr());
+                    (0..mine).map(|_| client.post(&stamps.body(per_request))).sum::<u64>()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("client thread")).sum()
+    });
+    assert_eq!(accepted, (requests * per_request) as u64, "every event acknowledged");
+}
+
+/// A shape of load.
+struct Load {
+    name: &'static str,
+    per_request: usize,
+    clients: usize,
+    /// Requests per measured iteration.
+    requests: usize,
+}
+
+fn bench_ingest(c: &mut Criterion, mode: scale::Mode) {
+    let loads = [
+        Load {
+            name: "batch100",
+            per_request: 100,
+            clients: 4,
+            requests: mode.pick(20, 200, 200),
+        },
+        Load {
+            name: "batch100",
+            per_request: 100,
+            clients: 16,
+            requests: mode.pick(20, 200, 200),
+        },
+        Load {
+            name: "single",
+            per_request: 1,
+            clients: 16,
+            requests: mode.pick(200, 2_000, 2_000),
+        },
+        Load {
+            name: "single",
+            per_request: 1,
+            clients: 64,
+            requests: mode.pick(200, 2_000, 2_000),
+        },
+    ];
+    let mut group = c.benchmark_group("ingest");
+    group.sampling_mode(SamplingMode::Flat);
+    for load in &loads {
+        let dir = cache::scratch(&format!("ingest-{}-{}", load.name, load.clients));
+        let daemon = Daemon::start(std::path::Path::new(BIN), &dir);
+        let stamps = Stamps::new(Duration::from_secs(30 * 86_400));
+        let events = (load.requests * load.per_request) as u64;
+        let cpu_before = daemon.cpu_time();
+        let mut wall = Duration::ZERO;
+        let mut sent = 0u64;
+        group.throughput(Throughput::Elements(events));
+        group.bench_function(BenchmarkId::new(load.name, format!("{}clients", load.clients)), |b| {
+            b.iter_custom(|iters| {
+                let t = Instant::now();
+                for _ in 0..iters {
+                    round(&daemon, &stamps, load.clients, load.requests, load.per_request);
+                }
+                let took = t.elapsed();
+                wall += took;
+                sent += iters * events;
+                took
+            });
+        });
+        let cpu = daemon.cpu_time().saturating_sub(cpu_before);
+        let (rss, hwm) = daemon.memory_kib();
+        eprintln!(
+            "ingest/{}/{}clients: {sent} events in {wall:.2?} = {:.0} events/s; daemon CPU {cpu:.2?} ({:.1} µs/event, {:.0}% of one core); RSS {} MiB (peak {} MiB)",
+            load.name,
+            load.clients,
+            sent as f64 / wall.as_secs_f64().max(1e-9),
+            cpu.as_secs_f64() * 1e6 / sent.max(1) as f64,
+            100.0 * cpu.as_secs_f64() / wall.as_secs_f64().max(1e-9),
+            rss / 1024,
+            hwm / 1024,
+        );
+        daemon.stop();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    group.finish();
+}
+
+/// A million events (batches of 1000 from 4 clients) into a fresh daemon,
+/// then its resident memory.
+fn memory(mode: scale::Mode) {
+    let total: usize = mode.pick(10_000, 1_000_000, 1_000_000);
+    let dir = cache::scratch("ingest-memory");
+    let daemon = Daemon::start(std::path::Path::new(BIN), &dir);
+    let (rss0, _) = daemon.memory_kib();
+    let stamps = Stamps::new(Duration::from_secs(30 * 86_400));
+    let t = Instant::now();
+    round(&daemon, &stamps, 4, total / 1000, 1000);
+    let took = t.elapsed();
+    let (rss, hwm) = daemon.memory_kib();
+    let db = std::fs::metadata(dir.join("daybook.db")).map_or(0, |m| m.len());
+    let wal = std::fs::metadata(cache::sidecar(&dir.join("daybook.db"), "-wal")).map_or(0, |m| m.len());
+    eprintln!(
+        "ingest/memory: {total} events in {took:.1?} ({:.0} events/s, batches of 1000, 4 clients); daemon VmRSS {:.1} MiB after (started at {:.1} MiB), VmHWM {:.1} MiB; database {} MiB + WAL {} MiB",
+        total as f64 / took.as_secs_f64(),
+        rss as f64 / 1024.0,
+        rss0 as f64 / 1024.0,
+        hwm as f64 / 1024.0,
+        db >> 20,
+        wal >> 20,
+    );
+    daemon.stop();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn main() {
+    let mode = scale::mode();
+    let mut c = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    bench_ingest(&mut c, mode);
+    memory(mode);
+    c.final_summary();
+}

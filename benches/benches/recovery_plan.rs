@@ -1,0 +1,81 @@
+//! The core recovery planner (`daybook_core::recovery::plan`) on 10^3 …
+//! 10^6 orphans, four blocks each, with as many ended sessions between
+//! them: pure CPU, no store.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use daybook_benches::scale;
+use daybook_core::recovery::{BlockSpan, RecoveryInput, SessionSpan, plan};
+use daybook_core::{Config, SessionId, Timestamp};
+
+const MINUTE: i64 = 60_000;
+
+/// `n` orphans (four owned blocks and a last event each) and `n` ended
+/// sessions, the layout of the SQLite fixture: session `i` starts at
+/// `20 i` minutes, its ended neighbour ten minutes later. Sessions come in
+/// start order, as the store's rowid order gives them.
+fn input(n: usize) -> RecoveryInput {
+    let mut sessions = Vec::with_capacity(2 * n);
+    let mut last_events = Vec::with_capacity(n);
+    let mut blocks = Vec::with_capacity(4 * n);
+    for i in 0..n as i64 {
+        let start = i * 20 * MINUTE;
+        let orphan = SessionId(format!("o{i:07}"));
+        sessions.push(SessionSpan {
+            id: orphan.clone(),
+            start: Timestamp(start + 5_000),
+            end: None,
+            reduced: false,
+        });
+        sessions.push(SessionSpan {
+            id: SessionId(format!("e{i:07}")),
+            start: Timestamp(start + 10 * MINUTE + 5_000),
+            end: Some(Timestamp(start + 13 * MINUTE + 5_000)),
+            reduced: true,
+        });
+        last_events.push((orphan.clone(), Timestamp(start + 3 * MINUTE + 5_000)));
+        for k in 0..4 {
+            blocks.push(BlockSpan {
+                owner: Some(orphan.clone()),
+                loose_id: 0,
+                start: Timestamp(start + k * MINUTE),
+                end: Timestamp(start + (k + 1) * MINUTE),
+            });
+        }
+    }
+    RecoveryInput {
+        sessions,
+        last_events,
+        blocks,
+    }
+}
+
+fn main() {
+    let mode = scale::mode();
+    let sizes: &[usize] = mode.pick(
+        &[1_000],
+        &[1_000, 10_000, 100_000, 1_000_000],
+        &[1_000, 10_000, 100_000, 1_000_000],
+    );
+    let config = Config::default();
+    let mut c = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    let mut group = c.benchmark_group("recovery_plan");
+    group.sampling_mode(SamplingMode::Flat);
+    for &n in sizes {
+        let input = input(n);
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &input, |b, input| {
+            b.iter(|| plan(black_box(input), config.max_session, config.empty_session));
+        });
+        let p = plan(&input, config.max_session, config.empty_session);
+        assert_eq!(p.ends.len(), n, "every orphan gets an end");
+    }
+    group.finish();
+    c.final_summary();
+}

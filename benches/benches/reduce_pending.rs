@@ -1,0 +1,90 @@
+//! Reduce-pending at startup: 10^3 and 10^4 ended sessions of 30 blocks
+//! each, reduced by the built-in summarizer, day files written — what
+//! `daybook run` does between recovery and accepting events
+//! (`Engine::start`, then the touched day files, then the projection
+//! check), each iteration on a fresh copy of the prepared database.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput};
+use daybook::SqliteStore;
+use daybook::projection;
+use daybook::summarizer::DaemonSummarizer;
+use daybook_benches::{cache, fixture, scale};
+use daybook_core::{Config, Engine, Output, Timestamp};
+
+type DaemonEngine = Engine<SqliteStore, DaemonSummarizer>;
+
+/// A fresh data directory: the database copied in, no day files.
+fn fresh(db: &Path, dir: &Path) -> SqliteStore {
+    let days = dir.join("days");
+    let _ = std::fs::remove_dir_all(&days);
+    std::fs::create_dir_all(&days).expect("days directory");
+    let copy = dir.join("daybook.db");
+    cache::fresh_copy(db, &copy).expect("copying the fixture");
+    SqliteStore::open(&copy).expect("opening the copy")
+}
+
+/// `service::start` without the thread: start the engine, write each day
+/// its outputs touched, then rebuild (check) every day file.
+fn reduce(store: SqliteStore, days: &Path) -> (DaemonEngine, usize) {
+    let now = Timestamp(fixture::T0.0 + 40 * 365 * 86_400_000);
+    let mut engine =
+        Engine::start(store, DaemonSummarizer::Builtin, Config::default(), "bench-", now).expect("engine start");
+    let mut touched = Vec::new();
+    let mut reduced = 0;
+    while let Some(output) = engine.poll_output() {
+        match output {
+            Output::DayTouched(day) if !touched.contains(&day) => touched.push(day),
+            Output::SessionReduced { .. } => reduced += 1,
+            _ => {}
+        }
+    }
+    for &day in &touched {
+        projection::write_day(engine.store(), days, day).expect("day file");
+    }
+    let all = engine.store().entry_days().expect("entry days");
+    projection::rebuild(engine.store(), days, &all).expect("rebuild");
+    (engine, reduced)
+}
+
+fn main() {
+    let mode = scale::mode();
+    let sizes: &[usize] = mode.pick(&[100], &[1_000, 10_000], &[1_000, 10_000]);
+    let dir = cache::scratch("reduce_pending");
+    let days = dir.join("days");
+    let dbs: Vec<(usize, std::path::PathBuf)> = sizes.iter().map(|&n| (n, fixture::pending_db(n))).collect();
+    for (n, db) in &dbs {
+        let store = fresh(db, &dir);
+        let t = Instant::now();
+        let (_engine, reduced) = reduce(store, &days);
+        let files = std::fs::read_dir(&days).expect("days").count();
+        assert_eq!(reduced, *n, "every pending session reduced");
+        eprintln!(
+            "reduce_pending/check/{n}: {reduced} sessions reduced, {files} day files, {:.1?}",
+            t.elapsed()
+        );
+    }
+
+    let mut c = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(1))
+        .measurement_time(Duration::from_secs(5))
+        .configure_from_args();
+    let mut group = c.benchmark_group("reduce_pending");
+    group.sampling_mode(SamplingMode::Flat);
+    for (n, db) in &dbs {
+        group.throughput(Throughput::Elements(*n as u64));
+        group.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter_batched(
+                || fresh(db, &dir),
+                |store| reduce(store, &days),
+                BatchSize::PerIteration,
+            );
+        });
+    }
+    group.finish();
+    c.final_summary();
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,0 +1,211 @@
+//! A real daemon process (`daybook run --listen 127.0.0.1:0`) and a small
+//! blocking HTTP client for it. Loopback only; every request loop in the
+//! benches is bounded by a count.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use daybook_core::{Timestamp, UtcOffset};
+
+/// How long a daemon may take to start before the bench gives up.
+const START_LIMIT: Duration = Duration::from_secs(120);
+
+/// A running daemon on a data directory. Killed (SIGKILL) on drop unless
+/// stopped.
+pub struct Daemon {
+    child: Child,
+    data_dir: PathBuf,
+    addr: String,
+}
+
+impl Daemon {
+    /// Starts `bin run` on `data_dir` (an empty config file: the defaults)
+    /// and waits until it accepts connections. A stale address file is
+    /// removed first, so the one waited for is this daemon's.
+    pub fn start(bin: &Path, data_dir: &Path) -> Self {
+        let addr_file = data_dir.join("daybook.addr");
+        let _ = fs::remove_file(&addr_file);
+        let config = data_dir.join("bench-config.toml");
+        fs::write(&config, "").expect("writing an empty config");
+        let child = Command::new(bin)
+            .args(["--config"])
+            .arg(&config)
+            .args(["--data-dir"])
+            .arg(data_dir)
+            .args(["run", "--listen", "127.0.0.1:0"])
+            .env(
+                "RUST_LOG",
+                std::env::var("DAYBOOK_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting the daemon");
+        let mut daemon = Self {
+            child,
+            data_dir: data_dir.to_owned(),
+            addr: String::new(),
+        };
+        let limit = Instant::now() + START_LIMIT;
+        loop {
+            if let Ok(addr) = fs::read_to_string(&addr_file) {
+                daemon.addr = addr.trim().to_owned();
+                return daemon;
+            }
+            if let Ok(Some(status)) = daemon.child.try_wait() {
+                panic!("the daemon exited during startup: {status}");
+            }
+            assert!(
+                Instant::now() < limit,
+                "the daemon did not start within {START_LIMIT:?}"
+            );
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+
+    /// `host:port`.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Its data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `(VmRSS, VmHWM)` in KiB, from `/proc/<pid>/status`.
+    pub fn memory_kib(&self) -> (u64, u64) {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("reading /proc status");
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    /// CPU time the daemon has used (user + system), from
+    /// `/proc/<pid>/stat`, at the usual 100 ticks a second.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("reading /proc stat");
+        // Fields after the command name, which is in parentheses.
+        let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
+        let f: Vec<u64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0)).collect();
+        // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+        Duration::from_millis((f[11] + f[12]) * 10)
+    }
+
+    /// Stops it the way a user does (SIGTERM: the open session ends with
+    /// reason `shutdown` and is reduced) and waits for it.
+    pub fn stop(mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status();
+        let status = self.child.wait().expect("waiting for the daemon");
+        assert!(status.success(), "the daemon stopped with {status}");
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A keep-alive HTTP client of one daemon (one per client thread).
+pub struct Client {
+    agent: ureq::Agent,
+    url: String,
+}
+
+impl Client {
+    /// A client of the daemon at `addr`.
+    pub fn new(addr: &str) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        Self {
+            agent,
+            url: format!("http://{addr}/v1/events"),
+        }
+    }
+
+    /// Posts a body of events; returns how many the daemon says it
+    /// committed. Panics on anything but 200: a bench must not count an
+    /// unacknowledged event.
+    pub fn post(&self, body: &str) -> u64 {
+        let mut resp = self
+            .agent
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .send(body)
+            .expect("posting events");
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().expect("reading the reply");
+        assert_eq!(status, 200, "the daemon refused events: {text}");
+        let v: serde_json::Value = serde_json::from_str(&text).expect("a JSON reply");
+        v["accepted"].as_u64().expect("an accepted count")
+    }
+}
+
+/// Event timestamps for capture clients: one second apart, handed out in
+/// order across threads, starting `span` before now so even a million
+/// events stay in the past. Sessions then end by the two-hour timeout, so
+/// the daemon does real session work (tail blocks, final reductions, day
+/// files) while it ingests.
+pub struct Stamps {
+    next: AtomicI64,
+}
+
+impl Stamps {
+    /// Stamps from `now - span`, on a whole second.
+    pub fn new(span: Duration) -> Self {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970");
+        let start = (now.saturating_sub(span).as_secs() * 1000) as i64;
+        Self {
+            next: AtomicI64::new(start),
+        }
+    }
+
+    /// A JSON body of `n` events (an object for one, an array otherwise).
+    pub fn body(&self, n: usize) -> String {
+        let first = self.next.fetch_add(n as i64 * 1000, Ordering::Relaxed);
+        let one = |k: usize| {
+            let at = Timestamp(first + k as i64 * 1000);
+            let seq = at.0 / 1000;
+            let (app, title) = match (seq / 20) % 4 {
+                0 => ("Code", "store.rs — daybook"),
+                1 => ("Firefox", "SQLite: Write-Ahead Logging"),
+                2 => ("Terminal", "cargo bench — daybook"),
+                _ => ("Slack", "#daybook — team"),
+            };
+            format!(
+                r#"{{"at":"{}","app":"{app}","title":"{title}","source":"bench"}}"#,
+                at.rfc3339(UtcOffset(3600))
+            )
+        };
+        if n == 1 {
+            one(0)
+        } else {
+            let items: Vec<String> = (0..n).map(one).collect();
+            format!("[{}]", items.join(","))
+        }
+    }
+}

@@ -523,6 +523,10 @@ impl Store for SqliteStore {
 
     fn ingest(&mut self, steps: &[IngestStep]) -> CoreResult<()> {
         self.write(|tx| {
+            // Inside this transaction only an `End` step changes a status,
+            // so a session once found active stays active until one ends
+            // it: its appends are checked once, not with a query per event.
+            let mut open: Option<&SessionId> = None;
             for (i, step) in steps.iter().enumerate() {
                 if i == steps.len() / 2 {
                     crate::crash_point!("ingest-mid-transaction");
@@ -533,16 +537,25 @@ impl Store for SqliteStore {
                         end,
                         reason,
                         blocks,
-                    } => Self::end_active(tx, id, *end, *reason, blocks)?,
+                    } => {
+                        Self::end_active(tx, id, *end, *reason, blocks)?;
+                        if open == Some(id) {
+                            open = None;
+                        }
+                    }
                     IngestStep::Start { session, first } => {
                         if session.phase != Phase::Active || Self::insert_session(tx, session)? != 1 {
                             return Err(conflict(&session.id, "session id already exists"));
                         }
                         Self::insert_event(tx, &session.id, session.start, first)?;
+                        open = Some(&session.id);
                     }
                     IngestStep::Append { id, attributed, event } => {
-                        if Self::status(tx, id)?.as_deref() != Some("active") {
-                            return Err(conflict(id, "events go to an active session only"));
+                        if open != Some(id) {
+                            if Self::status(tx, id)?.as_deref() != Some("active") {
+                                return Err(conflict(id, "events go to an active session only"));
+                            }
+                            open = Some(id);
                         }
                         Self::insert_event(tx, id, *attributed, event)?;
                     }

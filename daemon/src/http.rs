@@ -12,6 +12,7 @@
 use std::sync::mpsc::Sender;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -167,7 +168,18 @@ pub fn parse_events(body: &[u8], now: Timestamp) -> Result<Vec<Event>, ApiError>
     items.iter().enumerate().map(|(i, v)| parse_event(i, v, now)).collect()
 }
 
-async fn post_events(State(engine): State<Sender<Command>>, body: Bytes) -> Result<Response, ApiError> {
+async fn post_events(
+    State(engine): State<Sender<Command>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    // A body over the limit (413) or unreadable gets the same JSON error
+    // shape as every other refusal.
+    let body = body.map_err(|r| ApiError {
+        status: r.status(),
+        error: r.body_text(),
+        index: None,
+        field: None,
+    })?;
     let events = parse_events(&body, clock::now())?;
     let accepted = ask(&engine, |tx| Command::Ingest(events, tx))
         .await?

@@ -244,7 +244,11 @@ fn every_bad_input_is_a_4xx_and_changes_nothing() {
 
     // A body over 4 MiB.
     let huge = json!({"app": "Code", "padding": "p".repeat(4 * 1024 * 1024)}).to_string();
-    assert_rejected(&daemon, &dir, &before, "body over 4 MiB", huge.as_bytes(), 413);
+    let err = assert_rejected(&daemon, &dir, &before, "body over 4 MiB", huge.as_bytes(), 413);
+    assert!(
+        err["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "a JSON error body: {err}"
+    );
 
     // Still serving, and the good part of the rejected batch is fine alone.
     let ok = daemon.ingest(&json!(items[..5]));

@@ -30,11 +30,13 @@ fresh_copy() {
     mkdir -p "$work"
     cp Cargo.toml Cargo.lock "$work/"
     [ -f rustfmt.toml ] && cp rustfmt.toml "$work/"
-    for dir in core sim; do
+    for dir in core daemon sim; do
         tar --exclude=target -cf - "$dir" | tar -xf - -C "$work"
     done
-    # Only what the simulator needs is copied: the workspace is cut down to it.
-    sed -i 's/^members = .*/members = ["core", "sim"]/' "$work/Cargo.toml"
+    # Only what the simulator needs is copied (the daemon for the optional
+    # SQLite mode, which the mutant builds leave off): the workspace is cut
+    # down to it.
+    sed -i 's/^members = .*/members = ["core", "daemon", "sim"]/' "$work/Cargo.toml"
     sed -i '/^\[\[bin\]\]/,/^name/ s/^name = "daybook-sim"$/name = "daybook-sim-mutant"/' "$work/sim/Cargo.toml"
     grep -q '^name = "daybook-sim-mutant"$' "$work/sim/Cargo.toml"
 }

@@ -59,8 +59,11 @@ pub enum StoreKind {
 pub fn run_seed(seed: u64, store: StoreKind, verbose: bool) -> Result<SeedReport, Failure> {
     match store {
         StoreKind::Mem => supervisor::run_seed(stores::MemFactory::new(), seed, verbose),
+        #[cfg(feature = "sqlite")]
+        StoreKind::Sqlite => supervisor::run_seed(stores::SqliteFactory::new(seed), seed, verbose),
+        #[cfg(not(feature = "sqlite"))]
         StoreKind::Sqlite => Err(Failure::Unavailable(
-            "the sqlite mode needs the daemon's SqliteStore, which is not available yet",
+            "this build has no SQLite mode: build with `--features sqlite`",
         )),
     }
 }

@@ -121,7 +121,12 @@ fn run(args: &Args) -> ExitCode {
 /// The one command that runs `seeds` seeds from `seed` again.
 fn replay_command(seed: u64, seeds: u64, store: Store, verbose: bool) -> String {
     format!(
-        "CARGO_TARGET_DIR=target/sim RUSTFLAGS=\"--cfg madsim\" cargo run --release -p daybook-sim -- --seed {seed} --seeds {seeds} --store {}{}",
+        "CARGO_TARGET_DIR=target/sim RUSTFLAGS=\"--cfg madsim\" cargo run --release -p daybook-sim{} -- --seed {seed} --seeds {seeds} --store {}{}",
+        if store == Store::Sqlite {
+            " --features sqlite"
+        } else {
+            ""
+        },
         store.name(),
         if verbose { " --verbose" } else { "" }
     )

@@ -39,6 +39,59 @@ impl StoreFactory for MemFactory {
     }
 }
 
+/// The daemon's `SqliteStore` on a per-seed file, opened afresh at every
+/// node start as a restarted daemon would. The file lives in `/dev/shm`
+/// where there is one (fsync is free there, and the run is about crash
+/// atomicity, not the disk), and is removed with its WAL when the run ends.
+#[cfg(all(madsim, feature = "sqlite"))]
+#[derive(Debug)]
+pub struct SqliteFactory {
+    path: std::path::PathBuf,
+}
+
+#[cfg(all(madsim, feature = "sqlite"))]
+impl SqliteFactory {
+    /// A fresh, empty database for `seed`.
+    pub fn new(seed: u64) -> Self {
+        let shm = std::path::Path::new("/dev/shm");
+        let dir = if shm.is_dir() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
+        let factory = Self {
+            path: dir.join(format!("daybook-sim-{}-{seed}.sqlite", std::process::id())),
+        };
+        factory.remove();
+        factory
+    }
+
+    fn remove(&self) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut name = self.path.clone().into_os_string();
+            name.push(suffix);
+            // Absent files are the normal case.
+            let _ = std::fs::remove_file(name);
+        }
+    }
+}
+
+#[cfg(all(madsim, feature = "sqlite"))]
+impl Drop for SqliteFactory {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+#[cfg(all(madsim, feature = "sqlite"))]
+impl StoreFactory for SqliteFactory {
+    type Store = daybook::SqliteStore;
+
+    fn open(&self) -> Result<daybook::SqliteStore, Error> {
+        daybook::SqliteStore::open(&self.path).map_err(|e| Error::Storage(Box::new(e)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use daybook_core::{Event, IngestStep, Session, Timestamp, UtcOffset};

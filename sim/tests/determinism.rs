@@ -51,3 +51,17 @@ fn the_plain_build_names_the_madsim_command() {
         "{line}"
     );
 }
+
+/// The SQLite mode runs the same harness over the daemon's store: where the
+/// two stores hold the same logical content after every step, the traces
+/// (which hash every output and the final dump) are the same too.
+#[cfg(all(madsim, feature = "sqlite"))]
+#[test]
+fn sqlite_and_memstore_give_the_same_trace() {
+    use daybook_sim::{StoreKind, run_seed};
+    for seed in [1, 9, 175] {
+        let mem = run_seed(seed, StoreKind::Mem, false).expect("the seed passes over MemStore");
+        let sqlite = run_seed(seed, StoreKind::Sqlite, false).expect("the seed passes over SqliteStore");
+        assert_eq!(mem, sqlite, "seed {seed}");
+    }
+}

@@ -10,9 +10,12 @@
 
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use daybook_benches::daemon::{Client, Daemon, Stamps};
-use daybook_benches::{cache, scale};
+use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput};
+use daybook::SqliteStore;
+use daybook::summarizer::DaemonSummarizer;
+use daybook_benches::daemon::{Client, Daemon, Stamps, cpu_time};
+use daybook_benches::{cache, fixture, scale};
+use daybook_core::{Config, Engine, Timestamp};
 
 const BIN: &str = env!("CARGO_BIN_EXE_daybook-bench-daemon");
 
@@ -24,7 +27,7 @@ fn round(daemon: &Daemon, stamps: &Stamps, clients: usize, requests: usize, per_
             .map(|t| {
                 let mine = requests / clients + usize::from(t < requests % clients);
                 s.spawn(move || {
-                    let client = Client::new(daemon.addr());
+                    let mut client = Client::new(daemon.addr());
                     (0..mine).map(|_| client.post(&stamps.body(per_request))).sum::<u64>()
                 })
             })
@@ -73,11 +76,15 @@ fn bench_ingest(c: &mut Criterion, mode: scale::Mode) {
     let mut group = c.benchmark_group("ingest");
     group.sampling_mode(SamplingMode::Flat);
     for load in &loads {
+        if !scale::selected(&format!("ingest/{}/{}clients", load.name, load.clients)) {
+            continue;
+        }
         let dir = cache::scratch(&format!("ingest-{}-{}", load.name, load.clients));
         let daemon = Daemon::start(std::path::Path::new(BIN), &dir);
         let stamps = Stamps::new(Duration::from_secs(30 * 86_400));
         let events = (load.requests * load.per_request) as u64;
         let cpu_before = daemon.cpu_time();
+        let clients_before = cpu_time("self");
         let mut wall = Duration::ZERO;
         let mut sent = 0u64;
         group.throughput(Throughput::Elements(events));
@@ -94,26 +101,74 @@ fn bench_ingest(c: &mut Criterion, mode: scale::Mode) {
             });
         });
         let cpu = daemon.cpu_time().saturating_sub(cpu_before);
+        let clients_cpu = cpu_time("self").saturating_sub(clients_before);
         let (rss, hwm) = daemon.memory_kib();
-        eprintln!(
-            "ingest/{}/{}clients: {sent} events in {wall:.2?} = {:.0} events/s; daemon CPU {cpu:.2?} ({:.1} µs/event, {:.0}% of one core); RSS {} MiB (peak {} MiB)",
-            load.name,
-            load.clients,
-            sent as f64 / wall.as_secs_f64().max(1e-9),
-            cpu.as_secs_f64() * 1e6 / sent.max(1) as f64,
-            100.0 * cpu.as_secs_f64() / wall.as_secs_f64().max(1e-9),
-            rss / 1024,
-            hwm / 1024,
-        );
+        let per_event = |d: Duration| d.as_secs_f64() * 1e6 / sent.max(1) as f64;
+        let cores = |d: Duration| d.as_secs_f64() / wall.as_secs_f64().max(1e-9);
+        if sent > 0 {
+            eprintln!(
+                "ingest/{}/{}clients: {sent} events in {wall:.2?} = {:.0} events/s; CPU per event: daemon {:.1} µs, \
+                 clients {:.1} µs; cores busy: daemon {:.2}, clients {:.2}; daemon RSS {} MiB (peak {} MiB)",
+                load.name,
+                load.clients,
+                sent as f64 / wall.as_secs_f64().max(1e-9),
+                per_event(cpu),
+                per_event(clients_cpu),
+                cores(cpu),
+                cores(clients_cpu),
+                rss / 1024,
+                hwm / 1024,
+            );
+        }
         daemon.stop();
         let _ = std::fs::remove_dir_all(dir);
     }
     group.finish();
 }
 
+/// The engine and store alone, in-process: `Engine::handle_events` then
+/// `handle_reductions` (one group commit, as the engine thread runs it)
+/// for groups of 1, 100 and 1000 events. The ceiling the HTTP path can
+/// reach: a commit's SQLite work and its fsync.
+fn bench_group_commit(c: &mut Criterion, mode: scale::Mode) {
+    let dir = cache::scratch("ingest-engine");
+    let store = SqliteStore::open(&dir.join("daybook.db")).expect("open");
+    let start = fixture::T0;
+    let mut engine =
+        Engine::start(store, DaemonSummarizer::Builtin, Config::default(), "bench-", start).expect("start");
+    let mut next = start;
+    let mut group = c.benchmark_group("ingest/group_commit");
+    group.sampling_mode(SamplingMode::Flat);
+    for size in mode.pick([1, 100, 1000], [1, 100, 1000], [1, 100, 1000]) {
+        group.throughput(Throughput::Elements(size as u64));
+        group.bench_function(BenchmarkId::from_parameter(size), |b| {
+            b.iter_batched(
+                || {
+                    let events = fixture::activity(next.0 as u64 / 1000, next, size, Duration::from_secs(1));
+                    next = Timestamp(next.0 + size as i64 * 1000);
+                    events
+                },
+                |events| {
+                    let now = events.last().expect("events").at;
+                    engine.handle_events(now, &events).expect("committed");
+                    engine.handle_reductions(now).expect("reductions");
+                    while engine.poll_output().is_some() {}
+                },
+                BatchSize::SmallInput,
+            );
+        });
+    }
+    group.finish();
+    drop(engine);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// A million events (batches of 1000 from 4 clients) into a fresh daemon,
 /// then its resident memory.
 fn memory(mode: scale::Mode) {
+    if !scale::selected("ingest/memory") {
+        return;
+    }
     let total: usize = mode.pick(10_000, 1_000_000, 1_000_000);
     let dir = cache::scratch("ingest-memory");
     let daemon = Daemon::start(std::path::Path::new(BIN), &dir);
@@ -144,7 +199,9 @@ fn main() {
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3))
+        .output_directory(&cache::reports())
         .configure_from_args();
+    bench_group_commit(&mut c, mode);
     bench_ingest(&mut c, mode);
     memory(mode);
     c.final_summary();

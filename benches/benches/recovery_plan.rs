@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use daybook_benches::scale;
+use daybook_benches::{cache, scale};
 use daybook_core::recovery::{BlockSpan, RecoveryInput, SessionSpan, plan};
 use daybook_core::{Config, SessionId, Timestamp};
 
@@ -64,6 +64,7 @@ fn main() {
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3))
+        .output_directory(&cache::reports())
         .configure_from_args();
     let mut group = c.benchmark_group("recovery_plan");
     group.sampling_mode(SamplingMode::Flat);

@@ -71,6 +71,7 @@ fn main() {
         .sample_size(10)
         .warm_up_time(Duration::from_millis(1))
         .measurement_time(Duration::from_secs(5))
+        .output_directory(&cache::reports())
         .configure_from_args();
     let mut group = c.benchmark_group("reduce_pending");
     group.sampling_mode(SamplingMode::Flat);

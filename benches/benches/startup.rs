@@ -84,6 +84,7 @@ fn main() {
         .sample_size(10)
         .warm_up_time(Duration::from_millis(1))
         .measurement_time(Duration::from_secs(3))
+        .output_directory(&cache::reports())
         .configure_from_args();
 
     let empty = cache::scratch("startup-empty");

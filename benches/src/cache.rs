@@ -5,18 +5,27 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// `<target>/daybook-bench`, created if missing. The bench executable is
-/// `<target>/<profile>/deps/<name>-<hash>`, so the target directory is its
-/// third ancestor whatever `CARGO_TARGET_DIR` says.
-pub fn root() -> PathBuf {
+/// The target directory. The bench executable is
+/// `<target>/<profile>/deps/<name>-<hash>`, so it is the third ancestor,
+/// whatever `CARGO_TARGET_DIR` says (a relative one would otherwise be
+/// taken from the package directory, where `cargo bench` runs benches).
+pub fn target() -> PathBuf {
     let exe = std::env::current_exe().expect("the bench knows its own path");
-    let target = exe
-        .ancestors()
+    exe.ancestors()
         .nth(3)
-        .map_or_else(std::env::temp_dir, Path::to_path_buf);
-    let dir = target.join("daybook-bench");
+        .map_or_else(std::env::temp_dir, Path::to_path_buf)
+}
+
+/// `<target>/daybook-bench`, created if missing.
+pub fn root() -> PathBuf {
+    let dir = target().join("daybook-bench");
     fs::create_dir_all(&dir).expect("creating the bench data directory");
     dir
+}
+
+/// Criterion's reports: `<target>/criterion`, as Cargo's own layout has it.
+pub fn reports() -> PathBuf {
+    target().join("criterion")
 }
 
 /// A fresh, empty scratch directory `<root>/run/<name>`.

@@ -3,6 +3,8 @@
 //! benches is bounded by a count.
 
 use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -96,15 +98,9 @@ impl Daemon {
         (field("VmRSS:"), field("VmHWM:"))
     }
 
-    /// CPU time the daemon has used (user + system), from
-    /// `/proc/<pid>/stat`, at the usual 100 ticks a second.
+    /// CPU time the daemon has used so far.
     pub fn cpu_time(&self) -> Duration {
-        let stat = fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("reading /proc stat");
-        // Fields after the command name, which is in parentheses.
-        let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
-        let f: Vec<u64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0)).collect();
-        // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
-        Duration::from_millis((f[11] + f[12]) * 10)
+        cpu_time(&self.pid().to_string())
     }
 
     /// Stops it the way a user does (SIGTERM: the open session ends with
@@ -125,41 +121,91 @@ impl Drop for Daemon {
     }
 }
 
-/// A keep-alive HTTP client of one daemon (one per client thread).
+/// CPU time (user + system) process `pid` (or `self`) has used, from
+/// `/proc/<pid>/stat`, at the usual 100 ticks a second.
+pub fn cpu_time(pid: &str) -> Duration {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).expect("reading /proc stat");
+    // Fields after the command name, which is in parentheses.
+    let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
+    let f: Vec<u64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0)).collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+    Duration::from_millis((f[11] + f[12]) * 10)
+}
+
+/// A keep-alive HTTP/1.1 client of one daemon (one per client thread),
+/// written against `std::net::TcpStream` directly: a general client (ureq
+/// was tried first) spent more CPU per request than the daemon itself,
+/// and on two shared cores that measured the load generator, not daybook.
+/// It speaks just what `POST /v1/events` needs: a request with a
+/// `Content-Length`, a reply with one.
 pub struct Client {
-    agent: ureq::Agent,
-    url: String,
+    stream: BufReader<TcpStream>,
+    addr: String,
+    head: Vec<u8>,
 }
 
 impl Client {
-    /// A client of the daemon at `addr`.
+    /// A client connected to the daemon at `addr`.
     pub fn new(addr: &str) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
-            .build()
-            .into();
+        let stream = TcpStream::connect(addr).expect("connecting to the daemon");
+        stream.set_nodelay(true).expect("nodelay");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .expect("read timeout");
         Self {
-            agent,
-            url: format!("http://{addr}/v1/events"),
+            stream: BufReader::new(stream),
+            addr: addr.to_owned(),
+            head: Vec::new(),
         }
     }
 
     /// Posts a body of events; returns how many the daemon says it
     /// committed. Panics on anything but 200: a bench must not count an
     /// unacknowledged event.
-    pub fn post(&self, body: &str) -> u64 {
-        let mut resp = self
-            .agent
-            .post(&self.url)
-            .header("content-type", "application/json")
-            .send(body)
-            .expect("posting events");
-        let status = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string().expect("reading the reply");
+    pub fn post(&mut self, body: &str) -> u64 {
+        self.head.clear();
+        write!(
+            self.head,
+            "POST /v1/events HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            self.addr,
+            body.len()
+        )
+        .expect("formatting a request");
+        let out = self.stream.get_mut();
+        out.write_all(&self.head).expect("sending a request");
+        out.write_all(body.as_bytes()).expect("sending a request");
+        let (status, text) = self.reply();
         assert_eq!(status, 200, "the daemon refused events: {text}");
         let v: serde_json::Value = serde_json::from_str(&text).expect("a JSON reply");
         v["accepted"].as_u64().expect("an accepted count")
+    }
+
+    /// Reads one reply: its status and body.
+    fn reply(&mut self) -> (u16, String) {
+        let mut line = String::new();
+        self.stream.read_line(&mut line).expect("reading a reply");
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("not an HTTP reply: {line:?}"));
+        let mut length = 0;
+        loop {
+            line.clear();
+            self.stream.read_line(&mut line).expect("reading a reply");
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().expect("a content length");
+            }
+        }
+        let mut body = vec![0; length];
+        self.stream.read_exact(&mut body).expect("reading a reply body");
+        (status, String::from_utf8(body).expect("a UTF-8 reply"))
     }
 }
 

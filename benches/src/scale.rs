@@ -43,3 +43,46 @@ impl Mode {
         }
     }
 }
+
+/// Criterion's options that take a value (so the value is no filter).
+const VALUED: &[&str] = &[
+    "--save-baseline",
+    "-s",
+    "--baseline",
+    "-b",
+    "--baseline-lenient",
+    "--load-baseline",
+    "--output-format",
+    "--profile-time",
+    "--sample-size",
+    "--warm-up-time",
+    "--measurement-time",
+    "--nresamples",
+    "--noise-threshold",
+    "--confidence-level",
+    "--significance-level",
+    "--color",
+    "-c",
+    "--plotting-backend",
+    "--format",
+];
+
+/// The benchmark filter given on the command line, if any: for work a
+/// bench does outside criterion (the memory figure), so a filtered run
+/// skips it unless the filter names it.
+pub fn filter() -> Option<String> {
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if VALUED.contains(&a.as_str()) {
+            args.next();
+        } else if !a.starts_with('-') {
+            return Some(a);
+        }
+    }
+    None
+}
+
+/// Whether work named `name` should run under the current filter.
+pub fn selected(name: &str) -> bool {
+    filter().is_none_or(|f| name.contains(&f))
+}

@@ -62,6 +62,46 @@ impl DataDir {
         self.root.join("days")
     }
 
+    /// Written at a clean stop: the database file's fingerprint.
+    fn clean_stop_path(&self) -> PathBuf {
+        self.root.join("clean-stop")
+    }
+
+    /// The database file's fingerprint: size, modification time and its
+    /// first 100 bytes (SQLite's header, which holds a change counter that
+    /// every committed write to the file bumps). `None` if there is no file.
+    fn fingerprint(&self) -> Option<String> {
+        let path = self.database();
+        let meta = std::fs::metadata(&path).ok()?;
+        let mtime = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+        let mut header = [0u8; 100];
+        let n = File::open(&path).and_then(|mut f| f.read(&mut header)).ok()?;
+        let hex: String = header[..n].iter().map(|b| format!("{b:02x}")).collect();
+        Some(format!(
+            "{} {}.{:09} {hex}",
+            meta.len(),
+            mtime.as_secs(),
+            mtime.subsec_nanos()
+        ))
+    }
+
+    /// Records that the daemon stopped cleanly with the database as it is
+    /// now. Call after the database connection is closed.
+    pub fn mark_clean_stop(&self) -> Result<()> {
+        let Some(fp) = self.fingerprint() else { return Ok(()) };
+        crate::projection::write_atomically(&self.root, "clean-stop", &fp)
+    }
+
+    /// Whether the database file is byte-for-byte as a clean stop left it
+    /// (same size, time and header). Consumes the record either way, so it
+    /// vouches for one start only.
+    pub fn take_clean_stop(&self) -> bool {
+        let path = self.clean_stop_path();
+        let recorded = std::fs::read_to_string(&path).ok();
+        let _ = std::fs::remove_file(&path);
+        recorded.is_some_and(|r| Some(r) == self.fingerprint())
+    }
+
     fn lock_path(&self) -> PathBuf {
         self.root.join("daybook.lock")
     }
@@ -129,6 +169,20 @@ mod tests {
             Err(Error::Locked { pid, .. }) => assert_eq!(pid, std::process::id().to_string()),
             other => panic!("expected Locked, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_clean_stop_vouches_for_one_start_of_an_untouched_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path().to_owned()).unwrap();
+        assert!(!data.take_clean_stop(), "no database, no record");
+        std::fs::write(data.database(), b"SQLite format 3\0 first version").unwrap();
+        data.mark_clean_stop().unwrap();
+        assert!(data.take_clean_stop());
+        assert!(!data.take_clean_stop(), "the record is consumed");
+        data.mark_clean_stop().unwrap();
+        std::fs::write(data.database(), b"SQLite format 3\0 edited while stopped").unwrap();
+        assert!(!data.take_clean_stop(), "a changed file is checked in full");
     }
 
     #[test]

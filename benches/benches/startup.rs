@@ -1,8 +1,10 @@
 //! Startup: the time from spawning `daybook run` to its first accepted
 //! event, on a data directory holding a year of history (10k reduced
 //! sessions, 3M events, their day files), and on an empty one for the
-//! fixed cost. Each iteration stops the daemon with SIGTERM, as a user
-//! does, outside the measured time.
+//! fixed cost. Two ways in: after a clean stop (SIGTERM, as a user stops
+//! it; the daemon then trusts the untouched file and skips the full page
+//! check) and after a kill -9 (full page check, one orphan to recover and
+//! reduce). Stopping is outside the measured time.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -54,13 +56,31 @@ fn breakdown(name: &str, dir: &Path) {
     );
 }
 
-fn bench(c: &mut Criterion, name: &str, dir: &Path) {
-    // Once unmeasured: writes the day files, so iterations see the steady
-    // state (files present and current).
+/// How each iteration's daemon goes away, which decides how the next one
+/// starts.
+#[derive(Clone, Copy)]
+enum Stop {
+    /// SIGTERM: a clean stop.
+    Clean,
+    /// SIGKILL: a crash.
+    Kill,
+}
+
+impl Stop {
+    fn apply(self, daemon: Daemon) {
+        match self {
+            Self::Clean => daemon.stop(),
+            Self::Kill => daemon.kill(),
+        }
+    }
+}
+
+fn bench(c: &mut Criterion, name: &str, dir: &Path, stop: Stop) {
+    // Once unmeasured, stopped the same way, so the first measured start
+    // finds what every later one finds.
     let (took, daemon) = first_event(dir);
-    daemon.stop();
-    eprintln!("startup/{name}: first start (day files written) {took:.1?}");
-    breakdown(name, dir);
+    stop.apply(daemon);
+    eprintln!("startup/{name}: unmeasured first start {took:.1?}");
     let mut group = c.benchmark_group("startup");
     group.sampling_mode(SamplingMode::Flat);
     group.bench_function(name, |b| {
@@ -69,7 +89,7 @@ fn bench(c: &mut Criterion, name: &str, dir: &Path) {
             for _ in 0..iters {
                 let (took, daemon) = first_event(dir);
                 total += took;
-                daemon.stop();
+                stop.apply(daemon);
             }
             total
         });
@@ -88,12 +108,19 @@ fn main() {
         .configure_from_args();
 
     let empty = cache::scratch("startup-empty");
-    bench(&mut c, "empty", &empty);
+    bench(&mut c, "empty", &empty, Stop::Clean);
 
     let history = fixture::history_db(sessions, per_session);
     let dir = cache::scratch("startup-year");
     cache::fresh_copy(&history, &dir.join("daybook.db")).expect("copying the history");
-    bench(&mut c, &format!("year-{sessions}x{per_session}"), &dir);
+    let year = format!("year-{sessions}x{per_session}");
+    // The very first start writes the day files.
+    let (took, daemon) = first_event(&dir);
+    daemon.stop();
+    eprintln!("startup/{year}: first start (day files written) {took:.1?}");
+    breakdown(&year, &dir);
+    bench(&mut c, &format!("{year}/after-clean-stop"), &dir, Stop::Clean);
+    bench(&mut c, &format!("{year}/after-kill"), &dir, Stop::Kill);
 
     c.final_summary();
     let _ = std::fs::remove_dir_all(empty);

@@ -112,6 +112,16 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// Kills it with SIGKILL, as a crash or the OOM killer does: the open
+    /// session stays `active` (an orphan for the next start) and no clean
+    /// stop is recorded.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {

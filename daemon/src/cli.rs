@@ -503,6 +503,30 @@ fn post_batch(addr: &str, batch: &mut Vec<Value>, name: &Path, first_line: usize
     }
 }
 
+/// The `daybook` program: logging to stderr (`RUST_LOG`, default `info`),
+/// failpoints from `FAILPOINTS` (only with the `failpoints` feature), the
+/// command line parsed and run. Exit 1 on an error or a failed check.
+pub fn main() -> std::process::ExitCode {
+    use std::process::ExitCode;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let _failpoints = fail::FailScenario::setup();
+    match Cli::parse().execute() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            report_error(&e);
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Prints to stderr without failing on a closed pipe.
 pub fn report_error(e: &Error) {
     let _ = writeln!(std::io::stderr(), "daybook: {e}");

@@ -89,6 +89,10 @@ pub fn checks<S: Store>() -> Vec<Check<S>> {
         ("commit_reduction_covers_once", commit_reduction_covers_once::<S>),
         ("mark_failed_and_due_sessions", mark_failed_and_due_sessions::<S>),
         ("recover_applies_plan_once", recover_applies_plan_once::<S>),
+        (
+            "active_events_gathers_every_orphans_events",
+            active_events_gathers_every_orphans_events::<S>,
+        ),
         ("import_is_idempotent", import_is_idempotent::<S>),
         ("entries_for_day_uses_local_date", entries_for_day_uses_local_date::<S>),
         ("timestamps_compare_numerically", timestamps_compare_numerically::<S>),
@@ -298,6 +302,49 @@ fn session<S: Store>(store: &S, id: &str) -> Session {
 #[track_caller]
 fn ids(sessions: &[Session]) -> Vec<&str> {
     sessions.iter().map(|s| s.id.0.as_str()).collect()
+}
+
+// ---------------------------------------------------------------------------
+// 0. active events
+
+/// `active_events` returns the events of every active session and no
+/// other, ordered by `(session id, attributed, seq)`: an event appended
+/// later with an earlier attributed time sorts by that time, not by `seq`,
+/// and ids sort as text.
+pub fn active_events_gathers_every_orphans_events<S: Store>(mut store: S) {
+    let late = ev(sec(-30), "Late");
+    ok(
+        store.ingest(&[
+            start("b", m(0)),
+            append("b", m(1), ev(m(1), "B1")),
+            end("b", m(1), EndReason::IdleGap, vec![]),
+            start("r10", m(2)),
+            append("r10", m(3), ev(m(3), "R10")),
+            append("r10", sec(150), late),
+            start("r9", m(4)),
+            append("r9", m(5), ev(m(5), "R9")),
+        ]),
+        "three sessions, one ended",
+    );
+    let got: Vec<(String, Timestamp, String)> = ok(store.active_events(), "active_events")
+        .into_iter()
+        .map(|e| (e.session_id.0, e.attributed, e.event.app))
+        .collect();
+    let want = [
+        ("r10", m(2), "App"),
+        ("r10", sec(150), "Late"),
+        ("r10", m(3), "R10"),
+        ("r9", m(4), "App"),
+        ("r9", m(5), "R9"),
+    ];
+    let want: Vec<(String, Timestamp, String)> = want
+        .iter()
+        .map(|(s, t, a)| ((*s).to_owned(), *t, (*a).to_owned()))
+        .collect();
+    assert_eq!(
+        got, want,
+        "events of active sessions only, by (session, attributed, seq)"
+    );
 }
 
 // ---------------------------------------------------------------------------

@@ -184,12 +184,13 @@ impl<S: Store, Z: Summarizer> Engine<S, Z> {
 
     /// Builds orphans' blocks, then plans and applies recovery.
     fn recover(&mut self) -> Result<(), Error> {
+        let events = self.store.active_events()?;
         let mut blocks = Vec::new();
-        for orphan in self.store.active_sessions()? {
-            let events = self.store.session_events(&orphan.id)?;
+        for run in events.chunk_by(|a, b| a.session_id == b.session_id) {
+            let id = &run[0].session_id;
             blocks.extend(build_blocks(
-                &orphan.id,
-                &events,
+                id,
+                run,
                 self.config.window,
                 Timestamp(i64::MIN),
                 Timestamp(i64::MAX),

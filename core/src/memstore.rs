@@ -353,6 +353,18 @@ impl Store for MemStore {
         Ok(events)
     }
 
+    fn active_events(&self) -> Result<Vec<StoredEvent>, Error> {
+        let st = self.lock();
+        let mut events: Vec<StoredEvent> = st
+            .events
+            .iter()
+            .filter(|e| st.is_active(&e.session_id))
+            .cloned()
+            .collect();
+        events.sort_by(|a, b| (&a.session_id, a.attributed, a.seq).cmp(&(&b.session_id, b.attributed, b.seq)));
+        Ok(events)
+    }
+
     fn uncovered_blocks(&self, id: &SessionId) -> Result<Vec<Block>, Error> {
         let st = self.lock();
         let from = BlockKey {

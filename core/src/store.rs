@@ -126,6 +126,11 @@ pub trait Store {
     /// A session's events, by attributed time then `seq`.
     fn session_events(&self, id: &SessionId) -> Result<Vec<StoredEvent>, Error>;
 
+    /// The events of every active session, by `(session id, attributed
+    /// time, seq)`, in one read: what startup builds orphans' blocks from,
+    /// without a query per orphan.
+    fn active_events(&self) -> Result<Vec<StoredEvent>, Error>;
+
     /// A session's blocks that no entry covers, by start.
     fn uncovered_blocks(&self, id: &SessionId) -> Result<Vec<Block>, Error>;
 

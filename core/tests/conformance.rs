@@ -44,6 +44,11 @@ fn recover_applies_plan_once() {
 }
 
 #[test]
+fn active_events_gathers_every_orphans_events() {
+    conformance::active_events_gathers_every_orphans_events(MemStore::new());
+}
+
+#[test]
 fn import_is_idempotent() {
     conformance::import_is_idempotent(MemStore::new());
 }
@@ -65,7 +70,7 @@ fn every_field_round_trips() {
 
 #[test]
 fn run_all_runs_every_check() {
-    assert_eq!(conformance::checks::<MemStore>().len(), 11);
+    assert_eq!(conformance::checks::<MemStore>().len(), 12);
     conformance::run_all(MemStore::new);
 }
 
@@ -275,6 +280,10 @@ mod mutants {
                 events.sort_by_key(|e| e.seq);
             }
             Ok(events)
+        }
+
+        fn active_events(&self) -> Result<Vec<StoredEvent>, Error> {
+            self.inner.active_events()
         }
 
         fn uncovered_blocks(&self, id: &SessionId) -> Result<Vec<Block>, Error> {

@@ -720,6 +720,19 @@ impl Store for SqliteStore {
         collect(&self.conn, &sql, [&id.0], read_event, Ok)
     }
 
+    fn active_events(&self) -> CoreResult<Vec<StoredEvent>> {
+        let columns = EVENT_COLUMNS
+            .split(", ")
+            .map(|c| format!("e.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {columns} FROM sessions s JOIN events e ON e.session_id = s.id
+             WHERE s.status = 'active' ORDER BY e.session_id, e.attributed_ms, e.seq"
+        );
+        collect(&self.conn, &sql, [], read_event, Ok)
+    }
+
     fn uncovered_blocks(&self, id: &SessionId) -> CoreResult<Vec<Block>> {
         let sql =
             format!("SELECT {BLOCK_COLUMNS} FROM blocks WHERE session_id = ?1 AND entry_id IS NULL ORDER BY start_ms");

@@ -41,6 +41,7 @@ checks!(
     commit_reduction_covers_once,
     mark_failed_and_due_sessions,
     recover_applies_plan_once,
+    active_events_gathers_every_orphans_events,
     import_is_idempotent,
     entries_for_day_uses_local_date,
     timestamps_compare_numerically,

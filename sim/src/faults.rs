@@ -229,6 +229,10 @@ impl<S: Store> Store for FaultyStore<S> {
         self.inner.session_events(id)
     }
 
+    fn active_events(&self) -> Result<Vec<StoredEvent>, Error> {
+        self.inner.active_events()
+    }
+
     fn uncovered_blocks(&self, id: &SessionId) -> Result<Vec<Block>, Error> {
         self.inner.uncovered_blocks(id)
     }

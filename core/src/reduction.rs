@@ -147,10 +147,11 @@ impl Summarizer for BuiltinSummarizer {
         }
         apps.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
         let names: Vec<&str> = apps.iter().map(|(a, ..)| *a).collect();
+        let windows = blocks.len();
         let summary = format!(
-            "Worked in {} ({captures} captures over {} minute windows).",
+            "Worked in {} ({captures} captures in {windows} active window{}).",
             names.join(", "),
-            blocks.len()
+            if windows == 1 { "" } else { "s" }
         );
         let mut lines = Vec::new();
         let mut i = 0;
@@ -278,11 +279,7 @@ mod tests {
         };
         let a = BuiltinSummarizer.summarize(&req).unwrap();
         assert_eq!(a, BuiltinSummarizer.summarize(&req).unwrap());
-        assert!(
-            a.summary.starts_with("Worked in Term, Code (14 captures"),
-            "{}",
-            a.summary
-        );
+        assert_eq!(a.summary, "Worked in Term, Code (14 captures in 3 active windows).");
         assert_eq!(a.lines.len(), 2);
         assert!(a.lines[0].starts_with("[08:00-08:02, Code]"), "{}", a.lines[0]);
         assert!(a.lines[1].starts_with("[08:02-08:03, Term]"), "{}", a.lines[1]);

@@ -8,9 +8,9 @@ use std::fmt;
 use chrono::NaiveDate;
 
 use crate::block::{BlockKey, EntryId};
-use crate::daylog::render_day;
+use crate::daylog::{day_name, render_day};
 use crate::reduction::Entry;
-use crate::session::{Phase, Session, SessionId};
+use crate::session::{self, Phase, Session, SessionId};
 use crate::store::Dump;
 use crate::time::Timestamp;
 
@@ -206,12 +206,12 @@ pub fn check_quiet(dump: &Dump) -> Vec<Violation> {
 }
 
 fn check_disjoint(dump: &Dump, out: &mut Vec<Violation>) {
-    // Sorted by start, then end: a zero-length session that starts where a
-    // longer one starts comes first, so touching is not mistaken for overlap
-    // whatever the ids.
-    let end_of = |s: &Session| s.phase.end().unwrap_or(Timestamp(i64::MAX));
+    // In session order, so touching is never mistaken for overlap.
+    fn key(s: &Session) -> (Timestamp, Timestamp, &SessionId) {
+        session::order_key(s.start, s.phase.end(), &s.id)
+    }
     let mut sorted: Vec<&Session> = dump.sessions.iter().collect();
-    sorted.sort_by(|a, b| (a.start, end_of(a), &a.id).cmp(&(b.start, end_of(b), &b.id)));
+    sorted.sort_by(|a, b| key(a).cmp(&key(b)));
     let active: Vec<SessionId> = sorted
         .iter()
         .filter(|s| s.phase == Phase::Active)
@@ -223,7 +223,7 @@ fn check_disjoint(dump: &Dump, out: &mut Vec<Violation>) {
     // The session reaching furthest so far; an active one reaches forever.
     let mut reach: Option<(Timestamp, &SessionId)> = None;
     for s in sorted {
-        let end = end_of(s);
+        let end = key(s).1;
         if end < s.start {
             out.push(Violation::EndsBeforeStart(s.id.clone()));
         }
@@ -332,7 +332,7 @@ fn check_projection(dump: &Dump, out: &mut Vec<Violation>) {
         days.entry(e.day()).or_default().push(e);
     }
     for (day, entries) in &days {
-        let name = day.format("%Y-%m-%d").to_string();
+        let name = day_name(*day);
         match files.get(&name) {
             None => out.push(Violation::DayFileMissing(name)),
             Some(text) if *text != render_day(*day, entries) => out.push(Violation::DayFileMismatch(name)),
@@ -340,7 +340,7 @@ fn check_projection(dump: &Dump, out: &mut Vec<Violation>) {
         }
     }
     for name in files.keys() {
-        let known = days.keys().any(|d| d.format("%Y-%m-%d").to_string() == *name);
+        let known = days.keys().any(|d| day_name(*d) == *name);
         if !known {
             out.push(Violation::DayFileMismatch(name.clone()));
         }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::session::SessionId;
+use crate::session::{self, SessionId};
 use crate::time::Timestamp;
 
 /// A session as recovery sees it.
@@ -96,16 +96,11 @@ impl RecoveryPlan {
     }
 }
 
-/// Sessions are ordered by `(start, end, id)`, an orphan's end counting as
-/// the latest possible: "the earliest session that started after R" is the
-/// next one in that order, so two orphans with the same start still bound
-/// each other and no two orphans' ranges overlap. The end comes before the
-/// id because ids order as text ("r10-1" < "r9-1"): an ended session that
-/// starts and ends where an orphan starts (the clock was set back, so both
-/// were attributed at the floor) lies before the orphan, not after it, and
-/// must not clamp it to its own start.
+/// Sessions in [`session::order_key`] order: "the earliest session that
+/// started after R" is the next one in it, so two orphans with the same
+/// start still bound each other and no two orphans' ranges overlap.
 fn order_key(s: &SessionSpan) -> (Timestamp, Timestamp, &SessionId) {
-    (s.start, s.end.unwrap_or(Timestamp(i64::MAX)), &s.id)
+    session::order_key(s.start, s.end, &s.id)
 }
 
 /// The end an orphan gets from its upper limit and its evidence.

@@ -31,6 +31,16 @@ impl From<&str> for SessionId {
     }
 }
 
+/// The order of sessions in time, used wherever "the next session" or
+/// "overlap" is decided (recovery, the oracle): by start, then end (an
+/// active session's end counting as the latest possible), then id. The end
+/// comes before the id because ids order as text ("r10-1" < "r9-1"): a
+/// zero-length session that starts where a longer one starts lies before
+/// it whatever their ids.
+pub fn order_key(start: Timestamp, end: Option<Timestamp>, id: &SessionId) -> (Timestamp, Timestamp, &SessionId) {
+    (start, end.unwrap_or(Timestamp(i64::MAX)), id)
+}
+
 /// Why a session ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

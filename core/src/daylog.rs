@@ -6,9 +6,20 @@ use chrono::NaiveDate;
 
 use crate::reduction::Entry;
 
+/// A day as daybook names it everywhere: `YYYY-MM-DD` (file names, the
+/// database's `day` column, the API, the command line).
+pub fn day_name(day: NaiveDate) -> String {
+    day.format("%Y-%m-%d").to_string()
+}
+
+/// Parses [`day_name`]'s format.
+pub fn parse_day_name(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+}
+
 /// The file name of a day's log.
 pub fn file_name(day: NaiveDate) -> String {
-    format!("event-{}.md", day.format("%Y-%m-%d"))
+    format!("event-{}.md", day_name(day))
 }
 
 /// Renders one day's log from its entries, whatever order they come in:
@@ -16,7 +27,7 @@ pub fn file_name(day: NaiveDate) -> String {
 pub fn render_day(day: NaiveDate, entries: &[&Entry]) -> String {
     let mut sorted: Vec<&Entry> = entries.iter().copied().filter(|e| e.day() == day).collect();
     sorted.sort_by_key(|e| (e.from, e.id));
-    let mut out = format!("# daybook — {}\n", day.format("%Y-%m-%d"));
+    let mut out = format!("# daybook — {}\n", day_name(day));
     for e in sorted {
         out.push('\n');
         out.push_str(&e.body);

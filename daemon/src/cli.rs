@@ -119,7 +119,7 @@ fn print_json(v: &impl Serialize) {
 }
 
 fn parse_day(s: &str) -> Result<chrono::NaiveDate> {
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| Error::BadInput {
+    daybook_core::daylog::parse_day_name(s).ok_or_else(|| Error::BadInput {
         path: PathBuf::from(s),
         message: "not a date like 2026-11-28".into(),
     })

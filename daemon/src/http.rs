@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, NaiveDate};
+use daybook_core::daylog::parse_day_name;
 use daybook_core::{Error as CoreError, Event, Session, Timestamp, UtcOffset};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -198,7 +199,7 @@ struct DayQuery {
 }
 
 fn parse_day(s: &str) -> Result<NaiveDate, ApiError> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| ApiError::bad(format!("{s:?} is not a date like 2026-11-28")))
+    parse_day_name(s).ok_or_else(|| ApiError::bad(format!("{s:?} is not a date like 2026-11-28")))
 }
 
 /// A session as the JSON contract shows it (also `daybook sessions --json`).

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::NaiveDate;
+use daybook_core::daylog::{day_name, parse_day_name};
 use daybook_core::recovery::{BlockSpan, RecoveryInput, RecoveryPlan, SessionSpan};
 use daybook_core::{
     Block, Dump, EndReason, Entry, EntryKind, Error as CoreError, Event, IngestStep, LooseBlock, Phase,
@@ -476,7 +477,7 @@ impl SqliteStore {
             "SELECT DISTINCT day FROM entries ORDER BY day",
             [],
             |r| r.get::<_, String>(0),
-            |d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").map_err(|_| corrupt("entries", d, "day is not YYYY-MM-DD")),
+            |d| parse_day_name(&d).ok_or_else(|| corrupt("entries", d, "day is not YYYY-MM-DD")),
         )
     }
 
@@ -603,7 +604,7 @@ impl Store for SqliteStore {
             let entry = match &commit.entry {
                 None => None,
                 Some(e) => {
-                    let day = e.from.local_date(e.offset).format("%Y-%m-%d").to_string();
+                    let day = day_name(e.from.local_date(e.offset));
                     tx.prepare_cached(
                         "INSERT INTO entries (session_id, kind, from_ms, to_ms, offset_s, day, body)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -817,13 +818,7 @@ impl Store for SqliteStore {
 
     fn entries_for_day(&self, day: NaiveDate) -> CoreResult<Vec<Entry>> {
         let sql = format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE day = ?1 ORDER BY from_ms, id");
-        collect(
-            &self.conn,
-            &sql,
-            [day.format("%Y-%m-%d").to_string()],
-            read_entry,
-            entry,
-        )
+        collect(&self.conn, &sql, [day_name(day)], read_entry, entry)
     }
 
     fn dump(&self) -> CoreResult<Dump> {

@@ -436,20 +436,22 @@ impl<S: Store, Z: Summarizer> Engine<S, Z> {
     /// retries.
     pub fn handle_minute(&mut self, now: Timestamp) -> Result<(), Error> {
         self.build_closed_blocks()?;
-        self.handle_reductions(now)
+        self.handle_reductions(now)?;
+        for session in self.store.due_sessions(now)? {
+            self.reduce(now, &session)?;
+        }
+        Ok(())
     }
 
-    /// Runs the final reductions of sessions this engine ended, then the
-    /// retries that are due. Call after acknowledging an ingest batch.
+    /// Runs the final reductions of sessions this engine ended. Call after
+    /// acknowledging an ingest batch; it reads nothing when no batch ended a
+    /// session (due retries wait for [`Engine::handle_minute`]).
     pub fn handle_reductions(&mut self, now: Timestamp) -> Result<(), Error> {
         while let Some(id) = self.finals.front().cloned() {
             if let Some(session) = self.store.session(&id)? {
                 self.reduce(now, &session)?;
             }
             self.finals.pop_front();
-        }
-        for session in self.store.due_sessions(now)? {
-            self.reduce(now, &session)?;
         }
         Ok(())
     }

@@ -442,9 +442,7 @@ fn start_engine(path: &Path, settings: &Settings) -> Result<(Engine<SqliteStore,
 }
 
 fn project_all(engine: &Engine<SqliteStore, DaemonSummarizer>, data: &DataDir) -> Result<()> {
-    let store = engine.store();
-    projection::rebuild(store, &data.days(), &store.entry_days()?)?;
-    Ok(())
+    projection::rebuild_all(engine.store(), &data.days()).map(drop)
 }
 
 fn tempdir_in(root: &Path) -> Result<PathBuf> {

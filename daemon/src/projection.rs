@@ -14,6 +14,7 @@ use daybook_core::daylog::{file_name, render_day};
 use daybook_core::{Entry, Store};
 
 use crate::error::{Error, Result};
+use crate::store::SqliteStore;
 
 /// Writes `text` to `dir/name` atomically and durably.
 pub fn write_atomically(dir: &Path, name: &str, text: &str) -> Result<()> {
@@ -70,6 +71,11 @@ pub fn read_all(dir: &Path) -> Result<BTreeMap<String, String>> {
         }
     }
     Ok(files)
+}
+
+/// [`rebuild`] for every day that has entries.
+pub fn rebuild_all(store: &SqliteStore, dir: &Path) -> Result<Vec<NaiveDate>> {
+    rebuild(store, dir, &store.entry_days()?)
 }
 
 /// Rewrites every day file that is missing, torn or stale, and removes

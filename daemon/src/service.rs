@@ -111,8 +111,7 @@ pub fn start(store: SqliteStore, settings: &Settings, days_dir: std::path::PathB
         dropped_ignored: 0,
     };
     let recovered = service.drain_outputs()?;
-    let days = service.engine.store().entry_days()?;
-    let rebuilt = projection::rebuild(service.engine.store(), &service.days_dir, &days)?;
+    let rebuilt = projection::rebuild_all(service.engine.store(), &service.days_dir)?;
     tracing::info!(recovered, day_files_rebuilt = rebuilt.len(), "startup complete");
     let (tx, rx) = std::sync::mpsc::channel();
     let thread = std::thread::Builder::new()
@@ -152,8 +151,12 @@ impl ServiceHandle {
     }
 }
 
-/// Timer deadlines, on the monotonic clock.
+/// The timers' periods (copied from the settings once) and their next
+/// deadlines, on the monotonic clock; the safety net on the wall clock.
 struct Timers {
+    tick_every: Duration,
+    flush_every: Duration,
+    safety_net_at: chrono::NaiveTime,
     tick: Instant,
     minute: Instant,
     flush: Instant,
@@ -162,9 +165,12 @@ struct Timers {
 
 impl Service {
     fn run(mut self, rx: &Receiver<Command>) -> Result<()> {
-        let config = self.engine.config().clone();
+        let config = self.engine.config();
         let start = Instant::now();
         let mut timers = Timers {
+            tick_every: config.tick,
+            flush_every: config.flush,
+            safety_net_at: config.daily_safety_net,
             tick: start + config.tick,
             minute: start + Duration::from_secs(60),
             flush: start + config.flush,
@@ -195,11 +201,10 @@ impl Service {
     }
 
     fn run_timers(&mut self, timers: &mut Timers) -> Result<()> {
-        let config = self.engine.config().clone();
         let instant = Instant::now();
         let now = clock::now();
         if instant >= timers.tick {
-            timers.tick = instant + config.tick;
+            timers.tick = instant + timers.tick_every;
             self.engine.handle_tick(now)?;
         }
         if instant >= timers.minute {
@@ -207,11 +212,11 @@ impl Service {
             self.engine.handle_minute(now)?;
         }
         if instant >= timers.flush {
-            timers.flush = instant + config.flush;
+            timers.flush = instant + timers.flush_every;
             self.engine.handle_flush(now)?;
         }
         if now >= timers.safety_net {
-            timers.safety_net = clock::next_local(now, config.daily_safety_net);
+            timers.safety_net = clock::next_local(now, timers.safety_net_at);
             tracing::info!("daily safety net");
             self.engine.handle_safety_net(now)?;
             self.engine.store().checkpoint()?;

@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use daybook_core::recovery::EndBound;
 use daybook_core::{
-    Config, EndReason, LooseBlock, MemStore, Output, Phase, Session, SessionId, Store, Timestamp, UtcOffset,
+    Config, Dump, EndReason, LooseBlock, MemStore, Output, Phase, Session, SessionId, Store, Timestamp, UtcOffset,
 };
 
 fn orphan(id: &str, start: Timestamp) -> Session {
@@ -50,6 +50,14 @@ fn end_of(rig: &Rig, id: &str) -> Option<Timestamp> {
         .iter()
         .find(|s| s.id.0 == id)
         .and_then(|s| s.phase.end())
+}
+
+/// The session that owns the block starting at `start`, if any.
+fn owner_of(dump: &Dump, start: Timestamp) -> Option<String> {
+    dump.blocks
+        .iter()
+        .find(|b| b.start == start)
+        .map(|b| b.session_id.0.clone())
 }
 
 fn recovered_ends(rig: &Rig) -> Vec<(String, Timestamp, EndBound)> {
@@ -122,12 +130,7 @@ fn two_orphans_never_claim_each_others_blocks() {
     assert_eq!(end_of(&rig, "a"), Some(min(6)), "a's range ends where b starts");
     assert_eq!(end_of(&rig, "b"), Some(min(41)));
     let dump = rig.checked();
-    let owner = |start: Timestamp| {
-        dump.blocks
-            .iter()
-            .find(|b| b.start == start)
-            .map(|b| b.session_id.0.clone())
-    };
+    let owner = |start| owner_of(&dump, start);
     assert_eq!(owner(min(5)).as_deref(), Some("a"));
     assert_eq!(owner(min(25)).as_deref(), Some("b"));
     assert_eq!(owner(min(40)).as_deref(), Some("b"));
@@ -190,12 +193,7 @@ fn a_loose_block_goes_to_the_earliest_overlapping_open_session() {
         &[loose(1, min(9)), loose(2, min(10)), loose(3, min(30))],
     );
     let dump = rig.checked();
-    let owner = |start: Timestamp| {
-        dump.blocks
-            .iter()
-            .find(|b| b.start == start)
-            .map(|b| b.session_id.0.clone())
-    };
+    let owner = |start| owner_of(&dump, start);
     assert_eq!(owner(min(9)).as_deref(), Some("a"));
     assert_eq!(owner(min(10)).as_deref(), Some("b"));
     assert_eq!(

@@ -45,13 +45,23 @@ mod world;
 
 pub use failure::{Failure, SeedReport};
 
-/// Which store a run uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which store a run uses (also the `--store` argument).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum StoreKind {
     /// `daybook_core::MemStore`, state kept outside the node.
     Mem,
     /// The daemon's `SqliteStore` on a per-seed temporary file.
     Sqlite,
+}
+
+impl StoreKind {
+    /// The name `--store` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Mem => "mem",
+            Self::Sqlite => "sqlite",
+        }
+    }
 }
 
 /// Runs one seed; `verbose` prints its trace as it goes.

@@ -8,7 +8,8 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
+use daybook_sim::StoreKind;
 
 /// daybook's deterministic crash simulator.
 #[derive(Debug, Parser)]
@@ -21,8 +22,8 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     seeds: u64,
     /// The store under the engine.
-    #[arg(long, value_enum, default_value_t = Store::Mem)]
-    store: Store,
+    #[arg(long, value_enum, default_value_t = StoreKind::Mem)]
+    store: StoreKind,
     /// Print the run's trace hash as the last line.
     #[arg(long)]
     trace_hash: bool,
@@ -32,23 +33,6 @@ struct Args {
     /// Worker threads; defaults to the machine's cores.
     #[arg(long)]
     jobs: Option<usize>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Store {
-    /// The in-memory reference store.
-    Mem,
-    /// The daemon's SQLite store.
-    Sqlite,
-}
-
-impl Store {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Mem => "mem",
-            Self::Sqlite => "sqlite",
-        }
-    }
 }
 
 fn main() -> ExitCode {
@@ -67,7 +51,6 @@ fn run(args: &Args) -> ExitCode {
 
 #[cfg(madsim)]
 fn run(args: &Args) -> ExitCode {
-    use daybook_sim::StoreKind;
     use daybook_sim::runner::run_range;
 
     /// Below this many seeds a run does not insist on full coverage.
@@ -77,10 +60,7 @@ fn run(args: &Args) -> ExitCode {
     // madsim reports every injected crash on stderr; everything the
     // simulator has to say goes to stdout, failures included.
     let _quiet = if args.verbose { None } else { gag::Gag::stderr().ok() };
-    let kind = match args.store {
-        Store::Mem => StoreKind::Mem,
-        Store::Sqlite => StoreKind::Sqlite,
-    };
+    let kind = args.store;
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
@@ -119,10 +99,10 @@ fn run(args: &Args) -> ExitCode {
 }
 
 /// The one command that runs `seeds` seeds from `seed` again.
-fn replay_command(seed: u64, seeds: u64, store: Store, verbose: bool) -> String {
+fn replay_command(seed: u64, seeds: u64, store: StoreKind, verbose: bool) -> String {
     format!(
         "CARGO_TARGET_DIR=target/sim RUSTFLAGS=\"--cfg madsim\" cargo run --release -p daybook-sim{} -- --seed {seed} --seeds {seeds} --store {}{}",
-        if store == Store::Sqlite {
+        if store == StoreKind::Sqlite {
             " --features sqlite"
         } else {
             ""

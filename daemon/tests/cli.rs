@@ -5,10 +5,8 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::Stdio;
-use std::time::Instant;
 
-use common::{DEADLINE, FAST_TICK, TestDir, instant_with_offset, ms, wait_until, write_openchronicle};
+use common::{FAST_TICK, TestDir, instant_with_offset, ms, write_openchronicle};
 use serde_json::{Value, json};
 
 const DAY: &str = "2026-01-10";
@@ -213,22 +211,18 @@ fn a_second_run_exits_at_once_naming_the_holder() {
     let first = dir.start();
     let addr = std::fs::read_to_string(dir.data().join("daybook.addr")).unwrap();
 
-    let mut second = dir
-        .command()
-        .args(["run", "--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn second daemon");
-    let status = wait_until(&mut second, Instant::now() + DEADLINE, "the second daemon");
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert!(!status.success(), "the second daemon exited 0");
+    let second = dir.daybook(&["run", "--listen", "127.0.0.1:0"]);
+    assert_eq!(second.code, Some(1), "the second daemon: {second:?}");
     assert!(
-        stderr.contains(&format!("pid {}", first.pid())),
-        "the second daemon should name the holder (pid {}): {stderr}",
-        first.pid()
+        second.stderr.contains(&format!("pid {}", first.pid())),
+        "the second daemon should name the holder (pid {}): {}",
+        first.pid(),
+        second.stderr
+    );
+    assert!(
+        second.stderr.contains(&dir.data().display().to_string()),
+        "the message should name the data directory: {}",
+        second.stderr
     );
 
     // The first one keeps serving, at the address it wrote.
@@ -279,17 +273,32 @@ fn a_damaged_database_stops_startup_and_is_left_untouched() {
         "the database is too small to damage meaningfully"
     );
 
+    // A valid header over pages of garbage (a deterministic scramble).
+    let mut scrambled = good.clone();
+    for (i, b) in scrambled.iter_mut().enumerate().skip(4096) {
+        *b = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes()[0];
+    }
     for (case, bytes) in [
         ("garbage", b"this is not a database ".repeat(500)),
         ("cut in half", good[..good.len() / 2].to_vec()),
         ("cut inside its last page", good[..good.len() - 100].to_vec()),
+        ("valid header, garbage pages", scrambled),
     ] {
         std::fs::write(dir.db(), &bytes).unwrap();
         for side in ["daybook.db-wal", "daybook.db-shm"] {
             let _ = std::fs::remove_file(dir.data().join(side));
         }
         let out = dir.daybook(&["run", "--listen", "127.0.0.1:0"]);
-        assert!(!out.ok(), "{case}: the daemon started on a damaged database: {out:?}");
+        assert_eq!(
+            out.code,
+            Some(1),
+            "{case}: the daemon must refuse a damaged database: {out:?}"
+        );
+        assert!(
+            !out.stderr.contains("panicked"),
+            "{case}: a clear error, not a panic: {}",
+            out.stderr
+        );
         assert!(
             out.stderr.contains("daybook.db"),
             "{case}: the error should name the database file: {}",

@@ -26,10 +26,16 @@ fn proc_state(pid: u32) -> Option<char> {
 fn an_event_after_a_stop_longer_than_the_gap_opens_a_new_session() {
     let fx = Fixture::new(CONFIG);
     let mut daemon = Daemon::start(&fx);
-    let first_at = now_rfc3339();
-    daemon.post_ok(&json!([event("Code", &first_at, "sleep-0")]));
-    let last_at = now_rfc3339();
-    daemon.post_ok(&json!([event("Firefox", &last_at, "sleep-1")]));
+    // Both events in one request, half a second apart in their own time:
+    // two requests could be more than the 2 s gap apart on a busy machine
+    // and cut the session before the stop.
+    let first = chrono::Local::now();
+    let at = |t: chrono::DateTime<chrono::Local>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
+    let last_at = at(first + chrono::Duration::milliseconds(500));
+    daemon.post_ok(&json!([
+        event("Code", &at(first), "sleep-0"),
+        event("Firefox", &last_at, "sleep-1")
+    ]));
     let old_id = daemon.status()["open_session"]["id"].clone();
     assert!(old_id.is_string(), "no open session");
 

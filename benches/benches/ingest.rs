@@ -19,17 +19,18 @@ use daybook_core::{Config, Engine, Timestamp};
 
 const BIN: &str = env!("CARGO_BIN_EXE_daybook-bench-daemon");
 
-/// One round: `clients` threads send `requests` requests of `per_request`
-/// events between them and wait for every reply.
-fn round(daemon: &Daemon, stamps: &Stamps, clients: usize, requests: usize, per_request: usize) {
+/// One round: the `clients` (connected before the clock starts, kept
+/// alive across rounds) send `requests` requests of `per_request` events
+/// between them, each on its own thread, and wait for every reply.
+fn round(clients: &mut [Client], stamps: &Stamps, requests: usize, per_request: usize) {
+    let n = clients.len();
     let accepted: u64 = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..clients)
-            .map(|t| {
-                let mine = requests / clients + usize::from(t < requests % clients);
-                s.spawn(move || {
-                    let mut client = Client::new(daemon.addr());
-                    (0..mine).map(|_| client.post(&stamps.body(per_request))).sum::<u64>()
-                })
+        let handles: Vec<_> = clients
+            .iter_mut()
+            .enumerate()
+            .map(|(t, client)| {
+                let mine = requests / n + usize::from(t < requests % n);
+                s.spawn(move || (0..mine).map(|_| client.post(&stamps.body(per_request))).sum::<u64>())
             })
             .collect();
         handles.into_iter().map(|h| h.join().expect("client thread")).sum()
@@ -83,25 +84,29 @@ fn bench_ingest(c: &mut Criterion, mode: scale::Mode) {
         let daemon = Daemon::start(std::path::Path::new(BIN), &dir);
         let stamps = Stamps::new(Duration::from_secs(30 * 86_400));
         let events = (load.requests * load.per_request) as u64;
-        let cpu_before = daemon.cpu_time();
-        let clients_before = cpu_time("self");
+        let mut clients: Vec<Client> = (0..load.clients).map(|_| Client::new(daemon.addr())).collect();
+        // CPU is read around the timed loop only, so criterion's own
+        // analysis between samples is not counted as the clients'.
+        let mut cpu = Duration::ZERO;
+        let mut clients_cpu = Duration::ZERO;
         let mut wall = Duration::ZERO;
         let mut sent = 0u64;
         group.throughput(Throughput::Elements(events));
         group.bench_function(BenchmarkId::new(load.name, format!("{}clients", load.clients)), |b| {
             b.iter_custom(|iters| {
+                let (daemon_before, clients_before) = (daemon.cpu_time(), cpu_time("self"));
                 let t = Instant::now();
                 for _ in 0..iters {
-                    round(&daemon, &stamps, load.clients, load.requests, load.per_request);
+                    round(&mut clients, &stamps, load.requests, load.per_request);
                 }
                 let took = t.elapsed();
+                cpu += daemon.cpu_time().saturating_sub(daemon_before);
+                clients_cpu += cpu_time("self").saturating_sub(clients_before);
                 wall += took;
                 sent += iters * events;
                 took
             });
         });
-        let cpu = daemon.cpu_time().saturating_sub(cpu_before);
-        let clients_cpu = cpu_time("self").saturating_sub(clients_before);
         let (rss, hwm) = daemon.memory_kib();
         let per_event = |d: Duration| d.as_secs_f64() * 1e6 / sent.max(1) as f64;
         let cores = |d: Duration| d.as_secs_f64() / wall.as_secs_f64().max(1e-9);
@@ -174,8 +179,9 @@ fn memory(mode: scale::Mode) {
     let daemon = Daemon::start(std::path::Path::new(BIN), &dir);
     let (rss0, _) = daemon.memory_kib();
     let stamps = Stamps::new(Duration::from_secs(30 * 86_400));
+    let mut clients: Vec<Client> = (0..4).map(|_| Client::new(daemon.addr())).collect();
     let t = Instant::now();
-    round(&daemon, &stamps, 4, total / 1000, 1000);
+    round(&mut clients, &stamps, total / 1000, 1000);
     let took = t.elapsed();
     let (rss, hwm) = daemon.memory_kib();
     let db = std::fs::metadata(dir.join("daybook.db")).map_or(0, |m| m.len());

@@ -13,7 +13,7 @@ use daybook::SqliteStore;
 use daybook::summarizer::DaemonSummarizer;
 use daybook_benches::{cache, fixture, scale};
 use daybook_core::recovery::plan;
-use daybook_core::{Config, Engine, Store, Timestamp};
+use daybook_core::{Config, Engine, Store, Timestamp, plan_recovery};
 
 /// A fresh copy of `db` at `copy`, opened (schema checked, WAL on): the
 /// state startup is in when recovery begins.
@@ -25,8 +25,7 @@ fn open_copy(db: &Path, copy: &Path) -> SqliteStore {
 /// The recovery step itself; returns the store so closing it (a WAL
 /// checkpoint) is not measured.
 fn recover(mut store: SqliteStore, config: &Config) -> SqliteStore {
-    let input = store.recovery_input().expect("recovery input");
-    let p = plan(&input, config.max_session, config.empty_session);
+    let p = plan_recovery(&store, config).expect("recovery plan");
     store.recover(&p).expect("recover");
     store
 }

@@ -44,8 +44,7 @@ fn reduce(store: SqliteStore, days: &Path) -> (DaemonEngine, usize) {
     for &day in &touched {
         projection::write_day(engine.store(), days, day).expect("day file");
     }
-    let all = engine.store().entry_days().expect("entry days");
-    projection::rebuild(engine.store(), days, &all).expect("rebuild");
+    projection::rebuild_all(engine.store(), days).expect("rebuild");
     (engine, reduced)
 }
 

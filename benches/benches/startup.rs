@@ -44,7 +44,7 @@ fn breakdown(name: &str, dir: &Path) {
     let started = t.elapsed();
     let t = Instant::now();
     let days = engine.store().entry_days().expect("entry days");
-    let rewritten = projection::rebuild(engine.store(), &dir.join("days"), &days).expect("rebuild");
+    let rewritten = projection::rebuild_all(engine.store(), &dir.join("days")).expect("rebuild");
     let projected = t.elapsed();
     let size = std::fs::metadata(&db).map_or(0, |m| m.len());
     eprintln!(

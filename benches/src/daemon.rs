@@ -5,7 +5,7 @@
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -19,7 +19,6 @@ const START_LIMIT: Duration = Duration::from_secs(120);
 /// stopped.
 pub struct Daemon {
     child: Child,
-    data_dir: PathBuf,
     addr: String,
 }
 
@@ -49,7 +48,6 @@ impl Daemon {
             .expect("starting the daemon");
         let mut daemon = Self {
             child,
-            data_dir: data_dir.to_owned(),
             addr: String::new(),
         };
         let limit = Instant::now() + START_LIMIT;
@@ -72,11 +70,6 @@ impl Daemon {
     /// `host:port`.
     pub fn addr(&self) -> &str {
         &self.addr
-    }
-
-    /// Its data directory.
-    pub fn data_dir(&self) -> &Path {
-        &self.data_dir
     }
 
     /// Its process id.

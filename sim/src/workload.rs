@@ -437,8 +437,14 @@ impl Generator {
         let offset = self.w.offsets[0].1;
         let mut next_start = self.w.wall_start.0 - as_i64(30 * MINUTE);
         let mut planned: Vec<(Kind, i64, i64)> = Vec::new();
-        for (i, kind) in kinds.iter().enumerate().rev() {
-            let last = i + 1 == kinds.len();
+        for (i, &kind) in kinds.iter().enumerate().rev() {
+            // A clamped orphan needs a session after it: the last one has
+            // none, so it is drawn as a bare orphan instead.
+            let kind = if i + 1 == kinds.len() && kind == Kind::OrphanClamped {
+                Kind::OrphanBare
+            } else {
+                kind
+            };
             let (room, len) = match kind {
                 // Its evidence runs into the next session: that session must
                 // start less than two hours after it.
@@ -451,14 +457,8 @@ impl Generator {
                     (len + as_i64(self.r.range(5, 60) * MINUTE), len)
                 }
             };
-            // A clamped orphan with no session after it would not clamp.
-            let room = if last && *kind == Kind::OrphanClamped {
-                room.max(as_i64(2 * HOUR + 30 * MINUTE))
-            } else {
-                room
-            };
             let start = next_start - room;
-            planned.push((*kind, start, len));
+            planned.push((kind, start, len));
             next_start = start;
         }
         planned.reverse();
@@ -619,6 +619,7 @@ mod tests {
     #[test]
     fn imported_orphans_are_laid_out_for_their_bound() {
         let mut seen = 0;
+        let mut bounds = std::collections::BTreeSet::new();
         for seed in 0..300 {
             let w = Workload::generate(seed);
             let s = &w.import.sessions;
@@ -635,7 +636,24 @@ mod tests {
             if let Some(last) = w.import.loose.last() {
                 assert!(last.start < w.wall_start, "imported history lies before the run");
             }
+            // What recovery makes of the history alone: every bound the
+            // generator lays out must really come out of the planner.
+            let mut store = daybook_core::MemStore::new();
+            daybook_core::Store::import(&mut store, &w.import.sessions, &w.import.loose).unwrap();
+            let plan = daybook_core::plan_recovery(&store, &daybook_core::Config::default()).unwrap();
+            bounds.extend(plan.ends.iter().map(|e| e.bound));
         }
         assert!(seen > 100);
+        use daybook_core::recovery::EndBound;
+        let want = [
+            EndBound::Evidence,
+            EndBound::Fallback,
+            EndBound::NextSession,
+            EndBound::MaxSession,
+        ];
+        assert!(
+            want.iter().all(|b| bounds.contains(b)),
+            "bounds reached over 300 seeds: {bounds:?}"
+        );
     }
 }

@@ -18,6 +18,7 @@ use daybook_core::{
     Block, Dump, EndReason, Entry, EntryKind, Error as CoreError, Event, IngestStep, LooseBlock, Phase,
     ReductionCommit, Session, SessionId, Store, StoredEvent, Timestamp, UtcOffset,
 };
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 use crate::error::{Error, Result};
@@ -262,6 +263,12 @@ impl SqliteStore {
         };
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut conn = Connection::open_with_flags(path, flags).map_err(db)?;
+        // Closing the last connection to a WAL database copies the WAL into
+        // the file: a refused file (left by a kill, its WAL not yet copied)
+        // would be written to on the way out. Until the checks below pass,
+        // closing leaves the file and its WAL as they are.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+            .map_err(db)?;
         // Reading the schema parses the header: a garbage or truncated file
         // fails here, untouched.
         conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
@@ -300,6 +307,8 @@ impl SqliteStore {
                 });
             }
         }
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, false)
+            .map_err(db)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(db)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;

@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 
 use crate::clock;
 use crate::config::Settings;
+use crate::datadir::{DataDir, FileWatch};
 use crate::error::{Error, Result};
 use crate::projection;
 use crate::store::SqliteStore;
@@ -91,14 +92,19 @@ struct Service {
     engine: Engine<SqliteStore, DaemonSummarizer>,
     settings: Settings,
     days_dir: std::path::PathBuf,
+    watch: FileWatch,
     dropped_paused: u64,
     dropped_ignored: u64,
 }
 
 /// Opens the engine: SPEC §7's startup (blocks from durable events,
 /// recovery, reduce-pending), then the day files rebuilt. Returns only
-/// when the daemon may accept events.
-pub fn start(store: SqliteStore, settings: &Settings, days_dir: std::path::PathBuf) -> Result<ServiceHandle> {
+/// when the daemon may accept events. `store` must be `data`'s database,
+/// opened and found sound: from here on the engine thread keeps its
+/// fingerprint record current.
+pub fn start(store: SqliteStore, settings: &Settings, data: &DataDir) -> Result<ServiceHandle> {
+    let mut watch = data.watch();
+    watch.after_writes()?;
     let summarizer = crate::server::summarizer(settings);
     let now = clock::now();
     let prefix = format!("s{}-", now.0);
@@ -106,12 +112,14 @@ pub fn start(store: SqliteStore, settings: &Settings, days_dir: std::path::PathB
     let mut service = Service {
         engine,
         settings: settings.clone(),
-        days_dir,
+        days_dir: data.days(),
+        watch,
         dropped_paused: 0,
         dropped_ignored: 0,
     };
     let recovered = service.drain_outputs()?;
     let rebuilt = projection::rebuild_all(service.engine.store(), &service.days_dir)?;
+    service.watch.after_writes()?;
     tracing::info!(recovered, day_files_rebuilt = rebuilt.len(), "startup complete");
     let (tx, rx) = std::sync::mpsc::channel();
     let thread = std::thread::Builder::new()
@@ -197,6 +205,7 @@ impl Service {
                 None => {}
             }
             self.run_timers(&mut timers)?;
+            self.watch.after_writes()?;
         }
     }
 

@@ -311,3 +311,67 @@ fn a_damaged_database_stops_startup_and_is_left_untouched() {
         assert!(!dir.data().join("daybook.addr").exists(), "{case}: it accepted events");
     }
 }
+
+/// Every byte after the header page replaced by a deterministic scramble:
+/// the same size, so only the full page check can tell.
+fn scramble_pages(db: &std::path::Path) -> Vec<u8> {
+    let mut bytes = std::fs::read(db).unwrap();
+    for (i, b) in bytes.iter_mut().enumerate().skip(4096) {
+        *b = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes()[0];
+    }
+    std::fs::write(db, &bytes).unwrap();
+    bytes
+}
+
+#[test]
+fn after_a_kill_an_untouched_file_skips_the_page_check_and_a_damaged_one_is_refused() {
+    const SKIPPED: &str = "full page check skipped";
+    let dir = TestDir::new(FAST_TICK);
+    let mut daemon = dir.start();
+    assert!(!daemon.log().contains(SKIPPED), "a new file is checked in full");
+    // About 6 MiB of events: more than the WAL holds before SQLite
+    // checkpoints it into the database file, so the file changes while the
+    // daemon runs and the record must follow it.
+    for batch in 0..6 {
+        let events: Vec<Value> = (0..250)
+            .map(|i| json!({"app": "Code", "title": format!("window {batch}-{i}"), "text": "typed ".repeat(700)}))
+            .collect();
+        assert_eq!(daemon.ingest(&json!(events))["accepted"], 250);
+    }
+    let before_kill = std::fs::metadata(dir.db()).unwrap().len();
+    assert!(
+        before_kill > 4 << 20,
+        "no checkpoint reached the file ({before_kill} bytes)"
+    );
+    assert!(!daemon.signal("KILL").success());
+    drop(daemon);
+
+    let mut daemon = dir.start();
+    assert!(
+        daemon.log().contains(SKIPPED),
+        "a file daybook left at a kill should not be read in full; log:\n{}",
+        daemon.log()
+    );
+    assert_eq!(daemon.status()["events_total"], 1500, "nothing acknowledged is lost");
+    assert!(!daemon.signal("KILL").success());
+    drop(daemon);
+    std::fs::remove_file(dir.data().join("daybook.addr")).unwrap();
+
+    let damaged = scramble_pages(&dir.db());
+    let out = dir.daybook(&["run", "--listen", "127.0.0.1:0"]);
+    assert_eq!(
+        out.code,
+        Some(1),
+        "a file damaged after a kill must be refused: {out:?}"
+    );
+    assert!(
+        out.stderr.contains("daybook.db"),
+        "the error should name the file: {}",
+        out.stderr
+    );
+    assert!(
+        std::fs::read(dir.db()).unwrap() == damaged,
+        "the damaged file was modified"
+    );
+    assert!(!dir.data().join("daybook.addr").exists(), "it accepted events");
+}

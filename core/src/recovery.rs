@@ -162,6 +162,7 @@ pub fn plan(input: &RecoveryInput, max_session: Duration, empty_session: Duratio
             bump(&mut orphans[i], *at);
         }
     }
+    finder.rewind();
     for b in &input.blocks {
         let i = match &b.owner {
             Some(owner) => finder.find(owner),
@@ -190,6 +191,13 @@ pub fn plan(input: &RecoveryInput, max_session: Duration, empty_session: Duratio
         })
         .collect();
 
+    // Owners are for loose blocks only; most recoveries have none.
+    if input.blocks.iter().all(|b| b.owner.is_some()) {
+        return RecoveryPlan {
+            ends,
+            owners: Vec::new(),
+        };
+    }
     // Every session's end in `all` order, the recovered ones included.
     let mut end_at: Vec<Option<Timestamp>> = all.iter().map(|s| s.end).collect();
     for (o, e) in orphans.iter().zip(&ends) {
@@ -220,6 +228,11 @@ impl<'a> Finder<'a> {
             last: 0,
             index: None,
         }
+    }
+
+    /// A new pass over evidence starts again at the first orphan.
+    fn rewind(&mut self) {
+        self.last = 0;
     }
 
     fn find(&mut self, id: &SessionId) -> Option<usize> {

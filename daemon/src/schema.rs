@@ -78,6 +78,17 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX loose_blocks_unowned ON loose_blocks (start_ms) WHERE owner IS NULL;
     ",
+    // 2: session indexes that ending a session touches less. Reduced
+    // sessions (nearly all history) leave the status index, and the index
+    // on end_ms goes: each was an index move per session ended, half the
+    // cost of recovering orphans. The latest end is read by a scan of
+    // sessions instead, once per start. Queries on the status index must
+    // repeat its condition, `status <> 'reduced'` (see `store::OPEN`).
+    "
+    DROP INDEX sessions_by_end;
+    DROP INDEX sessions_by_status;
+    CREATE INDEX sessions_open ON sessions (status, start_ms, id) WHERE status <> 'reduced';
+    ",
 ];
 
 /// Brings the schema up to date; returns the version found before.

@@ -5,7 +5,7 @@
 //! database runs in WAL mode with `synchronous=FULL`, so a committed
 //! transaction survives a power cut, and with foreign keys on. Queries that
 //! recovery and reduce-pending run are set-based over indexes
-//! (`sessions_by_status`, `events_by_session`): no query per orphan from
+//! (`sessions_open`, `events_by_session`): no query per orphan from
 //! this side.
 
 use std::path::{Path, PathBuf};
@@ -222,6 +222,11 @@ fn entry(row: (i64, String, String, i64, i64, i32, String)) -> CoreResult<Entry>
         body,
     })
 }
+
+/// The condition of the `sessions_open` index. SQLite uses a partial index
+/// only for a query that repeats its condition, so every query by status
+/// starts with it (`s.` before it for an alias).
+const OPEN: &str = "status <> 'reduced'";
 
 /// Runs `query` and maps each row with `read`, then checks each with `check`.
 fn collect<T, R>(
@@ -464,9 +469,11 @@ impl SqliteStore {
     pub fn status_counts(&self) -> CoreResult<StatusCounts> {
         self.conn
             .query_row(
-                "SELECT (SELECT coalesce(max(seq), 0) FROM events),
-                        (SELECT count(*) FROM sessions WHERE status = 'ended'),
-                        (SELECT count(*) FROM sessions WHERE status = 'failed')",
+                &format!(
+                    "SELECT (SELECT coalesce(max(seq), 0) FROM events),
+                        (SELECT count(*) FROM sessions WHERE {OPEN} AND status = 'ended'),
+                        (SELECT count(*) FROM sessions WHERE {OPEN} AND status = 'failed')"
+                ),
                 [],
                 |r| {
                     Ok(StatusCounts {
@@ -710,15 +717,18 @@ impl Store for SqliteStore {
     }
 
     fn active_sessions(&self) -> CoreResult<Vec<Session>> {
-        self.sessions_where("status = 'active'", [])
+        self.sessions_where(&format!("{OPEN} AND status = 'active'"), [])
     }
 
     fn pending_sessions(&self) -> CoreResult<Vec<Session>> {
-        self.sessions_where("status IN ('ended', 'failed')", [])
+        self.sessions_where(&format!("{OPEN} AND status IN ('ended', 'failed')"), [])
     }
 
     fn due_sessions(&self, now: Timestamp) -> CoreResult<Vec<Session>> {
-        self.sessions_where("status = 'failed' AND next_retry_ms <= ?1", [now.0])
+        self.sessions_where(
+            &format!("{OPEN} AND status = 'failed' AND next_retry_ms <= ?1"),
+            [now.0],
+        )
     }
 
     fn session(&self, id: &SessionId) -> CoreResult<Option<Session>> {
@@ -738,7 +748,7 @@ impl Store for SqliteStore {
             .join(", ");
         let sql = format!(
             "SELECT {columns} FROM sessions s JOIN events e ON e.session_id = s.id
-             WHERE s.status = 'active' ORDER BY e.session_id, e.attributed_ms, e.seq"
+             WHERE s.{OPEN} AND s.status = 'active' ORDER BY e.session_id, e.attributed_ms, e.seq"
         );
         collect(&self.conn, &sql, [], read_event, Ok)
     }
@@ -780,8 +790,10 @@ impl Store for SqliteStore {
         )?;
         let last_events = collect(
             &self.conn,
-            "SELECT s.id, (SELECT max(e.attributed_ms) FROM events e WHERE e.session_id = s.id)
-             FROM sessions s WHERE s.status = 'active'",
+            &format!(
+                "SELECT s.id, (SELECT max(e.attributed_ms) FROM events e WHERE e.session_id = s.id)
+                 FROM sessions s WHERE s.{OPEN} AND s.status = 'active'"
+            ),
             [],
             |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?)),
             Ok,
@@ -791,8 +803,10 @@ impl Store for SqliteStore {
         .collect();
         let mut blocks = collect(
             &self.conn,
-            "SELECT b.session_id, b.start_ms, b.end_ms FROM sessions s
-             JOIN blocks b ON b.session_id = s.id WHERE s.status = 'active'",
+            &format!(
+                "SELECT b.session_id, b.start_ms, b.end_ms FROM sessions s
+                 JOIN blocks b ON b.session_id = s.id WHERE s.{OPEN} AND s.status = 'active'"
+            ),
             [],
             |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)),
             |(owner, start, end)| {

@@ -78,15 +78,34 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX loose_blocks_unowned ON loose_blocks (start_ms) WHERE owner IS NULL;
     ",
-    // 2: session indexes that ending a session touches less. Reduced
-    // sessions (nearly all history) leave the status index, and the index
-    // on end_ms goes: each was an index move per session ended, half the
-    // cost of recovering orphans. The latest end is read by a scan of
-    // sessions instead, once per start. Queries on the status index must
-    // repeat its condition, `status <> 'reduced'` (see `store::OPEN`).
+    // 2: sessions cost less to end. Ending a session moved its status-index
+    // entry, added an end_ms entry, and found the row through the id index
+    // and then the rowid: with 10^5 orphans, most of recovery's time. Now
+    // the table is keyed by id itself (WITHOUT ROWID, one B-tree descent),
+    // reduced sessions (nearly all history) leave the status index, and the
+    // end_ms index is gone (the latest end is read by a scan of sessions,
+    // once per start). Queries on the status index must repeat its
+    // condition, `status <> 'reduced'` (see `store::OPEN`). The table is
+    // rebuilt, so this runs with foreign keys off and they are checked
+    // after.
     "
-    DROP INDEX sessions_by_end;
-    DROP INDEX sessions_by_status;
+    CREATE TABLE sessions_new (
+        id            TEXT PRIMARY KEY NOT NULL,
+        start_ms      INTEGER NOT NULL,
+        offset_s      INTEGER NOT NULL,
+        status        TEXT NOT NULL CHECK (status IN ('active', 'ended', 'failed', 'reduced')),
+        end_ms        INTEGER,
+        end_reason    TEXT,
+        next_retry_ms INTEGER,
+        retry_count   INTEGER NOT NULL DEFAULT 0,
+        flush_end_ms  INTEGER,
+        CHECK ((status = 'active') = (end_ms IS NULL)),
+        CHECK ((status = 'failed') = (next_retry_ms IS NOT NULL))
+    ) WITHOUT ROWID;
+    INSERT INTO sessions_new SELECT id, start_ms, offset_s, status, end_ms, end_reason, next_retry_ms, retry_count, flush_end_ms FROM sessions;
+    DROP TABLE sessions;
+    ALTER TABLE sessions_new RENAME TO sessions;
+    CREATE INDEX sessions_by_start ON sessions (start_ms, id);
     CREATE INDEX sessions_open ON sessions (status, start_ms, id) WHERE status <> 'reduced';
     ",
 ];

@@ -317,17 +317,34 @@ impl SqliteStore {
         conn.busy_timeout(Duration::from_secs(5)).map_err(db)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
+        // Foreign keys are off while migrations run: a migration may
+        // rebuild a table others refer to (drop, then rename a copy into
+        // place). The references are checked once the migrations ran.
+        conn.pragma_update(None, "foreign_keys", "OFF").map_err(db)?;
+        let known = schema::MIGRATIONS.len() as i64;
         match schema::migrate(&mut conn).map_err(db)? {
+            Ok(found) if found < known => {
+                let broken: Option<String> = conn
+                    .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+                    .optional()
+                    .map_err(db)?;
+                if let Some(table) = broken {
+                    return Err(Error::Damaged {
+                        path: path.to_owned(),
+                        problem: format!("after migrating to version {known}, a row of {table} refers to nothing"),
+                    });
+                }
+            }
             Ok(_) => {}
             Err(found) => {
                 return Err(Error::SchemaTooNew {
                     path: path.to_owned(),
                     found,
-                    known: schema::MIGRATIONS.len() as i64,
+                    known,
                 });
             }
         }
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
         Ok(Self {
             conn,
             path: path.to_owned(),

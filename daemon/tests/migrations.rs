@@ -135,7 +135,7 @@ fn indexes(path: &Path) -> Vec<String> {
 }
 
 #[test]
-fn a_version_1_database_gets_the_open_sessions_index() {
+fn a_version_1_database_is_migrated_to_sessions_keyed_by_id() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("daybook.db");
     real_database(&path);
@@ -162,6 +162,13 @@ fn a_version_1_database_gets_the_open_sessions_index() {
     drop(store);
     assert_migrated(&path);
     assert_eq!(indexes(&path), ["sessions_by_start", "sessions_open"]);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let sql: String = conn
+        .query_row("SELECT sql FROM sqlite_master WHERE name = 'sessions'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(sql.contains("WITHOUT ROWID"), "sessions is keyed by id: {sql}");
 }
 
 #[test]

@@ -3,12 +3,34 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
-/// The fingerprint record's file name in the data directory.
+/// The fingerprint record's file name in the data directory: the
+/// database file's fingerprint, then how daybook left it.
 const RECORD: &str = "db-fingerprint";
+/// The record's second line after a clean stop.
+const CLEAN: &str = "clean";
+/// The record's second line while running, before the boot id.
+const RUNNING: &str = "running";
+
+/// This boot of the machine (Linux's `boot_id`); `None` where there is
+/// none, and then only a clean stop vouches for the file.
+fn boot_id() -> Option<String> {
+    let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    Some(id.trim().to_owned()).filter(|id| !id.is_empty())
+}
+
+/// See [`DataDir::file_state`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileState {
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+    inode: (u64, u64),
+}
 
 /// The files of one data directory.
 #[derive(Clone, Debug)]
@@ -65,49 +87,89 @@ impl DataDir {
         self.root.join("days")
     }
 
-    /// Where the database file's fingerprint is recorded (see [`Self::vouch`]).
+    /// Where the database file's fingerprint is recorded (see [`Self::vouched`]).
     fn record_path(&self) -> PathBuf {
         self.root.join(RECORD)
     }
 
-    /// The database file's fingerprint: size, modification time and its
-    /// first 100 bytes (SQLite's header). `None` if there is no file.
+    /// What identifies the database file's inode and its last change:
+    /// size, modification and change times, device and inode. A copy or a
+    /// restore gets a new inode or change time even when it keeps the
+    /// modification time; no program can set the change time.
+    fn file_state(&self) -> Option<FileState> {
+        let meta = std::fs::metadata(self.database()).ok()?;
+        Some(FileState {
+            len: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+            inode: (meta.dev(), meta.ino()),
+        })
+    }
+
+    /// The database file's fingerprint: [`FileState`] and its first 100
+    /// bytes (SQLite's header). `None` if there is no file.
     fn fingerprint(&self) -> Option<String> {
-        let path = self.database();
-        let meta = std::fs::metadata(&path).ok()?;
-        let mtime = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+        let state = self.file_state()?;
         let mut header = [0u8; 100];
-        let n = File::open(&path).and_then(|mut f| f.read(&mut header)).ok()?;
+        let n = File::open(self.database()).and_then(|mut f| f.read(&mut header)).ok()?;
         let hex: String = header[..n].iter().map(|b| format!("{b:02x}")).collect();
-        Some(format!(
-            "{} {}.{:09} {hex}",
-            meta.len(),
-            mtime.as_secs(),
-            mtime.subsec_nanos()
-        ))
+        Some(format!("{state:?} {hex}"))
     }
 
-    /// Records the database file's fingerprint as it is now: daybook
-    /// vouches that it last wrote this file and that the file was sound
-    /// (checked in full, or vouched for at open). Written after open, after
-    /// every write of a running daemon that changed the file (a WAL
-    /// checkpoint; see [`FileWatch`]) and after a clean stop.
-    pub fn vouch(&self) -> Result<()> {
+    fn write_record(&self, stop: &str) -> Result<()> {
         let Some(fp) = self.fingerprint() else { return Ok(()) };
-        crate::projection::write_atomically(&self.root, RECORD, &fp)
+        crate::projection::write_atomically(&self.root, RECORD, &format!("{fp}\n{stop}\n"))
     }
 
-    /// Whether the database file is exactly as daybook last left it (same
-    /// size, modification time and header as recorded), so the full page
-    /// check may be skipped. That holds after a clean stop and after a
-    /// crash alike: a kill -9 or a power cut leaves the file as the last
-    /// checkpoint wrote it, and the WAL beyond it is replayed by SQLite,
-    /// which checks every frame's checksum. Any change made while no
-    /// daemon ran (a copy, a restore, a damaged page written by another
-    /// program) changes the modification time and fails this.
+    /// Records that the daemon stopped cleanly, leaving the database file
+    /// as it is now. Call after the connection is closed.
+    pub fn record_clean_stop(&self) -> Result<()> {
+        self.write_record(CLEAN)
+    }
+
+    /// Records the file as a running daemon leaves it at this moment (see
+    /// [`FileWatch`]), tagged with this boot of the machine.
+    fn record_running(&self) -> Result<()> {
+        match boot_id() {
+            Some(boot) => self.write_record(&format!("{RUNNING} {boot}")),
+            None => Ok(()),
+        }
+    }
+
+    /// Drops the record, so the next start reads the file in full: for a
+    /// daemon that stops on an error (the engine may have met a damaged
+    /// page) or that never finished starting.
+    pub fn forget(&self) {
+        let _ = std::fs::remove_file(self.record_path());
+    }
+
+    /// Whether the database file may be opened without the full page check:
+    /// it is exactly as daybook last left it (same fingerprint as
+    /// recorded), and daybook left it either at a clean stop, or running in
+    /// this same boot of the machine (a kill -9, an OOM kill, a crash of
+    /// the process). A killed process loses nothing the kernel already
+    /// holds: the file is as the last checkpoint wrote it, and SQLite
+    /// replays the WAL beyond it, checking every frame's checksum. After a
+    /// power cut or an OS crash (another boot id) the file is read in full,
+    /// since a disk that does not honour fsync can tear pages then. Any
+    /// change made while no daemon ran (a copy, a restore, another
+    /// program's write) changes the fingerprint.
     pub fn vouched(&self) -> bool {
-        let recorded = std::fs::read_to_string(self.record_path()).ok();
-        recorded.is_some_and(|r| Some(r) == self.fingerprint())
+        self.vouched_in(boot_id().as_deref())
+    }
+
+    fn vouched_in(&self, boot: Option<&str>) -> bool {
+        let Ok(record) = std::fs::read_to_string(self.record_path()) else {
+            return false;
+        };
+        let Some((fp, stop)) = record.trim_end().split_once('\n') else {
+            return false;
+        };
+        let left_by_us = match stop.split_once(' ') {
+            None => stop == CLEAN,
+            Some((state, was)) => state == RUNNING && Some(was) == boot,
+        };
+        left_by_us && Some(fp) == self.fingerprint().as_deref()
     }
 
     /// Watches the database file for changes daybook makes while it runs.
@@ -173,30 +235,29 @@ impl DataDir {
 }
 
 /// Keeps the fingerprint record current while a daemon runs: after each
-/// batch of writes, one `stat` of the database file; when its size or
-/// modification time moved (a WAL checkpoint copied pages into it), the
-/// record is written again. Without this the record would vouch only after
-/// a clean stop, and every start after a crash would read the whole file
-/// (0.6 s for a year of history) for a guarantee SQLite's WAL replay
-/// already gives.
+/// turn of the engine loop, one `stat` of the database file; when it moved
+/// (a WAL checkpoint copied pages into it), the record is written again,
+/// tagged "running" with the boot id. Without this the record would vouch
+/// only after a clean stop, and every start after a killed process would
+/// read the whole file (0.6 s for a year of history) for a guarantee
+/// SQLite's WAL replay already gives.
 ///
 /// It cannot tell daybook's checkpoints from another program writing the
-/// file while the daemon runs, and vouches for both; the full page check
-/// never covered that case either, since it runs only at startup.
+/// file while the daemon runs, and vouches for both. A clean stop records
+/// such a write the same way, so the full page check covered it only when
+/// the daemon was then killed.
 #[derive(Debug)]
 pub struct FileWatch {
     data: DataDir,
-    seen: Option<(u64, std::time::SystemTime)>,
+    seen: Option<FileState>,
 }
 
 impl FileWatch {
     /// Re-records the fingerprint if the file changed since the last call.
     pub fn after_writes(&mut self) -> Result<()> {
-        let now = std::fs::metadata(self.data.database())
-            .ok()
-            .and_then(|m| Some((m.len(), m.modified().ok()?)));
+        let now = self.data.file_state();
         if now != self.seen {
-            self.data.vouch()?;
+            self.data.record_running()?;
             self.seen = now;
         }
         Ok(())
@@ -219,17 +280,54 @@ mod tests {
     }
 
     #[test]
-    fn the_record_vouches_for_an_untouched_file_until_it_changes() {
+    fn a_clean_stop_vouches_for_the_file_until_it_changes() {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::open(dir.path().to_owned()).unwrap();
         assert!(!data.vouched(), "no database, no record");
         std::fs::write(data.database(), b"SQLite format 3\0 first version").unwrap();
         assert!(!data.vouched(), "a file never recorded is checked in full");
-        data.vouch().unwrap();
+        data.record_clean_stop().unwrap();
         assert!(data.vouched());
         assert!(data.vouched(), "reading the record does not consume it");
+        assert!(data.vouched_in(None), "a clean stop needs no boot id");
         std::fs::write(data.database(), b"SQLite format 3\0 edited while stopped").unwrap();
         assert!(!data.vouched(), "a changed file is checked in full");
+    }
+
+    #[test]
+    fn a_copy_with_the_same_times_is_not_vouched_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path().to_owned()).unwrap();
+        std::fs::write(data.database(), b"SQLite format 3\0 the original").unwrap();
+        data.record_clean_stop().unwrap();
+        // As `cp -p` or a restore does: same bytes, same modification time,
+        // a new inode.
+        let mtime = std::fs::metadata(data.database()).unwrap().modified().unwrap();
+        let copy = dir.path().join("copy");
+        std::fs::copy(data.database(), &copy).unwrap();
+        File::options()
+            .write(true)
+            .open(&copy)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        std::fs::rename(&copy, data.database()).unwrap();
+        assert_eq!(std::fs::metadata(data.database()).unwrap().modified().unwrap(), mtime);
+        assert!(!data.vouched());
+    }
+
+    #[test]
+    fn a_running_record_vouches_only_in_the_same_boot_and_forget_drops_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path().to_owned()).unwrap();
+        std::fs::write(data.database(), b"SQLite format 3\0 at open").unwrap();
+        let Some(boot) = boot_id() else { return };
+        data.record_running().unwrap();
+        assert!(data.vouched_in(Some(&boot)), "a killed process, same boot");
+        assert!(!data.vouched_in(Some("another-boot")), "a power cut or OS crash");
+        assert!(!data.vouched_in(None));
+        data.forget();
+        assert!(!data.vouched_in(Some(&boot)), "an error stop drops the record");
     }
 
     #[test]
@@ -237,13 +335,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::open(dir.path().to_owned()).unwrap();
         std::fs::write(data.database(), b"SQLite format 3\0 at open").unwrap();
+        let Some(boot) = boot_id() else { return };
         let mut watch = data.watch();
         watch.after_writes().unwrap();
-        assert!(data.vouched(), "the first call records the file as it is");
+        assert!(data.vouched_in(Some(&boot)), "the first call records the file as it is");
         std::fs::write(data.database(), b"SQLite format 3\0 after a checkpoint, longer").unwrap();
-        assert!(!data.vouched());
+        assert!(!data.vouched_in(Some(&boot)));
         watch.after_writes().unwrap();
-        assert!(data.vouched(), "a change seen by the watch is recorded");
+        assert!(data.vouched_in(Some(&boot)), "a change seen by the watch is recorded");
     }
 
     #[test]

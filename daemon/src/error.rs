@@ -92,6 +92,10 @@ pub enum Error {
         /// Its JSON error body.
         body: String,
     },
+    /// The engine thread panicked: a bug in daybook. The daemon stops, and
+    /// its next start reads the database in full.
+    #[error("the engine thread panicked (a bug in daybook; see the log above)")]
+    EnginePanicked,
     /// An input file (import, ingest) is not what the command expects.
     #[error("{path}: {message}")]
     BadInput {

@@ -29,12 +29,12 @@ fn replace_file(dir: &Path, name: &str, text: &str, between: impl FnOnce()) -> R
         let path = path.clone();
         move |source| Error::Io { what, path, source }
     };
-    let mut file = File::create(&tmp).map_err(io("writing day file", &tmp))?;
-    file.write_all(text.as_bytes()).map_err(io("writing day file", &tmp))?;
-    file.sync_all().map_err(io("syncing day file", &tmp))?;
+    let mut file = File::create(&tmp).map_err(io("writing", &tmp))?;
+    file.write_all(text.as_bytes()).map_err(io("writing", &tmp))?;
+    file.sync_all().map_err(io("syncing", &tmp))?;
     drop(file);
     between();
-    fs::rename(&tmp, &path).map_err(io("renaming day file", &path))?;
+    fs::rename(&tmp, &path).map_err(io("renaming into place", &path))?;
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io("syncing directory", &dir.to_owned()))?;

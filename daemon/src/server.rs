@@ -38,14 +38,28 @@ pub fn read_addr(data: &DataDir) -> Result<String> {
         })
 }
 
-/// Runs the daemon until a signal stops it.
+/// Runs the daemon until a signal stops it. A clean stop records the
+/// database file as daybook leaves it; a stop on an error drops the record,
+/// so the next start reads the file in full (see `DataDir::vouched`).
 pub fn run(data: DataDir, settings: Settings) -> Result<()> {
     let _lock = data.lock()?;
+    let served = open_and_serve(&data, &settings);
+    match served {
+        Ok(()) => data.record_clean_stop(),
+        Err(e) => {
+            data.forget();
+            Err(e)
+        }
+    }
+}
+
+fn open_and_serve(data: &DataDir, settings: &Settings) -> Result<()> {
     // A full page check reads the whole file (0.6 s for a year of
-    // history). It runs whenever the file is not exactly as daybook last
-    // left it (see `DataDir::vouched`): a first start, or any change made
-    // while no daemon ran. A file daybook left, after a clean stop or a
-    // crash, gets the cheap checks only (header, schema, whole pages).
+    // history). It runs whenever the file is not as daybook last left it
+    // in a way it can vouch for: a first start, a start after a power cut
+    // or an OS crash, or any change made while no daemon ran. A file
+    // daybook left at a clean stop, or at a kill in this boot, gets the
+    // cheap checks only (header, schema, whole pages).
     let store = if data.vouched() {
         tracing::info!("database file as daybook left it; full page check skipped");
         SqliteStore::open(&data.database())?
@@ -53,7 +67,7 @@ pub fn run(data: DataDir, settings: Settings) -> Result<()> {
         tracing::info!("checking every page of the database");
         SqliteStore::open_verified(&data.database())?
     };
-    let handle = service::start(store, &settings, &data)?;
+    let handle = service::start(store, settings, data)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -92,8 +106,7 @@ pub fn run(data: DataDir, settings: Settings) -> Result<()> {
     // The engine thread owns the connection; once it has returned, the
     // database is closed (its WAL checkpointed) and the file is final.
     let stopped = handle.shutdown();
-    served.and(stopped)?;
-    data.vouch()
+    served.and(stopped)
 }
 
 /// Resolves on SIGTERM, SIGINT, or when the engine thread has died (then

@@ -154,7 +154,7 @@ impl ServiceHandle {
         let _ = self.tx.send(Command::Shutdown);
         self.thread.join().unwrap_or_else(|_| {
             tracing::error!("engine thread panicked");
-            Ok(())
+            Err(Error::EnginePanicked)
         })
     }
 }

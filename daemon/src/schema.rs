@@ -2,7 +2,7 @@
 //! `PRAGMA user_version`: version N means the first N migrations ran.
 //! Each migration runs in the same transaction as its version bump.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 /// Every migration, in order. Never edit a released one; append.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -110,18 +110,173 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ",
 ];
 
-/// Brings the schema up to date; returns the version found before.
-pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<Result<i64, i64>> {
+/// What [`migrate`] found and did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Migrated {
+    /// The schema is current; it was at this version before.
+    From(i64),
+    /// A newer daybook wrote it (its version); nothing was changed.
+    TooNew(i64),
+    /// Migration `version` would have left a row of `table` referring to
+    /// a row that is not there; it was rolled back.
+    Dangling {
+        /// The migration's version.
+        version: i64,
+        /// The table holding the row.
+        table: String,
+    },
+}
+
+/// Brings the schema up to date, one transaction a migration. Run with
+/// foreign keys off (a migration may rebuild a table others refer to):
+/// each migration checks every reference before it commits instead.
+pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<Migrated> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let known = MIGRATIONS.len() as i64;
     if found > known {
-        return Ok(Err(found));
+        return Ok(Migrated::TooNew(found));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(found).unwrap_or(0)) {
+        let version = i as i64 + 1;
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        let dangling: Option<String> = tx.query_row("PRAGMA foreign_key_check", [], |r| r.get(0)).optional()?;
+        if let Some(table) = dangling {
+            return Ok(Migrated::Dangling { version, table });
+        }
+        tx.pragma_update(None, "user_version", version)?;
         tx.commit()?;
     }
-    Ok(Ok(found))
+    Ok(Migrated::From(found))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use daybook_core::{Store, Timestamp};
+    use rusqlite::types::Value;
+
+    use super::*;
+    use crate::{Error, SqliteStore};
+
+    /// A session of every status, events, an entry covering blocks, and
+    /// loose blocks with and without an owner, as version 1 stored them.
+    const ROWS: &str = "
+        INSERT INTO sessions VALUES
+            ('s7-1', 0, 3600, 'reduced', 120000, 'idle_gap', NULL, 0, 120000),
+            ('s7-2', 600000, 3600, 'ended', 660000, 'soft_cut', NULL, 0, NULL),
+            ('s7-3', 1200000, 3600, 'failed', 1260000, 'timeout', 9000000, 2, NULL),
+            ('s7-10', 1800000, 3600, 'active', NULL, NULL, NULL, 0, NULL);
+        INSERT INTO events VALUES
+            (1, 's7-1', 0, 0, 3600, 'Code', 'a', NULL, 'typed', NULL),
+            (2, 's7-1', 120000, 120000, 3600, 'Firefox', NULL, 'https://x', NULL, 'cli'),
+            (3, 's7-2', 600000, 600000, 3600, 'Code', NULL, NULL, NULL, NULL),
+            (4, 's7-3', 1200000, 1200000, 3600, 'Code', NULL, NULL, NULL, NULL),
+            (5, 's7-10', 1800000, 1800000, 3600, 'Code', NULL, NULL, NULL, NULL);
+        INSERT INTO entries VALUES (1, 's7-1', 'final', 0, 120000, 3600, '1970-01-01', 'body');
+        INSERT INTO blocks VALUES
+            ('s7-1', 0, 60000, 3600, '[]', '[\"Code\"]', 1, 1),
+            ('s7-1', 60000, 120000, 3600, '[]', '[\"Firefox\"]', 1, 1),
+            ('s7-2', 600000, 660000, 3600, '[]', '[\"Code\"]', 1, NULL);
+        INSERT INTO loose_blocks VALUES
+            (1, 600000, 630000, 3600, '[]', '[\"Code\"]', 1, 's7-2'),
+            (2, 9000000, 9060000, 3600, '[]', '[\"Mail\"]', 1, NULL);
+    ";
+
+    /// A version-1 database (migration 1 alone) in WAL mode, with `rows`.
+    fn version_1(path: &Path, rows: &str) {
+        let mut conn = Connection::open(path).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+        let tx = conn.transaction().unwrap();
+        tx.execute_batch(MIGRATIONS[0]).unwrap();
+        tx.pragma_update(None, "user_version", 1).unwrap();
+        tx.execute_batch(rows).unwrap();
+        tx.commit().unwrap();
+    }
+
+    /// Every row of every table, in key order.
+    fn rows(path: &Path) -> Vec<Vec<Value>> {
+        let conn = Connection::open(path).unwrap();
+        let mut all = Vec::new();
+        for table in ["sessions", "events", "entries", "blocks", "loose_blocks"] {
+            let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2")).unwrap();
+            let n = stmt.column_count();
+            let found = stmt
+                .query_map([], |r| {
+                    (0..n).map(|i| r.get::<_, Value>(i)).collect::<Result<Vec<_>, _>>()
+                })
+                .unwrap();
+            all.extend(found.map(Result::unwrap));
+        }
+        all
+    }
+
+    fn user_version(path: &Path) -> i64 {
+        Connection::open(path)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn migration_2_keeps_every_row_and_finds_sessions_by_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("daybook.db");
+        version_1(&path, ROWS);
+        let before = rows(&path);
+        assert_eq!(before.len(), 4 + 5 + 1 + 3 + 2);
+
+        let store = SqliteStore::open(&path).expect("a version 1 database opens");
+        let ids =
+            |sessions: Vec<daybook_core::Session>| -> Vec<String> { sessions.into_iter().map(|s| s.id.0).collect() };
+        assert_eq!(ids(store.active_sessions().unwrap()), ["s7-10"]);
+        assert_eq!(ids(store.pending_sessions().unwrap()), ["s7-2", "s7-3"]);
+        assert_eq!(ids(store.due_sessions(Timestamp(9_000_000)).unwrap()), ["s7-3"]);
+        assert_eq!(
+            ids(store.due_sessions(Timestamp(8_999_999)).unwrap()),
+            Vec::<String>::new()
+        );
+        assert_eq!(store.latest_end().unwrap(), Some(Timestamp(1_260_000)));
+        drop(store);
+
+        assert_eq!(user_version(&path), 2);
+        assert_eq!(rows(&path), before, "the migration changed a row");
+        let conn = Connection::open(&path).unwrap();
+        let sql: String = conn
+            .query_row("SELECT sql FROM sqlite_master WHERE name = 'sessions'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert!(sql.contains("WITHOUT ROWID"), "sessions is keyed by its id: {sql}");
+        let indexes: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sessions' AND sql IS NOT NULL ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(indexes, ["sessions_by_start", "sessions_open"]);
+    }
+
+    #[test]
+    fn a_dangling_reference_stops_the_migration_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("daybook.db");
+        version_1(
+            &path,
+            &format!("{ROWS} INSERT INTO events VALUES (6, 'gone', 0, 0, 0, 'Code', NULL, NULL, NULL, NULL);"),
+        );
+        let bytes = std::fs::read(&path).unwrap();
+        match SqliteStore::open(&path) {
+            Err(Error::Damaged { problem, .. }) => assert!(problem.contains("events"), "{problem}"),
+            other => panic!("expected Damaged, got {other:?}"),
+        }
+        assert!(
+            std::fs::read(&path).unwrap() == bytes,
+            "the refused file was written to"
+        );
+        assert_eq!(user_version(&path), 1);
+    }
 }

@@ -22,7 +22,7 @@ use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 use crate::error::{Error, Result};
-use crate::schema;
+use crate::schema::{self, Migrated};
 
 /// See [`SqliteStore::status_counts`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -312,39 +312,31 @@ impl SqliteStore {
                 });
             }
         }
-        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, false)
-            .map_err(db)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(db)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
-        // Foreign keys are off while migrations run: a migration may
-        // rebuild a table others refer to (drop, then rename a copy into
-        // place). The references are checked once the migrations ran.
         conn.pragma_update(None, "foreign_keys", "OFF").map_err(db)?;
-        let known = schema::MIGRATIONS.len() as i64;
         match schema::migrate(&mut conn).map_err(db)? {
-            Ok(found) if found < known => {
-                let broken: Option<String> = conn
-                    .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
-                    .optional()
-                    .map_err(db)?;
-                if let Some(table) = broken {
-                    return Err(Error::Damaged {
-                        path: path.to_owned(),
-                        problem: format!("after migrating to version {known}, a row of {table} refers to nothing"),
-                    });
-                }
-            }
-            Ok(_) => {}
-            Err(found) => {
+            Migrated::From(_) => {}
+            Migrated::TooNew(found) => {
                 return Err(Error::SchemaTooNew {
                     path: path.to_owned(),
                     found,
-                    known,
+                    known: schema::MIGRATIONS.len() as i64,
+                });
+            }
+            Migrated::Dangling { version, table } => {
+                return Err(Error::Damaged {
+                    path: path.to_owned(),
+                    problem: format!(
+                        "a row of {table} refers to a row that is not there (found while migrating to version {version}, which was rolled back)"
+                    ),
                 });
             }
         }
         conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, false)
+            .map_err(db)?;
         Ok(Self {
             conn,
             path: path.to_owned(),
@@ -809,7 +801,7 @@ impl Store for SqliteStore {
             &self.conn,
             &format!(
                 "SELECT s.id, (SELECT max(e.attributed_ms) FROM events e WHERE e.session_id = s.id)
-                 FROM sessions s WHERE s.{OPEN} AND s.status = 'active'"
+                 FROM sessions s WHERE s.{OPEN} AND s.status = 'active' ORDER BY s.start_ms, s.id"
             ),
             [],
             |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?)),
@@ -822,7 +814,8 @@ impl Store for SqliteStore {
             &self.conn,
             &format!(
                 "SELECT b.session_id, b.start_ms, b.end_ms FROM sessions s
-                 JOIN blocks b ON b.session_id = s.id WHERE s.{OPEN} AND s.status = 'active'"
+                 JOIN blocks b ON b.session_id = s.id WHERE s.{OPEN} AND s.status = 'active'
+                 ORDER BY s.start_ms, s.id"
             ),
             [],
             |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)),

@@ -8,7 +8,8 @@ use daybook::{Error, SqliteStore};
 use daybook_core::{Event, IngestStep, Session, SessionId, Store, Timestamp, UtcOffset};
 
 /// Migrations this build ships. A new migration bumps this, and gets a test
-/// that opens a database of the previous version.
+/// that opens a database of the previous version (in `daemon/src/schema.rs`,
+/// which can run the old migrations alone).
 const MIGRATIONS: i64 = 2;
 
 const TABLES: [&str; 5] = ["blocks", "entries", "events", "loose_blocks", "sessions"];
@@ -121,54 +122,6 @@ fn reopening_changes_nothing() {
     }
     assert_migrated(&path);
     assert_eq!(schema(&path), schema_before);
-}
-
-fn indexes(path: &Path) -> Vec<String> {
-    let conn = rusqlite::Connection::open(path).expect("open");
-    let mut stmt = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sessions' AND sql IS NOT NULL ORDER BY name")
-        .expect("prepare");
-    stmt.query_map([], |r| r.get(0))
-        .expect("query")
-        .map(|r| r.expect("row"))
-        .collect()
-}
-
-#[test]
-fn a_version_1_database_is_migrated_to_sessions_keyed_by_id() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("daybook.db");
-    real_database(&path);
-    let before = SqliteStore::open(&path).unwrap().dump().unwrap();
-    {
-        // Version 1's session indexes, exactly as migration 1 made them.
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "DROP INDEX sessions_open;
-             CREATE INDEX sessions_by_status ON sessions (status, start_ms, id);
-             CREATE INDEX sessions_by_end ON sessions (end_ms) WHERE end_ms IS NOT NULL;
-             PRAGMA user_version = 1;",
-        )
-        .unwrap();
-    }
-    assert_eq!(
-        indexes(&path),
-        ["sessions_by_end", "sessions_by_start", "sessions_by_status"]
-    );
-    let store = SqliteStore::open(&path).expect("open a version 1 database");
-    assert_eq!(store.dump().unwrap(), before, "a migration changed the content");
-    let active = store.active_sessions().unwrap();
-    assert_eq!(active.len(), 1, "the open session is found through the new index");
-    drop(store);
-    assert_migrated(&path);
-    assert_eq!(indexes(&path), ["sessions_by_start", "sessions_open"]);
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    let sql: String = conn
-        .query_row("SELECT sql FROM sqlite_master WHERE name = 'sessions'", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    assert!(sql.contains("WITHOUT ROWID"), "sessions is keyed by id: {sql}");
 }
 
 #[test]

@@ -14,8 +14,10 @@ const MINUTE: i64 = 60_000;
 
 /// `n` orphans (four owned blocks and a last event each) and `n` ended
 /// sessions, the layout of the SQLite fixture: session `i` starts at
-/// `20 i` minutes, its ended neighbour ten minutes later. Sessions come in
-/// start order, as the store's rowid order gives them.
+/// `20 i` minutes, its ended neighbour ten minutes later. In the order the
+/// SQLite store reads them: sessions by id (its table is keyed by id, so
+/// the fixture's `e…` sessions, then its `o…` ones), evidence grouped by
+/// orphan in start order.
 fn input(n: usize) -> RecoveryInput {
     let mut sessions = Vec::with_capacity(2 * n);
     let mut last_events = Vec::with_capacity(n);
@@ -45,6 +47,7 @@ fn input(n: usize) -> RecoveryInput {
             });
         }
     }
+    sessions.sort_by(|a, b| a.id.cmp(&b.id));
     RecoveryInput {
         sessions,
         last_events,

@@ -209,12 +209,13 @@ pub fn plan(input: &RecoveryInput, max_session: Duration, empty_session: Duratio
     }
 }
 
-/// Finds an orphan's position (in session order) from its id. Stores hand
-/// evidence grouped by session and in session order (the SQLite store reads
-/// it through its status index), so the orphan of the previous item, or the
-/// one after it, is tried first: one string compare per item and no
-/// lookup. Evidence in any other order goes through an [`IdIndex`], built
-/// on the first miss: the same answers, at `O(log n)` each.
+/// Finds an orphan's position (in session order) from its id. Stores
+/// usually hand evidence grouped by session and in session order (the
+/// SQLite store orders it so, at no cost, through its status index), so the
+/// orphan of the previous item, or the one after it, is tried first: one
+/// string compare per item and no lookup. Evidence in any other order goes
+/// through an [`IdIndex`], built on the first miss: the same answers, at
+/// `O(log n)` each.
 struct Finder<'a> {
     ids: Vec<&'a SessionId>,
     last: usize,

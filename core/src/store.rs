@@ -137,7 +137,9 @@ pub trait Store {
     /// The latest end of any session: the time floor after a restart.
     fn latest_end(&self) -> Result<Option<Timestamp>, Error>;
 
-    /// What the recovery planner needs, gathered set-based.
+    /// What the recovery planner needs, gathered set-based. Any order
+    /// gives the same plan; evidence grouped by session, in session order,
+    /// plans fastest (see [`crate::recovery::plan`]).
     fn recovery_input(&self) -> Result<RecoveryInput, Error>;
 
     /// Entries whose window starts on `day` (local date), by `(from, id)`.

@@ -407,6 +407,10 @@ impl Cli {
             .iter()
             .map(|b| json!({"id": b.id, "start": b.start.rfc3339(b.offset), "end": b.end.rfc3339(b.offset)}))
             .collect();
+        if integrity != ["ok"] {
+            // The next `daybook run` must not vouch for this file.
+            data.forget();
+        }
         let ok = integrity == ["ok"] && violations.is_empty();
         if json {
             print_json(&json!({"ok": ok, "integrity": integrity, "violations": violations, "unowned_blocks": unowned}));

@@ -128,9 +128,10 @@ impl DataDir {
     }
 
     /// Records the file as a running daemon leaves it at this moment (see
-    /// [`FileWatch`]), tagged with this boot of the machine.
-    fn record_running(&self) -> Result<()> {
-        match boot_id() {
+    /// [`FileWatch`]), tagged with the boot of the machine; with no boot id
+    /// there is nothing a kill could be vouched for by, so nothing is written.
+    fn record_running_in(&self, boot: Option<&str>) -> Result<()> {
+        match boot {
             Some(boot) => self.write_record(&format!("{RUNNING} {boot}")),
             None => Ok(()),
         }
@@ -145,14 +146,15 @@ impl DataDir {
 
     /// Whether the database file may be opened without the full page check:
     /// it is exactly as daybook last left it (same fingerprint as
-    /// recorded), and daybook left it either at a clean stop, or running in
-    /// this same boot of the machine (a kill -9, an OOM kill, a crash of
-    /// the process). A killed process loses nothing the kernel already
-    /// holds: the file is as the last checkpoint wrote it, and SQLite
-    /// replays the WAL beyond it, checking every frame's checksum. After a
-    /// power cut or an OS crash (another boot id) the file is read in full,
-    /// since a disk that does not honour fsync can tear pages then. Any
-    /// change made while no daemon ran (a copy, a restore, another
+    /// recorded), and daybook left it either at a clean stop (with no WAL
+    /// beside it, as closing leaves none), or running in this same boot of
+    /// the machine (a kill -9, an OOM kill, a crash of the process). A
+    /// killed process loses nothing the kernel already holds: the file is
+    /// as the last checkpoint wrote it, and SQLite replays the WAL beyond
+    /// it, checking every frame's checksum. If a power cut or an OS crash
+    /// interrupted a running daemon (another boot id), the file is read in
+    /// full, since a disk that does not honour fsync can tear pages then.
+    /// Any change made while no daemon ran (a copy, a restore, another
     /// program's write) changes the fingerprint.
     pub fn vouched(&self) -> bool {
         self.vouched_in(boot_id().as_deref())
@@ -162,21 +164,29 @@ impl DataDir {
         let Ok(record) = std::fs::read_to_string(self.record_path()) else {
             return false;
         };
-        let Some((fp, stop)) = record.trim_end().split_once('\n') else {
+        let mut lines = record.lines();
+        let (Some(fp), Some(stop), None) = (lines.next(), lines.next(), lines.next()) else {
             return false;
         };
         let left_by_us = match stop.split_once(' ') {
-            None => stop == CLEAN,
-            Some((state, was)) => state == RUNNING && Some(was) == boot,
+            None => stop == CLEAN && !self.has_wal(),
+            Some((state, was)) => state == RUNNING && !was.is_empty() && Some(was) == boot,
         };
         left_by_us && Some(fp) == self.fingerprint().as_deref()
+    }
+
+    /// Whether a non-empty WAL lies beside the database file.
+    fn has_wal(&self) -> bool {
+        std::fs::metadata(self.root.join("daybook.db-wal")).is_ok_and(|m| m.len() > 0)
     }
 
     /// Watches the database file for changes daybook makes while it runs.
     pub fn watch(&self) -> FileWatch {
         FileWatch {
             data: self.clone(),
+            boot: boot_id(),
             seen: None,
+            trusted: true,
         }
     }
 
@@ -235,32 +245,65 @@ impl DataDir {
 }
 
 /// Keeps the fingerprint record current while a daemon runs: after each
-/// turn of the engine loop, one `stat` of the database file; when it moved
-/// (a WAL checkpoint copied pages into it), the record is written again,
-/// tagged "running" with the boot id. Without this the record would vouch
-/// only after a clean stop, and every start after a killed process would
-/// read the whole file (0.6 s for a year of history) for a guarantee
-/// SQLite's WAL replay already gives.
+/// batch of writes, one `stat` of the database file; when it moved (a WAL
+/// checkpoint copied pages into it), the record is written again, tagged
+/// "running" with the boot id. Without this the record would vouch only
+/// after a clean stop, and every start after a killed process would read
+/// the whole file (0.6 s for a year of history) for a guarantee SQLite's
+/// WAL replay already gives.
 ///
-/// It cannot tell daybook's checkpoints from another program writing the
-/// file while the daemon runs, and vouches for both. A clean stop records
-/// such a write the same way, so the full page check covered it only when
-/// the daemon was then killed.
+/// Once the daemon has reason to doubt the file it stops vouching for the
+/// rest of the run ([`Self::distrust`]): a store error it answered instead
+/// of stopping on, a record it could not write, or a record someone else
+/// removed (`daybook doctor` does when it finds damage). It cannot tell
+/// daybook's checkpoints from another program writing the file while the
+/// daemon runs, and vouches for both; a clean stop records such a write the
+/// same way, so the full page check covered it only when the daemon was
+/// then killed.
 #[derive(Debug)]
 pub struct FileWatch {
     data: DataDir,
+    boot: Option<String>,
     seen: Option<FileState>,
+    trusted: bool,
 }
 
 impl FileWatch {
     /// Re-records the fingerprint if the file changed since the last call.
-    pub fn after_writes(&mut self) -> Result<()> {
-        let now = self.data.file_state();
-        if now != self.seen {
-            self.data.record_running()?;
-            self.seen = now;
+    /// A failure to write the record is logged and ends vouching; it does
+    /// not stop the daemon, since the record only saves time at startup.
+    pub fn after_writes(&mut self) {
+        if !self.trusted {
+            return;
         }
-        Ok(())
+        let now = self.data.file_state();
+        if now == self.seen {
+            return;
+        }
+        if self.seen.is_some() && !self.data.record_path().exists() {
+            tracing::warn!("the database fingerprint record was removed; the next start checks every page");
+            self.distrust();
+            return;
+        }
+        match self.data.record_running_in(self.boot.as_deref()) {
+            Ok(()) => self.seen = now,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not record the database fingerprint; the next start checks every page");
+                self.distrust();
+            }
+        }
+    }
+
+    /// Stops vouching for the file, for the rest of this run and at its
+    /// stop: the next start reads every page.
+    pub fn distrust(&mut self) {
+        self.trusted = false;
+        self.data.forget();
+    }
+
+    /// Whether a clean stop may record the file.
+    pub fn trusted(&self) -> bool {
+        self.trusted
     }
 }
 
@@ -316,33 +359,102 @@ mod tests {
         assert!(!data.vouched());
     }
 
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn linux_has_a_boot_id() {
+        assert!(boot_id().is_some());
+    }
+
     #[test]
     fn a_running_record_vouches_only_in_the_same_boot_and_forget_drops_it() {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::open(dir.path().to_owned()).unwrap();
         std::fs::write(data.database(), b"SQLite format 3\0 at open").unwrap();
-        let Some(boot) = boot_id() else { return };
-        data.record_running().unwrap();
-        assert!(data.vouched_in(Some(&boot)), "a killed process, same boot");
-        assert!(!data.vouched_in(Some("another-boot")), "a power cut or OS crash");
+        data.record_running_in(Some("boot-a")).unwrap();
+        assert!(data.vouched_in(Some("boot-a")), "a killed process, same boot");
+        assert!(!data.vouched_in(Some("boot-b")), "a power cut or OS crash");
         assert!(!data.vouched_in(None));
         data.forget();
-        assert!(!data.vouched_in(Some(&boot)), "an error stop drops the record");
+        assert!(!data.vouched_in(Some("boot-a")), "an error stop drops the record");
+        data.record_running_in(None).unwrap();
+        assert!(
+            !data.record_path().exists(),
+            "without a boot id a running record is never written"
+        );
     }
 
     #[test]
-    fn the_watch_records_changes_daybook_made() {
+    fn a_clean_stop_with_a_wal_beside_it_is_not_vouched_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path().to_owned()).unwrap();
+        std::fs::write(data.database(), b"SQLite format 3\0 stopped").unwrap();
+        data.record_clean_stop().unwrap();
+        std::fs::write(dir.path().join("daybook.db-wal"), b"").unwrap();
+        assert!(data.vouched(), "an empty WAL is none");
+        std::fs::write(dir.path().join("daybook.db-wal"), b"frames from elsewhere").unwrap();
+        assert!(!data.vouched());
+    }
+
+    #[test]
+    fn a_malformed_record_vouches_for_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::open(dir.path().to_owned()).unwrap();
+        std::fs::write(data.database(), b"SQLite format 3\0 stopped").unwrap();
+        let fp = data.fingerprint().unwrap();
+        for (case, record) in [
+            ("the fingerprint alone (an older build's record)", format!("{fp}\n")),
+            ("running without a boot id", format!("{fp}\nrunning \n")),
+            ("a line too many", format!("{fp}\nclean\nclean\n")),
+            ("an unknown state", format!("{fp}\nstopped\n")),
+        ] {
+            std::fs::write(data.record_path(), &record).unwrap();
+            assert!(!data.vouched_in(Some("")), "{case}");
+        }
+        std::fs::write(data.record_path(), format!("{fp}\nclean\n")).unwrap();
+        assert!(data.vouched_in(None), "the well-formed record, for contrast");
+    }
+
+    #[test]
+    fn the_watch_records_changes_daybook_made_until_it_is_distrusted() {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::open(dir.path().to_owned()).unwrap();
         std::fs::write(data.database(), b"SQLite format 3\0 at open").unwrap();
-        let Some(boot) = boot_id() else { return };
-        let mut watch = data.watch();
-        watch.after_writes().unwrap();
-        assert!(data.vouched_in(Some(&boot)), "the first call records the file as it is");
+        let mut watch = FileWatch {
+            boot: Some("boot-a".into()),
+            ..data.watch()
+        };
+        watch.after_writes();
+        assert!(
+            data.vouched_in(Some("boot-a")),
+            "the first call records the file as it is"
+        );
         std::fs::write(data.database(), b"SQLite format 3\0 after a checkpoint, longer").unwrap();
-        assert!(!data.vouched_in(Some(&boot)));
-        watch.after_writes().unwrap();
-        assert!(data.vouched_in(Some(&boot)), "a change seen by the watch is recorded");
+        assert!(!data.vouched_in(Some("boot-a")));
+        watch.after_writes();
+        assert!(
+            data.vouched_in(Some("boot-a")),
+            "a change seen by the watch is recorded"
+        );
+
+        // `daybook doctor` found damage and removed the record: it stays removed.
+        data.forget();
+        std::fs::write(data.database(), b"SQLite format 3\0 a later checkpoint").unwrap();
+        watch.after_writes();
+        assert!(!watch.trusted());
+        assert!(!data.record_path().exists());
+
+        // A store error answered to a client: no record from then on.
+        let mut watch = FileWatch {
+            boot: Some("boot-a".into()),
+            ..data.watch()
+        };
+        watch.after_writes();
+        assert!(data.record_path().exists());
+        watch.distrust();
+        assert!(!data.record_path().exists());
+        std::fs::write(data.database(), b"SQLite format 3\0 written after an answered error").unwrap();
+        watch.after_writes();
+        assert!(!data.record_path().exists(), "a distrusted watch writes no record");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::config::Settings;
 use crate::datadir::DataDir;
 use crate::error::{Error, Result};
 use crate::projection::write_atomically;
-use crate::service;
+use crate::service::{self, Stopped};
 use crate::store::SqliteStore;
 use crate::summarizer::DaemonSummarizer;
 
@@ -39,13 +39,25 @@ pub fn read_addr(data: &DataDir) -> Result<String> {
 }
 
 /// Runs the daemon until a signal stops it. A clean stop records the
-/// database file as daybook leaves it; a stop on an error drops the record,
-/// so the next start reads the file in full (see `DataDir::vouched`).
+/// database file as daybook leaves it; a stop on an error, or after a store
+/// error the daemon answered and kept running, drops the record, so the
+/// next start reads the file in full (see `DataDir::vouched`).
 pub fn run(data: DataDir, settings: Settings) -> Result<()> {
     let _lock = data.lock()?;
-    let served = open_and_serve(&data, &settings);
-    match served {
-        Ok(()) => data.record_clean_stop(),
+    match open_and_serve(&data, &settings) {
+        Ok(Stopped { vouch: true }) => {
+            // The stop itself was clean: a record that cannot be written
+            // only costs the next start a full page check.
+            if let Err(e) = data.record_clean_stop() {
+                tracing::warn!(error = %e, "could not record the clean stop; the next start checks every page");
+                data.forget();
+            }
+            Ok(())
+        }
+        Ok(Stopped { vouch: false }) => {
+            data.forget();
+            Ok(())
+        }
         Err(e) => {
             data.forget();
             Err(e)
@@ -53,7 +65,7 @@ pub fn run(data: DataDir, settings: Settings) -> Result<()> {
     }
 }
 
-fn open_and_serve(data: &DataDir, settings: &Settings) -> Result<()> {
+fn open_and_serve(data: &DataDir, settings: &Settings) -> Result<Stopped> {
     // A full page check reads the whole file (0.6 s for a year of
     // history). It runs whenever the file is not as daybook last left it
     // in a way it can vouch for: a first start, a start after a power cut

@@ -104,7 +104,7 @@ struct Service {
 /// fingerprint record current.
 pub fn start(store: SqliteStore, settings: &Settings, data: &DataDir) -> Result<ServiceHandle> {
     let mut watch = data.watch();
-    watch.after_writes()?;
+    watch.after_writes();
     let summarizer = crate::server::summarizer(settings);
     let now = clock::now();
     let prefix = format!("s{}-", now.0);
@@ -119,7 +119,7 @@ pub fn start(store: SqliteStore, settings: &Settings, data: &DataDir) -> Result<
     };
     let recovered = service.drain_outputs()?;
     let rebuilt = projection::rebuild_all(service.engine.store(), &service.days_dir)?;
-    service.watch.after_writes()?;
+    service.watch.after_writes();
     tracing::info!(recovered, day_files_rebuilt = rebuilt.len(), "startup complete");
     let (tx, rx) = std::sync::mpsc::channel();
     let thread = std::thread::Builder::new()
@@ -133,12 +133,21 @@ pub fn start(store: SqliteStore, settings: &Settings, data: &DataDir) -> Result<
     Ok(ServiceHandle { tx, thread })
 }
 
+/// How the engine thread stopped, when it stopped without an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stopped {
+    /// Whether daybook still vouches for the database file (see
+    /// [`FileWatch`]): false once it answered a store error instead of
+    /// stopping on it, or could not keep the record.
+    pub vouch: bool,
+}
+
 /// The way to the engine thread.
 #[derive(Debug)]
 pub struct ServiceHandle {
     /// Sends commands.
     pub tx: Sender<Command>,
-    thread: std::thread::JoinHandle<Result<()>>,
+    thread: std::thread::JoinHandle<Result<Stopped>>,
 }
 
 impl ServiceHandle {
@@ -150,7 +159,7 @@ impl ServiceHandle {
     }
 
     /// Asks the thread to shut down and waits for it.
-    pub fn shutdown(self) -> Result<()> {
+    pub fn shutdown(self) -> Result<Stopped> {
         let _ = self.tx.send(Command::Shutdown);
         self.thread.join().unwrap_or_else(|_| {
             tracing::error!("engine thread panicked");
@@ -172,7 +181,7 @@ struct Timers {
 }
 
 impl Service {
-    fn run(mut self, rx: &Receiver<Command>) -> Result<()> {
+    fn run(mut self, rx: &Receiver<Command>) -> Result<Stopped> {
         let config = self.engine.config();
         let start = Instant::now();
         let mut timers = Timers {
@@ -205,7 +214,7 @@ impl Service {
                 None => {}
             }
             self.run_timers(&mut timers)?;
-            self.watch.after_writes()?;
+            self.watch.after_writes();
         }
     }
 
@@ -284,6 +293,9 @@ impl Service {
         }
         match self.engine.handle_events(now, &batch) {
             Ok(done) => {
+                // Recorded before the replies, so a kill right after an
+                // acknowledgement finds the record current.
+                self.watch.after_writes();
                 let paused = done.dropped_paused > 0;
                 for (mut counts, reply) in answers {
                     if paused {
@@ -296,6 +308,7 @@ impl Service {
             }
             Err(e) => {
                 tracing::error!(error = %e, events = batch.len(), "group commit failed; nothing of it was stored");
+                self.watch.distrust();
                 for (_, reply) in answers {
                     let _ = reply.send(Err(e.to_string()));
                 }
@@ -311,27 +324,25 @@ impl Service {
         let now = clock::now();
         match cmd {
             Command::Pause(reply) => {
-                let r = self.engine.handle_pause(now).map_err(|e| e.to_string());
-                let _ = reply.send(r);
+                let r = self.engine.handle_pause(now);
+                let _ = reply.send(self.answered(r));
             }
             Command::Resume(reply) => {
                 self.engine.handle_resume();
                 let _ = reply.send(());
             }
             Command::Status(reply) => {
-                let _ = reply.send(self.status().map_err(|e| e.to_string()));
+                let r = self.status();
+                let _ = reply.send(self.answered(r));
             }
             Command::Sessions(day, reply) => {
                 let (from, to) = clock::local_day_bounds(day);
-                let _ = reply.send(
-                    self.engine
-                        .store()
-                        .sessions_between(from, to)
-                        .map_err(|e| e.to_string()),
-                );
+                let r = self.engine.store().sessions_between(from, to);
+                let _ = reply.send(self.answered(r));
             }
             Command::Day(day, reply) => {
-                let _ = reply.send(projection::render(self.engine.store(), day).map_err(|e| e.to_string()));
+                let r = projection::render(self.engine.store(), day);
+                let _ = reply.send(self.answered(r));
             }
             Command::Ping => {}
             Command::Ingest(..) | Command::Shutdown => unreachable!("handled by run"),
@@ -360,12 +371,24 @@ impl Service {
         })
     }
 
-    fn shutdown(mut self) -> Result<()> {
+    fn shutdown(mut self) -> Result<Stopped> {
         let now = clock::now();
         self.engine.handle_shutdown(now)?;
         self.drain_outputs()?;
         tracing::info!("engine stopped");
-        Ok(())
+        Ok(Stopped {
+            vouch: self.watch.trusted(),
+        })
+    }
+
+    /// A store error answered to a client instead of stopping the engine:
+    /// the file may hold a damaged page, so daybook stops vouching for it
+    /// (the next start reads every page).
+    fn answered<T>(&mut self, r: std::result::Result<T, impl std::fmt::Display>) -> std::result::Result<T, String> {
+        r.map_err(|e| {
+            self.watch.distrust();
+            e.to_string()
+        })
     }
 
     /// Logs the engine's outcomes and rewrites the day files they touched.

@@ -379,3 +379,37 @@ fn after_a_kill_an_untouched_file_skips_the_page_check_and_a_damaged_one_is_refu
     );
     assert!(!dir.data().join("daybook.addr").exists(), "it accepted events");
 }
+
+#[test]
+fn a_clean_stop_vouches_for_the_file_and_a_stop_on_an_error_does_not() {
+    const SKIPPED: &str = "full page check skipped";
+    const CHECKED: &str = "checking every page";
+    let dir = TestDir::new(FAST_TICK);
+    let mut daemon = dir.start();
+    assert!(daemon.log().contains(CHECKED), "a new file is checked in full");
+    assert_eq!(daemon.ingest(&json!({"app": "Code"}))["accepted"], 1);
+    assert!(daemon.terminate().success());
+    drop(daemon);
+
+    // The database opens (vouched for), then the address is taken: the
+    // daemon stops on an error after it had recorded the file.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = dir.daybook(&["run", "--listen", &addr]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr.contains(SKIPPED),
+        "a clean stop vouches for the file: {}",
+        out.stderr
+    );
+    drop(taken);
+
+    let mut daemon = dir.start();
+    assert!(
+        daemon.log().contains(CHECKED),
+        "after a stop on an error the file is checked in full; log:\n{}",
+        daemon.log()
+    );
+    assert_eq!(daemon.status()["events_total"], 1);
+    assert!(daemon.terminate().success());
+}

@@ -1,6 +1,6 @@
 //! The database schema and its migrations, versioned with
 //! `PRAGMA user_version`: version N means the first N migrations ran.
-//! Each migration runs in the same transaction as its version bump.
+//! The pending migrations run in one transaction with the version bump.
 
 use rusqlite::{Connection, OptionalExtension};
 
@@ -117,36 +117,39 @@ pub(crate) enum Migrated {
     From(i64),
     /// A newer daybook wrote it (its version); nothing was changed.
     TooNew(i64),
-    /// Migration `version` would have left a row of `table` referring to
-    /// a row that is not there; it was rolled back.
+    /// Migrating to `version` would have left a row of `table` referring
+    /// to a row that is not there; it was rolled back.
     Dangling {
-        /// The migration's version.
+        /// The version it was migrating to.
         version: i64,
         /// The table holding the row.
         table: String,
     },
 }
 
-/// Brings the schema up to date, one transaction a migration. Run with
+/// Brings the schema up to date, every pending migration and the version
+/// bump in one transaction, so a refused file keeps its version. Run with
 /// foreign keys off (a migration may rebuild a table others refer to):
-/// each migration checks every reference before it commits instead.
+/// every reference is checked before the commit instead.
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<Migrated> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let known = MIGRATIONS.len() as i64;
     if found > known {
         return Ok(Migrated::TooNew(found));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(found).unwrap_or(0)) {
-        let version = i as i64 + 1;
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        let dangling: Option<String> = tx.query_row("PRAGMA foreign_key_check", [], |r| r.get(0)).optional()?;
-        if let Some(table) = dangling {
-            return Ok(Migrated::Dangling { version, table });
-        }
-        tx.pragma_update(None, "user_version", version)?;
-        tx.commit()?;
+    if found == known {
+        return Ok(Migrated::From(found));
     }
+    let tx = conn.transaction()?;
+    for sql in MIGRATIONS.iter().skip(usize::try_from(found).unwrap_or(0)) {
+        tx.execute_batch(sql)?;
+    }
+    let dangling: Option<String> = tx.query_row("PRAGMA foreign_key_check", [], |r| r.get(0)).optional()?;
+    if let Some(table) = dangling {
+        return Ok(Migrated::Dangling { version: known, table });
+    }
+    tx.pragma_update(None, "user_version", known)?;
+    tx.commit()?;
     Ok(Migrated::From(found))
 }
 
@@ -184,10 +187,11 @@ mod tests {
             (2, 9000000, 9060000, 3600, '[]', '[\"Mail\"]', 1, NULL);
     ";
 
-    /// A version-1 database (migration 1 alone) in WAL mode, with `rows`.
-    fn version_1(path: &Path, rows: &str) {
+    /// A version-1 database (migration 1 alone) with `rows`, in WAL mode as
+    /// daybook keeps it or in `journal` mode as another tool may leave it.
+    fn version_1(path: &Path, rows: &str, journal: &str) {
         let mut conn = Connection::open(path).unwrap();
-        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.pragma_update(None, "journal_mode", journal).unwrap();
         conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
         let tx = conn.transaction().unwrap();
         tx.execute_batch(MIGRATIONS[0]).unwrap();
@@ -224,7 +228,7 @@ mod tests {
     fn migration_2_keeps_every_row_and_finds_sessions_by_status() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("daybook.db");
-        version_1(&path, ROWS);
+        version_1(&path, ROWS, "WAL");
         let before = rows(&path);
         assert_eq!(before.len(), 4 + 5 + 1 + 3 + 2);
 
@@ -262,21 +266,24 @@ mod tests {
 
     #[test]
     fn a_dangling_reference_stops_the_migration_and_changes_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("daybook.db");
-        version_1(
-            &path,
-            &format!("{ROWS} INSERT INTO events VALUES (6, 'gone', 0, 0, 0, 'Code', NULL, NULL, NULL, NULL);"),
-        );
-        let bytes = std::fs::read(&path).unwrap();
-        match SqliteStore::open(&path) {
-            Err(Error::Damaged { problem, .. }) => assert!(problem.contains("events"), "{problem}"),
-            other => panic!("expected Damaged, got {other:?}"),
+        for journal in ["WAL", "DELETE"] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("daybook.db");
+            version_1(
+                &path,
+                &format!("{ROWS} INSERT INTO events VALUES (6, 'gone', 0, 0, 0, 'Code', NULL, NULL, NULL, NULL);"),
+                journal,
+            );
+            let bytes = std::fs::read(&path).unwrap();
+            match SqliteStore::open(&path) {
+                Err(Error::Damaged { problem, .. }) => assert!(problem.contains("events"), "{journal}: {problem}"),
+                other => panic!("{journal}: expected Damaged, got {other:?}"),
+            }
+            assert!(
+                std::fs::read(&path).unwrap() == bytes,
+                "{journal}: the refused file was written to"
+            );
+            assert_eq!(user_version(&path), 1);
         }
-        assert!(
-            std::fs::read(&path).unwrap() == bytes,
-            "the refused file was written to"
-        );
-        assert_eq!(user_version(&path), 1);
     }
 }

@@ -313,7 +313,6 @@ impl SqliteStore {
             }
         }
         conn.busy_timeout(Duration::from_secs(5)).map_err(db)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
         conn.pragma_update(None, "foreign_keys", "OFF").map_err(db)?;
         match schema::migrate(&mut conn).map_err(db)? {
@@ -334,6 +333,9 @@ impl SqliteStore {
                 });
             }
         }
+        // WAL mode rewrites the header of a file not yet in it: only once
+        // the file is accepted.
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, false)
             .map_err(db)?;

@@ -280,7 +280,9 @@ impl FileWatch {
         if now == self.seen {
             return;
         }
-        if self.seen.is_some() && !self.data.record_path().exists() {
+        // Removed since this watch wrote it (none is written without a
+        // boot id, and then there is nothing to miss).
+        if self.seen.is_some() && self.boot.is_some() && !self.data.record_path().exists() {
             tracing::warn!("the database fingerprint record was removed; the next start checks every page");
             self.distrust();
             return;
@@ -455,6 +457,18 @@ mod tests {
         std::fs::write(data.database(), b"SQLite format 3\0 written after an answered error").unwrap();
         watch.after_writes();
         assert!(!data.record_path().exists(), "a distrusted watch writes no record");
+
+        // Without a boot id nothing is recorded while running, and a clean
+        // stop may still record the file.
+        let mut watch = FileWatch {
+            boot: None,
+            ..data.watch()
+        };
+        watch.after_writes();
+        std::fs::write(data.database(), b"SQLite format 3\0 another checkpoint, longer still").unwrap();
+        watch.after_writes();
+        assert!(watch.trusted(), "no record to miss without a boot id");
+        assert!(!data.record_path().exists());
     }
 
     #[test]

@@ -86,8 +86,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // end_ms index is gone (the latest end is read by a scan of sessions,
     // once per start). Queries on the status index must repeat its
     // condition, `status <> 'reduced'` (see `store::OPEN`). The table is
-    // rebuilt, so this runs with foreign keys off and they are checked
-    // after.
+    // rebuilt, so this runs with foreign keys off and `migrate` checks every
+    // reference before it commits.
     "
     CREATE TABLE sessions_new (
         id            TEXT PRIMARY KEY NOT NULL,

@@ -21,7 +21,7 @@ use crate::http::SessionJson;
 use crate::service::Status;
 use crate::store::SqliteStore;
 use crate::summarizer::DaemonSummarizer;
-use crate::{import, projection, server};
+use crate::{import, projection, server, token};
 
 /// daybook: a local-first activity daybook.
 #[derive(Debug, Parser)]
@@ -102,6 +102,14 @@ pub enum CommandLine {
         #[arg(long)]
         json: bool,
     },
+    /// The optional API token: where it lives and whether one is set;
+    /// `--new` writes a new random one (0600) and prints it.
+    Token {
+        /// Write a new token, replacing any old one. A running daemon keeps
+        /// the old one until it restarts.
+        #[arg(long)]
+        new: bool,
+    },
 }
 
 /// Import sources.
@@ -132,6 +140,14 @@ impl Cli {
 
     fn data(&self) -> Result<DataDir> {
         DataDir::open(resolve_data_dir(self.data_dir.as_deref()))
+    }
+
+    /// The running daemon's address, with the API token in force.
+    fn api(&self, data: &DataDir) -> Result<Api> {
+        Ok(Api {
+            addr: server::read_addr(data)?,
+            token: token::load(&self.settings()?, data.root())?,
+        })
     }
 
     /// Runs the command; `Ok(false)` means "exit 1" (doctor found something).
@@ -167,14 +183,36 @@ impl Cli {
                 Ok(true)
             }
             CommandLine::Doctor { json } => self.doctor(*json),
+            CommandLine::Token { new } => {
+                let settings = self.settings()?;
+                let root = resolve_data_dir(self.data_dir.as_deref());
+                let path = token::path(&settings, &root);
+                if *new {
+                    if settings.api_token_file.is_none() {
+                        self.data()?;
+                    }
+                    let token = token::create(&settings, &root)?;
+                    println!("{token}");
+                    eprintln!(
+                        "daybook: new API token written to {}; restart a running daemon to use it",
+                        path.display()
+                    );
+                } else {
+                    match token::load(&settings, &root)? {
+                        Some(_) => println!("API token set: {}", path.display()),
+                        None => println!("no API token (create one with `daybook token --new`)"),
+                    }
+                }
+                Ok(true)
+            }
         }
     }
 
     fn status(&self, json: bool) -> Result<bool> {
         let data = self.data()?;
         let status = if data.is_locked()? {
-            let addr = server::read_addr(&data)?;
-            let body = get(&addr, "/v1/status")?;
+            let api = self.api(&data)?;
+            let body = get(&api, "/v1/status")?;
             serde_json::from_str::<Status>(&body).map_err(|e| Error::Api {
                 status: 200,
                 body: format!("unexpected status reply: {e}"),
@@ -191,6 +229,7 @@ impl Cli {
                 dropped_ignored: 0,
                 pending_sessions: counts.ended,
                 failed_sessions: counts.failed,
+                refused_requests: 0,
             }
         };
         if json {
@@ -213,6 +252,12 @@ impl Cli {
                 "sessions pending: {}, failed: {}",
                 status.pending_sessions, status.failed_sessions
             );
+            if status.refused_requests > 0 {
+                println!(
+                    "requests refused (Host, Origin, token, Content-Type): {}",
+                    status.refused_requests
+                );
+            }
         }
         Ok(true)
     }
@@ -225,7 +270,7 @@ impl Cli {
                 reason: "no daemon holds the data directory".into(),
             });
         }
-        let addr = server::read_addr(&data)?;
+        let api = self.api(&data)?;
         let (reader, name): (Box<dyn BufRead>, PathBuf) = match file {
             None => (Box::new(std::io::stdin().lock()), PathBuf::from("-")),
             Some(p) if p.as_os_str() == "-" => (Box::new(std::io::stdin().lock()), PathBuf::from("-")),
@@ -267,14 +312,14 @@ impl Cli {
             }
             batch.push(v);
             if batch.len() == 1000 {
-                sent += post_batch(&addr, &mut batch, &name, first_line)?;
+                sent += post_batch(&api, &mut batch, &name, first_line)?;
                 if let Some(bar) = &bar {
                     bar.set_position(sent);
                 }
             }
         }
         if !batch.is_empty() {
-            sent += post_batch(&addr, &mut batch, &name, first_line)?;
+            sent += post_batch(&api, &mut batch, &name, first_line)?;
         }
         if let Some(bar) = bar {
             bar.finish_and_clear();
@@ -463,12 +508,38 @@ fn agent() -> ureq::Agent {
     ureq::Agent::config_builder().http_status_as_error(false).build().into()
 }
 
-fn get(addr: &str, path: &str) -> Result<String> {
-    let url = format!("http://{addr}{path}");
-    let mut resp = agent().get(&url).call().map_err(|e| Error::NotRunning {
-        addr: addr.to_owned(),
-        reason: e.to_string(),
-    })?;
+/// The running daemon as a client reaches it: its address and the API
+/// token in force, if any.
+struct Api {
+    addr: String,
+    token: Option<String>,
+}
+
+impl Api {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn authorize<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.token {
+            Some(token) => request.header("authorization", &format!("Bearer {token}")),
+            None => request,
+        }
+    }
+
+    fn unreachable(&self, e: &ureq::Error) -> Error {
+        Error::NotRunning {
+            addr: self.addr.clone(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+fn get(api: &Api, path: &str) -> Result<String> {
+    let mut resp = api
+        .authorize(agent().get(&api.url(path)))
+        .call()
+        .map_err(|e| api.unreachable(&e))?;
     let status = resp.status().as_u16();
     let body = resp.body_mut().read_to_string().unwrap_or_default();
     if status != 200 {
@@ -478,12 +549,11 @@ fn get(addr: &str, path: &str) -> Result<String> {
 }
 
 /// Posts a batch; on a 400 names the line of the bad item.
-fn post_batch(addr: &str, batch: &mut Vec<Value>, name: &Path, first_line: usize) -> Result<u64> {
-    let url = format!("http://{addr}/v1/events");
-    let mut resp = agent().post(&url).send_json(&*batch).map_err(|e| Error::NotRunning {
-        addr: addr.to_owned(),
-        reason: e.to_string(),
-    })?;
+fn post_batch(api: &Api, batch: &mut Vec<Value>, name: &Path, first_line: usize) -> Result<u64> {
+    let mut resp = api
+        .authorize(agent().post(&api.url("/v1/events")))
+        .send_json(&*batch)
+        .map_err(|e| api.unreachable(&e))?;
     let status = resp.status().as_u16();
     let body = resp.body_mut().read_to_string().unwrap_or_default();
     let n = batch.len() as u64;

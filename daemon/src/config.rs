@@ -36,6 +36,13 @@ pub struct Settings {
     pub summarizer_command: Option<Vec<String>>,
     /// How long the external summarizer may take.
     pub summarizer_timeout: Duration,
+    /// The API token's file, when not the data directory's `api-token`
+    /// (see [`crate::token`]).
+    pub api_token_file: Option<PathBuf>,
+    /// How long a client may take to send a request's headers, then its
+    /// body, and how long an idle keep-alive connection stays open
+    /// (see [`crate::http::serve`]).
+    pub http_read_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -47,6 +54,8 @@ impl Default for Settings {
             ignore_title_patterns: Vec::new(),
             summarizer_command: None,
             summarizer_timeout: Duration::from_secs(60),
+            api_token_file: None,
+            http_read_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -85,6 +94,8 @@ struct RawSettings {
     ignore_apps: Option<Vec<String>>,
     ignore_title_patterns: Option<Vec<String>>,
     summarizer: Option<RawSummarizer>,
+    api_token_file: Option<PathBuf>,
+    http_read_timeout_seconds: Option<RawDuration>,
 }
 
 impl RawDuration {
@@ -169,6 +180,16 @@ impl Settings {
             s.listen = listen
                 .parse()
                 .map_err(|_| format!("`listen` = {listen:?} is not an address like \"127.0.0.1:5612\""))?;
+        }
+        s.api_token_file = raw.api_token_file;
+        set(
+            &mut s.http_read_timeout,
+            &raw.http_read_timeout_seconds,
+            "http_read_timeout_seconds",
+            SECOND,
+        )?;
+        if s.http_read_timeout.is_zero() {
+            return Err("`http_read_timeout_seconds` must be positive".into());
         }
         s.ignore_apps = raw.ignore_apps.unwrap_or_default();
         for pattern in raw.ignore_title_patterns.unwrap_or_default() {

@@ -21,6 +21,7 @@ pub mod server;
 pub mod service;
 pub mod store;
 pub mod summarizer;
+pub mod token;
 
 pub use error::{Error, Result};
 pub use store::SqliteStore;

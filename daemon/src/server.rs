@@ -1,8 +1,11 @@
 //! `daybook run`: lock the data directory, open the database, start the
 //! engine thread (startup recovery, reduce-pending, day files), and only
-//! then serve the HTTP API. SIGTERM or SIGINT stops accepting, ends the open
-//! session with reason `shutdown`, finishes its reduction and exits 0.
+//! then serve the HTTP API. SIGTERM or SIGINT stops accepting, drops
+//! requests still unfinished after a short grace (`http::serve`), ends the
+//! open session with reason `shutdown`, finishes its reduction and exits 0.
+//! Listening beyond loopback is refused unless an API token is set.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Settings;
@@ -66,6 +69,18 @@ pub fn run(data: DataDir, settings: Settings) -> Result<()> {
 }
 
 fn open_and_serve(data: &DataDir, settings: &Settings) -> Result<Stopped> {
+    // Refused before anything is opened: a daemon beyond loopback without
+    // a token would hand the typed text to anyone on the network.
+    let token = crate::token::load(settings, data.root())?;
+    if !settings.listen.ip().is_loopback() && token.is_none() {
+        return Err(Error::Config {
+            path: crate::token::path(settings, data.root()),
+            message: format!(
+                "listening on {} (not loopback) needs an API token: run `daybook token --new` or set `api_token_file`",
+                settings.listen
+            ),
+        });
+    }
     // A full page check reads the whole file (0.6 s for a year of
     // history). It runs whenever the file is not as daybook last left it
     // in a way it can vouch for: a first start, a start after a power cut
@@ -91,28 +106,26 @@ fn open_and_serve(data: &DataDir, settings: &Settings) -> Result<Stopped> {
         })?;
     let tx = handle.tx.clone();
     let served = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(settings.listen)
-            .await
-            .map_err(|source| Error::Io {
-                what: "listening on",
-                path: settings.listen.to_string().into(),
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| Error::Io {
+        let listening = |source| Error::Io {
             what: "listening on",
             path: settings.listen.to_string().into(),
             source,
-        })?;
+        };
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .map_err(listening)?;
+        let addr = listener.local_addr().map_err(listening)?;
+        let guard = Arc::new(crate::http::Guard::new(addr, token, settings.http_read_timeout));
         write_atomically(data.root(), ADDR_FILE, &format!("{addr}\n"))?;
         tracing::info!(%addr, data_dir = %data.root().display(), "daybook is accepting events");
-        axum::serve(listener, crate::http::router(tx))
-            .with_graceful_shutdown(stop_signal(handle.finished_probe()))
-            .await
-            .map_err(|source| Error::Io {
-                what: "serving on",
-                path: addr.to_string().into(),
-                source,
-            })
+        crate::http::serve::serve(
+            listener,
+            crate::http::router(tx, guard),
+            settings.http_read_timeout,
+            stop_signal(handle.finished_probe()),
+        )
+        .await;
+        Ok::<(), Error>(())
     });
     runtime.shutdown_timeout(Duration::from_secs(1));
     // The engine thread owns the connection; once it has returned, the

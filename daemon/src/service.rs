@@ -64,6 +64,10 @@ pub struct Status {
     pub pending_sessions: u64,
     /// Sessions whose reduction failed and will be retried.
     pub failed_sessions: u64,
+    /// HTTP requests the guard refused since the daemon started (bad
+    /// Host, Origin, token or Content-Type); see [`crate::http::guard`].
+    #[serde(default)]
+    pub refused_requests: u64,
 }
 
 /// A request to the engine thread.
@@ -368,6 +372,7 @@ impl Service {
             dropped_ignored: self.dropped_ignored,
             pending_sessions: counts.ended,
             failed_sessions: counts.failed,
+            refused_requests: 0,
         })
     }
 

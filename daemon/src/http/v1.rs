@@ -1,4 +1,4 @@
-//! The HTTP API, on loopback. Handlers parse and validate; everything else
+//! daybook's own API under `/v1`. Handlers parse and validate; everything else
 //! is a [`Command`] to the engine thread, and a reply is sent only after
 //! the engine thread answered (for events: after the commit).
 //!
@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+use super::AppState;
 use crate::clock;
 use crate::service::Command;
 
@@ -33,8 +34,9 @@ pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Most events in one request.
 pub const MAX_EVENTS: usize = 10_000;
 
-/// The router over a channel to the engine thread.
-pub fn router(engine: Sender<Command>) -> Router {
+/// The `/v1` routes. The guard in front of them has already checked the
+/// request and read its body within [`MAX_BODY_BYTES`].
+pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/events", post(post_events))
         .route("/v1/status", get(status))
@@ -43,7 +45,6 @@ pub fn router(engine: Sender<Command>) -> Router {
         .route("/v1/pause", post(pause))
         .route("/v1/resume", post(resume))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(engine)
 }
 
 /// A JSON error reply: `{"error": ..., "index": ..., "field": ...}`.
@@ -170,7 +171,7 @@ pub fn parse_events(body: &[u8], now: Timestamp) -> Result<Vec<Event>, ApiError>
 }
 
 async fn post_events(
-    State(engine): State<Sender<Command>>,
+    State(AppState { engine, .. }): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     // A body over the limit (413) or unreadable gets the same JSON error
@@ -188,8 +189,9 @@ async fn post_events(
     Ok(Json(accepted).into_response())
 }
 
-async fn status(State(engine): State<Sender<Command>>) -> Result<Response, ApiError> {
-    let status = ask(&engine, Command::Status).await?.map_err(ApiError::internal)?;
+async fn status(State(AppState { engine, guard }): State<AppState>) -> Result<Response, ApiError> {
+    let mut status = ask(&engine, Command::Status).await?.map_err(ApiError::internal)?;
+    status.refused_requests = guard.refused();
     Ok(Json(status).into_response())
 }
 
@@ -232,7 +234,10 @@ impl From<&Session> for SessionJson {
     }
 }
 
-async fn sessions(State(engine): State<Sender<Command>>, Query(q): Query<DayQuery>) -> Result<Response, ApiError> {
+async fn sessions(
+    State(AppState { engine, .. }): State<AppState>,
+    Query(q): Query<DayQuery>,
+) -> Result<Response, ApiError> {
     let day = q.day.as_deref().map_or_else(|| Ok(clock::today()), parse_day)?;
     let sessions = ask(&engine, |tx| Command::Sessions(day, tx))
         .await?
@@ -240,7 +245,7 @@ async fn sessions(State(engine): State<Sender<Command>>, Query(q): Query<DayQuer
     Ok(Json(sessions.iter().map(SessionJson::from).collect::<Vec<_>>()).into_response())
 }
 
-async fn day(State(engine): State<Sender<Command>>, Path(day): Path<String>) -> Result<Response, ApiError> {
+async fn day(State(AppState { engine, .. }): State<AppState>, Path(day): Path<String>) -> Result<Response, ApiError> {
     let day = parse_day(&day)?;
     let text = ask(&engine, |tx| Command::Day(day, tx))
         .await?
@@ -248,12 +253,12 @@ async fn day(State(engine): State<Sender<Command>>, Path(day): Path<String>) -> 
     Ok(([(header::CONTENT_TYPE, "text/markdown; charset=utf-8")], text).into_response())
 }
 
-async fn pause(State(engine): State<Sender<Command>>) -> Result<Response, ApiError> {
+async fn pause(State(AppState { engine, .. }): State<AppState>) -> Result<Response, ApiError> {
     ask(&engine, Command::Pause).await?.map_err(ApiError::internal)?;
     Ok(Json(json!({"paused": true})).into_response())
 }
 
-async fn resume(State(engine): State<Sender<Command>>) -> Result<Response, ApiError> {
+async fn resume(State(AppState { engine, .. }): State<AppState>) -> Result<Response, ApiError> {
     ask(&engine, Command::Resume).await?;
     Ok(Json(json!({"paused": false})).into_response())
 }

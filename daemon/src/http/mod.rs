@@ -1,0 +1,54 @@
+//! Everything daybook serves over HTTP, one module per surface, with one
+//! guard in front of all of them, so the whole attack surface reads in
+//! one place:
+//!
+//! - [`guard`]: Host, Origin, CORS, the API token, Content-Type and the
+//!   body budget, checked before any handler runs;
+//! - [`v1`]: daybook's own API under `/v1`;
+//! - [`serve`]: the accept loop with its connection cap, timeouts and
+//!   bounded stop.
+
+pub mod guard;
+pub mod serve;
+pub mod v1;
+
+use std::sync::Arc;
+use std::sync::mpsc::Sender;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+
+pub use guard::Guard;
+pub use v1::{ApiError, MAX_BODY_BYTES, MAX_EVENTS, SessionJson, parse_events};
+
+use crate::service::Command;
+
+/// What every handler may reach: the engine thread and the guard (for
+/// its counters).
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The engine thread.
+    pub engine: Sender<Command>,
+    /// The guard in front of every route.
+    pub guard: Arc<Guard>,
+}
+
+/// Every surface behind the guard.
+pub fn router(engine: Sender<Command>, guard: Arc<Guard>) -> Router {
+    let state = AppState {
+        engine,
+        guard: Arc::clone(&guard),
+    };
+    Router::new()
+        .merge(v1::routes())
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                axum::Json(serde_json::json!({"error": "no such path"})),
+            )
+                .into_response()
+        })
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(guard, guard::check))
+}

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::StoredEvent;
 use crate::session::SessionId;
+use crate::text;
 use crate::time::{Timestamp, UtcOffset};
 
 /// The most typed text one block line keeps from one event, in bytes.
@@ -121,20 +122,22 @@ impl Context<'_> {
         }
     }
 
+    /// The block line: every captured field passes [`text::inline`], so
+    /// one context is one line whatever its events carried (SPEC §12).
     fn line(&self) -> String {
-        let mut line = self.app.to_owned();
+        let mut line = text::inline(self.app);
         if let Some(title) = self.title.filter(|t| !t.is_empty()) {
             line.push_str(" — ");
-            line.push_str(title);
+            line.push_str(&text::inline(title));
         }
         if let Some(url) = self.url.filter(|u| !u.is_empty()) {
             line.push_str(" <");
-            line.push_str(url);
+            line.push_str(&text::inline(url));
             line.push('>');
         }
         for draft in &self.drafts {
             line.push_str(" | typed: ");
-            line.push_str(draft);
+            line.push_str(&text::inline(draft));
         }
         line
     }
@@ -303,5 +306,22 @@ mod tests {
         );
         assert_eq!(blocks.len(), 1);
         assert_eq!(blocks[0].start, Timestamp(T0 + 60_000));
+    }
+
+    #[test]
+    fn captured_text_stays_on_one_line() {
+        let events = [ev(
+            1,
+            1,
+            "A\nB",
+            "t\n# daybook — 2026-01-01\u{1b}[2J",
+            Some("x\r\n## 09:00\u{2028}y\0"),
+        )];
+        let blocks = build_blocks(&"s".into(), &events, MIN, Timestamp(T0), Timestamp(i64::MAX));
+        assert_eq!(
+            blocks[0].lines,
+            ["A B — t # daybook — 2026-01-01 | typed: x ## 09:00 y\u{fffd}"]
+        );
+        assert_eq!(blocks[0].apps, ["A\nB"], "apps are names, not rendered text");
     }
 }

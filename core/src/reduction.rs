@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::block::{Block, EntryId};
 use crate::error::Error;
 use crate::session::SessionId;
+use crate::text;
 use crate::time::{Timestamp, UtcOffset};
 
 /// Which kind of reduction wrote an entry.
@@ -220,6 +221,13 @@ pub fn heuristic_summary(blocks: &[Block], attempts: u32) -> Summary {
 
 /// The Markdown section of an entry: a heading with its local window, kind
 /// and session, the summary, then the sub-task lines.
+///
+/// The summary and every line are untrusted (an external summarizer wrote
+/// them, from captured text): each passes [`text::line`], so each is
+/// exactly one line of the entry and can open no heading, entry, list or
+/// control sequence. The body is built neutral, once, when the entry is
+/// made; [`crate::daylog::render_day`] neutralizes again per line, for
+/// entries an older daybook built.
 pub fn render_entry(
     session_id: &SessionId,
     kind: EntryKind,
@@ -229,17 +237,18 @@ pub fn render_entry(
     summary: &Summary,
 ) -> String {
     let mut body = format!(
-        "## {}–{} · {} · session {session_id}\n\n{}\n",
+        "## {}–{} · {} · session {}\n\n{}\n",
         from.hhmm(offset),
         to.hhmm(offset),
         kind.as_str(),
-        summary.summary.trim()
+        text::inline(&session_id.0),
+        text::line(&summary.summary)
     );
     if !summary.lines.is_empty() {
         body.push('\n');
         for line in &summary.lines {
             body.push_str("- ");
-            body.push_str(line.trim());
+            body.push_str(&text::line(line));
             body.push('\n');
         }
     }

@@ -72,6 +72,10 @@ fn classify(c: char) -> Start {
 /// `s` made safe to sit inside one line: no control character, no line
 /// break, no escape sequence (see the module's table).
 pub fn inline(s: &str) -> String {
+    // Most text has nothing to replace: one scan, one copy.
+    if !s.chars().any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}') {
+        return s.to_owned();
+    }
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {

@@ -122,3 +122,30 @@ fn an_entry_stored_with_raw_text_renders_inert_after_a_restart() {
     drop(daemon);
     assert_inert("daybook show", &dir.daybook(&["show", DAY]).assert_ok("show").stdout, 1);
 }
+
+#[test]
+fn an_external_summarizers_answer_is_untrusted_text_too() {
+    let probe = TestDir::new("");
+    let answer = probe.path().join("answer.json");
+    let hostile = format!("{INJECTION}{ANSI}{OSC}{CONTROLS}");
+    let reply = json!({"summary": format!("Summary{hostile}"), "lines": [format!("- line{hostile}"), hostile]});
+    std::fs::write(&answer, reply.to_string()).expect("write answer");
+    let command = json!(["sh", "-c", format!("cat >/dev/null; cat '{}'", answer.display())]);
+    let dir = TestDir::new(&format!("{FAST_TICK}[summarizer]\ncommand = {command}\n"));
+    let daemon = dir.start();
+    daemon.ingest(&json!({"at": format!("{DAY}T12:00:00+01:00"), "app": "Code", "title": "main.rs"}));
+    daemon.wait_quiet();
+    let dump = dir.dump();
+    assert_eq!(dump.entries.len(), 1, "{:?}", dump.entries);
+    // The model's words are there, on the entry's own lines.
+    assert!(
+        dump.entries[0].body.contains("Summary # daybook — 2026-01-01"),
+        "{}",
+        dump.entries[0].body
+    );
+    let file = std::fs::read_to_string(dir.days().join(format!("event-{DAY}.md"))).expect("day file");
+    assert_inert("day file", &file, 1);
+    assert_inert("GET /v1/days", &daemon.get(&format!("/v1/days/{DAY}")).body, 1);
+    drop(daemon);
+    assert_inert("daybook show", &dir.daybook(&["show", DAY]).assert_ok("show").stdout, 1);
+}

@@ -105,12 +105,22 @@ struct Context<'a> {
     drafts: Vec<&'a str>,
 }
 
-impl Context<'_> {
+impl<'a> Context<'a> {
+    /// A context seen for the first time, with nothing typed yet.
+    fn new(app: &'a str, title: Option<&'a str>, url: Option<&'a str>) -> Self {
+        Self {
+            app,
+            title,
+            url,
+            drafts: Vec::new(),
+        }
+    }
+
     /// Keeps typed text verbatim: a draft that extends the previous one
     /// replaces it (the longest draft wins), one that the previous already
     /// contains as a prefix is dropped, an exact repeat is collapsed, and
     /// anything else is a new draft.
-    fn add_draft<'a>(drafts: &mut Vec<&'a str>, text: &'a str) {
+    fn add_draft<'t>(drafts: &mut Vec<&'t str>, text: &'t str) {
         let text = cap(text, MAX_LINE_TEXT_BYTES);
         if text.is_empty() {
             return;
@@ -198,12 +208,7 @@ fn normalize(session_id: &SessionId, start: Timestamp, end: Timestamp, events: &
         let ev = &e.event;
         let (title, url) = (ev.title.as_deref(), ev.url.as_deref());
         let i = *index.entry((&ev.app, title, url)).or_insert_with(|| {
-            contexts.push(Context {
-                app: &ev.app,
-                title,
-                url,
-                drafts: Vec::new(),
-            });
+            contexts.push(Context::new(&ev.app, title, url));
             contexts.len() - 1
         });
         if let Some(text) = ev.text.as_deref() {
@@ -213,6 +218,19 @@ fn normalize(session_id: &SessionId, start: Timestamp, end: Timestamp, events: &
             apps.push(ev.app.clone());
         }
     }
+    assemble(session_id, start, end, events, &contexts, apps)
+}
+
+/// The block of one window's events, once their contexts and apps are
+/// gathered.
+fn assemble(
+    session_id: &SessionId,
+    start: Timestamp,
+    end: Timestamp,
+    events: &[&StoredEvent],
+    contexts: &[Context<'_>],
+    apps: Vec<String>,
+) -> Block {
     Block {
         session_id: session_id.clone(),
         start,
@@ -246,12 +264,7 @@ mod tests {
             {
                 Some(i) => i,
                 None => {
-                    contexts.push(Context {
-                        app: &ev.app,
-                        title,
-                        url,
-                        drafts: Vec::new(),
-                    });
+                    contexts.push(Context::new(&ev.app, title, url));
                     contexts.len() - 1
                 }
             };
@@ -262,16 +275,7 @@ mod tests {
                 apps.push(ev.app.clone());
             }
         }
-        Block {
-            session_id: session_id.clone(),
-            start,
-            end,
-            offset: events.first().map_or(UtcOffset::UTC, |e| e.event.offset),
-            lines: contexts.iter().map(Context::line).collect(),
-            apps,
-            capture_count: u32::try_from(events.len()).unwrap_or(u32::MAX),
-            covered_by: None,
-        }
+        assemble(session_id, start, end, events, &contexts, apps)
     }
 
     /// An event drawn from small alphabets, so contexts, apps and drafts

@@ -148,45 +148,60 @@ const DETAIL_CHARS: usize = 240;
 
 impl Summarizer for BuiltinSummarizer {
     fn summarize(&mut self, request: &SummaryRequest) -> Result<Summary, Error> {
-        let blocks = &request.blocks;
-        let captures: u32 = blocks.iter().map(|b| b.capture_count).sum();
-        // (app, captures, first block), in first-seen order; `at` finds an
-        // app's row.
-        let mut apps: Vec<(&str, u32, usize)> = Vec::new();
-        let mut at: BTreeMap<&str, usize> = BTreeMap::new();
-        for (i, b) in blocks.iter().enumerate() {
-            for app in &b.apps {
-                match at.get(app.as_str()) {
-                    Some(&k) => apps[k].1 += b.capture_count,
-                    None => {
-                        at.insert(app, apps.len());
-                        apps.push((app, b.capture_count, i));
-                    }
+        Ok(summarize_with(&request.blocks, app_captures, run_detail))
+    }
+}
+
+/// The built-in summary, given how to count each app's captures (`(app,
+/// captures, first block)` in first-seen order) and how to gather a run's
+/// detail: the fast ones here, the literal ones in the tests.
+fn summarize_with<'a>(
+    blocks: &'a [Block],
+    count: impl Fn(&'a [Block]) -> Vec<(&'a str, u32, usize)>,
+    detail: impl Fn(&[Block]) -> String,
+) -> Summary {
+    let captures: u32 = blocks.iter().map(|b| b.capture_count).sum();
+    let mut apps = count(blocks);
+    apps.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
+    let names: Vec<&str> = apps.iter().map(|(a, ..)| *a).collect();
+    let windows = blocks.len();
+    let summary = format!(
+        "Worked in {} ({captures} captures in {windows} active window{}).",
+        names.join(", "),
+        if windows == 1 { "" } else { "s" }
+    );
+    let mut lines = Vec::new();
+    let mut i = 0;
+    while i < blocks.len() {
+        let lead = blocks[i].apps.first().map_or("", String::as_str);
+        let mut j = i;
+        while j + 1 < blocks.len() && blocks[j + 1].apps.first().map(String::as_str) == Some(lead) {
+            j += 1;
+        }
+        let detail = shorten(&detail(&blocks[i..=j]), DETAIL_CHARS);
+        lines.push(format!("{} {detail}", task_tag(&blocks[i], &blocks[j], lead)));
+        i = j + 1;
+    }
+    Summary { summary, lines }
+}
+
+/// `(app, captures, first block)` for every app, in first-seen order; a
+/// `BTreeMap` finds an app's row.
+fn app_captures(blocks: &[Block]) -> Vec<(&str, u32, usize)> {
+    let mut apps: Vec<(&str, u32, usize)> = Vec::new();
+    let mut at: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, b) in blocks.iter().enumerate() {
+        for app in &b.apps {
+            match at.get(app.as_str()) {
+                Some(&k) => apps[k].1 += b.capture_count,
+                None => {
+                    at.insert(app, apps.len());
+                    apps.push((app, b.capture_count, i));
                 }
             }
         }
-        apps.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
-        let names: Vec<&str> = apps.iter().map(|(a, ..)| *a).collect();
-        let windows = blocks.len();
-        let summary = format!(
-            "Worked in {} ({captures} captures in {windows} active window{}).",
-            names.join(", "),
-            if windows == 1 { "" } else { "s" }
-        );
-        let mut lines = Vec::new();
-        let mut i = 0;
-        while i < blocks.len() {
-            let lead = blocks[i].apps.first().map_or("", String::as_str);
-            let mut j = i;
-            while j + 1 < blocks.len() && blocks[j + 1].apps.first().map(String::as_str) == Some(lead) {
-                j += 1;
-            }
-            let detail = shorten(&run_detail(&blocks[i..=j]), DETAIL_CHARS);
-            lines.push(format!("{} {detail}", task_tag(&blocks[i], &blocks[j], lead)));
-            i = j + 1;
-        }
-        Ok(Summary { summary, lines })
     }
+    apps
 }
 
 /// The run's distinct lines in first-seen order, joined by `; `, gathered
@@ -250,6 +265,12 @@ pub fn heuristic_summary(blocks: &[Block], attempts: u32) -> Summary {
             }
         }
     }
+    heuristic_lines(&apps, attempts)
+}
+
+/// The heuristic entry's words from `(app, first block, last block,
+/// captures)` per app, in first-seen order.
+fn heuristic_lines(apps: &[(&str, &Block, &Block, u32)], attempts: u32) -> Summary {
     Summary {
         summary: format!("(heuristic) The summarizer failed {attempts} times; activity by app:"),
         lines: apps
@@ -303,10 +324,13 @@ mod tests {
     /// The literal reference for [`BuiltinSummarizer`]: every app and
     /// every line compared with every one gathered before, and the whole
     /// detail joined before it is cut. Quadratic; what the summarizer was
-    /// before issue 10, kept to tie it to.
+    /// before issue 10, kept to tie it to. The sentence and the runs are
+    /// [`summarize_with`]'s, shared: what differs is what is tested.
     fn summarize_naive(request: &SummaryRequest) -> Summary {
-        let blocks = &request.blocks;
-        let captures: u32 = blocks.iter().map(|b| b.capture_count).sum();
+        summarize_with(&request.blocks, app_captures_naive, run_detail_naive)
+    }
+
+    fn app_captures_naive(blocks: &[Block]) -> Vec<(&str, u32, usize)> {
         let mut apps: Vec<(&str, u32, usize)> = Vec::new();
         for (i, b) in blocks.iter().enumerate() {
             for app in &b.apps {
@@ -316,35 +340,19 @@ mod tests {
                 }
             }
         }
-        apps.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
-        let names: Vec<&str> = apps.iter().map(|(a, ..)| *a).collect();
-        let windows = blocks.len();
-        let summary = format!(
-            "Worked in {} ({captures} captures in {windows} active window{}).",
-            names.join(", "),
-            if windows == 1 { "" } else { "s" }
-        );
-        let mut lines = Vec::new();
-        let mut i = 0;
-        while i < blocks.len() {
-            let lead = blocks[i].apps.first().map_or("", String::as_str);
-            let mut j = i;
-            while j + 1 < blocks.len() && blocks[j + 1].apps.first().map(String::as_str) == Some(lead) {
-                j += 1;
-            }
-            let mut details: Vec<&str> = Vec::new();
-            for b in &blocks[i..=j] {
-                for l in &b.lines {
-                    if !details.contains(&l.as_str()) {
-                        details.push(l);
-                    }
+        apps
+    }
+
+    fn run_detail_naive(run: &[Block]) -> String {
+        let mut details: Vec<&str> = Vec::new();
+        for b in run {
+            for l in &b.lines {
+                if !details.contains(&l.as_str()) {
+                    details.push(l);
                 }
             }
-            let detail = shorten(&details.join("; "), 240);
-            lines.push(format!("{} {detail}", task_tag(&blocks[i], &blocks[j], lead)));
-            i = j + 1;
         }
-        Summary { summary, lines }
+        details.join("; ")
     }
 
     /// The literal reference for [`heuristic_summary`].
@@ -361,13 +369,7 @@ mod tests {
                 }
             }
         }
-        Summary {
-            summary: format!("(heuristic) The summarizer failed {attempts} times; activity by app:"),
-            lines: apps
-                .iter()
-                .map(|(app, first, last, n)| format!("{} heuristic: {n} captures", task_tag(first, last, app)))
-                .collect(),
-        }
+        heuristic_lines(&apps, attempts)
     }
 
     /// Blocks over small alphabets of apps and lines, so apps lead runs and

@@ -397,6 +397,12 @@ fn raw_render(day: &str, bodies: &[&str]) -> String {
     out
 }
 
+/// A heading on `line` of [`DAY`]'s file that is neither its title nor an
+/// entry's.
+fn heading(line: usize) -> Violation {
+    Violation::DayFileHeading { day: DAY.into(), line }
+}
+
 #[test]
 fn text_is_data_a_renderer_that_passes_text_through_fails() {
     let body = raw_body(1, "a");
@@ -404,10 +410,7 @@ fn text_is_data_a_renderer_that_passes_text_through_fails() {
     for v in [
         // "# daybook — 2026-01-01", after the title, a blank, the
         // entry's header, a blank and "ok".
-        Violation::DayFileHeading {
-            day: DAY.into(),
-            line: 6,
-        },
+        heading(6),
         Violation::DayFileEntryHeaders {
             day: DAY.into(),
             headers: 3,
@@ -473,32 +476,11 @@ fn text_is_data_catches_setext_and_indented_headings() {
     let good = "# daybook — 2027-01-15\n\n## 08:00–08:01 · final · session a\n\nsummary\n\n- line\n";
     assert_eq!(check_day_text(DAY, good, 1), []);
     let setext = good.replace("summary\n", "summary\n===\n");
-    assert_only(
-        &check_day_text(DAY, &setext, 1),
-        Violation::DayFileHeading {
-            day: DAY.into(),
-            line: 6,
-        },
-        "text is data",
-    );
+    assert_only(&check_day_text(DAY, &setext, 1), heading(6), "text is data");
     let indented = good.replace("- line\n", "   ### three spaces\n");
-    assert_only(
-        &check_day_text(DAY, &indented, 1),
-        Violation::DayFileHeading {
-            day: DAY.into(),
-            line: 7,
-        },
-        "text is data",
-    );
+    assert_only(&check_day_text(DAY, &indented, 1), heading(7), "text is data");
     let title = good.replace("2027-01-15\n", "2027-01-16\n");
-    assert_only(
-        &check_day_text(DAY, &title, 1),
-        Violation::DayFileHeading {
-            day: DAY.into(),
-            line: 1,
-        },
-        "text is data",
-    );
+    assert_only(&check_day_text(DAY, &title, 1), heading(1), "text is data");
     // Four spaces make a code block, not a heading; a list item's dashes
     // under a list item are no underline.
     let code = good.replace("- line\n", "    # code\n- a\n- \n");

@@ -5,6 +5,7 @@
 use chrono::NaiveDate;
 
 use crate::reduction::Entry;
+use crate::text;
 
 /// A day as daybook names it everywhere: `YYYY-MM-DD` (file names, the
 /// database's `day` column, the API, the command line).
@@ -24,13 +25,44 @@ pub fn file_name(day: NaiveDate) -> String {
 
 /// Renders one day's log from its entries, whatever order they come in:
 /// entries sorted by window start, then commit order.
+///
+/// Each body passes [`neutral_body`] on its way in. Entries built by this
+/// daybook are neutral already ([`crate::reduction::render_entry`]) and
+/// pass unchanged; an entry an older daybook stored with raw captured text
+/// in it renders with every such line made inert, so no database, old or
+/// new, can put a second heading, a fake entry or a control character into
+/// a day file, `daybook show` or the API (SPEC §12). Its text may still
+/// span several lines: only a rebuild of the entry could join them.
 pub fn render_day(day: NaiveDate, entries: &[&Entry]) -> String {
     let mut sorted: Vec<&Entry> = entries.iter().copied().filter(|e| e.day() == day).collect();
     sorted.sort_by_key(|e| (e.from, e.id));
     let mut out = format!("# daybook — {}\n", day_name(day));
     for e in sorted {
         out.push('\n');
-        out.push_str(&e.body);
+        out.push_str(&neutral_body(&e.body));
+    }
+    out
+}
+
+/// An entry body with only its first line able to be a heading: that
+/// line keeps its text (controls removed, see [`text::inline`]); every
+/// other line is blank, a list item `- ` followed by [`text::line`], or
+/// [`text::line`]. Line breaks are split on `\n` only; the others are
+/// inside lines and [`text::inline`] flattens them.
+pub fn neutral_body(body: &str) -> String {
+    let mut out = String::with_capacity(body.len());
+    for (i, line) in body.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        if i == 0 {
+            out.push_str(&text::inline(line));
+        } else if let Some(item) = line.strip_prefix("- ") {
+            out.push_str("- ");
+            out.push_str(&text::line(item));
+        } else {
+            out.push_str(&text::line(line));
+        }
     }
     out
 }
@@ -63,5 +95,33 @@ mod tests {
         let text = render_day(day, &[&late, &tomorrow, &early, &next_day]);
         assert_eq!(text, "# daybook — 2027-01-15\n\nearly\n\nlate\n\nother\n");
         assert_eq!(file_name(day), "event-2027-01-15.md");
+    }
+
+    #[test]
+    fn an_old_body_with_raw_text_renders_inert_and_a_new_one_unchanged() {
+        let day = NaiveDate::from_ymd_opt(2027, 1, 15).unwrap();
+        let old = entry(
+            1,
+            1_800_000_000_000,
+            "## 08:00–08:01 · final · session s\n\nok\n# daybook — 2026-01-01\n\n- a\n## 09:00–10:00 · final · session x\u{1b}[2J\n- ## b\n",
+        );
+        let text = render_day(day, &[&old]);
+        assert_eq!(
+            text,
+            "# daybook — 2027-01-15\n\n## 08:00–08:01 · final · session s\n\nok\n\\# daybook — 2026-01-01\n\n- a\n\\## 09:00–10:00 · final · session x\n- \\## b\n"
+        );
+        let summary = crate::reduction::Summary {
+            summary: "Worked in Code.".into(),
+            lines: vec!["[08:00-08:01, Code] Code — main.rs".into()],
+        };
+        let body = crate::reduction::render_entry(
+            &"s".into(),
+            crate::reduction::EntryKind::Final,
+            Timestamp(1_800_000_000_000),
+            Timestamp(1_800_000_060_000),
+            UtcOffset(3600),
+            &summary,
+        );
+        assert_eq!(neutral_body(&body), body);
     }
 }

@@ -28,6 +28,7 @@ pub mod recovery;
 pub mod reduction;
 pub mod session;
 pub mod store;
+pub mod text;
 pub mod time;
 
 pub use block::{Block, BlockKey, EntryId, LooseBlock};

@@ -101,6 +101,34 @@ pub enum Violation {
     DayFileMismatch(String),
     /// 6: a day with entries has no file.
     DayFileMissing(String),
+    /// 12: a day file (or a day's rendering) has a heading other than its
+    /// title on line 1 and its entries' headers: captured text became
+    /// structure.
+    DayFileHeading {
+        /// The day, `YYYY-MM-DD`.
+        day: String,
+        /// The heading's line, from 1.
+        line: usize,
+    },
+    /// 12: a day file (or a day's rendering) has more or fewer entry
+    /// headers than the day has entries: captured text faked one, or hid
+    /// one.
+    DayFileEntryHeaders {
+        /// The day, `YYYY-MM-DD`.
+        day: String,
+        /// Entry header lines (`## ` at the start of a line).
+        headers: usize,
+        /// Entries of that day.
+        entries: usize,
+    },
+    /// 12: a day file (or a day's rendering) holds a control character
+    /// (C0 or C1, `\n` aside) or a Unicode line or paragraph separator.
+    DayFileControl {
+        /// The day, `YYYY-MM-DD`.
+        day: String,
+        /// Its line, from 1.
+        line: usize,
+    },
 }
 
 impl fmt::Display for Violation {
@@ -157,6 +185,17 @@ impl fmt::Display for Violation {
                 write!(f, "projection: day file {day} differs from its entries")
             }
             Self::DayFileMissing(day) => write!(f, "projection: day {day} has entries but no file"),
+            Self::DayFileHeading { day, line } => write!(
+                f,
+                "text is data: day {day} line {line} is a heading that is neither the title nor an entry's"
+            ),
+            Self::DayFileEntryHeaders { day, headers, entries } => write!(
+                f,
+                "text is data: day {day} has {headers} entry headers for {entries} entries"
+            ),
+            Self::DayFileControl { day, line } => {
+                write!(f, "text is data: day {day} line {line} holds a control character")
+            }
         }
     }
 }
@@ -325,24 +364,104 @@ fn check_blocks(dump: &Dump, sessions: &BTreeMap<&SessionId, &Session>, out: &mu
     }
 }
 
+/// Invariant 6, and §12 on every day's rendering (with or without files):
+/// a wrong renderer fails here even where the files match it.
 fn check_projection(dump: &Dump, out: &mut Vec<Violation>) {
-    let Some(files) = &dump.day_files else { return };
     let mut days: BTreeMap<NaiveDate, Vec<&Entry>> = BTreeMap::new();
     for e in &dump.entries {
         days.entry(e.day()).or_default().push(e);
     }
     for (day, entries) in &days {
         let name = day_name(*day);
+        let rendered = render_day(*day, entries);
+        out.extend(check_day_text(&name, &rendered, entries.len()));
+        let Some(files) = &dump.day_files else { continue };
         match files.get(&name) {
             None => out.push(Violation::DayFileMissing(name)),
-            Some(text) if *text != render_day(*day, entries) => out.push(Violation::DayFileMismatch(name)),
+            Some(text) if *text != rendered => {
+                out.extend(check_day_text(&name, text, entries.len()));
+                out.push(Violation::DayFileMismatch(name));
+            }
             Some(_) => {}
         }
     }
+    let Some(files) = &dump.day_files else { return };
     for name in files.keys() {
         let known = days.keys().any(|d| day_name(*d) == *name);
         if !known {
             out.push(Violation::DayFileMismatch(name.clone()));
         }
     }
+}
+
+/// SPEC §12 on the text of one day file: its title, `# daybook — DAY`, is
+/// line 1 and the only level-1 heading; the only other headings are entry
+/// headers (`## ` at the start of a line), exactly `entries` of them; no
+/// line is a setext underline that would turn the line above into a
+/// heading; and no character is a control (C0 or C1, `\n` aside) or a
+/// Unicode line or paragraph separator. Whatever an event carries, a
+/// rendering that passes this has not let it become structure.
+pub fn check_day_text(day: &str, text: &str, entries: usize) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let title = format!("# daybook — {day}");
+    let mut headers = 0;
+    let mut previous: Option<&str> = None;
+    for (i, line) in text.split('\n').enumerate() {
+        let n = i + 1;
+        if line
+            .chars()
+            .any(|c| (c.is_control() && c != '\n') || c == '\u{2028}' || c == '\u{2029}')
+        {
+            out.push(Violation::DayFileControl {
+                day: day.to_owned(),
+                line: n,
+            });
+        }
+        let heading = if i == 0 {
+            line != title
+        } else if line.starts_with("## ") {
+            headers += 1;
+            false
+        } else {
+            is_atx_heading(line) || previous.is_some_and(|p| is_setext_underline(p, line))
+        };
+        if heading {
+            out.push(Violation::DayFileHeading {
+                day: day.to_owned(),
+                line: n,
+            });
+        }
+        previous = Some(line);
+    }
+    if headers != entries {
+        out.push(Violation::DayFileEntryHeaders {
+            day: day.to_owned(),
+            headers,
+            entries,
+        });
+    }
+    out
+}
+
+/// CommonMark's ATX heading: up to three spaces, one to six `#`, then a
+/// space, a tab or the end of the line.
+fn is_atx_heading(line: &str) -> bool {
+    let indent = line.len() - line.trim_start_matches(' ').len();
+    let rest = &line[indent..];
+    let hashes = rest.len() - rest.trim_start_matches('#').len();
+    indent <= 3 && (1..=6).contains(&hashes) && (rest.len() == hashes || rest[hashes..].starts_with([' ', '\t']))
+}
+
+/// Whether `line` underlines `previous` into a setext heading: a run of
+/// `=` or of `-` (up to three spaces before, spaces after) under a line of
+/// paragraph text (not blank, not a heading, not a list item).
+fn is_setext_underline(previous: &str, line: &str) -> bool {
+    let indent = line.len() - line.trim_start_matches(' ').len();
+    let run = line.trim();
+    let underline = indent <= 3 && !run.is_empty() && (run.chars().all(|c| c == '=') || run.chars().all(|c| c == '-'));
+    let paragraph = !previous.trim().is_empty()
+        && !is_atx_heading(previous)
+        && !previous.trim_start().starts_with("- ")
+        && !previous.trim_start().starts_with('>');
+    underline && paragraph
 }

@@ -2,11 +2,14 @@
 //! of the day log, the summarizer that writes its words, and the heuristic
 //! entry written when the summarizer keeps failing.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::{Deserialize, Serialize};
 
 use crate::block::{Block, EntryId};
 use crate::error::Error;
 use crate::session::SessionId;
+use crate::text;
 use crate::time::{Timestamp, UtcOffset};
 
 /// Which kind of reduction wrote an entry.
@@ -129,52 +132,99 @@ pub trait Summarizer {
 /// The built-in summarizer: deterministic, offline, no model. It names the
 /// apps by how many captures each had and writes one sub-task line per run
 /// of consecutive blocks led by the same app.
+///
+/// `O(n log n)` in the blocks' distinct apps and lines: apps are counted in
+/// a `BTreeMap` keyed by name, a run's lines are deduplicated in a
+/// `BTreeSet`, and a run stops gathering lines once its detail is longer
+/// than the [`DETAIL_CHARS`] it is cut to. It once compared every line with
+/// every other (issue 10); `summarize_naive` in the tests is that literal
+/// version, the reference this one must equal.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BuiltinSummarizer;
 
+/// The most characters of a sub-task line's detail; longer ones are cut
+/// and end in `…`.
+const DETAIL_CHARS: usize = 240;
+
 impl Summarizer for BuiltinSummarizer {
     fn summarize(&mut self, request: &SummaryRequest) -> Result<Summary, Error> {
-        let blocks = &request.blocks;
-        let captures: u32 = blocks.iter().map(|b| b.capture_count).sum();
-        let mut apps: Vec<(&str, u32, usize)> = Vec::new();
-        for (i, b) in blocks.iter().enumerate() {
-            for app in &b.apps {
-                match apps.iter_mut().find(|(a, ..)| a == app) {
-                    Some(entry) => entry.1 += b.capture_count,
-                    None => apps.push((app, b.capture_count, i)),
-                }
-            }
-        }
-        apps.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
-        let names: Vec<&str> = apps.iter().map(|(a, ..)| *a).collect();
-        let windows = blocks.len();
-        let summary = format!(
-            "Worked in {} ({captures} captures in {windows} active window{}).",
-            names.join(", "),
-            if windows == 1 { "" } else { "s" }
-        );
-        let mut lines = Vec::new();
-        let mut i = 0;
-        while i < blocks.len() {
-            let lead = blocks[i].apps.first().map_or("", String::as_str);
-            let mut j = i;
-            while j + 1 < blocks.len() && blocks[j + 1].apps.first().map(String::as_str) == Some(lead) {
-                j += 1;
-            }
-            let mut details: Vec<&str> = Vec::new();
-            for b in &blocks[i..=j] {
-                for l in &b.lines {
-                    if !details.contains(&l.as_str()) {
-                        details.push(l);
-                    }
-                }
-            }
-            let detail = shorten(&details.join("; "), 240);
-            lines.push(format!("{} {detail}", task_tag(&blocks[i], &blocks[j], lead)));
-            i = j + 1;
-        }
-        Ok(Summary { summary, lines })
+        Ok(summarize_with(&request.blocks, app_captures, run_detail))
     }
+}
+
+/// The built-in summary, given how to count each app's captures (`(app,
+/// captures, first block)` in first-seen order) and how to gather a run's
+/// detail: the fast ones here, the literal ones in the tests.
+fn summarize_with<'a>(
+    blocks: &'a [Block],
+    count: impl Fn(&'a [Block]) -> Vec<(&'a str, u32, usize)>,
+    detail: impl Fn(&[Block]) -> String,
+) -> Summary {
+    let captures: u32 = blocks.iter().map(|b| b.capture_count).sum();
+    let mut apps = count(blocks);
+    apps.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
+    let names: Vec<&str> = apps.iter().map(|(a, ..)| *a).collect();
+    let windows = blocks.len();
+    let summary = format!(
+        "Worked in {} ({captures} captures in {windows} active window{}).",
+        names.join(", "),
+        if windows == 1 { "" } else { "s" }
+    );
+    let mut lines = Vec::new();
+    let mut i = 0;
+    while i < blocks.len() {
+        let lead = blocks[i].apps.first().map_or("", String::as_str);
+        let mut j = i;
+        while j + 1 < blocks.len() && blocks[j + 1].apps.first().map(String::as_str) == Some(lead) {
+            j += 1;
+        }
+        let detail = shorten(&detail(&blocks[i..=j]), DETAIL_CHARS);
+        lines.push(format!("{} {detail}", task_tag(&blocks[i], &blocks[j], lead)));
+        i = j + 1;
+    }
+    Summary { summary, lines }
+}
+
+/// `(app, captures, first block)` for every app, in first-seen order; a
+/// `BTreeMap` finds an app's row.
+fn app_captures(blocks: &[Block]) -> Vec<(&str, u32, usize)> {
+    let mut apps: Vec<(&str, u32, usize)> = Vec::new();
+    let mut at: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, b) in blocks.iter().enumerate() {
+        for app in &b.apps {
+            match at.get(app.as_str()) {
+                Some(&k) => apps[k].1 += b.capture_count,
+                None => {
+                    at.insert(app, apps.len());
+                    apps.push((app, b.capture_count, i));
+                }
+            }
+        }
+    }
+    apps
+}
+
+/// The run's distinct lines in first-seen order, joined by `; `, gathered
+/// only until the text is longer than [`DETAIL_CHARS`]: [`shorten`] keeps
+/// no more, so the rest could not change the line.
+fn run_detail(run: &[Block]) -> String {
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    let mut detail = String::new();
+    let mut chars = 0;
+    for l in run.iter().flat_map(|b| &b.lines) {
+        if chars > DETAIL_CHARS {
+            break;
+        }
+        if seen.insert(l) {
+            if !detail.is_empty() {
+                detail.push_str("; ");
+                chars += 2;
+            }
+            detail.push_str(l);
+            chars += l.chars().count();
+        }
+    }
+    detail
 }
 
 /// `[HH:MM-HH:MM, App]` for a run of blocks from `first` to `last`.
@@ -197,18 +247,30 @@ fn shorten(s: &str, max_chars: usize) -> String {
 /// per app with its span and capture count, tagged heuristic. No block is
 /// dropped for want of a summary.
 pub fn heuristic_summary(blocks: &[Block], attempts: u32) -> Summary {
+    // (app, first block, last block, captures), in first-seen order; `at`
+    // finds an app's row (`O(n log n)` in distinct apps, as above).
     let mut apps: Vec<(&str, &Block, &Block, u32)> = Vec::new();
+    let mut at: BTreeMap<&str, usize> = BTreeMap::new();
     for b in blocks {
         for app in &b.apps {
-            match apps.iter_mut().find(|(a, ..)| a == app) {
-                Some(entry) => {
-                    entry.2 = b;
-                    entry.3 += b.capture_count;
+            match at.get(app.as_str()) {
+                Some(&k) => {
+                    apps[k].2 = b;
+                    apps[k].3 += b.capture_count;
                 }
-                None => apps.push((app, b, b, b.capture_count)),
+                None => {
+                    at.insert(app, apps.len());
+                    apps.push((app, b, b, b.capture_count));
+                }
             }
         }
     }
+    heuristic_lines(&apps, attempts)
+}
+
+/// The heuristic entry's words from `(app, first block, last block,
+/// captures)` per app, in first-seen order.
+fn heuristic_lines(apps: &[(&str, &Block, &Block, u32)], attempts: u32) -> Summary {
     Summary {
         summary: format!("(heuristic) The summarizer failed {attempts} times; activity by app:"),
         lines: apps
@@ -220,6 +282,13 @@ pub fn heuristic_summary(blocks: &[Block], attempts: u32) -> Summary {
 
 /// The Markdown section of an entry: a heading with its local window, kind
 /// and session, the summary, then the sub-task lines.
+///
+/// The summary and every line are untrusted (an external summarizer wrote
+/// them, from captured text): each passes [`text::line`], so each is
+/// exactly one line of the entry and can open no heading, entry, list or
+/// control sequence. The body is built neutral, once, when the entry is
+/// made; [`crate::daylog::render_day`] neutralizes again per line, for
+/// entries an older daybook built.
 pub fn render_entry(
     session_id: &SessionId,
     kind: EntryKind,
@@ -229,17 +298,18 @@ pub fn render_entry(
     summary: &Summary,
 ) -> String {
     let mut body = format!(
-        "## {}–{} · {} · session {session_id}\n\n{}\n",
+        "## {}–{} · {} · session {}\n\n{}\n",
         from.hhmm(offset),
         to.hhmm(offset),
         kind.as_str(),
-        summary.summary.trim()
+        text::inline(&session_id.0),
+        text::line(&summary.summary)
     );
     if !summary.lines.is_empty() {
         body.push('\n');
         for line in &summary.lines {
             body.push_str("- ");
-            body.push_str(line.trim());
+            body.push_str(&text::line(line));
             body.push('\n');
         }
     }
@@ -249,6 +319,100 @@ pub fn render_entry(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The literal reference for [`BuiltinSummarizer`]: every app and
+    /// every line compared with every one gathered before, and the whole
+    /// detail joined before it is cut. Quadratic; what the summarizer was
+    /// before issue 10, kept to tie it to. The sentence and the runs are
+    /// [`summarize_with`]'s, shared: what differs is what is tested.
+    fn summarize_naive(request: &SummaryRequest) -> Summary {
+        summarize_with(&request.blocks, app_captures_naive, run_detail_naive)
+    }
+
+    fn app_captures_naive(blocks: &[Block]) -> Vec<(&str, u32, usize)> {
+        let mut apps: Vec<(&str, u32, usize)> = Vec::new();
+        for (i, b) in blocks.iter().enumerate() {
+            for app in &b.apps {
+                match apps.iter_mut().find(|(a, ..)| a == app) {
+                    Some(entry) => entry.1 += b.capture_count,
+                    None => apps.push((app, b.capture_count, i)),
+                }
+            }
+        }
+        apps
+    }
+
+    fn run_detail_naive(run: &[Block]) -> String {
+        let mut details: Vec<&str> = Vec::new();
+        for b in run {
+            for l in &b.lines {
+                if !details.contains(&l.as_str()) {
+                    details.push(l);
+                }
+            }
+        }
+        details.join("; ")
+    }
+
+    /// The literal reference for [`heuristic_summary`].
+    fn heuristic_naive(blocks: &[Block], attempts: u32) -> Summary {
+        let mut apps: Vec<(&str, &Block, &Block, u32)> = Vec::new();
+        for b in blocks {
+            for app in &b.apps {
+                match apps.iter_mut().find(|(a, ..)| a == app) {
+                    Some(entry) => {
+                        entry.2 = b;
+                        entry.3 += b.capture_count;
+                    }
+                    None => apps.push((app, b, b, b.capture_count)),
+                }
+            }
+        }
+        heuristic_lines(&apps, attempts)
+    }
+
+    /// Blocks over small alphabets of apps and lines, so apps lead runs and
+    /// lines repeat across a run. Line lengths (in characters, most of
+    /// them two-byte) are picked so a run's detail often lands exactly on,
+    /// just under or just over the 240-character cut: 119 + `; ` + 119 and
+    /// 240 alone are exactly 240.
+    fn arb_blocks() -> impl Strategy<Value = Vec<Block>> {
+        let app = prop::sample::select(vec!["A", "B", "C", "D"]);
+        let len = prop::sample::select(vec![1usize, 60, 119, 120, 239, 240, 241]);
+        let line = (0u8..6, len).prop_map(|(k, n)| format!("{k}{}", "é".repeat(n - 1)));
+        let one = (
+            prop::collection::vec(app, 0..4),
+            prop::collection::vec(line, 0..6),
+            0u32..20,
+        );
+        prop::collection::vec(one, 0..12).prop_map(|blocks| {
+            blocks
+                .into_iter()
+                .enumerate()
+                .map(|(m, (apps, lines, n))| Block {
+                    lines,
+                    apps: apps.into_iter().map(Into::into).collect(),
+                    ..block(m as i64, &[], n)
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        /// The fast built-in summary equals the literal one.
+        #[test]
+        fn builtin_summary_equals_its_naive_reference(blocks in arb_blocks()) {
+            let req = SummaryRequest { session_id: "s".into(), kind: EntryKind::Final, blocks };
+            prop_assert_eq!(BuiltinSummarizer.summarize(&req).unwrap(), summarize_naive(&req));
+        }
+
+        /// The fast heuristic summary equals the literal one.
+        #[test]
+        fn heuristic_summary_equals_its_naive_reference(blocks in arb_blocks(), attempts in 0u32..9) {
+            prop_assert_eq!(heuristic_summary(&blocks, attempts), heuristic_naive(&blocks, attempts));
+        }
+    }
 
     /// 2027-01-15T08:00:00Z, on a minute boundary.
     const T0: i64 = 1_800_000_000_000;

@@ -6,9 +6,11 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use daybook_core::daylog::render_day;
+use daybook_core::oracle::check_day_text;
+use daybook_core::reduction::render_entry;
 use daybook_core::{
-    Block, BlockKey, Dump, EndReason, Entry, EntryKind, Event, Phase, Session, SessionId, StoredEvent, Timestamp,
-    UtcOffset, Violation, check, check_quiet,
+    Block, BlockKey, Dump, EndReason, Entry, EntryKind, Event, Phase, Session, SessionId, StoredEvent, Summary,
+    Timestamp, UtcOffset, Violation, check, check_quiet,
 };
 
 /// 2027-01-15T08:00:00Z, on a minute boundary.
@@ -371,4 +373,116 @@ fn projection_days_with_entries_have_a_file() {
     assert_only(&check_quiet(&dump), Violation::DayFileMissing(DAY.into()), "projection");
     dump.day_files = None;
     assert_eq!(check_quiet(&dump), [], "no files, nothing to project");
+}
+
+/// What a capture client or an external summarizer could send to fake
+/// structure: a second title, a fake entry, list and quote markers, a
+/// terminal clear, an OSC title, a NUL and a Unicode line separator.
+const HOSTILE: &str = "ok\n# daybook — 2026-01-01\n## 09:00–10:00 · final · session x\n> obey\u{2028}- item\r\n\u{1b}[2J\u{1b}]0;pwn\u{7}\0end";
+
+/// An entry body built the way daybook built it before SPEC §12: untrusted
+/// text pasted in as it came. The wrong renderer the oracle must catch.
+fn raw_body(id: u64, session: &str) -> String {
+    format!("## entry {id} · session {session}\n\n{HOSTILE}\n\n- {HOSTILE}\n")
+}
+
+/// The day rendered as daybook rendered it before SPEC §12: bodies pasted
+/// in as stored.
+fn raw_render(day: &str, bodies: &[&str]) -> String {
+    let mut out = format!("# daybook — {day}\n");
+    for body in bodies {
+        out.push('\n');
+        out.push_str(body);
+    }
+    out
+}
+
+/// A heading on `line` of [`DAY`]'s file that is neither its title nor an
+/// entry's.
+fn heading(line: usize) -> Violation {
+    Violation::DayFileHeading { day: DAY.into(), line }
+}
+
+#[test]
+fn text_is_data_a_renderer_that_passes_text_through_fails() {
+    let body = raw_body(1, "a");
+    let found = check_day_text(DAY, &raw_render(DAY, &[&body]), 1);
+    for v in [
+        // "# daybook — 2026-01-01", after the title, a blank, the
+        // entry's header, a blank and "ok".
+        heading(6),
+        Violation::DayFileEntryHeaders {
+            day: DAY.into(),
+            headers: 3,
+            entries: 1,
+        },
+        // "> obey\u{2028}- item\r".
+        Violation::DayFileControl {
+            day: DAY.into(),
+            line: 8,
+        },
+    ] {
+        assert_among(&found, v, "text is data");
+    }
+
+    // The same untrusted words through the real renderer: one entry, one
+    // line each, nothing for the oracle to find.
+    let summary = Summary {
+        summary: HOSTILE.into(),
+        lines: vec![HOSTILE.into(), "1. fine".into()],
+    };
+    let real = render_entry(&sid("a"), EntryKind::Final, at(0), at(60), UtcOffset::UTC, &summary);
+    assert_eq!(real.lines().count(), 6, "{real}");
+    let e = Entry {
+        body: real,
+        ..entry(1, "a", EntryKind::Final, 0, 60)
+    };
+    let day = NaiveDate::from_ymd_opt(2027, 1, 15).unwrap();
+    assert_eq!(check_day_text(DAY, &render_day(day, &[&e]), 1), []);
+}
+
+#[test]
+fn text_is_data_an_old_hostile_entry_renders_inert() {
+    // An entry stored by an older daybook with raw text in its body: the
+    // rendering neutralizes it, so files written now pass...
+    let mut dump = good();
+    dump.entries[0].body = raw_body(1, "a");
+    project(&mut dump);
+    assert_eq!(check_quiet(&dump), []);
+    let file = &dump.day_files.as_ref().expect("projected")[DAY];
+    assert_eq!(file.lines().filter(|l| l.starts_with("## ")).count(), 3, "{file}");
+    assert_eq!(file.lines().filter(|l| l.starts_with("# ")).count(), 1, "{file}");
+
+    // ...and a file the old renderer wrote is caught, not only as a
+    // mismatch: the oracle names what the text did.
+    let bodies: Vec<&str> = dump.entries.iter().map(|e| e.body.as_str()).collect();
+    let old = raw_render(DAY, &bodies);
+    dump.day_files.as_mut().expect("projected").insert(DAY.into(), old);
+    let found = check(&dump);
+    assert_among(&found, Violation::DayFileMismatch(DAY.into()), "projection");
+    assert_among(
+        &found,
+        Violation::DayFileEntryHeaders {
+            day: DAY.into(),
+            headers: 5,
+            entries: 3,
+        },
+        "text is data",
+    );
+}
+
+#[test]
+fn text_is_data_catches_setext_and_indented_headings() {
+    let good = "# daybook — 2027-01-15\n\n## 08:00–08:01 · final · session a\n\nsummary\n\n- line\n";
+    assert_eq!(check_day_text(DAY, good, 1), []);
+    let setext = good.replace("summary\n", "summary\n===\n");
+    assert_only(&check_day_text(DAY, &setext, 1), heading(6), "text is data");
+    let indented = good.replace("- line\n", "   ### three spaces\n");
+    assert_only(&check_day_text(DAY, &indented, 1), heading(7), "text is data");
+    let title = good.replace("2027-01-15\n", "2027-01-16\n");
+    assert_only(&check_day_text(DAY, &title, 1), heading(1), "text is data");
+    // Four spaces make a code block, not a heading; a list item's dashes
+    // under a list item are no underline.
+    let code = good.replace("- line\n", "    # code\n- a\n- \n");
+    assert_eq!(check_day_text(DAY, &code, 1), []);
 }

@@ -4,6 +4,10 @@
 //! on stdout within a timeout. Any failure of the command (cannot start,
 //! non-zero exit, timeout, bad JSON) is a summarizer error, which takes the
 //! engine's retry path; nothing is lost.
+//!
+//! A command's answer is untrusted text, like what it summarizes: the core
+//! makes its `summary` and each of its `lines` one inert line of the entry
+//! (`daybook_core::text`, SPEC §12), whatever the model wrote.
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};

@@ -44,11 +44,14 @@ pub enum Mark {
     Kill,
     /// A graceful shutdown and restart.
     Shutdown,
+    /// An entry reduced text a hostile capture sent, echoed by the
+    /// summarizer (SPEC §12): the oracle checked its day's rendering.
+    HostileText,
 }
 
 impl Mark {
     /// Every mark, in report order.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 18] = [
         Self::CrashInRecovery,
         Self::CrashInReductionCommit,
         Self::OrphanWithEvidence,
@@ -66,10 +69,11 @@ impl Mark {
         Self::DroppedWhilePaused,
         Self::Kill,
         Self::Shutdown,
+        Self::HostileText,
     ];
 
     /// The marks issue 4 requires of a multi-seed run.
-    pub const REQUIRED: [Self; 11] = [
+    pub const REQUIRED: [Self; 12] = [
         Self::CrashInRecovery,
         Self::CrashInReductionCommit,
         Self::OrphanWithEvidence,
@@ -81,6 +85,7 @@ impl Mark {
         Self::DstCrossing,
         Self::BackwardsClock,
         Self::SleepGap,
+        Self::HostileText,
     ];
 
     /// A short name for the summary line.
@@ -103,6 +108,7 @@ impl Mark {
             Self::DroppedWhilePaused => "dropped_while_paused",
             Self::Kill => "kill",
             Self::Shutdown => "shutdown",
+            Self::HostileText => "hostile_text",
         }
     }
 

@@ -16,7 +16,7 @@ use crate::failure::{Failure, SeedReport};
 use crate::faults::{self, CRASH, Kill, kill_schedule};
 use crate::node;
 use crate::stores::StoreFactory;
-use crate::workload::Workload;
+use crate::workload::{HOSTILE_TAG, Workload};
 use crate::world::World;
 
 /// Runs one seed over the stores `factory` opens.
@@ -199,6 +199,9 @@ fn report<F: StoreFactory>(world: &World<F>, quiet: &Dump) -> SeedReport {
     }
     for _ in &crossings {
         log.coverage.hit(Mark::DstCrossing);
+    }
+    for _ in quiet.entries.iter().filter(|e| e.body.contains(HOSTILE_TAG)) {
+        log.coverage.hit(Mark::HostileText);
     }
     log.trace.record(&plan.crashes);
     SeedReport {

@@ -102,6 +102,16 @@ pub enum CommandLine {
         #[arg(long)]
         json: bool,
     },
+    /// Print the settings in force: the config file read and the privacy
+    /// rules (defaults and the config's own).
+    Config {
+        /// Show the settings (the only action; the flag says what it does).
+        #[arg(long)]
+        show: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Import sources.
@@ -134,6 +144,11 @@ impl Cli {
         DataDir::open(resolve_data_dir(self.data_dir.as_deref()))
     }
 
+    /// The data directory for a command that only reads: never created.
+    fn existing_data(&self) -> Result<DataDir> {
+        DataDir::existing(resolve_data_dir(self.data_dir.as_deref()))
+    }
+
     /// Runs the command; `Ok(false)` means "exit 1" (doctor found something).
     pub fn execute(self) -> Result<bool> {
         match &self.command {
@@ -150,7 +165,7 @@ impl Cli {
             CommandLine::Sessions { day, all, json } => self.sessions(day.as_deref(), *all, *json),
             CommandLine::Show { day } => {
                 let day = day.as_deref().map_or_else(|| Ok(clock::today()), parse_day)?;
-                let store = SqliteStore::open(&self.data()?.database())?;
+                let store = SqliteStore::open(&self.existing_data()?.existing_database()?)?;
                 print!("{}", projection::render(&store, day)?);
                 Ok(true)
             }
@@ -167,11 +182,38 @@ impl Cli {
                 Ok(true)
             }
             CommandLine::Doctor { json } => self.doctor(*json),
+            CommandLine::Config { show: _, json } => self.show_config(*json),
         }
     }
 
+    fn show_config(&self, json: bool) -> Result<bool> {
+        let settings = self.settings()?;
+        let file = self
+            .config
+            .clone()
+            .or_else(|| default_config_path().filter(|p| p.exists()));
+        let file_text = file
+            .as_ref()
+            .map_or_else(|| "none (built-in defaults)".to_owned(), |p| p.display().to_string());
+        if json {
+            print_json(&json!({
+                "config_file": file,
+                "future_tolerance_seconds": settings.engine.future_tolerance.as_secs_f64(),
+                "privacy": settings.privacy.describe(),
+            }));
+        } else {
+            println!("config file: {file_text}");
+            println!(
+                "future_tolerance_seconds: {}",
+                settings.engine.future_tolerance.as_secs_f64()
+            );
+            print!("{}", settings.privacy.describe_text());
+        }
+        Ok(true)
+    }
+
     fn status(&self, json: bool) -> Result<bool> {
-        let data = self.data()?;
+        let data = self.existing_data()?;
         let status = if data.is_locked()? {
             let addr = server::read_addr(&data)?;
             let body = get(&addr, "/v1/status")?;
@@ -180,15 +222,16 @@ impl Cli {
                 body: format!("unexpected status reply: {e}"),
             })?
         } else {
-            let store = SqliteStore::open(&data.database())?;
+            let store = SqliteStore::open(&data.existing_database()?)?;
             let counts = store.status_counts()?;
+            let state = store.daemon_state()?;
             Status {
                 running: false,
-                paused: false,
+                paused: state.paused,
                 open_session: None,
                 events_total: counts.events,
-                dropped_paused: 0,
-                dropped_ignored: 0,
+                dropped_paused: state.dropped_paused,
+                dropped_ignored: state.dropped_ignored,
                 pending_sessions: counts.ended,
                 failed_sessions: counts.failed,
             }
@@ -217,8 +260,12 @@ impl Cli {
         Ok(true)
     }
 
+    /// Reads and checks every line first (all or nothing: a bad line sends
+    /// nothing), then sends the events in batches. Line numbers count
+    /// every line, blank ones included.
     fn ingest(&self, file: Option<&Path>) -> Result<bool> {
-        let data = self.data()?;
+        let data = self.existing_data()?;
+        let tolerance = self.settings()?.engine.future_tolerance;
         if !data.is_locked()? {
             return Err(Error::NotRunning {
                 addr: "(none)".into(),
@@ -246,35 +293,13 @@ impl Cli {
             );
             bar
         });
-        let mut batch: Vec<Value> = Vec::new();
-        let mut first_line = 1;
+        let (events, lines) = read_event_lines(reader, &name, tolerance)?;
         let mut sent = 0u64;
-        for (i, line) in reader.lines().enumerate() {
-            let line = line.map_err(|source| Error::Io {
-                what: "reading",
-                path: name.clone(),
-                source,
-            })?;
-            if line.trim().is_empty() {
-                continue;
+        for (batch, lines) in events.chunks(1000).zip(lines.chunks(1000)) {
+            sent += post_batch(&addr, batch, lines, &name, sent)?;
+            if let Some(bar) = &bar {
+                bar.set_position(sent);
             }
-            let v: Value = serde_json::from_str(&line).map_err(|e| Error::BadInput {
-                path: name.clone(),
-                message: format!("line {}: {e}", i + 1),
-            })?;
-            if batch.is_empty() {
-                first_line = i + 1;
-            }
-            batch.push(v);
-            if batch.len() == 1000 {
-                sent += post_batch(&addr, &mut batch, &name, first_line)?;
-                if let Some(bar) = &bar {
-                    bar.set_position(sent);
-                }
-            }
-        }
-        if !batch.is_empty() {
-            sent += post_batch(&addr, &mut batch, &name, first_line)?;
         }
         if let Some(bar) = bar {
             bar.finish_and_clear();
@@ -284,7 +309,7 @@ impl Cli {
     }
 
     fn sessions(&self, day: Option<&str>, all: bool, json: bool) -> Result<bool> {
-        let store = SqliteStore::open(&self.data()?.database())?;
+        let store = SqliteStore::open(&self.existing_data()?.existing_database()?)?;
         let sessions = if all {
             store.all_sessions()?
         } else {
@@ -320,6 +345,12 @@ impl Cli {
         let scratch = tempdir_in(data.root())?;
         let target = if dry_run {
             let copy = scratch.join("dry-run.db");
+            // VACUUM INTO accepts an empty file: created 0600 first.
+            crate::datadir::create_private_file_if_missing(&copy).map_err(|source| Error::Io {
+                what: "creating",
+                path: copy.clone(),
+                source,
+            })?;
             let store = SqliteStore::open(&path)?;
             store
                 .connection()
@@ -394,8 +425,8 @@ impl Cli {
     }
 
     fn doctor(&self, json: bool) -> Result<bool> {
-        let data = self.data()?;
-        let store = SqliteStore::open(&data.database())?;
+        let data = self.existing_data()?;
+        let store = SqliteStore::open(&data.existing_database()?)?;
         let integrity = store.integrity_check()?;
         let dump = Dump {
             day_files: Some(projection::read_all(&data.days())?),
@@ -451,7 +482,7 @@ fn project_all(engine: &Engine<SqliteStore, DaemonSummarizer>, data: &DataDir) -
 
 fn tempdir_in(root: &Path) -> Result<PathBuf> {
     let dir = root.join(format!(".scratch-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+    crate::datadir::create_private_dir(&dir).map_err(|source| Error::Io {
         what: "creating scratch directory",
         path: dir.clone(),
         source,
@@ -477,31 +508,76 @@ fn get(addr: &str, path: &str) -> Result<String> {
     Ok(body)
 }
 
-/// Posts a batch; on a 400 names the line of the bad item.
-fn post_batch(addr: &str, batch: &mut Vec<Value>, name: &Path, first_line: usize) -> Result<u64> {
+/// Every non-blank line of `reader` as an event object, each checked as
+/// the daemon checks it (the future bound with the configured tolerance),
+/// with its 1-based line number. The first bad line is an error naming it.
+fn read_event_lines(reader: impl BufRead, name: &Path, tolerance: std::time::Duration) -> Result<(Vec<Value>, Vec<usize>)> {
+    let now = clock::now();
+    let bad = |line: usize, message: String| Error::BadInput {
+        path: name.to_owned(),
+        message: format!("line {line}: {message}; nothing was sent"),
+    };
+    let mut events = Vec::new();
+    let mut lines = Vec::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.map_err(|source| Error::Io {
+            what: "reading",
+            path: name.to_owned(),
+            source,
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: Value = serde_json::from_str(&line).map_err(|e| bad(i + 1, e.to_string()))?;
+        if !v.is_object() {
+            return Err(bad(i + 1, "an event must be a JSON object".into()));
+        }
+        let parsed = crate::http::parse_events(line.as_bytes(), now).map_err(|e| bad(i + 1, e.to_string()))?;
+        for event in &parsed {
+            event.validate(now, tolerance).map_err(|e| bad(i + 1, e.to_string()))?;
+        }
+        events.push(v);
+        lines.push(i + 1);
+    }
+    Ok((events, lines))
+}
+
+/// Posts a batch; on a 400 names the line of the bad item and what was
+/// already stored.
+fn post_batch(addr: &str, batch: &[Value], lines: &[usize], name: &Path, sent_before: u64) -> Result<u64> {
     let url = format!("http://{addr}/v1/events");
-    let mut resp = agent().post(&url).send_json(&*batch).map_err(|e| Error::NotRunning {
+    let mut resp = agent().post(&url).send_json(batch).map_err(|e| Error::NotRunning {
         addr: addr.to_owned(),
         reason: e.to_string(),
     })?;
     let status = resp.status().as_u16();
     let body = resp.body_mut().read_to_string().unwrap_or_default();
-    let n = batch.len() as u64;
-    batch.clear();
+    let stored = match (sent_before, lines.first()) {
+        (0, _) | (_, None) => "; nothing was stored".to_owned(),
+        (n, Some(first)) => format!("; the {n} events before line {first} were stored"),
+    };
     match status {
         200 => {
             let v: Value = serde_json::from_str(&body).unwrap_or_default();
-            Ok(v["accepted"].as_u64().unwrap_or(n))
+            Ok(v["accepted"].as_u64().unwrap_or(batch.len() as u64))
         }
         400 => {
             let v: Value = serde_json::from_str(&body).unwrap_or_default();
-            let line = v["index"].as_u64().map_or(first_line, |i| first_line + i as usize);
+            let line = v["index"]
+                .as_u64()
+                .and_then(|i| lines.get(usize::try_from(i).ok()?))
+                .or(lines.first())
+                .copied()
+                .unwrap_or(0);
             Err(Error::BadInput {
                 path: name.to_owned(),
-                message: format!("line {line}: {}", v["error"].as_str().unwrap_or(&body)),
+                message: format!("line {line}: {}{stored}", v["error"].as_str().unwrap_or(&body)),
             })
         }
-        _ => Err(Error::Api { status, body }),
+        _ => Err(Error::Api {
+            status,
+            body: format!("{body}{stored}"),
+        }),
     }
 }
 

@@ -26,7 +26,8 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use crate::clock;
-use crate::service::Command;
+use crate::error::quote;
+use crate::service::{Command, Refused};
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -96,6 +97,16 @@ impl ApiError {
     }
 }
 
+impl std::fmt::Display for ApiError {
+    /// The error as a command line shows it: the field first, if any.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.field.as_deref() {
+            Some(field) if !field.is_empty() => write!(f, "`{field}`: {}", self.error),
+            _ => f.write_str(&self.error),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.status, Json(&self)).into_response()
@@ -128,7 +139,7 @@ fn parse_event(index: usize, v: &Value, now: Timestamp) -> Result<Event, ApiErro
         None => (now, clock::local_offset(now)),
         Some(s) => {
             let t = DateTime::parse_from_rfc3339(&s)
-                .map_err(|_| ApiError::item(index, "at", format!("`at` = {s:?} is not RFC 3339 with an offset")))?;
+                .map_err(|_| ApiError::item(index, "at", format!("`at` = {} is not RFC 3339 with an offset", quote(&s))))?;
             (Timestamp(t.timestamp_millis()), UtcOffset(t.offset().local_minus_utc()))
         }
     };
@@ -141,7 +152,7 @@ fn parse_event(index: usize, v: &Value, now: Timestamp) -> Result<Event, ApiErro
         text: text("text")?,
         source: text("source")?,
     };
-    event.validate(now).map_err(|e| match e {
+    event.validate_fields().map_err(|e| match e {
         CoreError::InvalidEvent { field, .. } => ApiError::item(index, field, e.to_string()),
         other => ApiError::item(index, "", other.to_string()),
     })?;
@@ -184,7 +195,10 @@ async fn post_events(
     let events = parse_events(&body, clock::now())?;
     let accepted = ask(&engine, |tx| Command::Ingest(events, tx))
         .await?
-        .map_err(ApiError::internal)?;
+        .map_err(|refused| match refused {
+            Refused::Invalid { index, field, message } => ApiError::item(index, field, message),
+            Refused::Failed(message) => ApiError::internal(message),
+        })?;
     Ok(Json(accepted).into_response())
 }
 
@@ -254,7 +268,7 @@ async fn pause(State(engine): State<Sender<Command>>) -> Result<Response, ApiErr
 }
 
 async fn resume(State(engine): State<Sender<Command>>) -> Result<Response, ApiError> {
-    ask(&engine, Command::Resume).await?;
+    ask(&engine, Command::Resume).await?.map_err(ApiError::internal)?;
     Ok(Json(json!({"paused": false})).into_response())
 }
 
@@ -285,7 +299,7 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("at"));
         let e = err(r#"[{"app":5}]"#);
         assert_eq!(e.field.as_deref(), Some("app"));
-        let e = err(r#"[{"app":"A","at":"2027-01-17T09:00:00Z"}]"#);
+        let e = err(r#"[{"app":"A","at":"0000-01-01T09:00:00Z"}]"#);
         assert_eq!(e.field.as_deref(), Some("at"), "{}", e.error);
         let long = format!(r#"{{"app":"A","title":"{}"}}"#, "t".repeat(5000));
         assert_eq!(err(&long).field.as_deref(), Some("title"));

@@ -29,7 +29,7 @@ fn replace_file(dir: &Path, name: &str, text: &str, between: impl FnOnce()) -> R
         let path = path.clone();
         move |source| Error::Io { what, path, source }
     };
-    let mut file = File::create(&tmp).map_err(io("writing", &tmp))?;
+    let mut file = crate::datadir::create_private_file(&tmp).map_err(io("writing", &tmp))?;
     file.write_all(text.as_bytes()).map_err(io("writing", &tmp))?;
     file.sync_all().map_err(io("syncing", &tmp))?;
     drop(file);

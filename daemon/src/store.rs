@@ -8,6 +8,7 @@
 //! (`sessions_open`, `events_by_session`): no query per orphan from
 //! this side.
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -35,11 +36,26 @@ pub struct StatusCounts {
     pub failed: u64,
 }
 
+/// The daemon's own durable state (the `daemon_state` row): pause and
+/// the drop counters survive restarts and kills.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DaemonState {
+    /// Whether capture is paused.
+    pub paused: bool,
+    /// Events dropped while paused, ever.
+    pub dropped_paused: u64,
+    /// Events dropped by the privacy filters, ever.
+    pub dropped_ignored: u64,
+}
+
 /// The SQLite store. Owns one connection; not shared between threads.
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// Drop counts `(paused, ignored)` to add in the next ingest
+    /// transaction (see [`SqliteStore::stage_dropped`]).
+    staged: Cell<(u64, u64)>,
 }
 
 type CoreResult<T> = std::result::Result<T, CoreError>;
@@ -266,6 +282,13 @@ impl SqliteStore {
             path: path.to_owned(),
             source,
         };
+        // Created 0600 before SQLite opens it: SQLite gives the -wal and
+        // -shm files the database file's mode.
+        crate::datadir::create_private_file_if_missing(path).map_err(|source| Error::Io {
+            what: "creating",
+            path: path.to_owned(),
+            source,
+        })?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut conn = Connection::open_with_flags(path, flags).map_err(db)?;
         // Closing the last connection to a WAL database copies the WAL into
@@ -342,7 +365,65 @@ impl SqliteStore {
         Ok(Self {
             conn,
             path: path.to_owned(),
+            staged: Cell::new((0, 0)),
         })
+    }
+
+    /// The daemon's durable state.
+    pub fn daemon_state(&self) -> CoreResult<DaemonState> {
+        self.conn
+            .query_row(
+                "SELECT paused, dropped_paused, dropped_ignored FROM daemon_state WHERE id = 1",
+                [],
+                |r| {
+                    Ok(DaemonState {
+                        paused: r.get(0)?,
+                        dropped_paused: r.get::<_, i64>(1)? as u64,
+                        dropped_ignored: r.get::<_, i64>(2)? as u64,
+                    })
+                },
+            )
+            .map_err(storage)
+    }
+
+    /// Records whether capture is paused (its own transaction).
+    pub fn set_paused(&self, paused: bool) -> CoreResult<()> {
+        self.conn
+            .execute("UPDATE daemon_state SET paused = ?1 WHERE id = 1", [paused])
+            .map(drop)
+            .map_err(storage)
+    }
+
+    /// Stages drop counts for the next ingest transaction, so the count of
+    /// events a batch dropped commits with the events it kept, or not at
+    /// all. A batch that writes nothing (capture paused) commits them with
+    /// [`Self::commit_staged`].
+    pub fn stage_dropped(&self, paused: u64, ignored: u64) {
+        let (p, i) = self.staged.get();
+        self.staged.set((p + paused, i + ignored));
+    }
+
+    /// Commits counts still staged, in their own transaction.
+    pub fn commit_staged(&self) -> CoreResult<()> {
+        let (paused, ignored) = self.staged.take();
+        if (paused, ignored) == (0, 0) {
+            return Ok(());
+        }
+        Self::add_dropped(&self.conn, paused, ignored)
+    }
+
+    /// Forgets staged counts (their batch did not commit).
+    pub fn discard_staged(&self) {
+        self.staged.set((0, 0));
+    }
+
+    fn add_dropped(conn: &Connection, paused: u64, ignored: u64) -> CoreResult<()> {
+        conn.prepare_cached(
+            "UPDATE daemon_state SET dropped_paused = dropped_paused + ?1, dropped_ignored = dropped_ignored + ?2 WHERE id = 1",
+        )
+        .and_then(|mut s| s.execute(params![paused as i64, ignored as i64]))
+        .map(drop)
+        .map_err(storage)
     }
 
     /// The database file.
@@ -550,7 +631,11 @@ impl Store for SqliteStore {
     }
 
     fn ingest(&mut self, steps: &[IngestStep]) -> CoreResult<()> {
+        let (paused, ignored) = self.staged.take();
         self.write(|tx| {
+            if (paused, ignored) != (0, 0) {
+                Self::add_dropped(tx, paused, ignored)?;
+            }
             // Inside this transaction only an `End` step changes a status,
             // so a session once found active stays active until one ends
             // it: its appends are checked once, not with a query per event.

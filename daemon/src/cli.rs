@@ -264,7 +264,15 @@ impl Cli {
     /// nothing), then sends the events in batches. Line numbers count
     /// every line, blank ones included.
     fn ingest(&self, file: Option<&Path>) -> Result<bool> {
-        let data = self.existing_data()?;
+        let data = match self.existing_data() {
+            Err(Error::Missing { path, .. }) => {
+                return Err(Error::NotRunning {
+                    addr: "(none)".into(),
+                    reason: format!("no data directory at {}", path.display()),
+                });
+            }
+            other => other?,
+        };
         let tolerance = self.settings()?.engine.future_tolerance;
         if !data.is_locked()? {
             return Err(Error::NotRunning {

@@ -260,6 +260,15 @@ mod tests {
 
         assert_eq!(user_version(&path), MIGRATIONS.len() as i64);
         assert_eq!(rows(&path), before, "the migration changed a row");
+        let state: (i64, i64, i64) = Connection::open(&path)
+            .unwrap()
+            .query_row(
+                "SELECT paused, dropped_paused, dropped_ignored FROM daemon_state",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(state, (0, 0, 0), "migration 3 starts unpaused with no drops");
         let conn = Connection::open(&path).unwrap();
         let sql: String = conn
             .query_row("SELECT sql FROM sqlite_master WHERE name = 'sessions'", [], |r| {

@@ -102,6 +102,20 @@ pub enum CommandLine {
         #[arg(long)]
         json: bool,
     },
+    /// Bring sessions that reach into the future (a clock that ran ahead)
+    /// back to now, losing no event; refuses while a daemon runs.
+    ///
+    /// Such a session's start and end and its events' attributed times
+    /// become at most now (each event keeps its own `at`), its entries are
+    /// removed and it is reduced again from its rebuilt blocks.
+    Repair {
+        /// Report what would be repaired; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the settings in force: the config file read and the privacy
     /// rules (defaults and the config's own).
     Config {
@@ -183,7 +197,56 @@ impl Cli {
             }
             CommandLine::Doctor { json } => self.doctor(*json),
             CommandLine::Config { show: _, json } => self.show_config(*json),
+            CommandLine::Repair { dry_run, json } => self.repair(*dry_run, *json),
         }
+    }
+
+    fn repair(&self, dry_run: bool, json: bool) -> Result<bool> {
+        let data = self.existing_data()?;
+        let path = data.existing_database()?;
+        let _lock = data.lock()?;
+        let settings = self.settings()?;
+        let now = clock::now();
+        let bound = now + settings.engine.future_tolerance;
+        let mut store = SqliteStore::open_verified(&path)?;
+        let reaching = store.sessions_after(now)?;
+        // The latest plausible instant: now, or a session that ends within
+        // the tolerance (which stays as it is and must not be overlapped).
+        let limit = reaching
+            .iter()
+            .map(|(_, t)| *t)
+            .filter(|t| *t <= bound)
+            .fold(now, std::cmp::Ord::max);
+        let future: Vec<Value> = reaching
+            .iter()
+            .filter(|(_, t)| *t > bound)
+            .map(|(id, t)| json!({"id": id.0, "reaches": t.rfc3339(clock::local_offset(*t))}))
+            .collect();
+        if !dry_run && !future.is_empty() {
+            let (_, days) = store.clamp_sessions_after(bound, limit, settings.engine.window)?;
+            drop(store);
+            let (engine, _) = start_engine(&path, &settings)?;
+            project_all(&engine, &data)?;
+            // A day whose entries all moved keeps no file.
+            let kept = engine.store().entry_days()?;
+            for day in days.iter().filter(|d| !kept.contains(d)) {
+                let file = data.days().join(daybook_core::daylog::file_name(*day));
+                let _ = std::fs::remove_file(file);
+            }
+        }
+        if json {
+            print_json(&json!({"sessions": future, "dry_run": dry_run, "clamped_to": limit.rfc3339(clock::local_offset(limit))}));
+        } else {
+            println!(
+                "{} session(s) reaching past now + future_tolerance_seconds {}",
+                future.len(),
+                if dry_run { "would be brought back" } else { "brought back" }
+            );
+            for f in &future {
+                println!("  {} reached {}", f["id"].as_str().unwrap_or(""), f["reaches"].as_str().unwrap_or(""));
+            }
+        }
+        Ok(true)
     }
 
     fn show_config(&self, json: bool) -> Result<bool> {
@@ -440,7 +503,14 @@ impl Cli {
             day_files: Some(projection::read_all(&data.days())?),
             ..store.dump()?
         };
-        let violations: Vec<String> = check(&dump).iter().map(ToString::to_string).collect();
+        let mut violations: Vec<String> = check(&dump).iter().map(ToString::to_string).collect();
+        let now = clock::now();
+        for (id, t) in store.sessions_after(now + self.settings()?.engine.future_tolerance)? {
+            violations.push(format!(
+                "session {id} reaches {}, after now plus future_tolerance_seconds (a clock ran ahead): `daybook repair` brings it back",
+                t.rfc3339(clock::local_offset(t))
+            ));
+        }
         let unowned: Vec<Value> = dump
             .loose_blocks
             .iter()

@@ -594,6 +594,76 @@ impl SqliteStore {
         collect(&self.conn, "PRAGMA integrity_check", [], |r| r.get::<_, String>(0), Ok)
     }
 
+    /// Sessions that reach past `bound` (a clock that ran ahead, SPEC
+    /// §2): their end, or for an active one its latest attributed event, is
+    /// after `bound`. `(id, latest instant)`, by start.
+    pub fn sessions_after(&self, bound: Timestamp) -> CoreResult<Vec<(SessionId, Timestamp)>> {
+        collect(
+            &self.conn,
+            "SELECT s.id, max(coalesce(s.end_ms, s.start_ms), coalesce((SELECT max(e.attributed_ms) FROM events e WHERE e.session_id = s.id), s.start_ms)) AS latest
+             FROM sessions s WHERE latest > ?1 ORDER BY s.start_ms, s.id",
+            [bound.0],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+            |(id, t)| Ok((SessionId(id), Timestamp(t))),
+        )
+    }
+
+    /// `daybook repair`: brings every session that reaches past `bound`
+    /// back to `limit`, in one transaction, losing no event. Such a
+    /// session's start and end, and its events' attributed times, become
+    /// at most `limit` (each event keeps its own `at`); its entries are
+    /// removed and its blocks from `limit`'s window on are rebuilt from its
+    /// events, so an ended session is reduced again (`ended`) and an
+    /// active one is left to startup recovery. Clamping with `min` keeps
+    /// the order of sessions, so none overlaps another. Returns the
+    /// sessions changed and the days whose entries were removed.
+    pub fn clamp_sessions_after(
+        &mut self,
+        bound: Timestamp,
+        limit: Timestamp,
+        window: Duration,
+    ) -> CoreResult<(Vec<SessionId>, Vec<NaiveDate>)> {
+        let ids: Vec<SessionId> = self.sessions_after(bound)?.into_iter().map(|(id, _)| id).collect();
+        let from = limit.window_start(window);
+        self.write(|tx| {
+            let mut days = Vec::new();
+            for id in &ids {
+                let found = collect(tx, "SELECT DISTINCT day FROM entries WHERE session_id = ?1", [&id.0], |r| r.get::<_, String>(0), Ok)?;
+                days.extend(found.iter().filter_map(|d| parse_day_name(d)));
+                let run = |sql: &str, p: &[&dyn rusqlite::ToSql]| tx.execute(sql, p).map(drop).map_err(storage);
+                run("UPDATE blocks SET entry_id = NULL WHERE session_id = ?1", params![id.0])?;
+                run("DELETE FROM entries WHERE session_id = ?1", params![id.0])?;
+                run(
+                    "DELETE FROM blocks WHERE session_id = ?1 AND (start_ms >= ?2 OR end_ms > ?3)",
+                    params![id.0, from.0, limit.0],
+                )?;
+                run(
+                    "UPDATE events SET attributed_ms = min(attributed_ms, ?2) WHERE session_id = ?1",
+                    params![id.0, limit.0],
+                )?;
+                run(
+                    "UPDATE sessions SET start_ms = min(start_ms, ?2), end_ms = min(end_ms, ?2),
+                       status = CASE WHEN status = 'active' THEN 'active' ELSE 'ended' END,
+                       next_retry_ms = NULL, retry_count = 0, flush_end_ms = NULL
+                     WHERE id = ?1",
+                    params![id.0, limit.0],
+                )?;
+                let events = collect(
+                    tx,
+                    &format!("SELECT {EVENT_COLUMNS} FROM events WHERE session_id = ?1 ORDER BY attributed_ms, seq"),
+                    [&id.0],
+                    read_event,
+                    Ok,
+                )?;
+                let blocks = daybook_core::block::build_blocks(id, &events, window, from, Timestamp(i64::MAX));
+                Self::upsert_blocks(tx, &blocks)?;
+            }
+            days.sort();
+            days.dedup();
+            Ok((ids.clone(), days))
+        })
+    }
+
     /// Folds the WAL back into the database file (the safety net's part).
     pub fn checkpoint(&self) -> CoreResult<()> {
         self.conn

@@ -1,8 +1,10 @@
 //! The command line. Every command takes `--data-dir` (or
 //! `$DAYBOOK_DATA_DIR`); `--json` output is a stable contract with instants
 //! in RFC 3339 with offset. Commands that write (`recover`,
-//! `reduce-pending`, `import`) take the data directory's lock, so they
-//! refuse while a daemon runs.
+//! `reduce-pending`, `import`, `repair`) take the data directory's lock,
+//! so they refuse while a daemon runs. Commands that only read (`show`,
+//! `status`, `sessions`, `doctor`, `config --show`) never create a data
+//! directory or a database.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
@@ -144,7 +146,7 @@ fn print_json(v: &impl Serialize) {
 
 fn parse_day(s: &str) -> Result<chrono::NaiveDate> {
     daybook_core::daylog::parse_day_name(s).ok_or_else(|| Error::BadInput {
-        path: PathBuf::from(s),
+        path: PathBuf::from(crate::error::quote(s)),
         message: "not a date like 2026-11-28".into(),
     })
 }
@@ -191,7 +193,7 @@ impl Cli {
                 let data = self.data()?;
                 let _lock = data.lock()?;
                 let mut store = SqliteStore::open(&data.database())?;
-                let report = import::import_openchronicle(&mut store, path)?;
+                let report = import::import_openchronicle(&mut store, path, &self.settings()?.privacy)?;
                 print_json(&report);
                 Ok(true)
             }

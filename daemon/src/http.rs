@@ -213,7 +213,7 @@ struct DayQuery {
 }
 
 fn parse_day(s: &str) -> Result<NaiveDate, ApiError> {
-    parse_day_name(s).ok_or_else(|| ApiError::bad(format!("{s:?} is not a date like 2026-11-28")))
+    parse_day_name(s).ok_or_else(|| ApiError::bad(format!("{} is not a date like 2026-11-28", quote(s))))
 }
 
 /// A session as the JSON contract shows it (also `daybook sessions --json`).

@@ -18,9 +18,13 @@ pub fn day_name(day: NaiveDate) -> String {
 pub fn parse_day_name(s: &str) -> Option<NaiveDate> {
     let b = s.as_bytes();
     let shape = b.len() == 10
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() });
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
     shape.then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()).flatten()
 }
 

@@ -237,15 +237,25 @@ impl Cli {
             }
         }
         if json {
-            print_json(&json!({"sessions": future, "dry_run": dry_run, "clamped_to": limit.rfc3339(clock::local_offset(limit))}));
+            print_json(
+                &json!({"sessions": future, "dry_run": dry_run, "clamped_to": limit.rfc3339(clock::local_offset(limit))}),
+            );
         } else {
             println!(
                 "{} session(s) reaching past now + future_tolerance_seconds {}",
                 future.len(),
-                if dry_run { "would be brought back" } else { "brought back" }
+                if dry_run {
+                    "would be brought back"
+                } else {
+                    "brought back"
+                }
             );
             for f in &future {
-                println!("  {} reached {}", f["id"].as_str().unwrap_or(""), f["reaches"].as_str().unwrap_or(""));
+                println!(
+                    "  {} reached {}",
+                    f["id"].as_str().unwrap_or(""),
+                    f["reaches"].as_str().unwrap_or("")
+                );
             }
         }
         Ok(true)
@@ -591,7 +601,11 @@ fn get(addr: &str, path: &str) -> Result<String> {
 /// Every non-blank line of `reader` as an event object, each checked as
 /// the daemon checks it (the future bound with the configured tolerance),
 /// with its 1-based line number. The first bad line is an error naming it.
-fn read_event_lines(reader: impl BufRead, name: &Path, tolerance: std::time::Duration) -> Result<(Vec<Value>, Vec<usize>)> {
+fn read_event_lines(
+    reader: impl BufRead,
+    name: &Path,
+    tolerance: std::time::Duration,
+) -> Result<(Vec<Value>, Vec<usize>)> {
     let now = clock::now();
     let bad = |line: usize, message: String| Error::BadInput {
         path: name.to_owned(),

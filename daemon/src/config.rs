@@ -200,7 +200,6 @@ impl Settings {
         }
         Ok(s)
     }
-
 }
 
 #[cfg(test)]
@@ -246,7 +245,10 @@ mod tests {
         let s = Settings::parse("ignore_apps = [\"Signal\"]\nignore_title_patterns = [\"(?i)payroll\"]").unwrap();
         assert!(s.privacy.ignores(&event("signal", "x")));
         assert!(s.privacy.ignores(&event("Firefox", "Payroll 2027")));
-        assert!(s.privacy.ignores(&event("1Password", "x")), "defaults stay on under a user list");
+        assert!(
+            s.privacy.ignores(&event("1Password", "x")),
+            "defaults stay on under a user list"
+        );
         assert!(!s.privacy.ignores(&event("Firefox", "Docs")));
         let cleared = Settings::parse("privacy_defaults = false").unwrap();
         assert!(!cleared.privacy.ignores(&event("1Password", "x")));

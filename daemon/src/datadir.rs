@@ -64,7 +64,12 @@ pub fn create_private_file(path: &Path) -> std::io::Result<File> {
 /// Creates `path` empty with mode 0600 unless it exists (for a file
 /// another library then opens, like SQLite's database).
 pub fn create_private_file_if_missing(path: &Path) -> std::io::Result<()> {
-    match OpenOptions::new().write(true).create_new(true).mode(FILE_MODE).open(path) {
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(path)
+    {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),

@@ -138,8 +138,13 @@ fn parse_event(index: usize, v: &Value, now: Timestamp) -> Result<Event, ApiErro
     let (at, offset) = match text("at")? {
         None => (now, clock::local_offset(now)),
         Some(s) => {
-            let t = DateTime::parse_from_rfc3339(&s)
-                .map_err(|_| ApiError::item(index, "at", format!("`at` = {} is not RFC 3339 with an offset", quote(&s))))?;
+            let t = DateTime::parse_from_rfc3339(&s).map_err(|_| {
+                ApiError::item(
+                    index,
+                    "at",
+                    format!("`at` = {} is not RFC 3339 with an offset", quote(&s)),
+                )
+            })?;
             (Timestamp(t.timestamp_millis()), UtcOffset(t.offset().local_minus_utc()))
         }
     };

@@ -38,8 +38,12 @@ fn bad(path: &Path, message: impl Into<String>) -> Error {
 
 /// Parses an ISO-8601 instant with offset (`T` or space separated).
 fn instant(path: &Path, what: &str, s: &str) -> Result<(Timestamp, UtcOffset)> {
-    let t = DateTime::parse_from_rfc3339(&s.replacen(' ', "T", 1))
-        .map_err(|_| bad(path, format!("{what} {} is not an ISO-8601 instant with an offset", quote(s))))?;
+    let t = DateTime::parse_from_rfc3339(&s.replacen(' ', "T", 1)).map_err(|_| {
+        bad(
+            path,
+            format!("{what} {} is not an ISO-8601 instant with an offset", quote(s)),
+        )
+    })?;
     Ok((Timestamp(t.timestamp_millis()), UtcOffset(t.offset().local_minus_utc())))
 }
 

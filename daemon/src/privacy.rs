@@ -51,21 +51,26 @@ pub const DEFAULT_APPS: &[&str] = &[
 
 /// Private and incognito browser windows, ignored by default (their titles
 /// as Firefox, Chrome, Edge and others show them).
-pub const DEFAULT_TITLE_PATTERNS: &[&str] = &[
-    r"(?i)\bprivate browsing\b",
-    r"(?i)\bincognito\b",
-    r"(?i)\binprivate\b",
-];
+pub const DEFAULT_TITLE_PATTERNS: &[&str] = &[r"(?i)\bprivate browsing\b", r"(?i)\bincognito\b", r"(?i)\binprivate\b"];
 
 /// Secret shapes redacted by default: `(name, pattern)`. The card pattern
 /// is redacted only where its digits pass the Luhn check, so an order
 /// number or a timestamp of the same length stays.
 pub const DEFAULT_REDACTIONS: &[(&str, &str)] = &[
     (CARD, r"\b\d(?:[ -]?\d){12,18}\b"),
-    ("private key block", r"(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)"),
+    (
+        "private key block",
+        r"(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)",
+    ),
     ("bearer token", r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}"),
-    ("API key (sk-, pk_, rk_)", r"\b(?:sk-|[spr]k_(?:live|test)_)[A-Za-z0-9_-]{16,}"),
-    ("GitHub token", r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})"),
+    (
+        "API key (sk-, pk_, rk_)",
+        r"\b(?:sk-|[spr]k_(?:live|test)_)[A-Za-z0-9_-]{16,}",
+    ),
+    (
+        "GitHub token",
+        r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})",
+    ),
     ("AWS access key", r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),
     ("Slack token", r"\bxox[abpors]-[A-Za-z0-9-]{10,}"),
 ];
@@ -140,9 +145,15 @@ fn luhn(s: &str) -> bool {
         .iter()
         .rev()
         .enumerate()
-        .map(|(i, &d)| if i % 2 == 1 { (d * 2) % 9 + u32::from(d == 9) * 9 } else { d })
+        .map(|(i, &d)| {
+            if i % 2 == 1 {
+                (d * 2) % 9 + u32::from(d == 9) * 9
+            } else {
+                d
+            }
+        })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 impl Default for Privacy {
@@ -166,7 +177,8 @@ impl Privacy {
             p.apps
                 .extend(DEFAULT_APPS.iter().map(|a| ((*a).to_owned(), Origin::Default)));
             for pattern in DEFAULT_TITLE_PATTERNS {
-                p.titles.push((regex("ignore_title_patterns", pattern)?, Origin::Default));
+                p.titles
+                    .push((regex("ignore_title_patterns", pattern)?, Origin::Default));
             }
             for (name, pattern) in DEFAULT_REDACTIONS {
                 p.redactions.push(Redaction {
@@ -223,7 +235,11 @@ impl Privacy {
             }
             let replaced = if r.luhn {
                 r.regex.replace_all(&out, |c: &regex::Captures<'_>| {
-                    if luhn(&c[0]) { REDACTED.to_owned() } else { c[0].to_owned() }
+                    if luhn(&c[0]) {
+                        REDACTED.to_owned()
+                    } else {
+                        c[0].to_owned()
+                    }
                 })
             } else {
                 r.regex.replace_all(&out, REDACTED)
@@ -329,7 +345,15 @@ mod tests {
             ..UserRules::default()
         })
         .unwrap();
-        for app in ["1Password", "1password", "1Password ", " 1PASSWORD\t", "1Password\u{200b}", "\u{feff}1Pass\u{2060}word", "STRASSE"] {
+        for app in [
+            "1Password",
+            "1password",
+            "1Password ",
+            " 1PASSWORD\t",
+            "1Password\u{200b}",
+            "\u{feff}1Pass\u{2060}word",
+            "STRASSE",
+        ] {
             assert!(p.ignores(&event(app)), "{app:?}");
         }
         for app in ["1Password Helper", "Password", "Code"] {
@@ -340,7 +364,16 @@ mod tests {
     #[test]
     fn defaults_ignore_password_managers_and_private_windows() {
         let p = Privacy::default();
-        for app in ["1Password", "bitwarden", "KeePassXC", "LastPass", "Dashlane", "Keychain Access", "Seahorse", "Passwords"] {
+        for app in [
+            "1Password",
+            "bitwarden",
+            "KeePassXC",
+            "LastPass",
+            "Dashlane",
+            "Keychain Access",
+            "Seahorse",
+            "Passwords",
+        ] {
             assert!(p.ignores(&event(app)), "{app}");
         }
         assert!(p.ignores(&titled("GitHub — Mozilla Firefox Private Browsing")));
@@ -438,6 +471,9 @@ mod tests {
         assert!(text.contains("card number"), "{text}");
         let json = p.describe();
         assert_eq!(json["ignore_apps"].as_array().unwrap().len(), DEFAULT_APPS.len() + 1);
-        assert_eq!(json["redact_patterns"].as_array().unwrap().len(), DEFAULT_REDACTIONS.len());
+        assert_eq!(
+            json["redact_patterns"].as_array().unwrap().len(),
+            DEFAULT_REDACTIONS.len()
+        );
     }
 }

@@ -628,7 +628,13 @@ impl SqliteStore {
         self.write(|tx| {
             let mut days = Vec::new();
             for id in &ids {
-                let found = collect(tx, "SELECT DISTINCT day FROM entries WHERE session_id = ?1", [&id.0], |r| r.get::<_, String>(0), Ok)?;
+                let found = collect(
+                    tx,
+                    "SELECT DISTINCT day FROM entries WHERE session_id = ?1",
+                    [&id.0],
+                    |r| r.get::<_, String>(0),
+                    Ok,
+                )?;
                 days.extend(found.iter().filter_map(|d| parse_day_name(d)));
                 let run = |sql: &str, p: &[&dyn rusqlite::ToSql]| tx.execute(sql, p).map(drop).map_err(storage);
                 run("UPDATE blocks SET entry_id = NULL WHERE session_id = ?1", params![id.0])?;

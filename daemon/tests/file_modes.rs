@@ -52,7 +52,14 @@ fn a_fresh_data_dir_and_every_file_in_it_are_private_from_creation() {
         .iter()
         .filter_map(|(p, _, _)| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .collect();
-    for name in ["daybook.db", "daybook.db-wal", "daybook.db-shm", "daybook.lock", "daybook.addr", "event-2026-01-10.md"] {
+    for name in [
+        "daybook.db",
+        "daybook.db-wal",
+        "daybook.db-shm",
+        "daybook.lock",
+        "daybook.addr",
+        "event-2026-01-10.md",
+    ] {
         assert!(names.iter().any(|n| n == name), "{name} missing from {names:?}");
     }
     assert_private(&dir.data());
@@ -78,9 +85,13 @@ fn an_existing_open_data_dir_is_tightened_with_one_warning() {
         let mode = if dir_ { 0o755 } else { 0o644 };
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
     }
-    let out = dir.daybook_under_umask("022", &["reduce-pending"]).assert_ok("reduce-pending");
+    let out = dir
+        .daybook_under_umask("022", &["reduce-pending"])
+        .assert_ok("reduce-pending");
     assert_eq!(out.stderr.matches(TIGHTENED).count(), 1, "{}", out.stderr);
     assert_private(&dir.data());
-    let again = dir.daybook_under_umask("022", &["reduce-pending"]).assert_ok("reduce-pending");
+    let again = dir
+        .daybook_under_umask("022", &["reduce-pending"])
+        .assert_ok("reduce-pending");
     assert!(!again.stderr.contains(TIGHTENED), "{}", again.stderr);
 }

@@ -209,7 +209,12 @@ fn imported_lines_pass_the_redaction_rules() {
     let path = dir.path().join("index.db");
     write_openchronicle(
         &path,
-        &[("oc-1", "2026-03-10T09:00:00+01:00", Some("2026-03-10T09:30:00+01:00"), "ended")],
+        &[(
+            "oc-1",
+            "2026-03-10T09:00:00+01:00",
+            Some("2026-03-10T09:30:00+01:00"),
+            "ended",
+        )],
         &[(
             "b1",
             "2026-03-10T09:00:00+01:00",

@@ -51,5 +51,7 @@ fn pause_and_the_drop_counts_survive_a_kill_and_a_restart() {
     assert!(daemon.terminate().success());
     let daemon = dir.start();
     assert_eq!(counts(&daemon.status()), (false, 3, 1), "resume survives too");
-    poll("the event stored", || (dir.dump().events.len() == events + 1).then_some(()));
+    poll("the event stored", || {
+        (dir.dump().events.len() == events + 1).then_some(())
+    });
 }

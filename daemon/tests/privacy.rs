@@ -47,7 +47,16 @@ fn a_fresh_install_keeps_password_managers_private_windows_and_secrets_out() {
     daemon.wait_quiet();
     let seen = everything(&dir, &daemon);
     for secret in [
-        "hunter", "1Password", "bitwarden", "Private Browsing", "Incognito", "4111", "sk-abc", "ghp_", "eyJhbGciOi", "AKIA",
+        "hunter",
+        "1Password",
+        "bitwarden",
+        "Private Browsing",
+        "Incognito",
+        "4111",
+        "sk-abc",
+        "ghp_",
+        "eyJhbGciOi",
+        "AKIA",
     ] {
         assert!(!seen.contains(secret), "{secret:?} reached a reader:\n{seen}");
     }
@@ -76,7 +85,11 @@ fn the_user_adds_url_title_and_redaction_rules_on_top_of_the_defaults() {
         {"at": at(1), "app": "1Password", "text": "defaults stay on"},
         {"at": at(2), "app": "Code", "title": "project-falcon notes", "text": "about project-falcon"},
     ]));
-    assert_eq!((reply["accepted"].clone(), reply["ignored"].clone()), (json!(1), json!(4)), "{reply}");
+    assert_eq!(
+        (reply["accepted"].clone(), reply["ignored"].clone()),
+        (json!(1), json!(4)),
+        "{reply}"
+    );
     daemon.wait_quiet();
     let seen = everything(&dir, &daemon);
     for secret in ["bank.example", "SIGNAL", "Payroll", "defaults stay on", "falcon"] {
@@ -87,13 +100,19 @@ fn the_user_adds_url_title_and_redaction_rules_on_top_of_the_defaults() {
 
 #[test]
 fn privacy_defaults_false_clears_the_defaults_only() {
-    let dir = TestDir::new(&format!("{FAST_TICK}privacy_defaults = false\nignore_apps = [\"Signal\"]\n"));
+    let dir = TestDir::new(&format!(
+        "{FAST_TICK}privacy_defaults = false\nignore_apps = [\"Signal\"]\n"
+    ));
     let daemon = dir.start();
     let reply = daemon.ingest(&json!([
         {"at": at(0), "app": "1Password", "text": "4111 1111 1111 1111"},
         {"at": at(1), "app": "Signal"},
     ]));
-    assert_eq!((reply["accepted"].clone(), reply["ignored"].clone()), (json!(1), json!(1)), "{reply}");
+    assert_eq!(
+        (reply["accepted"].clone(), reply["ignored"].clone()),
+        (json!(1), json!(1)),
+        "{reply}"
+    );
     let stored = dir.dump().events;
     assert_eq!(stored[0].event.text.as_deref(), Some("4111 1111 1111 1111"));
 }
@@ -102,15 +121,29 @@ fn privacy_defaults_false_clears_the_defaults_only() {
 fn config_show_prints_the_rules_in_force() {
     let dir = TestDir::new("ignore_apps = [\"Signal\"]\nredact_patterns = [\"project-[a-z]+\"]\n");
     let out = dir.daybook(&["config", "--show"]).assert_ok("config --show");
-    for want in ["\"1Password\"  [default]", "\"Signal\"  [config]", "card number", "project-[a-z]+", "incognito"] {
+    for want in [
+        "\"1Password\"  [default]",
+        "\"Signal\"  [config]",
+        "card number",
+        "project-[a-z]+",
+        "incognito",
+    ] {
         assert!(out.stdout.contains(want), "{want:?} missing:\n{}", out.stdout);
     }
-    let json = dir.daybook(&["config", "--show", "--json"]).assert_ok("config --show --json").json();
+    let json = dir
+        .daybook(&["config", "--show", "--json"])
+        .assert_ok("config --show --json")
+        .json();
     let apps: Vec<(String, String)> = json["privacy"]["ignore_apps"]
         .as_array()
         .expect("a list")
         .iter()
-        .map(|r: &Value| (r["rule"].as_str().unwrap().to_owned(), r["origin"].as_str().unwrap().to_owned()))
+        .map(|r: &Value| {
+            (
+                r["rule"].as_str().unwrap().to_owned(),
+                r["origin"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     assert!(apps.contains(&("1Password".into(), "default".into())), "{apps:?}");
     assert!(apps.contains(&("Signal".into(), "user".into())), "{apps:?}");
@@ -118,5 +151,9 @@ fn config_show_prints_the_rules_in_force() {
 
     let cleared = TestDir::new("privacy_defaults = false\n");
     let out = cleared.daybook(&["config", "--show"]).assert_ok("config --show");
-    assert!(!out.stdout.contains("1Password") && !out.stdout.contains("card number"), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains("1Password") && !out.stdout.contains("card number"),
+        "{}",
+        out.stdout
+    );
 }

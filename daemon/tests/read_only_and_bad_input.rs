@@ -41,7 +41,11 @@ fn ingest_sends_nothing_from_a_file_with_a_bad_line_and_names_it() {
     std::fs::write(&file, text).unwrap();
     let out = dir.daybook(&["ingest", file.to_str().unwrap()]);
     assert!(!out.ok(), "{out:?}");
-    assert!(out.stderr.contains(&format!("line {line}:")), "want line {line}: {}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("line {line}:")),
+        "want line {line}: {}",
+        out.stderr
+    );
     assert!(out.stderr.contains("nothing was sent"), "{}", out.stderr);
     assert_eq!(daemon.status()["events_total"], 0);
     assert!(dir.dump().events.is_empty());

@@ -25,11 +25,18 @@ fn events_from_the_future_or_before_1970_are_refused_naming_them() {
         let r = daemon.post_json("/v1/events", &json!([{"app": "Code"}, {"app": "Code", "at": bad}]));
         assert_eq!(r.status, 400, "{what}: {}", r.body);
         let v = r.json();
-        assert_eq!((v["index"].clone(), v["field"].clone()), (json!(1), json!("at")), "{what}: {v}");
+        assert_eq!(
+            (v["index"].clone(), v["field"].clone()),
+            (json!(1), json!("at")),
+            "{what}: {v}"
+        );
     }
     assert!(dir.dump().events.is_empty(), "a refused request stored an event");
     // Within the tolerance: accepted.
-    assert_eq!(daemon.ingest(&json!({"app": "Code", "at": from_now(30)}))["accepted"], 1);
+    assert_eq!(
+        daemon.ingest(&json!({"app": "Code", "at": from_now(30)}))["accepted"],
+        1
+    );
 
     for day in ["-0001-12-31", "+2026-01-10", "26-01-10", "2026-1-10"] {
         let r = daemon.get(&format!("/v1/days/{day}"));
@@ -44,7 +51,10 @@ fn events_from_the_future_or_before_1970_are_refused_naming_them() {
 fn a_larger_tolerance_is_a_setting() {
     let dir = TestDir::new(&format!("{FAST_TICK}future_tolerance_seconds = 3600\n"));
     let daemon = dir.start();
-    assert_eq!(daemon.ingest(&json!({"app": "Code", "at": from_now(10 * 60)}))["accepted"], 1);
+    assert_eq!(
+        daemon.ingest(&json!({"app": "Code", "at": from_now(10 * 60)}))["accepted"],
+        1
+    );
     let r = daemon.post_json("/v1/events", &json!({"app": "Code", "at": from_now(2 * 3600)}));
     assert_eq!(r.status, 400, "{}", r.body);
 }
@@ -76,7 +86,10 @@ fn doctor_reports_a_future_session_and_repair_brings_it_back_losing_nothing() {
     let _ = dir.daybook(&["recover"]).assert_ok("recover after the kill");
     let before_dry = dir.dump();
 
-    let dry = dir.daybook(&["repair", "--dry-run", "--json"]).assert_ok("repair --dry-run").json();
+    let dry = dir
+        .daybook(&["repair", "--dry-run", "--json"])
+        .assert_ok("repair --dry-run")
+        .json();
     assert_eq!(dry["sessions"].as_array().map(Vec::len), Some(1), "{dry}");
     assert_eq!(dir.dump(), before_dry, "a dry run changed the database");
 
@@ -84,12 +97,26 @@ fn doctor_reports_a_future_session_and_repair_brings_it_back_losing_nothing() {
     assert_eq!(done["sessions"].as_array().map(Vec::len), Some(1), "{done}");
     dir.daybook(&["doctor"]).assert_ok("doctor after repair");
     let after = dir.dump();
-    let events = |d: &daybook_core::Dump| -> Vec<daybook_core::Event> { d.events.iter().map(|e| e.event.clone()).collect() };
+    let events =
+        |d: &daybook_core::Dump| -> Vec<daybook_core::Event> { d.events.iter().map(|e| e.event.clone()).collect() };
     assert_eq!(events(&after), events(&before), "repair lost or changed an event");
     let limit = chrono::Utc::now().timestamp_millis() + 60_000;
-    assert!(after.events.iter().all(|e| e.attributed.0 <= limit), "{:?}", after.events);
-    assert!(after.sessions.iter().all(|s| s.phase.end().is_none_or(|t| t.0 <= limit)));
-    assert!(after.entries.iter().all(|e| e.to.0 <= limit + 60_000), "{:?}", after.entries);
+    assert!(
+        after.events.iter().all(|e| e.attributed.0 <= limit),
+        "{:?}",
+        after.events
+    );
+    assert!(
+        after
+            .sessions
+            .iter()
+            .all(|s| s.phase.end().is_none_or(|t| t.0 <= limit))
+    );
+    assert!(
+        after.entries.iter().all(|e| e.to.0 <= limit + 60_000),
+        "{:?}",
+        after.entries
+    );
 
     // The floor is no longer pinned in the future.
     let daemon = dir.start();

@@ -51,28 +51,32 @@ pub const DEFAULT_APPS: &[&str] = &[
 
 /// Private and incognito browser windows, ignored by default (their titles
 /// as Firefox, Chrome, Edge and others show them).
-pub const DEFAULT_TITLE_PATTERNS: &[&str] = &[r"(?i)\bprivate browsing\b", r"(?i)\bincognito\b", r"(?i)\binprivate\b"];
+pub const DEFAULT_TITLE_PATTERNS: &[&str] = &[
+    r"(?i)(?-u:\b)private browsing(?-u:\b)",
+    r"(?i)(?-u:\b)incognito(?-u:\b)",
+    r"(?i)(?-u:\b)inprivate(?-u:\b)",
+];
 
 /// Secret shapes redacted by default: `(name, pattern)`. The card pattern
 /// is redacted only where its digits pass the Luhn check, so an order
 /// number or a timestamp of the same length stays.
 pub const DEFAULT_REDACTIONS: &[(&str, &str)] = &[
-    (CARD, r"\b\d(?:[ -]?\d){12,18}\b"),
+    (CARD, r"(?-u:\b)[0-9](?:[ -]?[0-9]){12,18}(?-u:\b)"),
     (
         "private key block",
         r"(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)",
     ),
-    ("bearer token", r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}"),
+    ("bearer token", r"(?i)(?-u:\b)bearer\s+[A-Za-z0-9._~+/=-]{8,}"),
     (
         "API key (sk-, pk_, rk_)",
-        r"\b(?:sk-|[spr]k_(?:live|test)_)[A-Za-z0-9_-]{16,}",
+        r"(?-u:\b)(?:sk-|[spr]k_(?:live|test)_)[A-Za-z0-9_-]{16,}",
     ),
     (
         "GitHub token",
-        r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})",
+        r"(?-u:\b)(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})",
     ),
-    ("AWS access key", r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),
-    ("Slack token", r"\bxox[abpors]-[A-Za-z0-9-]{10,}"),
+    ("AWS access key", r"(?-u:\b)(?:AKIA|ASIA)[A-Z0-9]{16}(?-u:\b)"),
+    ("Slack token", r"(?-u:\b)xox[abpors]-[A-Za-z0-9-]{10,}"),
 ];
 
 const CARD: &str = "card number";
@@ -107,6 +111,24 @@ pub struct Privacy {
     titles: Vec<(Regex, Origin)>,
     urls: Vec<(Regex, Origin)>,
     redactions: Vec<Redaction>,
+    /// The same rules folded for matching: app names as compared, and each
+    /// pattern list as one alternation, so a field that matches nothing
+    /// (nearly all) costs one scan instead of one per pattern.
+    app_keys: Vec<String>,
+    any_title: Option<Regex>,
+    any_url: Option<Regex>,
+    any_redaction: Option<Regex>,
+}
+
+/// One regex matching wherever any of `patterns` matches (`None` for none).
+fn any_of<'a>(patterns: impl Iterator<Item = &'a Regex>) -> Result<Option<Regex>, String> {
+    let parts: Vec<String> = patterns.map(|r| format!("(?:{})", r.as_str())).collect();
+    if parts.is_empty() {
+        return Ok(None);
+    }
+    Regex::new(&parts.join("|"))
+        .map(Some)
+        .map_err(|e| format!("privacy patterns together: {e}"))
 }
 
 /// What the user's config says; see the module docs.
@@ -172,6 +194,10 @@ impl Privacy {
             titles: Vec::new(),
             urls: Vec::new(),
             redactions: Vec::new(),
+            app_keys: Vec::new(),
+            any_title: None,
+            any_url: None,
+            any_redaction: None,
         };
         if user.defaults.unwrap_or(true) {
             p.apps
@@ -205,6 +231,10 @@ impl Privacy {
                 origin: Origin::User,
             });
         }
+        p.app_keys = p.apps.iter().map(|(a, _)| app_key(a).into_owned()).collect();
+        p.any_title = any_of(p.titles.iter().map(|(r, _)| r))?;
+        p.any_url = any_of(p.urls.iter().map(|(r, _)| r))?;
+        p.any_redaction = any_of(p.redactions.iter().map(|r| &r.regex))?;
         Ok(p)
     }
 
@@ -213,22 +243,20 @@ impl Privacy {
     pub fn ignores(&self, event: &Event) -> bool {
         let app = app_key(&event.app);
         let app = UniCase::unicode(app.as_ref());
-        self.apps
-            .iter()
-            .any(|(a, _)| UniCase::unicode(app_key(a).as_ref()) == app)
-            || event
-                .title
-                .as_deref()
-                .is_some_and(|t| self.titles.iter().any(|(re, _)| re.is_match(t)))
-            || event
-                .url
-                .as_deref()
-                .is_some_and(|u| self.urls.iter().any(|(re, _)| re.is_match(u)))
+        let any = |re: &Option<Regex>, field: &Option<String>| {
+            re.as_ref().zip(field.as_deref()).is_some_and(|(re, f)| re.is_match(f))
+        };
+        self.app_keys.iter().any(|a| UniCase::unicode(a.as_str()) == app)
+            || any(&self.any_title, &event.title)
+            || any(&self.any_url, &event.url)
     }
 
     /// `text` with every redaction applied.
     pub fn redact_text<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(text);
+        if !self.any_redaction.as_ref().is_some_and(|re| re.is_match(text)) {
+            return out;
+        }
         for r in &self.redactions {
             if !r.regex.is_match(&out) {
                 continue;
@@ -456,6 +484,70 @@ mod tests {
         })
         .unwrap_err();
         assert!(bad.contains("redact_patterns"), "{bad}");
+    }
+
+    /// The slow reference of [`Privacy::redact_text`] and the ignore
+    /// checks: every pattern on its own, no combined prefilter.
+    fn redact_naive(p: &Privacy, text: &str) -> String {
+        let mut out = text.to_owned();
+        for r in &p.redactions {
+            out = if r.luhn {
+                r.regex
+                    .replace_all(&out, |c: &regex::Captures<'_>| {
+                        if luhn(&c[0]) {
+                            REDACTED.to_owned()
+                        } else {
+                            c[0].to_owned()
+                        }
+                    })
+                    .into_owned()
+            } else {
+                r.regex.replace_all(&out, REDACTED).into_owned()
+            };
+        }
+        out
+    }
+
+    #[test]
+    fn the_combined_prefilter_agrees_with_each_pattern_alone() {
+        let p = Privacy::new(&UserRules {
+            ignore_url_patterns: vec![r"^https://bank\.".into(), "(?i)LOGIN".into()],
+            redact_patterns: vec!["(?i)hunter[0-9]".into(), "(?s)a.b".into()],
+            ..UserRules::default()
+        })
+        .unwrap();
+        let pieces = [
+            "",
+            "plain",
+            "4111 1111 1111 1111",
+            "4111111111111112",
+            "sk-abcdefghijklmnop1234",
+            "Bearer abc.def.ghi",
+            "ghp_0123456789abcdefghijABCDEFGHIJ012345",
+            "AKIAIOSFODNN7EXAMPLE",
+            "xoxb-1234567890-abc",
+            "-----BEGIN RSA PRIVATE KEY-----\nx",
+            "HUNTER2",
+            "a\nb",
+            "Private Browsing",
+            "incognito",
+            "https://bank.x/login",
+            "é 4111-1111-1111-1111 ü",
+        ];
+        for a in pieces {
+            for b in pieces {
+                let text = format!("{a} {b}");
+                assert_eq!(p.redact_text(&text), redact_naive(&p, &text), "{text:?}");
+                let e = Event {
+                    title: Some(text.clone()),
+                    url: Some(text.clone()),
+                    ..event("Code")
+                };
+                let naive = p.titles.iter().any(|(re, _)| re.is_match(&text))
+                    || p.urls.iter().any(|(re, _)| re.is_match(&text));
+                assert_eq!(p.ignores(&e), naive, "{text:?}");
+            }
+        }
     }
 
     #[test]

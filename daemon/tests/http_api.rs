@@ -150,7 +150,8 @@ fn the_limits_themselves_are_accepted() {
     let daemon = dir.start();
     let edge = json!([
         {"app": "Code", "title": "t".repeat(4 * 1024), "text": "x".repeat(64 * 1024)},
-        {"app": "Code", "at": (chrono::Utc::now() + chrono::Duration::hours(23)).to_rfc3339()}
+        // Within `future_tolerance_seconds` (60) of now.
+        {"app": "Code", "at": (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc3339()}
     ]);
     assert_eq!(daemon.ingest(&edge)["accepted"], 2);
     let max = json!(vec![json!({"app": "Code"}); 10_000]);

@@ -41,6 +41,9 @@ pub struct Settings {
     /// body, and how long an idle keep-alive connection stays open
     /// (see [`crate::http::serve`]).
     pub http_read_timeout: Duration,
+    /// Bytes that must stay free on the data directory's disk; below it
+    /// ingest is refused with 507 (see `service::Refused::DiskFull`).
+    pub min_free_disk: u64,
 }
 
 impl Default for Settings {
@@ -53,6 +56,7 @@ impl Default for Settings {
             summarizer_timeout: Duration::from_secs(60),
             api_token_file: None,
             http_read_timeout: Duration::from_secs(10),
+            min_free_disk: 512 << 20,
         }
     }
 }
@@ -97,6 +101,7 @@ struct RawSettings {
     summarizer: Option<RawSummarizer>,
     api_token_file: Option<PathBuf>,
     http_read_timeout_seconds: Option<RawDuration>,
+    min_free_disk_mb: Option<u64>,
 }
 
 impl RawDuration {
@@ -197,6 +202,11 @@ impl Settings {
         )?;
         if s.http_read_timeout.is_zero() {
             return Err("`http_read_timeout_seconds` must be positive".into());
+        }
+        if let Some(mb) = raw.min_free_disk_mb {
+            s.min_free_disk = mb
+                .checked_mul(1 << 20)
+                .ok_or_else(|| format!("`min_free_disk_mb` = {mb} is more than any disk holds"))?;
         }
         s.privacy = Privacy::new(&UserRules {
             defaults: raw.privacy_defaults,

@@ -84,8 +84,38 @@ pub enum Refused {
         /// What is wrong.
         message: String,
     },
+    /// The disk holding the data directory is almost full: nothing is
+    /// stored while less than `min_free_disk_mb` is free, so neither a
+    /// runaway client nor daybook itself can fill the user's disk.
+    DiskFull {
+        /// Bytes free now.
+        free: u64,
+        /// The floor, in bytes.
+        floor: u64,
+    },
     /// The commit failed.
     Failed(String),
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Invalid { message, .. } | Self::Failed(message) => f.write_str(message),
+            Self::DiskFull { free, floor } => write!(
+                f,
+                "the disk is almost full ({} MiB free); daybook stores nothing while less than {} MiB is free \
+                 (min_free_disk_mb)",
+                free >> 20,
+                floor >> 20
+            ),
+        }
+    }
+}
+
+/// Bytes free for unprivileged writes on the file system holding `dir`.
+fn free_bytes(dir: &std::path::Path) -> std::io::Result<u64> {
+    let s = rustix::fs::statvfs(dir)?;
+    Ok(s.f_bavail.saturating_mul(s.f_frsize))
 }
 
 /// A request to the engine thread.
@@ -291,6 +321,24 @@ impl Service {
                 }
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
+        }
+        // One statvfs per group commit (about a microsecond). A file system
+        // that cannot say is not taken for a full one.
+        let floor = self.settings.min_free_disk;
+        match free_bytes(&self.days_dir) {
+            Ok(free) if free < floor => {
+                tracing::warn!(
+                    free_mib = free >> 20,
+                    floor_mib = floor >> 20,
+                    "disk almost full; events refused"
+                );
+                for (_, reply) in requests {
+                    let _ = reply.send(Err(Refused::DiskFull { free, floor }));
+                }
+                return Ok(());
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "cannot read the free disk space"),
         }
         let mut batch = Vec::with_capacity(total);
         let mut answers = Vec::with_capacity(requests.len());

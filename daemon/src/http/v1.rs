@@ -203,6 +203,12 @@ async fn post_events(
         .await?
         .map_err(|refused| match refused {
             Refused::Invalid { index, field, message } => ApiError::item(index, field, message),
+            full @ Refused::DiskFull { .. } => ApiError {
+                status: StatusCode::INSUFFICIENT_STORAGE,
+                error: full.to_string(),
+                index: None,
+                field: None,
+            },
             Refused::Failed(message) => ApiError::internal(message),
         })?;
     Ok(Json(accepted).into_response())

@@ -199,6 +199,11 @@ impl TestDir {
     /// Starts `daybook run --listen 127.0.0.1:0` and waits until it
     /// accepts events (it writes `daybook.addr` only then).
     pub fn start(&self) -> Daemon {
+        self.start_with_env(&[])
+    }
+
+    /// [`TestDir::start`] with extra environment variables for the daemon.
+    pub fn start_with_env(&self, env: &[(&str, &str)]) -> Daemon {
         let addr_file = self.data().join("daybook.addr");
         let _ = std::fs::remove_file(&addr_file);
         std::fs::create_dir_all(self.data()).expect("create data dir");
@@ -213,6 +218,7 @@ impl TestDir {
         let child = self
             .command()
             .args(["run", "--listen", "127.0.0.1:0"])
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("clone log"))
             .stderr(log_file)

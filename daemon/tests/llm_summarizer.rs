@@ -7,11 +7,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
-use std::thread;
-
+use common::fake_llm::{FakeLlm, completion_json};
 use common::{FAST_TICK, TestDir, poll};
 use daybook_core::EntryKind;
 use serde_json::{Value, json};
@@ -19,93 +15,12 @@ use serde_json::{Value, json};
 /// A past morning: the one-second tick ends and reduces its session at once.
 const DAY: &str = "2026-01-10";
 
-/// One request as the fake endpoint read it: the request line and
-/// headers, and the body.
-#[derive(Clone, Debug)]
-struct Seen {
-    head: String,
-    body: String,
-}
-
-impl Seen {
-    fn header(&self, name: &str) -> Option<String> {
-        self.head.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
-        })
-    }
-}
-
-/// A fake OpenAI-compatible endpoint on 127.0.0.1: answers every request
-/// with `status` and `body` and keeps what it was sent.
-struct Fake {
-    base_url: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Fake {
-    fn start(status: u16, body: String) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let base_url = format!("http://{}/v1", listener.local_addr().expect("addr"));
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let log = Arc::clone(&seen);
-        thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                if let Some(request) = read_request(&stream) {
-                    log.lock().expect("lock").push(request);
-                    let reply = format!(
-                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = (&stream).write_all(reply.as_bytes());
-                }
-            }
-        });
-        Self { base_url, seen }
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().expect("lock").clone()
-    }
-
-    fn config(&self, extra: &str) -> String {
-        format!(
-            "{FAST_TICK}{extra}[summarizer]\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"test-model\"\ntimeout_seconds = 10\n",
-            self.base_url
-        )
-    }
-}
-
-fn read_request(stream: &TcpStream) -> Option<Seen> {
-    let mut reader = BufReader::new(stream);
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        if line == "\r\n" {
-            break;
-        }
-        head.push_str(&line);
-    }
-    let partial = Seen {
-        head,
-        body: String::new(),
-    };
-    let len: usize = partial.header("content-length")?.parse().ok()?;
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body).ok()?;
-    Some(Seen {
-        body: String::from_utf8(body).ok()?,
-        ..partial
-    })
-}
-
-fn completion(content: &Value) -> String {
-    json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": content.to_string()}, "finish_reason": "stop"}]})
-        .to_string()
+/// A config of `kind = "openai"` against `fake`, after `extra` top-level keys.
+fn config(fake: &FakeLlm, extra: &str) -> String {
+    format!(
+        "{FAST_TICK}{extra}[summarizer]\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"test-model\"\ntimeout_seconds = 10\n",
+        fake.base_url
+    )
 }
 
 fn event() -> Value {
@@ -115,10 +30,10 @@ fn event() -> Value {
 #[test]
 fn the_models_summary_reaches_the_day_file_and_the_key_is_a_bearer_token() {
     let answer = json!({"summary": "Reviewed the parser.", "lines": ["[12:00-12:01, Code] Read parser.rs"]});
-    let fake = Fake::start(200, completion(&answer));
+    let fake = FakeLlm::replying(200, completion_json(&answer));
     let dir = TestDir::new(&format!(
         "{}api_key_env = \"DAYBOOK_TEST_LLM_KEY\"\n",
-        fake.config("")
+        config(&fake, "")
     ));
     let daemon = dir.start_with_env(&[("DAYBOOK_TEST_LLM_KEY", "sk-local-test-7")]);
     daemon.ingest(&event());
@@ -133,8 +48,15 @@ fn the_models_summary_reaches_the_day_file_and_the_key_is_a_bearer_token() {
 
     let seen = fake.seen();
     assert_eq!(seen.len(), 1, "{seen:?}");
-    assert!(seen[0].head.starts_with("POST /v1/chat/completions "), "{}", seen[0].head);
-    assert_eq!(seen[0].header("authorization").as_deref(), Some("Bearer sk-local-test-7"));
+    assert!(
+        seen[0].head.starts_with("POST /v1/chat/completions "),
+        "{}",
+        seen[0].head
+    );
+    assert_eq!(
+        seen[0].header("authorization").as_deref(),
+        Some("Bearer sk-local-test-7")
+    );
     let body: Value = serde_json::from_str(&seen[0].body).expect("request JSON");
     assert_eq!(body["model"], "test-model");
     let user = body["messages"][1]["content"].as_str().expect("user message");
@@ -146,10 +68,10 @@ fn the_models_summary_reaches_the_day_file_and_the_key_is_a_bearer_token() {
 
 #[test]
 fn a_key_variable_that_is_not_set_stops_startup_naming_it() {
-    let fake = Fake::start(200, String::new());
+    let fake = FakeLlm::replying(200, String::new());
     let dir = TestDir::new(&format!(
         "{}api_key_env = \"DAYBOOK_TEST_LLM_KEY_UNSET\"\n",
-        fake.config("")
+        config(&fake, "")
     ));
     let ran = dir.daybook(&["run", "--listen", "127.0.0.1:0"]);
     assert!(!ran.ok(), "{ran:?}");
@@ -159,8 +81,8 @@ fn a_key_variable_that_is_not_set_stops_startup_naming_it() {
 
 #[test]
 fn a_failing_endpoint_takes_the_retry_path_then_the_heuristic() {
-    let fake = Fake::start(500, "{\"error\": \"model crashed\"}".into());
-    let dir = TestDir::new(&fake.config("max_reduce_attempts = 2\n"));
+    let fake = FakeLlm::replying(500, "{\"error\": \"model crashed\"}".into());
+    let dir = TestDir::new(&config(&fake, "max_reduce_attempts = 2\n"));
     let mut daemon = dir.start();
     daemon.ingest(&event());
     let status = poll("the session to fail", || {

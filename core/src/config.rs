@@ -37,6 +37,14 @@ pub struct Config {
     pub empty_session: Duration,
     /// Local time of the daily safety net.
     pub daily_safety_net: NaiveTime,
+    /// An event whose `at` lies more than this after `now` is refused
+    /// (SPEC §2): one event from the future would pin the time floor.
+    #[serde(default = "default_future_tolerance")]
+    pub future_tolerance: Duration,
+}
+
+fn default_future_tolerance() -> Duration {
+    Duration::from_secs(60)
 }
 
 impl Default for Config {
@@ -53,6 +61,7 @@ impl Default for Config {
             max_reduce_attempts: 5,
             empty_session: MINUTE,
             daily_safety_net: NaiveTime::from_hms_opt(23, 55, 0).expect("valid time"),
+            future_tolerance: default_future_tolerance(),
         }
     }
 }

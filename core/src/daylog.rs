@@ -13,9 +13,20 @@ pub fn day_name(day: NaiveDate) -> String {
     day.format("%Y-%m-%d").to_string()
 }
 
-/// Parses [`day_name`]'s format.
+/// Parses [`day_name`]'s format, strictly: four-digit year, two-digit
+/// month and day, nothing else (chrono's `%Y` alone also takes `-0001` or
+/// `+10000`).
 pub fn parse_day_name(s: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+    let b = s.as_bytes();
+    let shape = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    shape.then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()).flatten()
 }
 
 /// The file name of a day's log.

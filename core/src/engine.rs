@@ -271,7 +271,7 @@ impl<S: Store, Z: Summarizer> Engine<S, Z> {
     /// failed commit leaves the engine as it was.
     pub fn handle_events(&mut self, now: Timestamp, events: &[Event]) -> Result<Ingested, Error> {
         for e in events {
-            e.validate(now)?;
+            e.validate(now, self.config.future_tolerance)?;
         }
         if self.state == State::Paused {
             return Ok(Ingested {

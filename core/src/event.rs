@@ -20,8 +20,8 @@ pub const MAX_URL_BYTES: usize = 8 * 1024;
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 /// Longest accepted source tag, in bytes.
 pub const MAX_SOURCE_BYTES: usize = 256;
-/// How far ahead of `now` an event may claim to be.
-pub const MAX_FUTURE: Duration = Duration::from_secs(24 * 3600);
+/// The earliest instant an event may claim: 1970-01-01T00:00:00Z.
+pub const EPOCH: Timestamp = Timestamp(0);
 
 /// One capture: what the user was doing at `at`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,8 +71,24 @@ impl Event {
     }
 
     /// Rejects what daybook will not store: a blank app, over-long fields,
-    /// an offset beyond ±18 h, an instant more than a day after `now`.
-    pub fn validate(&self, now: Timestamp) -> Result<(), Error> {
+    /// an offset beyond ±18 h, an instant before 1970 or more than
+    /// `future_tolerance` after `now` (SPEC §2: one event from the future
+    /// would pin every later event to its instant).
+    pub fn validate(&self, now: Timestamp, future_tolerance: Duration) -> Result<(), Error> {
+        self.validate_fields()?;
+        if self.at > now + future_tolerance {
+            return Err(Error::InvalidEvent {
+                field: "at",
+                reason: "is further in the future than `future_tolerance_seconds` allows",
+            });
+        }
+        Ok(())
+    }
+
+    /// [`Self::validate`] without the bound on the future, which needs the
+    /// configured tolerance: for a parser that hands events on to the
+    /// engine, which checks that bound at its own `now`.
+    pub fn validate_fields(&self) -> Result<(), Error> {
         let invalid = |field, reason| Err(Error::InvalidEvent { field, reason });
         if self.app.trim().is_empty() {
             return invalid("app", "must not be empty");
@@ -92,8 +108,8 @@ impl Event {
         if !self.offset.is_valid() {
             return invalid("offset", "must lie within ±18 hours");
         }
-        if self.at > now + MAX_FUTURE {
-            return invalid("at", "is more than a day in the future");
+        if self.at < EPOCH {
+            return invalid("at", "is before 1970-01-01");
         }
         Ok(())
     }
@@ -104,10 +120,13 @@ mod tests {
     use super::*;
 
     const NOW: Timestamp = Timestamp(1_800_000_000_000);
+    const TOLERANCE: Duration = Duration::from_secs(60);
 
     #[test]
     fn a_plain_event_is_valid() {
-        Event::new(NOW, "Code").validate(NOW).unwrap();
+        Event::new(NOW, "Code").validate(NOW, TOLERANCE).unwrap();
+        Event::new(NOW + TOLERANCE, "Code").validate(NOW, TOLERANCE).unwrap();
+        Event::new(EPOCH, "Code").validate(NOW, TOLERANCE).unwrap();
     }
 
     #[test]
@@ -142,10 +161,11 @@ mod tests {
                 },
                 "offset",
             ),
-            (Event::new(NOW + MAX_FUTURE + Duration::from_millis(1), "A"), "at"),
+            (Event::new(NOW + TOLERANCE + Duration::from_millis(1), "A"), "at"),
+            (Event::new(Timestamp(-1), "A"), "at"),
         ];
         for (event, field) in cases {
-            match event.validate(NOW) {
+            match event.validate(NOW, TOLERANCE) {
                 Err(Error::InvalidEvent { field: f, .. }) => assert_eq!(f, field),
                 other => panic!("{field}: expected rejection, got {other:?}"),
             }

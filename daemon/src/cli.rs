@@ -1,8 +1,10 @@
 //! The command line. Every command takes `--data-dir` (or
 //! `$DAYBOOK_DATA_DIR`); `--json` output is a stable contract with instants
 //! in RFC 3339 with offset. Commands that write (`recover`,
-//! `reduce-pending`, `import`) take the data directory's lock, so they
-//! refuse while a daemon runs.
+//! `reduce-pending`, `import`, `repair`) take the data directory's lock,
+//! so they refuse while a daemon runs. Commands that only read (`show`,
+//! `status`, `sessions`, `doctor`, `config --show`) never create a data
+//! directory or a database.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::SocketAddr;
@@ -110,6 +112,30 @@ pub enum CommandLine {
         #[arg(long)]
         new: bool,
     },
+    /// Bring sessions that reach into the future (a clock that ran ahead)
+    /// back to now, losing no event; refuses while a daemon runs.
+    ///
+    /// Such a session's start and end and its events' attributed times
+    /// become at most now (each event keeps its own `at`), its entries are
+    /// removed and it is reduced again from its rebuilt blocks.
+    Repair {
+        /// Report what would be repaired; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the settings in force: the config file read and the privacy
+    /// rules (defaults and the config's own).
+    Config {
+        /// Show the settings (the only action; the flag says what it does).
+        #[arg(long)]
+        show: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Import sources.
@@ -128,7 +154,7 @@ fn print_json(v: &impl Serialize) {
 
 fn parse_day(s: &str) -> Result<chrono::NaiveDate> {
     daybook_core::daylog::parse_day_name(s).ok_or_else(|| Error::BadInput {
-        path: PathBuf::from(s),
+        path: PathBuf::from(crate::error::quote(s)),
         message: "not a date like 2026-11-28".into(),
     })
 }
@@ -150,6 +176,11 @@ impl Cli {
         })
     }
 
+    /// The data directory for a command that only reads: never created.
+    fn existing_data(&self) -> Result<DataDir> {
+        DataDir::existing(resolve_data_dir(self.data_dir.as_deref()))
+    }
+
     /// Runs the command; `Ok(false)` means "exit 1" (doctor found something).
     pub fn execute(self) -> Result<bool> {
         match &self.command {
@@ -166,7 +197,7 @@ impl Cli {
             CommandLine::Sessions { day, all, json } => self.sessions(day.as_deref(), *all, *json),
             CommandLine::Show { day } => {
                 let day = day.as_deref().map_or_else(|| Ok(clock::today()), parse_day)?;
-                let store = SqliteStore::open(&self.data()?.database())?;
+                let store = SqliteStore::open(&self.existing_data()?.existing_database()?)?;
                 print!("{}", projection::render(&store, day)?);
                 Ok(true)
             }
@@ -178,7 +209,7 @@ impl Cli {
                 let data = self.data()?;
                 let _lock = data.lock()?;
                 let mut store = SqliteStore::open(&data.database())?;
-                let report = import::import_openchronicle(&mut store, path)?;
+                let report = import::import_openchronicle(&mut store, path, &self.settings()?.privacy)?;
                 print_json(&report);
                 Ok(true)
             }
@@ -205,11 +236,97 @@ impl Cli {
                 }
                 Ok(true)
             }
+            CommandLine::Config { show: _, json } => self.show_config(*json),
+            CommandLine::Repair { dry_run, json } => self.repair(*dry_run, *json),
         }
     }
 
+    fn repair(&self, dry_run: bool, json: bool) -> Result<bool> {
+        let data = self.existing_data()?;
+        let path = data.existing_database()?;
+        let _lock = data.lock()?;
+        let settings = self.settings()?;
+        let now = clock::now();
+        let bound = now + settings.engine.future_tolerance;
+        let mut store = SqliteStore::open_verified(&path)?;
+        let reaching = store.sessions_after(now)?;
+        // The latest plausible instant: now, or a session that ends within
+        // the tolerance (which stays as it is and must not be overlapped).
+        let limit = reaching
+            .iter()
+            .map(|(_, t)| *t)
+            .filter(|t| *t <= bound)
+            .fold(now, std::cmp::Ord::max);
+        let future: Vec<Value> = reaching
+            .iter()
+            .filter(|(_, t)| *t > bound)
+            .map(|(id, t)| json!({"id": id.0, "reaches": t.rfc3339(clock::local_offset(*t))}))
+            .collect();
+        if !dry_run && !future.is_empty() {
+            let (_, days) = store.clamp_sessions_after(bound, limit, settings.engine.window)?;
+            drop(store);
+            let (engine, _) = start_engine(&path, &settings)?;
+            project_all(&engine, &data)?;
+            // A day whose entries all moved keeps no file.
+            let kept = engine.store().entry_days()?;
+            for day in days.iter().filter(|d| !kept.contains(d)) {
+                let file = data.days().join(daybook_core::daylog::file_name(*day));
+                let _ = std::fs::remove_file(file);
+            }
+        }
+        if json {
+            print_json(
+                &json!({"sessions": future, "dry_run": dry_run, "clamped_to": limit.rfc3339(clock::local_offset(limit))}),
+            );
+        } else {
+            println!(
+                "{} session(s) reaching past now + future_tolerance_seconds {}",
+                future.len(),
+                if dry_run {
+                    "would be brought back"
+                } else {
+                    "brought back"
+                }
+            );
+            for f in &future {
+                println!(
+                    "  {} reached {}",
+                    f["id"].as_str().unwrap_or(""),
+                    f["reaches"].as_str().unwrap_or("")
+                );
+            }
+        }
+        Ok(true)
+    }
+
+    fn show_config(&self, json: bool) -> Result<bool> {
+        let settings = self.settings()?;
+        let file = self
+            .config
+            .clone()
+            .or_else(|| default_config_path().filter(|p| p.exists()));
+        let file_text = file
+            .as_ref()
+            .map_or_else(|| "none (built-in defaults)".to_owned(), |p| p.display().to_string());
+        if json {
+            print_json(&json!({
+                "config_file": file,
+                "future_tolerance_seconds": settings.engine.future_tolerance.as_secs_f64(),
+                "privacy": settings.privacy.describe(),
+            }));
+        } else {
+            println!("config file: {file_text}");
+            println!(
+                "future_tolerance_seconds: {}",
+                settings.engine.future_tolerance.as_secs_f64()
+            );
+            print!("{}", settings.privacy.describe_text());
+        }
+        Ok(true)
+    }
+
     fn status(&self, json: bool) -> Result<bool> {
-        let data = self.data()?;
+        let data = self.existing_data()?;
         let status = if data.is_locked()? {
             let api = self.api(&data)?;
             let body = get(&api, "/v1/status")?;
@@ -218,15 +335,16 @@ impl Cli {
                 body: format!("unexpected status reply: {e}"),
             })?
         } else {
-            let store = SqliteStore::open(&data.database())?;
+            let store = SqliteStore::open(&data.existing_database()?)?;
             let counts = store.status_counts()?;
+            let state = store.daemon_state()?;
             Status {
                 running: false,
-                paused: false,
+                paused: state.paused,
                 open_session: None,
                 events_total: counts.events,
-                dropped_paused: 0,
-                dropped_ignored: 0,
+                dropped_paused: state.dropped_paused,
+                dropped_ignored: state.dropped_ignored,
                 pending_sessions: counts.ended,
                 failed_sessions: counts.failed,
                 refused_requests: 0,
@@ -262,8 +380,20 @@ impl Cli {
         Ok(true)
     }
 
+    /// Reads and checks every line first (all or nothing: a bad line sends
+    /// nothing), then sends the events in batches. Line numbers count
+    /// every line, blank ones included.
     fn ingest(&self, file: Option<&Path>) -> Result<bool> {
-        let data = self.data()?;
+        let data = match self.existing_data() {
+            Err(Error::Missing { path, .. }) => {
+                return Err(Error::NotRunning {
+                    addr: "(none)".into(),
+                    reason: format!("no data directory at {}", path.display()),
+                });
+            }
+            other => other?,
+        };
+        let tolerance = self.settings()?.engine.future_tolerance;
         if !data.is_locked()? {
             return Err(Error::NotRunning {
                 addr: "(none)".into(),
@@ -291,35 +421,13 @@ impl Cli {
             );
             bar
         });
-        let mut batch: Vec<Value> = Vec::new();
-        let mut first_line = 1;
+        let (events, lines) = read_event_lines(reader, &name, tolerance)?;
         let mut sent = 0u64;
-        for (i, line) in reader.lines().enumerate() {
-            let line = line.map_err(|source| Error::Io {
-                what: "reading",
-                path: name.clone(),
-                source,
-            })?;
-            if line.trim().is_empty() {
-                continue;
+        for (batch, lines) in events.chunks(1000).zip(lines.chunks(1000)) {
+            sent += post_batch(&api, batch, lines, &name, sent)?;
+            if let Some(bar) = &bar {
+                bar.set_position(sent);
             }
-            let v: Value = serde_json::from_str(&line).map_err(|e| Error::BadInput {
-                path: name.clone(),
-                message: format!("line {}: {e}", i + 1),
-            })?;
-            if batch.is_empty() {
-                first_line = i + 1;
-            }
-            batch.push(v);
-            if batch.len() == 1000 {
-                sent += post_batch(&api, &mut batch, &name, first_line)?;
-                if let Some(bar) = &bar {
-                    bar.set_position(sent);
-                }
-            }
-        }
-        if !batch.is_empty() {
-            sent += post_batch(&api, &mut batch, &name, first_line)?;
         }
         if let Some(bar) = bar {
             bar.finish_and_clear();
@@ -329,7 +437,7 @@ impl Cli {
     }
 
     fn sessions(&self, day: Option<&str>, all: bool, json: bool) -> Result<bool> {
-        let store = SqliteStore::open(&self.data()?.database())?;
+        let store = SqliteStore::open(&self.existing_data()?.existing_database()?)?;
         let sessions = if all {
             store.all_sessions()?
         } else {
@@ -365,6 +473,12 @@ impl Cli {
         let scratch = tempdir_in(data.root())?;
         let target = if dry_run {
             let copy = scratch.join("dry-run.db");
+            // VACUUM INTO accepts an empty file: created 0600 first.
+            crate::datadir::create_private_file_if_missing(&copy).map_err(|source| Error::Io {
+                what: "creating",
+                path: copy.clone(),
+                source,
+            })?;
             let store = SqliteStore::open(&path)?;
             store
                 .connection()
@@ -439,14 +553,21 @@ impl Cli {
     }
 
     fn doctor(&self, json: bool) -> Result<bool> {
-        let data = self.data()?;
-        let store = SqliteStore::open(&data.database())?;
+        let data = self.existing_data()?;
+        let store = SqliteStore::open(&data.existing_database()?)?;
         let integrity = store.integrity_check()?;
         let dump = Dump {
             day_files: Some(projection::read_all(&data.days())?),
             ..store.dump()?
         };
-        let violations: Vec<String> = check(&dump).iter().map(ToString::to_string).collect();
+        let mut violations: Vec<String> = check(&dump).iter().map(ToString::to_string).collect();
+        let now = clock::now();
+        for (id, t) in store.sessions_after(now + self.settings()?.engine.future_tolerance)? {
+            violations.push(format!(
+                "session {id} reaches {}, after now plus future_tolerance_seconds (a clock ran ahead): `daybook repair` brings it back",
+                t.rfc3339(clock::local_offset(t))
+            ));
+        }
         let unowned: Vec<Value> = dump
             .loose_blocks
             .iter()
@@ -496,7 +617,7 @@ fn project_all(engine: &Engine<SqliteStore, DaemonSummarizer>, data: &DataDir) -
 
 fn tempdir_in(root: &Path) -> Result<PathBuf> {
     let dir = root.join(format!(".scratch-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+    crate::datadir::create_private_dir(&dir).map_err(|source| Error::Io {
         what: "creating scratch directory",
         path: dir.clone(),
         source,
@@ -548,30 +669,79 @@ fn get(api: &Api, path: &str) -> Result<String> {
     Ok(body)
 }
 
-/// Posts a batch; on a 400 names the line of the bad item.
-fn post_batch(api: &Api, batch: &mut Vec<Value>, name: &Path, first_line: usize) -> Result<u64> {
+/// Every non-blank line of `reader` as an event object, each checked as
+/// the daemon checks it (the future bound with the configured tolerance),
+/// with its 1-based line number. The first bad line is an error naming it.
+fn read_event_lines(
+    reader: impl BufRead,
+    name: &Path,
+    tolerance: std::time::Duration,
+) -> Result<(Vec<Value>, Vec<usize>)> {
+    let now = clock::now();
+    let bad = |line: usize, message: String| Error::BadInput {
+        path: name.to_owned(),
+        message: format!("line {line}: {message}; nothing was sent"),
+    };
+    let mut events = Vec::new();
+    let mut lines = Vec::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.map_err(|source| Error::Io {
+            what: "reading",
+            path: name.to_owned(),
+            source,
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: Value = serde_json::from_str(&line).map_err(|e| bad(i + 1, e.to_string()))?;
+        if !v.is_object() {
+            return Err(bad(i + 1, "an event must be a JSON object".into()));
+        }
+        let parsed = crate::http::parse_events(line.as_bytes(), now).map_err(|e| bad(i + 1, e.to_string()))?;
+        for event in &parsed {
+            event.validate(now, tolerance).map_err(|e| bad(i + 1, e.to_string()))?;
+        }
+        events.push(v);
+        lines.push(i + 1);
+    }
+    Ok((events, lines))
+}
+
+/// Posts a batch; on a 400 names the line of the bad item and what was
+/// already stored.
+fn post_batch(api: &Api, batch: &[Value], lines: &[usize], name: &Path, sent_before: u64) -> Result<u64> {
     let mut resp = api
         .authorize(agent().post(&api.url("/v1/events")))
-        .send_json(&*batch)
+        .send_json(batch)
         .map_err(|e| api.unreachable(&e))?;
     let status = resp.status().as_u16();
     let body = resp.body_mut().read_to_string().unwrap_or_default();
-    let n = batch.len() as u64;
-    batch.clear();
+    let stored = match (sent_before, lines.first()) {
+        (0, _) | (_, None) => "; nothing was stored".to_owned(),
+        (n, Some(first)) => format!("; the {n} events before line {first} were stored"),
+    };
     match status {
         200 => {
             let v: Value = serde_json::from_str(&body).unwrap_or_default();
-            Ok(v["accepted"].as_u64().unwrap_or(n))
+            Ok(v["accepted"].as_u64().unwrap_or(batch.len() as u64))
         }
         400 => {
             let v: Value = serde_json::from_str(&body).unwrap_or_default();
-            let line = v["index"].as_u64().map_or(first_line, |i| first_line + i as usize);
+            let line = v["index"]
+                .as_u64()
+                .and_then(|i| lines.get(usize::try_from(i).ok()?))
+                .or(lines.first())
+                .copied()
+                .unwrap_or(0);
             Err(Error::BadInput {
                 path: name.to_owned(),
-                message: format!("line {line}: {}", v["error"].as_str().unwrap_or(&body)),
+                message: format!("line {line}: {}{stored}", v["error"].as_str().unwrap_or(&body)),
             })
         }
-        _ => Err(Error::Api { status, body }),
+        _ => Err(Error::Api {
+            status,
+            body: format!("{body}{stored}"),
+        }),
     }
 }
 

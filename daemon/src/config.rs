@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use chrono::NaiveTime;
 use daybook_core::Config as EngineConfig;
-use regex::Regex;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::privacy::{Privacy, UserRules};
 
 /// The default API address: loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5612";
@@ -28,10 +28,8 @@ pub struct Settings {
     pub engine: EngineConfig,
     /// Where the HTTP API listens.
     pub listen: SocketAddr,
-    /// Apps whose events are dropped at ingest (exact, case-insensitive).
-    pub ignore_apps: Vec<String>,
-    /// Title patterns whose events are dropped at ingest.
-    pub ignore_title_patterns: Vec<Regex>,
+    /// The privacy rules: events never stored, parts redacted.
+    pub privacy: Privacy,
     /// Which summarizer writes the entries' words.
     pub summarizer: SummarizerSettings,
     /// The API token's file, when not the data directory's `api-token`
@@ -41,6 +39,9 @@ pub struct Settings {
     /// body, and how long an idle keep-alive connection stays open
     /// (see [`crate::http::serve`]).
     pub http_read_timeout: Duration,
+    /// Bytes that must stay free on the data directory's disk; below it
+    /// ingest is refused with 507 (see `service::Refused::DiskFull`).
+    pub min_free_disk: u64,
 }
 
 impl Default for Settings {
@@ -48,11 +49,11 @@ impl Default for Settings {
         Self {
             engine: EngineConfig::default(),
             listen: DEFAULT_LISTEN.parse().expect("valid default address"),
-            ignore_apps: Vec::new(),
-            ignore_title_patterns: Vec::new(),
+            privacy: Privacy::default(),
             summarizer: SummarizerSettings::Builtin,
             api_token_file: None,
             http_read_timeout: Duration::from_secs(10),
+            min_free_disk: 512 << 20,
         }
     }
 }
@@ -261,11 +262,16 @@ struct RawSettings {
     max_reduce_attempts: Option<u32>,
     empty_session_minutes: Option<RawDuration>,
     daily_safety_net: Option<String>,
+    future_tolerance_seconds: Option<RawDuration>,
     ignore_apps: Option<Vec<String>>,
     ignore_title_patterns: Option<Vec<String>>,
+    ignore_url_patterns: Option<Vec<String>>,
+    redact_patterns: Option<Vec<String>>,
+    privacy_defaults: Option<bool>,
     summarizer: Option<RawSummarizer>,
     api_token_file: Option<PathBuf>,
     http_read_timeout_seconds: Option<RawDuration>,
+    min_free_disk_mb: Option<u64>,
 }
 
 impl RawDuration {
@@ -340,6 +346,12 @@ impl Settings {
         set(&mut e.window, &raw.window_minutes, "window_minutes", MINUTE)?;
         set(&mut e.flush, &raw.flush_minutes, "flush_minutes", MINUTE)?;
         set(
+            &mut e.future_tolerance,
+            &raw.future_tolerance_seconds,
+            "future_tolerance_seconds",
+            SECOND,
+        )?;
+        set(
             &mut e.empty_session,
             &raw.empty_session_minutes,
             "empty_session_minutes",
@@ -374,23 +386,22 @@ impl Settings {
         if s.http_read_timeout.is_zero() {
             return Err("`http_read_timeout_seconds` must be positive".into());
         }
-        s.ignore_apps = raw.ignore_apps.unwrap_or_default();
-        for pattern in raw.ignore_title_patterns.unwrap_or_default() {
-            let re = Regex::new(&pattern)
-                .map_err(|e| format!("`ignore_title_patterns`: {pattern:?} is not a regex: {e}"))?;
-            s.ignore_title_patterns.push(re);
+        if let Some(mb) = raw.min_free_disk_mb {
+            s.min_free_disk = mb
+                .checked_mul(1 << 20)
+                .ok_or_else(|| format!("`min_free_disk_mb` = {mb} is more than any disk holds"))?;
         }
+        s.privacy = Privacy::new(&UserRules {
+            defaults: raw.privacy_defaults,
+            ignore_apps: raw.ignore_apps.unwrap_or_default(),
+            ignore_title_patterns: raw.ignore_title_patterns.unwrap_or_default(),
+            ignore_url_patterns: raw.ignore_url_patterns.unwrap_or_default(),
+            redact_patterns: raw.redact_patterns.unwrap_or_default(),
+        })?;
         if let Some(summarizer) = raw.summarizer {
             s.summarizer = summarizer.resolve()?;
         }
         Ok(s)
-    }
-
-    /// Whether an event of `app` titled `title` is dropped by the privacy
-    /// filters.
-    pub fn ignores(&self, app: &str, title: Option<&str>) -> bool {
-        self.ignore_apps.iter().any(|a| a.eq_ignore_ascii_case(app))
-            || title.is_some_and(|t| self.ignore_title_patterns.iter().any(|re| re.is_match(t)))
     }
 }
 
@@ -570,10 +581,22 @@ mod tests {
     }
 
     #[test]
-    fn privacy_filters_match_apps_and_titles() {
-        let s = Settings::parse("ignore_apps = [\"1Password\"]\nignore_title_patterns = [\"(?i)private\"]").unwrap();
-        assert!(s.ignores("1password", None));
-        assert!(s.ignores("Firefox", Some("Private Browsing")));
-        assert!(!s.ignores("Firefox", Some("Docs")));
+    fn privacy_keys_reach_the_rules_and_the_defaults_can_be_cleared() {
+        let event = |app: &str, title: &str| daybook_core::Event {
+            title: Some(title.to_owned()),
+            ..daybook_core::Event::new(daybook_core::Timestamp(0), app)
+        };
+        let s = Settings::parse("ignore_apps = [\"Signal\"]\nignore_title_patterns = [\"(?i)payroll\"]").unwrap();
+        assert!(s.privacy.ignores(&event("signal", "x")));
+        assert!(s.privacy.ignores(&event("Firefox", "Payroll 2027")));
+        assert!(
+            s.privacy.ignores(&event("1Password", "x")),
+            "defaults stay on under a user list"
+        );
+        assert!(!s.privacy.ignores(&event("Firefox", "Docs")));
+        let cleared = Settings::parse("privacy_defaults = false").unwrap();
+        assert!(!cleared.privacy.ignores(&event("1Password", "x")));
+        let bad = Settings::parse("ignore_url_patterns = [\"[\"]").unwrap_err();
+        assert!(bad.contains("ignore_url_patterns"), "{bad}");
     }
 }

@@ -1,9 +1,18 @@
 //! The data directory: where the database, the day files and the lock
 //! live, and the exclusive lock that lets one daemon own it.
+//!
+//! What it holds is private (typed text, titles, URLs): the directory and
+//! every directory in it are created 0700 and every file 0600, at creation
+//! (`DirBuilder`/`OpenOptions` with a mode, so no umask and no window
+//! between creating and `chmod`). SQLite gives its `-wal` and `-shm` files
+//! the database file's mode, so the database file is created 0600 before
+//! SQLite opens it ([`create_private_file`]). An existing directory or file
+//! with wider modes (left by an older daybook) is tightened when a command
+//! that writes opens the directory, with one warning.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -30,6 +39,67 @@ struct FileState {
     mtime: (i64, i64),
     ctime: (i64, i64),
     inode: (u64, u64),
+}
+
+/// The mode of every directory daybook creates in the data directory.
+pub const DIR_MODE: u32 = 0o700;
+/// The mode of every file daybook creates in the data directory.
+pub const FILE_MODE: u32 = 0o600;
+
+/// Creates `path` and any missing parents with mode 0700.
+pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new().recursive(true).mode(DIR_MODE).create(path)
+}
+
+/// Creates (or truncates) `path` for writing, with mode 0600 if it is new.
+pub fn create_private_file(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(FILE_MODE)
+        .open(path)
+}
+
+/// Creates `path` empty with mode 0600 unless it exists (for a file
+/// another library then opens, like SQLite's database).
+pub fn create_private_file_if_missing(path: &Path) -> std::io::Result<()> {
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Tightens `dir` to 0700, and everything in it (recursively) to 0700 for
+/// directories and 0600 for files, where group or others have any bit.
+/// Returns the paths changed.
+fn tighten(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut changed = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(path) = pending.pop() {
+        let meta = std::fs::symlink_metadata(&path)?;
+        if meta.file_type().is_symlink() {
+            continue;
+        }
+        let want = if meta.is_dir() { DIR_MODE } else { FILE_MODE };
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(want))?;
+            changed.push(path.clone());
+        }
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path)? {
+                pending.push(entry?.path());
+            }
+        }
+    }
+    Ok(changed)
 }
 
 /// The files of one data directory.
@@ -62,14 +132,50 @@ pub struct DirLock {
 }
 
 impl DataDir {
-    /// The data directory at `root` (created if missing).
+    /// The data directory at `root` (created 0700 if missing; tightened
+    /// if it or anything in it is open to group or others).
     pub fn open(root: PathBuf) -> Result<Self> {
-        std::fs::create_dir_all(root.join("days")).map_err(|source| Error::Io {
+        create_private_dir(&root.join("days")).map_err(|source| Error::Io {
             what: "creating data directory",
             path: root.clone(),
             source,
         })?;
+        let changed = tighten(&root).map_err(|source| Error::Io {
+            what: "restricting the permissions of",
+            path: root.clone(),
+            source,
+        })?;
+        if let Some(first) = changed.first() {
+            tracing::warn!(
+                data_dir = %root.display(),
+                count = changed.len(),
+                first = %first.display(),
+                "the data directory was readable by other users; tightened to 0700 (directories) and 0600 (files)"
+            );
+        }
         Ok(Self { root })
+    }
+
+    /// The data directory at `root` for a read-only command: never
+    /// created; a missing one is [`Error::Missing`].
+    pub fn existing(root: PathBuf) -> Result<Self> {
+        if !root.is_dir() {
+            return Err(Error::Missing {
+                what: "data directory",
+                path: root,
+            });
+        }
+        Ok(Self { root })
+    }
+
+    /// The database for a read-only command: never created; a missing one
+    /// is [`Error::Missing`].
+    pub fn existing_database(&self) -> Result<PathBuf> {
+        let path = self.database();
+        if !path.is_file() {
+            return Err(Error::Missing { what: "database", path });
+        }
+        Ok(path)
     }
 
     /// The directory itself.
@@ -208,6 +314,7 @@ impl DataDir {
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(FILE_MODE)
             .open(&path)
             .map_err(io)?;
         match file.try_lock() {

@@ -4,6 +4,23 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+/// The most bytes of a bad input an error message quotes.
+pub const QUOTE_MAX_BYTES: usize = 200;
+
+/// `input` as an error message quotes it: Rust-escaped, at most
+/// [`QUOTE_MAX_BYTES`] bytes of it (cut at a character boundary), and when
+/// cut, how long it was. A 3 MiB bad value must not come back whole.
+pub fn quote(input: &str) -> String {
+    if input.len() <= QUOTE_MAX_BYTES {
+        return format!("{input:?}");
+    }
+    let mut end = QUOTE_MAX_BYTES;
+    while !input.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{:?}… ({} bytes in all)", &input[..end], input.len())
+}
+
 /// Why a daemon or command could not do what was asked.
 #[derive(Debug, Error)]
 pub enum Error {
@@ -68,6 +85,15 @@ pub enum Error {
         /// The holder's pid as it wrote it, or "unknown".
         pid: String,
     },
+    /// A read-only command found no data directory or no database: it
+    /// never creates one.
+    #[error("no {what} at {path}: nothing has been recorded there (start `daybook run`, or pass --data-dir)")]
+    Missing {
+        /// "data directory" or "database".
+        what: &'static str,
+        /// Where it was looked for.
+        path: PathBuf,
+    },
     /// The config file is malformed or holds an invalid value.
     #[error("config {path}: {message}")]
     Config {
@@ -117,3 +143,21 @@ pub enum Error {
 
 /// Shorthand for the daemon's results.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_keeps_short_input_and_cuts_long_input_at_a_char_boundary() {
+        assert_eq!(quote("yesterday"), "\"yesterday\"");
+        // 199 ASCII bytes then a 3-byte char across the 200-byte mark.
+        let long = format!("{}€{}", "a".repeat(199), "b".repeat(3 << 20));
+        let q = quote(&long);
+        assert!(q.len() < QUOTE_MAX_BYTES + 40, "{} bytes", q.len());
+        assert!(q.starts_with(&format!("\"{}\"", "a".repeat(199))), "{q}");
+        assert!(q.ends_with(&format!("({} bytes in all)", long.len())), "{q}");
+        let exact = "x".repeat(QUOTE_MAX_BYTES);
+        assert_eq!(quote(&exact), format!("{exact:?}"));
+    }
+}

@@ -15,7 +15,8 @@ use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, quote};
+use crate::privacy::Privacy;
 
 /// What an import brought in.
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
@@ -37,8 +38,12 @@ fn bad(path: &Path, message: impl Into<String>) -> Error {
 
 /// Parses an ISO-8601 instant with offset (`T` or space separated).
 fn instant(path: &Path, what: &str, s: &str) -> Result<(Timestamp, UtcOffset)> {
-    let t = DateTime::parse_from_rfc3339(&s.replacen(' ', "T", 1))
-        .map_err(|_| bad(path, format!("{what} {s:?} is not an ISO-8601 instant with an offset")))?;
+    let t = DateTime::parse_from_rfc3339(&s.replacen(' ', "T", 1)).map_err(|_| {
+        bad(
+            path,
+            format!("{what} {} is not an ISO-8601 instant with an offset", quote(s)),
+        )
+    })?;
     Ok((Timestamp(t.timestamp_millis()), UtcOffset(t.offset().local_minus_utc())))
 }
 
@@ -191,9 +196,16 @@ pub fn read_openchronicle(path: &Path) -> Result<(Vec<Session>, Vec<LooseBlock>)
     Ok((sessions, blocks))
 }
 
-/// Imports `path` into `store` in one transaction.
-pub fn import_openchronicle<S: Store>(store: &mut S, path: &Path) -> Result<ImportReport> {
-    let (sessions, blocks) = read_openchronicle(path)?;
+/// Imports `path` into `store` in one transaction, the redaction rules of
+/// `privacy` applied to every imported line (what OpenChronicle captured
+/// passes the same rules as a new event's text).
+pub fn import_openchronicle<S: Store>(store: &mut S, path: &Path, privacy: &Privacy) -> Result<ImportReport> {
+    let (sessions, mut blocks) = read_openchronicle(path)?;
+    for line in blocks.iter_mut().flat_map(|b| b.lines.iter_mut()) {
+        if let std::borrow::Cow::Owned(redacted) = privacy.redact_text(line) {
+            *line = redacted;
+        }
+    }
     store.import(&sessions, &blocks)?;
     Ok(ImportReport {
         sessions: sessions.len(),

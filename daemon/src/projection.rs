@@ -29,12 +29,7 @@ fn replace_file(dir: &Path, name: &str, text: &str, between: impl FnOnce()) -> R
         let path = path.clone();
         move |source| Error::Io { what, path, source }
     };
-    // Created private (0600), never widened later: day files and the API
-    // token hold what the user typed.
-    let mut file =
-        std::os::unix::fs::OpenOptionsExt::mode(fs::OpenOptions::new().write(true).create(true).truncate(true), 0o600)
-            .open(&tmp)
-            .map_err(io("writing", &tmp))?;
+    let mut file = crate::datadir::create_private_file(&tmp).map_err(io("writing", &tmp))?;
     file.write_all(text.as_bytes()).map_err(io("writing", &tmp))?;
     file.sync_all().map_err(io("syncing", &tmp))?;
     drop(file);

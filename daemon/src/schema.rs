@@ -108,6 +108,19 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX sessions_by_start ON sessions (start_ms, id);
     CREATE INDEX sessions_open ON sessions (status, start_ms, id) WHERE status <> 'reduced';
     ",
+    // 3: state that must survive a restart or a kill: whether capture is
+    // paused, and how many events were dropped while paused or by the
+    // privacy filters (counted in the transaction of the batch they came
+    // with). One row.
+    "
+    CREATE TABLE daemon_state (
+        id              INTEGER PRIMARY KEY CHECK (id = 1),
+        paused          INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1)),
+        dropped_paused  INTEGER NOT NULL DEFAULT 0,
+        dropped_ignored INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO daemon_state (id) VALUES (1);
+    ",
 ];
 
 /// What [`migrate`] found and did.
@@ -245,8 +258,17 @@ mod tests {
         assert_eq!(store.latest_end().unwrap(), Some(Timestamp(1_260_000)));
         drop(store);
 
-        assert_eq!(user_version(&path), 2);
+        assert_eq!(user_version(&path), MIGRATIONS.len() as i64);
         assert_eq!(rows(&path), before, "the migration changed a row");
+        let state: (i64, i64, i64) = Connection::open(&path)
+            .unwrap()
+            .query_row(
+                "SELECT paused, dropped_paused, dropped_ignored FROM daemon_state",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(state, (0, 0, 0), "migration 3 starts unpaused with no drops");
         let conn = Connection::open(&path).unwrap();
         let sql: String = conn
             .query_row("SELECT sql FROM sqlite_master WHERE name = 'sessions'", [], |r| {

@@ -56,9 +56,9 @@ pub struct Status {
     pub open_session: Option<OpenInfo>,
     /// Events in the database.
     pub events_total: u64,
-    /// Events dropped while paused since the daemon started.
+    /// Events dropped while paused, ever (kept in the database).
     pub dropped_paused: u64,
-    /// Events dropped by the privacy filters since the daemon started.
+    /// Events dropped by the privacy filters, ever (kept in the database).
     pub dropped_ignored: u64,
     /// Sessions ended and waiting for their final reduction.
     pub pending_sessions: u64,
@@ -70,15 +70,64 @@ pub struct Status {
     pub refused_requests: u64,
 }
 
+/// Why an ingest request stored nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// An event of the request is invalid at the engine thread's `now`
+    /// (e.g. further in the future than `future_tolerance_seconds`), or
+    /// became too long once redacted.
+    Invalid {
+        /// Its index in the request.
+        index: usize,
+        /// The offending field.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// The disk holding the data directory is almost full: nothing is
+    /// stored while less than `min_free_disk_mb` is free, so neither a
+    /// runaway client nor daybook itself can fill the user's disk.
+    DiskFull {
+        /// Bytes free now.
+        free: u64,
+        /// The floor, in bytes.
+        floor: u64,
+    },
+    /// The commit failed.
+    Failed(String),
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Invalid { message, .. } | Self::Failed(message) => f.write_str(message),
+            Self::DiskFull { free, floor } => write!(
+                f,
+                "the disk is almost full ({} MiB free); daybook stores nothing while less than {} MiB is free \
+                 (min_free_disk_mb)",
+                free >> 20,
+                floor >> 20
+            ),
+        }
+    }
+}
+
+/// Bytes free for unprivileged writes on the file system holding `dir`.
+fn free_bytes(dir: &std::path::Path) -> std::io::Result<u64> {
+    let s = rustix::fs::statvfs(dir)?;
+    Ok(s.f_bavail.saturating_mul(s.f_frsize))
+}
+
 /// A request to the engine thread.
 #[derive(Debug)]
 pub enum Command {
-    /// Commit these (validated) events; reply once committed.
-    Ingest(Vec<Event>, oneshot::Sender<Result<Accepted, String>>),
+    /// Screen (privacy rules), check and commit these events; reply once
+    /// committed.
+    Ingest(Vec<Event>, oneshot::Sender<Result<Accepted, Refused>>),
     /// Pause capture.
     Pause(oneshot::Sender<Result<(), String>>),
     /// Resume capture.
-    Resume(oneshot::Sender<()>),
+    Resume(oneshot::Sender<Result<(), String>>),
     /// Report status.
     Status(oneshot::Sender<Result<Status, String>>),
     /// Sessions overlapping a local day.
@@ -97,8 +146,6 @@ struct Service {
     settings: Settings,
     days_dir: std::path::PathBuf,
     watch: FileWatch,
-    dropped_paused: u64,
-    dropped_ignored: u64,
 }
 
 /// Opens the engine: SPEC §7's startup (blocks from durable events,
@@ -112,14 +159,17 @@ pub fn start(store: SqliteStore, settings: &Settings, data: &DataDir) -> Result<
     let summarizer = crate::server::summarizer(settings)?;
     let now = clock::now();
     let prefix = format!("s{}-", now.0);
-    let engine = Engine::start(store, summarizer, settings.engine.clone(), prefix, now)?;
+    let mut engine = Engine::start(store, summarizer, settings.engine.clone(), prefix, now)?;
+    if engine.store().daemon_state()?.paused {
+        // No session is open yet: this only keeps events out until resume.
+        engine.handle_pause(now)?;
+        tracing::warn!("capture is paused (paused before this start); POST /v1/resume to resume");
+    }
     let mut service = Service {
         engine,
         settings: settings.clone(),
         days_dir: data.days(),
         watch,
-        dropped_paused: 0,
-        dropped_ignored: 0,
     };
     let recovered = service.drain_outputs()?;
     let rebuilt = projection::rebuild_all(service.engine.store(), &service.days_dir)?;
@@ -252,7 +302,7 @@ impl Service {
     fn group_commit(
         &mut self,
         first: Vec<Event>,
-        reply: oneshot::Sender<Result<Accepted, String>>,
+        reply: oneshot::Sender<Result<Accepted, Refused>>,
         rx: &Receiver<Command>,
         queued: &mut VecDeque<Command>,
     ) -> Result<()> {
@@ -272,31 +322,61 @@ impl Service {
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
+        // One statvfs per group commit (about a microsecond). A file system
+        // that cannot say is not taken for a full one.
+        let floor = self.settings.min_free_disk;
+        match free_bytes(&self.days_dir) {
+            Ok(free) if free < floor => {
+                tracing::warn!(
+                    free_mib = free >> 20,
+                    floor_mib = floor >> 20,
+                    "disk almost full; events refused"
+                );
+                for (_, reply) in requests {
+                    let _ = reply.send(Err(Refused::DiskFull { free, floor }));
+                }
+                return Ok(());
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "cannot read the free disk space"),
+        }
         let mut batch = Vec::with_capacity(total);
         let mut answers = Vec::with_capacity(requests.len());
+        let mut ignored = 0;
         for (events, reply) in requests {
-            // Validated by the HTTP layer already; checked again against
-            // this `now` so one late request cannot fail the whole group.
-            if let Some(e) = events.iter().find_map(|e| e.validate(now).err()) {
-                let _ = reply.send(Err(e.to_string()));
-                continue;
+            // Checked here against this `now` and the configured tolerance,
+            // request by request, so one bad request cannot fail the group.
+            match self.screen(now, events) {
+                Ok((kept, dropped)) => {
+                    let counts = Accepted {
+                        accepted: kept.len(),
+                        ignored: dropped,
+                        dropped_paused: 0,
+                    };
+                    ignored += counts.ignored as u64;
+                    batch.extend(kept);
+                    answers.push((counts, reply));
+                }
+                Err(refused) => {
+                    let _ = reply.send(Err(refused));
+                }
             }
-            let before = events.len();
-            let kept: Vec<Event> = events
-                .into_iter()
-                .filter(|e| !self.settings.ignores(&e.app, e.title.as_deref()))
-                .collect();
-            let counts = Accepted {
-                accepted: kept.len(),
-                ignored: before - kept.len(),
-                dropped_paused: 0,
-            };
-            self.dropped_ignored += counts.ignored as u64;
-            batch.extend(kept);
-            answers.push((counts, reply));
         }
+        self.engine.store().stage_dropped(0, ignored);
         match self.engine.handle_events(now, &batch) {
             Ok(done) => {
+                // A paused engine wrote nothing: the counts commit alone,
+                // still before any reply.
+                let store = self.engine.store();
+                store.stage_dropped(done.dropped_paused as u64, 0);
+                if let Err(e) = store.commit_staged() {
+                    tracing::error!(error = %e, "could not count dropped events");
+                    self.watch.distrust();
+                    for (_, reply) in answers {
+                        let _ = reply.send(Err(Refused::Failed(e.to_string())));
+                    }
+                    return Ok(());
+                }
                 // Recorded before the replies, so a kill right after an
                 // acknowledgement finds the record current.
                 self.watch.after_writes();
@@ -308,13 +388,13 @@ impl Service {
                     }
                     let _ = reply.send(Ok(counts));
                 }
-                self.dropped_paused += done.dropped_paused as u64;
             }
             Err(e) => {
                 tracing::error!(error = %e, events = batch.len(), "group commit failed; nothing of it was stored");
+                self.engine.store().discard_staged();
                 self.watch.distrust();
                 for (_, reply) in answers {
-                    let _ = reply.send(Err(e.to_string()));
+                    let _ = reply.send(Err(Refused::Failed(e.to_string())));
                 }
                 return Ok(());
             }
@@ -324,16 +404,58 @@ impl Service {
         Ok(())
     }
 
+    /// One request's events as they may be stored: each checked at `now`
+    /// (naming its index), ignored ones dropped, the rest redacted and
+    /// checked again (a redaction can lengthen a field). Returns the kept
+    /// events and how many were ignored.
+    fn screen(&self, now: Timestamp, events: Vec<Event>) -> std::result::Result<(Vec<Event>, usize), Refused> {
+        let tolerance = self.engine.config().future_tolerance;
+        let invalid = |index: usize, e: daybook_core::Error, note: &str| match e {
+            daybook_core::Error::InvalidEvent { field, .. } => Refused::Invalid {
+                index,
+                field,
+                message: format!("{e}{note}"),
+            },
+            other => Refused::Failed(other.to_string()),
+        };
+        let total = events.len();
+        let mut kept = Vec::with_capacity(total);
+        for (index, event) in events.into_iter().enumerate() {
+            event.validate(now, tolerance).map_err(|e| invalid(index, e, ""))?;
+            if let Some(event) = self.settings.privacy.screen(event) {
+                event
+                    .validate(now, tolerance)
+                    .map_err(|e| invalid(index, e, " once redacted"))?;
+                kept.push(event);
+            }
+        }
+        let ignored = total - kept.len();
+        Ok((kept, ignored))
+    }
+
     fn answer(&mut self, cmd: Command) -> Result<()> {
         let now = clock::now();
         match cmd {
             Command::Pause(reply) => {
-                let r = self.engine.handle_pause(now);
+                // Recorded first: a kill before the session ends still
+                // comes back paused (the session is then recovered).
+                let r = self
+                    .engine
+                    .store()
+                    .set_paused(true)
+                    .and_then(|()| self.engine.handle_pause(now));
+                if r.is_ok() {
+                    tracing::info!("capture paused");
+                }
                 let _ = reply.send(self.answered(r));
             }
             Command::Resume(reply) => {
                 self.engine.handle_resume();
-                let _ = reply.send(());
+                let r = self.engine.store().set_paused(false);
+                if r.is_ok() {
+                    tracing::info!("capture resumed");
+                }
+                let _ = reply.send(self.answered(r));
             }
             Command::Status(reply) => {
                 let r = self.status();
@@ -363,13 +485,14 @@ impl Service {
             last: s.last.rfc3339(clock::local_offset(s.last)),
         });
         let counts = store.status_counts()?;
+        let state = store.daemon_state()?;
         Ok(Status {
             running: true,
             paused: self.engine.is_paused(),
             open_session: open,
             events_total: counts.events,
-            dropped_paused: self.dropped_paused,
-            dropped_ignored: self.dropped_ignored,
+            dropped_paused: state.dropped_paused,
+            dropped_ignored: state.dropped_ignored,
             pending_sessions: counts.ended,
             failed_sessions: counts.failed,
             refused_requests: 0,

@@ -8,6 +8,7 @@
 //! (`sessions_open`, `events_by_session`): no query per orphan from
 //! this side.
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -35,11 +36,26 @@ pub struct StatusCounts {
     pub failed: u64,
 }
 
+/// The daemon's own durable state (the `daemon_state` row): pause and
+/// the drop counters survive restarts and kills.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DaemonState {
+    /// Whether capture is paused.
+    pub paused: bool,
+    /// Events dropped while paused, ever.
+    pub dropped_paused: u64,
+    /// Events dropped by the privacy filters, ever.
+    pub dropped_ignored: u64,
+}
+
 /// The SQLite store. Owns one connection; not shared between threads.
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// Drop counts `(paused, ignored)` to add in the next ingest
+    /// transaction (see [`SqliteStore::stage_dropped`]).
+    staged: Cell<(u64, u64)>,
 }
 
 type CoreResult<T> = std::result::Result<T, CoreError>;
@@ -266,6 +282,13 @@ impl SqliteStore {
             path: path.to_owned(),
             source,
         };
+        // Created 0600 before SQLite opens it: SQLite gives the -wal and
+        // -shm files the database file's mode.
+        crate::datadir::create_private_file_if_missing(path).map_err(|source| Error::Io {
+            what: "creating",
+            path: path.to_owned(),
+            source,
+        })?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut conn = Connection::open_with_flags(path, flags).map_err(db)?;
         // Closing the last connection to a WAL database copies the WAL into
@@ -342,7 +365,65 @@ impl SqliteStore {
         Ok(Self {
             conn,
             path: path.to_owned(),
+            staged: Cell::new((0, 0)),
         })
+    }
+
+    /// The daemon's durable state.
+    pub fn daemon_state(&self) -> CoreResult<DaemonState> {
+        self.conn
+            .query_row(
+                "SELECT paused, dropped_paused, dropped_ignored FROM daemon_state WHERE id = 1",
+                [],
+                |r| {
+                    Ok(DaemonState {
+                        paused: r.get(0)?,
+                        dropped_paused: r.get::<_, i64>(1)? as u64,
+                        dropped_ignored: r.get::<_, i64>(2)? as u64,
+                    })
+                },
+            )
+            .map_err(storage)
+    }
+
+    /// Records whether capture is paused (its own transaction).
+    pub fn set_paused(&self, paused: bool) -> CoreResult<()> {
+        self.conn
+            .execute("UPDATE daemon_state SET paused = ?1 WHERE id = 1", [paused])
+            .map(drop)
+            .map_err(storage)
+    }
+
+    /// Stages drop counts for the next ingest transaction, so the count of
+    /// events a batch dropped commits with the events it kept, or not at
+    /// all. A batch that writes nothing (capture paused) commits them with
+    /// [`Self::commit_staged`].
+    pub fn stage_dropped(&self, paused: u64, ignored: u64) {
+        let (p, i) = self.staged.get();
+        self.staged.set((p + paused, i + ignored));
+    }
+
+    /// Commits counts still staged, in their own transaction.
+    pub fn commit_staged(&self) -> CoreResult<()> {
+        let (paused, ignored) = self.staged.take();
+        if (paused, ignored) == (0, 0) {
+            return Ok(());
+        }
+        Self::add_dropped(&self.conn, paused, ignored)
+    }
+
+    /// Forgets staged counts (their batch did not commit).
+    pub fn discard_staged(&self) {
+        self.staged.set((0, 0));
+    }
+
+    fn add_dropped(conn: &Connection, paused: u64, ignored: u64) -> CoreResult<()> {
+        conn.prepare_cached(
+            "UPDATE daemon_state SET dropped_paused = dropped_paused + ?1, dropped_ignored = dropped_ignored + ?2 WHERE id = 1",
+        )
+        .and_then(|mut s| s.execute(params![paused as i64, ignored as i64]))
+        .map(drop)
+        .map_err(storage)
     }
 
     /// The database file.
@@ -513,6 +594,82 @@ impl SqliteStore {
         collect(&self.conn, "PRAGMA integrity_check", [], |r| r.get::<_, String>(0), Ok)
     }
 
+    /// Sessions that reach past `bound` (a clock that ran ahead, SPEC
+    /// §2): their end, or for an active one its latest attributed event, is
+    /// after `bound`. `(id, latest instant)`, by start.
+    pub fn sessions_after(&self, bound: Timestamp) -> CoreResult<Vec<(SessionId, Timestamp)>> {
+        collect(
+            &self.conn,
+            "SELECT s.id, max(coalesce(s.end_ms, s.start_ms), coalesce((SELECT max(e.attributed_ms) FROM events e WHERE e.session_id = s.id), s.start_ms)) AS latest
+             FROM sessions s WHERE latest > ?1 ORDER BY s.start_ms, s.id",
+            [bound.0],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+            |(id, t)| Ok((SessionId(id), Timestamp(t))),
+        )
+    }
+
+    /// `daybook repair`: brings every session that reaches past `bound`
+    /// back to `limit`, in one transaction, losing no event. Such a
+    /// session's start and end, and its events' attributed times, become
+    /// at most `limit` (each event keeps its own `at`); its entries are
+    /// removed and its blocks from `limit`'s window on are rebuilt from its
+    /// events, so an ended session is reduced again (`ended`) and an
+    /// active one is left to startup recovery. Clamping with `min` keeps
+    /// the order of sessions, so none overlaps another. Returns the
+    /// sessions changed and the days whose entries were removed.
+    pub fn clamp_sessions_after(
+        &mut self,
+        bound: Timestamp,
+        limit: Timestamp,
+        window: Duration,
+    ) -> CoreResult<(Vec<SessionId>, Vec<NaiveDate>)> {
+        let ids: Vec<SessionId> = self.sessions_after(bound)?.into_iter().map(|(id, _)| id).collect();
+        let from = limit.window_start(window);
+        self.write(|tx| {
+            let mut days = Vec::new();
+            for id in &ids {
+                let found = collect(
+                    tx,
+                    "SELECT DISTINCT day FROM entries WHERE session_id = ?1",
+                    [&id.0],
+                    |r| r.get::<_, String>(0),
+                    Ok,
+                )?;
+                days.extend(found.iter().filter_map(|d| parse_day_name(d)));
+                let run = |sql: &str, p: &[&dyn rusqlite::ToSql]| tx.execute(sql, p).map(drop).map_err(storage);
+                run("UPDATE blocks SET entry_id = NULL WHERE session_id = ?1", params![id.0])?;
+                run("DELETE FROM entries WHERE session_id = ?1", params![id.0])?;
+                run(
+                    "DELETE FROM blocks WHERE session_id = ?1 AND (start_ms >= ?2 OR end_ms > ?3)",
+                    params![id.0, from.0, limit.0],
+                )?;
+                run(
+                    "UPDATE events SET attributed_ms = min(attributed_ms, ?2) WHERE session_id = ?1",
+                    params![id.0, limit.0],
+                )?;
+                run(
+                    "UPDATE sessions SET start_ms = min(start_ms, ?2), end_ms = min(end_ms, ?2),
+                       status = CASE WHEN status = 'active' THEN 'active' ELSE 'ended' END,
+                       next_retry_ms = NULL, retry_count = 0, flush_end_ms = NULL
+                     WHERE id = ?1",
+                    params![id.0, limit.0],
+                )?;
+                let events = collect(
+                    tx,
+                    &format!("SELECT {EVENT_COLUMNS} FROM events WHERE session_id = ?1 ORDER BY attributed_ms, seq"),
+                    [&id.0],
+                    read_event,
+                    Ok,
+                )?;
+                let blocks = daybook_core::block::build_blocks(id, &events, window, from, Timestamp(i64::MAX));
+                Self::upsert_blocks(tx, &blocks)?;
+            }
+            days.sort();
+            days.dedup();
+            Ok((ids.clone(), days))
+        })
+    }
+
     /// Folds the WAL back into the database file (the safety net's part).
     pub fn checkpoint(&self) -> CoreResult<()> {
         self.conn
@@ -550,7 +707,11 @@ impl Store for SqliteStore {
     }
 
     fn ingest(&mut self, steps: &[IngestStep]) -> CoreResult<()> {
+        let (paused, ignored) = self.staged.take();
         self.write(|tx| {
+            if (paused, ignored) != (0, 0) {
+                Self::add_dropped(tx, paused, ignored)?;
+            }
             // Inside this transaction only an `End` step changes a status,
             // so a session once found active stays active until one ends
             // it: its appends are checked once, not with a query per event.

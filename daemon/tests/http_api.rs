@@ -150,10 +150,26 @@ fn the_limits_themselves_are_accepted() {
     let daemon = dir.start();
     let edge = json!([
         {"app": "Code", "title": "t".repeat(4 * 1024), "text": "x".repeat(64 * 1024)},
-        {"app": "Code", "at": (chrono::Utc::now() + chrono::Duration::hours(23)).to_rfc3339()}
+        // Within `future_tolerance_seconds` (60) of now.
+        {"app": "Code", "at": (chrono::Utc::now() + chrono::Duration::seconds(30)).to_rfc3339()}
     ]);
     assert_eq!(daemon.ingest(&edge)["accepted"], 2);
     let max = json!(vec![json!({"app": "Code"}); 10_000]);
     assert_eq!(daemon.ingest(&max)["accepted"], 10_000);
     assert_eq!(daemon.status()["events_total"], 10_002);
+}
+
+#[test]
+fn below_the_free_disk_floor_ingest_is_refused_with_507_and_nothing_is_stored() {
+    // A floor no disk can meet (about 100 PiB), so the check trips here
+    // as it would on a full disk.
+    let dir = TestDir::new(&format!("{FAST_TICK}min_free_disk_mb = 100000000000\n"));
+    let daemon = dir.start();
+    let r = daemon.post_json("/v1/events", &json!([{"app": "Code"}, {"app": "Firefox"}]));
+    assert_eq!(r.status, 507, "{}", r.body);
+    assert!(r.body.contains("min_free_disk_mb"), "{}", r.body);
+    assert_eq!(daemon.status()["events_total"], 0);
+    assert!(dir.dump().events.is_empty());
+    // Reads and pause still work: only what would grow the disk stops.
+    assert_eq!(daemon.post_json("/v1/pause", &json!({})).status, 200);
 }

@@ -202,3 +202,34 @@ fn import_then_recover_an_orphan_from_the_command_line() {
         .assert_ok("import after recovery");
     assert_eq!(dir.dump(), after, "re-importing after recovery changed the database");
 }
+
+#[test]
+fn imported_lines_pass_the_redaction_rules() {
+    let dir = TestDir::new("redact_patterns = [\"hunter\\\\d\"]\n");
+    let path = dir.path().join("index.db");
+    write_openchronicle(
+        &path,
+        &[(
+            "oc-1",
+            "2026-03-10T09:00:00+01:00",
+            Some("2026-03-10T09:30:00+01:00"),
+            "ended",
+        )],
+        &[(
+            "b1",
+            "2026-03-10T09:00:00+01:00",
+            "2026-03-10T09:01:00+01:00",
+            &["[Terminal] typed: hunter2", "[Firefox] paid with 4111 1111 1111 1111"],
+            &["Terminal", "Firefox"],
+            2,
+        )],
+    );
+    dir.daybook(&["import", "openchronicle", path.to_str().unwrap()])
+        .assert_ok("import");
+    let lines = &dir.dump().loose_blocks[0].lines;
+    assert_eq!(
+        lines,
+        &["[Terminal] typed: [redacted]", "[Firefox] paid with [redacted]"],
+        "{lines:?}"
+    );
+}

@@ -10,9 +10,16 @@ use daybook_core::{Event, IngestStep, Session, SessionId, Store, Timestamp, UtcO
 /// Migrations this build ships. A new migration bumps this, and gets a test
 /// that opens a database of the previous version (in `daemon/src/schema.rs`,
 /// which can run the old migrations alone).
-const MIGRATIONS: i64 = 2;
+const MIGRATIONS: i64 = 3;
 
-const TABLES: [&str; 5] = ["blocks", "entries", "events", "loose_blocks", "sessions"];
+const TABLES: [&str; 6] = [
+    "blocks",
+    "daemon_state",
+    "entries",
+    "events",
+    "loose_blocks",
+    "sessions",
+];
 
 fn user_version(path: &Path) -> i64 {
     let conn = rusqlite::Connection::open(path).expect("open");

@@ -615,7 +615,8 @@ mod tests {
                         let lag = w.wall(s.at).0 - e.at.0;
                         assert!((0..15 * 60_000).contains(&lag), "seed {seed}: lag {lag}");
                         assert_eq!(e.offset, w.offset(s.at));
-                        e.validate(w.wall(s.at)).unwrap();
+                        e.validate(w.wall(s.at), daybook_core::Config::default().future_tolerance)
+                            .unwrap();
                     }
                 }
             }

@@ -27,7 +27,8 @@ use tokio::sync::oneshot;
 
 use super::AppState;
 use crate::clock;
-use crate::service::Command;
+use crate::error::quote;
+use crate::service::{Command, Refused};
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -97,6 +98,16 @@ impl ApiError {
     }
 }
 
+impl std::fmt::Display for ApiError {
+    /// The error as a command line shows it: the field first, if any.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.field.as_deref() {
+            Some(field) if !field.is_empty() => write!(f, "`{field}`: {}", self.error),
+            _ => f.write_str(&self.error),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.status, Json(&self)).into_response()
@@ -128,8 +139,13 @@ fn parse_event(index: usize, v: &Value, now: Timestamp) -> Result<Event, ApiErro
     let (at, offset) = match text("at")? {
         None => (now, clock::local_offset(now)),
         Some(s) => {
-            let t = DateTime::parse_from_rfc3339(&s)
-                .map_err(|_| ApiError::item(index, "at", format!("`at` = {s:?} is not RFC 3339 with an offset")))?;
+            let t = DateTime::parse_from_rfc3339(&s).map_err(|_| {
+                ApiError::item(
+                    index,
+                    "at",
+                    format!("`at` = {} is not RFC 3339 with an offset", quote(&s)),
+                )
+            })?;
             (Timestamp(t.timestamp_millis()), UtcOffset(t.offset().local_minus_utc()))
         }
     };
@@ -142,7 +158,7 @@ fn parse_event(index: usize, v: &Value, now: Timestamp) -> Result<Event, ApiErro
         text: text("text")?,
         source: text("source")?,
     };
-    event.validate(now).map_err(|e| match e {
+    event.validate_fields().map_err(|e| match e {
         CoreError::InvalidEvent { field, .. } => ApiError::item(index, field, e.to_string()),
         other => ApiError::item(index, "", other.to_string()),
     })?;
@@ -185,7 +201,16 @@ async fn post_events(
     let events = parse_events(&body, clock::now())?;
     let accepted = ask(&engine, |tx| Command::Ingest(events, tx))
         .await?
-        .map_err(ApiError::internal)?;
+        .map_err(|refused| match refused {
+            Refused::Invalid { index, field, message } => ApiError::item(index, field, message),
+            full @ Refused::DiskFull { .. } => ApiError {
+                status: StatusCode::INSUFFICIENT_STORAGE,
+                error: full.to_string(),
+                index: None,
+                field: None,
+            },
+            Refused::Failed(message) => ApiError::internal(message),
+        })?;
     Ok(Json(accepted).into_response())
 }
 
@@ -201,7 +226,7 @@ struct DayQuery {
 }
 
 fn parse_day(s: &str) -> Result<NaiveDate, ApiError> {
-    parse_day_name(s).ok_or_else(|| ApiError::bad(format!("{s:?} is not a date like 2026-11-28")))
+    parse_day_name(s).ok_or_else(|| ApiError::bad(format!("{} is not a date like 2026-11-28", quote(s))))
 }
 
 /// A session as the JSON contract shows it (also `daybook sessions --json`).
@@ -259,7 +284,7 @@ async fn pause(State(AppState { engine, .. }): State<AppState>) -> Result<Respon
 }
 
 async fn resume(State(AppState { engine, .. }): State<AppState>) -> Result<Response, ApiError> {
-    ask(&engine, Command::Resume).await?;
+    ask(&engine, Command::Resume).await?.map_err(ApiError::internal)?;
     Ok(Json(json!({"paused": false})).into_response())
 }
 
@@ -290,7 +315,7 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("at"));
         let e = err(r#"[{"app":5}]"#);
         assert_eq!(e.field.as_deref(), Some("app"));
-        let e = err(r#"[{"app":"A","at":"2027-01-17T09:00:00Z"}]"#);
+        let e = err(r#"[{"app":"A","at":"0000-01-01T09:00:00Z"}]"#);
         assert_eq!(e.field.as_deref(), Some("at"), "{}", e.error);
         let long = format!(r#"{{"app":"A","title":"{}"}}"#, "t".repeat(5000));
         assert_eq!(err(&long).field.as_deref(), Some("title"));

@@ -166,11 +166,35 @@ impl TestDir {
         cmd
     }
 
+    /// [`Self::command`] run through `sh` with the file-mode mask `umask`
+    /// (e.g. `"022"`, the usual default), which only a shell can set
+    /// without unsafe code.
+    pub fn command_under_umask(&self, umask: &str) -> Command {
+        let inner = self.command();
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+            .arg(inner.get_program())
+            .args(inner.get_args())
+            .env_remove("DAYBOOK_DATA_DIR")
+            .env_remove("FAILPOINTS")
+            .env("RUST_LOG", "info");
+        cmd
+    }
+
     /// Runs `daybook ARGS` to completion (failing the test after
     /// [`DEADLINE`]).
     pub fn daybook(&self, args: &[&str]) -> Ran {
-        let mut child = self
-            .command()
+        self.run_command(self.command(), args)
+    }
+
+    /// Runs `daybook ARGS` under `umask` to completion.
+    pub fn daybook_under_umask(&self, umask: &str, args: &[&str]) -> Ran {
+        self.run_command(self.command_under_umask(umask), args)
+    }
+
+    fn run_command(&self, mut command: Command, args: &[&str]) -> Ran {
+        let mut child = command
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -201,14 +225,27 @@ impl TestDir {
     /// Starts `daybook run --listen 127.0.0.1:0` and waits until it
     /// accepts events (it writes `daybook.addr` only then).
     pub fn start(&self) -> Daemon {
-        self.start_with_env(&[])
+        std::fs::create_dir_all(self.data()).expect("create data dir");
+        self.start_with(self.command())
     }
 
-    /// [`TestDir::start`] with extra environment variables for the daemon.
+    /// [`Self::start`] with extra environment variables for the daemon.
     pub fn start_with_env(&self, env: &[(&str, &str)]) -> Daemon {
+        std::fs::create_dir_all(self.data()).expect("create data dir");
+        let mut command = self.command();
+        command.envs(env.iter().copied());
+        self.start_with(command)
+    }
+
+    /// [`Self::start`] under the file-mode mask `umask`, leaving the data
+    /// directory for daybook to create.
+    pub fn start_under_umask(&self, umask: &str) -> Daemon {
+        self.start_with(self.command_under_umask(umask))
+    }
+
+    fn start_with(&self, mut command: Command) -> Daemon {
         let addr_file = self.data().join("daybook.addr");
         let _ = std::fs::remove_file(&addr_file);
-        std::fs::create_dir_all(self.data()).expect("create data dir");
         let log = self.dir.path().join(format!(
             "daemon-{}.log",
             std::time::SystemTime::now()
@@ -217,10 +254,8 @@ impl TestDir {
                 .as_nanos()
         ));
         let log_file = File::create(&log).expect("create log");
-        let child = self
-            .command()
+        let child = command
             .args(["run", "--listen", "127.0.0.1:0"])
-            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("clone log"))
             .stderr(log_file)

@@ -1,0 +1,571 @@
+//! The privacy rules: which events are never stored (ignored apps, titles
+//! and URLs) and which parts of the rest are replaced by `[redacted]`
+//! before anything is stored (card numbers, secrets, user patterns).
+//!
+//! Every ingest path runs its events through [`Privacy::screen`] on the
+//! engine thread before the engine sees them (`POST /v1/events` and
+//! `daybook ingest`, which posts there); `daybook import` redacts the
+//! imported lines with [`Privacy::redact_text`]. An ignored event is
+//! counted and dropped; nothing of it reaches the database, the day log or
+//! the API.
+//!
+//! Privacy is on by default: with no config file, and with a config file
+//! that does not say `privacy_defaults = false`, the [`DEFAULT_APPS`],
+//! [`DEFAULT_TITLE_PATTERNS`] and [`DEFAULT_REDACTIONS`] apply, and the
+//! user's `ignore_apps`, `ignore_title_patterns`, `ignore_url_patterns` and
+//! `redact_patterns` are added on top. `privacy_defaults = false` clears the
+//! defaults; the user's own lists still apply.
+//!
+//! App names are compared after removing zero-width characters (U+200B to
+//! U+200D, U+2060, U+FEFF), trimming surrounding whitespace and Unicode
+//! case folding (`unicase`'s full folding, so `"ß"` matches `"SS"`, which
+//! `to_lowercase` does not), so `"1Password "` and `"1password\u{200b}"`
+//! are both `1Password`.
+
+use std::borrow::Cow;
+
+use daybook_core::Event;
+use regex::Regex;
+use serde::Serialize;
+use unicase::UniCase;
+
+/// What replaces a redacted match.
+pub const REDACTED: &str = "[redacted]";
+
+/// Password managers and keychains ignored by default.
+pub const DEFAULT_APPS: &[&str] = &[
+    "1Password",
+    "1Password 7",
+    "Bitwarden",
+    "KeePassXC",
+    "KeePass",
+    "LastPass",
+    "Dashlane",
+    "Keychain Access",
+    "Passwords",
+    "Passwords and Keys",
+    "Seahorse",
+    "GNOME Keyring",
+    "KWalletManager",
+];
+
+/// Private and incognito browser windows, ignored by default (their titles
+/// as Firefox, Chrome, Edge and others show them).
+pub const DEFAULT_TITLE_PATTERNS: &[&str] = &[
+    r"(?i)(?-u:\b)private browsing(?-u:\b)",
+    r"(?i)(?-u:\b)incognito(?-u:\b)",
+    r"(?i)(?-u:\b)inprivate(?-u:\b)",
+];
+
+/// Secret shapes redacted by default: `(name, pattern)`. The card pattern
+/// is redacted only where its digits pass the Luhn check, so an order
+/// number or a timestamp of the same length stays.
+pub const DEFAULT_REDACTIONS: &[(&str, &str)] = &[
+    (CARD, r"(?-u:\b)[0-9](?:[ -]?[0-9]){12,18}(?-u:\b)"),
+    (
+        "private key block",
+        r"(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)",
+    ),
+    ("bearer token", r"(?i)(?-u:\b)bearer\s+[A-Za-z0-9._~+/=-]{8,}"),
+    (
+        "API key (sk-, pk_, rk_)",
+        r"(?-u:\b)(?:sk-|[spr]k_(?:live|test)_)[A-Za-z0-9_-]{16,}",
+    ),
+    (
+        "GitHub token",
+        r"(?-u:\b)(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})",
+    ),
+    ("AWS access key", r"(?-u:\b)(?:AKIA|ASIA)[A-Z0-9]{16}(?-u:\b)"),
+    ("Slack token", r"(?-u:\b)xox[abpors]-[A-Za-z0-9-]{10,}"),
+];
+
+const CARD: &str = "card number";
+
+/// Zero-width characters removed from app names before matching.
+const ZERO_WIDTH: &[char] = &['\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}'];
+
+/// Where a rule comes from, for `daybook config --show`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// Built in, on unless `privacy_defaults = false`.
+    Default,
+    /// From the config file.
+    User,
+}
+
+/// One redaction rule.
+#[derive(Clone, Debug)]
+struct Redaction {
+    name: String,
+    regex: Regex,
+    luhn: bool,
+    origin: Origin,
+}
+
+/// The rules in force.
+#[derive(Clone, Debug)]
+pub struct Privacy {
+    /// `(as written, origin)`.
+    apps: Vec<(String, Origin)>,
+    titles: Vec<(Regex, Origin)>,
+    urls: Vec<(Regex, Origin)>,
+    redactions: Vec<Redaction>,
+    /// The same rules folded for matching: app names as compared, and each
+    /// pattern list as one alternation, so a field that matches nothing
+    /// (nearly all) costs one scan instead of one per pattern.
+    app_keys: Vec<String>,
+    any_title: Option<Regex>,
+    any_url: Option<Regex>,
+    any_redaction: Option<Regex>,
+}
+
+/// One regex matching wherever any of `patterns` matches (`None` for none).
+fn any_of<'a>(patterns: impl Iterator<Item = &'a Regex>) -> Result<Option<Regex>, String> {
+    let parts: Vec<String> = patterns.map(|r| format!("(?:{})", r.as_str())).collect();
+    if parts.is_empty() {
+        return Ok(None);
+    }
+    Regex::new(&parts.join("|"))
+        .map(Some)
+        .map_err(|e| format!("privacy patterns together: {e}"))
+}
+
+/// What the user's config says; see the module docs.
+#[derive(Clone, Debug, Default)]
+pub struct UserRules {
+    /// `privacy_defaults` (default true).
+    pub defaults: Option<bool>,
+    /// `ignore_apps`.
+    pub ignore_apps: Vec<String>,
+    /// `ignore_title_patterns`.
+    pub ignore_title_patterns: Vec<String>,
+    /// `ignore_url_patterns`.
+    pub ignore_url_patterns: Vec<String>,
+    /// `redact_patterns`.
+    pub redact_patterns: Vec<String>,
+}
+
+fn regex(key: &str, pattern: &str) -> Result<Regex, String> {
+    Regex::new(pattern).map_err(|e| format!("`{key}`: {pattern:?} is not a regex: {e}"))
+}
+
+/// An app name as it is compared: zero-width characters removed,
+/// surrounding whitespace trimmed.
+pub fn app_key(app: &str) -> Cow<'_, str> {
+    if app.contains(ZERO_WIDTH) {
+        Cow::Owned(app.replace(ZERO_WIDTH, "").trim().to_owned())
+    } else {
+        Cow::Borrowed(app.trim())
+    }
+}
+
+/// The Luhn check over the digits of `s` (other characters skipped).
+fn luhn(s: &str) -> bool {
+    let digits: Vec<u32> = s.chars().filter_map(|c| c.to_digit(10)).collect();
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            if i % 2 == 1 {
+                (d * 2) % 9 + u32::from(d == 9) * 9
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+impl Default for Privacy {
+    /// A fresh install's rules: the defaults alone.
+    fn default() -> Self {
+        Self::new(&UserRules::default()).expect("the default rules compile")
+    }
+}
+
+impl Privacy {
+    /// The rules for `user`: the defaults (unless turned off) and the
+    /// user's own. An invalid pattern is an error naming its key.
+    pub fn new(user: &UserRules) -> Result<Self, String> {
+        let mut p = Self {
+            apps: Vec::new(),
+            titles: Vec::new(),
+            urls: Vec::new(),
+            redactions: Vec::new(),
+            app_keys: Vec::new(),
+            any_title: None,
+            any_url: None,
+            any_redaction: None,
+        };
+        if user.defaults.unwrap_or(true) {
+            p.apps
+                .extend(DEFAULT_APPS.iter().map(|a| ((*a).to_owned(), Origin::Default)));
+            for pattern in DEFAULT_TITLE_PATTERNS {
+                p.titles
+                    .push((regex("ignore_title_patterns", pattern)?, Origin::Default));
+            }
+            for (name, pattern) in DEFAULT_REDACTIONS {
+                p.redactions.push(Redaction {
+                    name: (*name).to_owned(),
+                    regex: regex("redact_patterns", pattern)?,
+                    luhn: *name == CARD,
+                    origin: Origin::Default,
+                });
+            }
+        }
+        p.apps
+            .extend(user.ignore_apps.iter().map(|a| (a.clone(), Origin::User)));
+        for pattern in &user.ignore_title_patterns {
+            p.titles.push((regex("ignore_title_patterns", pattern)?, Origin::User));
+        }
+        for pattern in &user.ignore_url_patterns {
+            p.urls.push((regex("ignore_url_patterns", pattern)?, Origin::User));
+        }
+        for pattern in &user.redact_patterns {
+            p.redactions.push(Redaction {
+                name: pattern.clone(),
+                regex: regex("redact_patterns", pattern)?,
+                luhn: false,
+                origin: Origin::User,
+            });
+        }
+        p.app_keys = p.apps.iter().map(|(a, _)| app_key(a).into_owned()).collect();
+        p.any_title = any_of(p.titles.iter().map(|(r, _)| r))?;
+        p.any_url = any_of(p.urls.iter().map(|(r, _)| r))?;
+        p.any_redaction = any_of(p.redactions.iter().map(|r| &r.regex))?;
+        Ok(p)
+    }
+
+    /// Whether `event` is never stored: its app is ignored, or its title or
+    /// URL matches an ignore pattern.
+    pub fn ignores(&self, event: &Event) -> bool {
+        let app = app_key(&event.app);
+        let app = UniCase::unicode(app.as_ref());
+        let any = |re: &Option<Regex>, field: &Option<String>| {
+            re.as_ref().zip(field.as_deref()).is_some_and(|(re, f)| re.is_match(f))
+        };
+        self.app_keys.iter().any(|a| UniCase::unicode(a.as_str()) == app)
+            || any(&self.any_title, &event.title)
+            || any(&self.any_url, &event.url)
+    }
+
+    /// `text` with every redaction applied.
+    pub fn redact_text<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let mut out = Cow::Borrowed(text);
+        if !self.any_redaction.as_ref().is_some_and(|re| re.is_match(text)) {
+            return out;
+        }
+        for r in &self.redactions {
+            if !r.regex.is_match(&out) {
+                continue;
+            }
+            let replaced = if r.luhn {
+                r.regex.replace_all(&out, |c: &regex::Captures<'_>| {
+                    if luhn(&c[0]) {
+                        REDACTED.to_owned()
+                    } else {
+                        c[0].to_owned()
+                    }
+                })
+            } else {
+                r.regex.replace_all(&out, REDACTED)
+            };
+            out = Cow::Owned(replaced.into_owned());
+        }
+        out
+    }
+
+    /// Redacts title, URL and text of `event` in place.
+    pub fn redact(&self, event: &mut Event) {
+        for field in [&mut event.title, &mut event.url, &mut event.text] {
+            if let Some(value) = field
+                && let Cow::Owned(redacted) = self.redact_text(value)
+            {
+                *value = redacted;
+            }
+        }
+    }
+
+    /// The event as it may be stored, or `None` if it is ignored.
+    pub fn screen(&self, mut event: Event) -> Option<Event> {
+        if self.ignores(&event) {
+            return None;
+        }
+        self.redact(&mut event);
+        Some(event)
+    }
+
+    /// The rules in force, for `daybook config --show --json`.
+    pub fn describe(&self) -> serde_json::Value {
+        let list = |items: &mut dyn Iterator<Item = (String, Origin)>| -> Vec<serde_json::Value> {
+            items
+                .map(|(rule, origin)| serde_json::json!({"rule": rule, "origin": origin}))
+                .collect()
+        };
+        serde_json::json!({
+            "ignore_apps": list(&mut self.apps.iter().cloned()),
+            "ignore_title_patterns": list(&mut self.titles.iter().map(|(r, o)| (r.as_str().to_owned(), *o))),
+            "ignore_url_patterns": list(&mut self.urls.iter().map(|(r, o)| (r.as_str().to_owned(), *o))),
+            "redact_patterns": self.redactions.iter().map(|r| serde_json::json!({
+                "name": r.name, "rule": r.regex.as_str(), "origin": r.origin, "luhn_check": r.luhn,
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    /// The rules in force as text, for `daybook config --show`.
+    pub fn describe_text(&self) -> String {
+        use std::fmt::Write;
+        let origin = |o: Origin| match o {
+            Origin::Default => "default",
+            Origin::User => "config",
+        };
+        let mut s = String::new();
+        let _ = writeln!(s, "Events never stored (ignored):");
+        let _ = writeln!(s, "  apps (case-insensitive, exact name):");
+        for (a, o) in &self.apps {
+            let _ = writeln!(s, "    {a:?}  [{}]", origin(*o));
+        }
+        for (what, list) in [("titles matching", &self.titles), ("URLs matching", &self.urls)] {
+            let _ = writeln!(s, "  {what}:");
+            if list.is_empty() {
+                let _ = writeln!(s, "    (none)");
+            }
+            for (re, o) in list {
+                let _ = writeln!(s, "    /{}/  [{}]", re.as_str(), origin(*o));
+            }
+        }
+        let _ = writeln!(s, "Replaced by {REDACTED} in title, URL and text before storing:");
+        if self.redactions.is_empty() {
+            let _ = writeln!(s, "  (none)");
+        }
+        for r in &self.redactions {
+            let check = if r.luhn { ", Luhn-checked" } else { "" };
+            let _ = writeln!(s, "  {}: /{}/  [{}{check}]", r.name, r.regex.as_str(), origin(r.origin));
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use daybook_core::Timestamp;
+
+    use super::*;
+
+    fn event(app: &str) -> Event {
+        Event::new(Timestamp(0), app)
+    }
+
+    fn titled(title: &str) -> Event {
+        Event {
+            title: Some(title.to_owned()),
+            ..event("Firefox")
+        }
+    }
+
+    #[test]
+    fn app_names_match_after_trimming_zero_width_and_case_folding() {
+        let p = Privacy::new(&UserRules {
+            defaults: Some(false),
+            ignore_apps: vec!["1Password".into(), "Straße".into()],
+            ..UserRules::default()
+        })
+        .unwrap();
+        for app in [
+            "1Password",
+            "1password",
+            "1Password ",
+            " 1PASSWORD\t",
+            "1Password\u{200b}",
+            "\u{feff}1Pass\u{2060}word",
+            "STRASSE",
+        ] {
+            assert!(p.ignores(&event(app)), "{app:?}");
+        }
+        for app in ["1Password Helper", "Password", "Code"] {
+            assert!(!p.ignores(&event(app)), "{app:?}");
+        }
+    }
+
+    #[test]
+    fn defaults_ignore_password_managers_and_private_windows() {
+        let p = Privacy::default();
+        for app in [
+            "1Password",
+            "bitwarden",
+            "KeePassXC",
+            "LastPass",
+            "Dashlane",
+            "Keychain Access",
+            "Seahorse",
+            "Passwords",
+        ] {
+            assert!(p.ignores(&event(app)), "{app}");
+        }
+        assert!(p.ignores(&titled("GitHub — Mozilla Firefox Private Browsing")));
+        assert!(p.ignores(&titled("New Tab - Google Chrome (Incognito)")));
+        assert!(p.ignores(&titled("Bing - [InPrivate] - Microsoft Edge")));
+        assert!(!p.ignores(&titled("Private methods in Rust")));
+        assert!(!p.ignores(&event("Code")));
+    }
+
+    #[test]
+    fn clearing_the_defaults_keeps_the_users_rules() {
+        let p = Privacy::new(&UserRules {
+            defaults: Some(false),
+            ignore_url_patterns: vec![r"^https://bank\.example/".into()],
+            ..UserRules::default()
+        })
+        .unwrap();
+        assert!(!p.ignores(&event("1Password")));
+        let bank = Event {
+            url: Some("https://bank.example/login".into()),
+            ..event("Firefox")
+        };
+        assert!(p.ignores(&bank));
+        assert_eq!(p.redact_text("4111 1111 1111 1111"), "4111 1111 1111 1111");
+    }
+
+    #[test]
+    fn cards_are_redacted_only_when_luhn_valid() {
+        let p = Privacy::default();
+        assert_eq!(p.redact_text("card 4111 1111 1111 1111 ok"), "card [redacted] ok");
+        assert_eq!(p.redact_text("4111-1111-1111-1111"), "[redacted]");
+        assert_eq!(p.redact_text("378282246310005"), "[redacted]");
+        // Same length, wrong check digit: an order number, kept.
+        assert_eq!(p.redact_text("order 4111111111111112"), "order 4111111111111112");
+        assert_eq!(p.redact_text("call 555 1234"), "call 555 1234");
+    }
+
+    #[test]
+    fn secret_shapes_are_redacted() {
+        let p = Privacy::default();
+        let cases = [
+            ("key sk-proj-abcdefghijklmnop1234 end", "key [redacted] end"),
+            ("ghp_0123456789abcdefghijABCDEFGHIJ012345", "[redacted]"),
+            ("AKIAIOSFODNN7EXAMPLE", "[redacted]"),
+            ("xoxb-1234567890-abcdef", "[redacted]"),
+            ("Authorization: Bearer abc.def.ghi123", "Authorization: [redacted]"),
+            (
+                "x -----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY----- y",
+                "x [redacted] y",
+            ),
+            ("-----BEGIN RSA PRIVATE KEY-----\nMIIE cut short", "[redacted]"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(p.redact_text(text), want, "{text:?}");
+        }
+        assert_eq!(p.redact_text("plain words"), "plain words");
+    }
+
+    #[test]
+    fn user_redactions_apply_to_title_url_and_text_and_screen_drops_ignored() {
+        let p = Privacy::new(&UserRules {
+            redact_patterns: vec![r"hunter\d".into()],
+            ..UserRules::default()
+        })
+        .unwrap();
+        let e = Event {
+            title: Some("pw hunter2".into()),
+            url: Some("https://x/?p=hunter2".into()),
+            text: Some("typed: hunter2".into()),
+            ..event("Terminal")
+        };
+        let e = p.screen(e).unwrap();
+        assert_eq!(e.title.as_deref(), Some("pw [redacted]"));
+        assert_eq!(e.url.as_deref(), Some("https://x/?p=[redacted]"));
+        assert_eq!(e.text.as_deref(), Some("typed: [redacted]"));
+        assert!(p.screen(event("1Password ")).is_none());
+        let bad = Privacy::new(&UserRules {
+            redact_patterns: vec!["(".into()],
+            ..UserRules::default()
+        })
+        .unwrap_err();
+        assert!(bad.contains("redact_patterns"), "{bad}");
+    }
+
+    /// The slow reference of [`Privacy::redact_text`] and the ignore
+    /// checks: every pattern on its own, no combined prefilter.
+    fn redact_naive(p: &Privacy, text: &str) -> String {
+        let mut out = text.to_owned();
+        for r in &p.redactions {
+            out = if r.luhn {
+                r.regex
+                    .replace_all(&out, |c: &regex::Captures<'_>| {
+                        if luhn(&c[0]) {
+                            REDACTED.to_owned()
+                        } else {
+                            c[0].to_owned()
+                        }
+                    })
+                    .into_owned()
+            } else {
+                r.regex.replace_all(&out, REDACTED).into_owned()
+            };
+        }
+        out
+    }
+
+    #[test]
+    fn the_combined_prefilter_agrees_with_each_pattern_alone() {
+        let p = Privacy::new(&UserRules {
+            ignore_url_patterns: vec![r"^https://bank\.".into(), "(?i)LOGIN".into()],
+            redact_patterns: vec!["(?i)hunter[0-9]".into(), "(?s)a.b".into()],
+            ..UserRules::default()
+        })
+        .unwrap();
+        let pieces = [
+            "",
+            "plain",
+            "4111 1111 1111 1111",
+            "4111111111111112",
+            "sk-abcdefghijklmnop1234",
+            "Bearer abc.def.ghi",
+            "ghp_0123456789abcdefghijABCDEFGHIJ012345",
+            "AKIAIOSFODNN7EXAMPLE",
+            "xoxb-1234567890-abc",
+            "-----BEGIN RSA PRIVATE KEY-----\nx",
+            "HUNTER2",
+            "a\nb",
+            "Private Browsing",
+            "incognito",
+            "https://bank.x/login",
+            "é 4111-1111-1111-1111 ü",
+        ];
+        for a in pieces {
+            for b in pieces {
+                let text = format!("{a} {b}");
+                assert_eq!(p.redact_text(&text), redact_naive(&p, &text), "{text:?}");
+                let e = Event {
+                    title: Some(text.clone()),
+                    url: Some(text.clone()),
+                    ..event("Code")
+                };
+                let naive = p.titles.iter().any(|(re, _)| re.is_match(&text))
+                    || p.urls.iter().any(|(re, _)| re.is_match(&text));
+                assert_eq!(p.ignores(&e), naive, "{text:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn describe_names_every_rule_and_its_origin() {
+        let p = Privacy::new(&UserRules {
+            ignore_apps: vec!["Signal".into()],
+            ..UserRules::default()
+        })
+        .unwrap();
+        let text = p.describe_text();
+        assert!(text.contains("\"1Password\"  [default]"), "{text}");
+        assert!(text.contains("\"Signal\"  [config]"), "{text}");
+        assert!(text.contains("card number"), "{text}");
+        let json = p.describe();
+        assert_eq!(json["ignore_apps"].as_array().unwrap().len(), DEFAULT_APPS.len() + 1);
+        assert_eq!(
+            json["redact_patterns"].as_array().unwrap().len(),
+            DEFAULT_REDACTIONS.len()
+        );
+    }
+}

@@ -601,7 +601,7 @@ impl Cli {
 /// and returns it with its outputs.
 fn start_engine(path: &Path, settings: &Settings) -> Result<(Engine<SqliteStore, DaemonSummarizer>, Vec<Output>)> {
     let store = SqliteStore::open_verified(path)?;
-    let summarizer = server::summarizer(settings);
+    let summarizer = server::summarizer(settings)?;
     let now = clock::now();
     let mut engine = Engine::start(store, summarizer, settings.engine.clone(), format!("c{}-", now.0), now)?;
     let mut outputs = Vec::new();

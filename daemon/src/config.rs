@@ -30,10 +30,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// The privacy rules: events never stored, parts redacted.
     pub privacy: Privacy,
-    /// An external summarizer command (argv), or `None` for the built-in.
-    pub summarizer_command: Option<Vec<String>>,
-    /// How long the external summarizer may take.
-    pub summarizer_timeout: Duration,
+    /// Which summarizer writes the entries' words.
+    pub summarizer: SummarizerSettings,
     /// The API token's file, when not the data directory's `api-token`
     /// (see [`crate::token`]).
     pub api_token_file: Option<PathBuf>,
@@ -52,14 +50,57 @@ impl Default for Settings {
             engine: EngineConfig::default(),
             listen: DEFAULT_LISTEN.parse().expect("valid default address"),
             privacy: Privacy::default(),
-            summarizer_command: None,
-            summarizer_timeout: Duration::from_secs(60),
+            summarizer: SummarizerSettings::Builtin,
             api_token_file: None,
             http_read_timeout: Duration::from_secs(10),
             min_free_disk: 512 << 20,
         }
     }
 }
+
+/// The `[summarizer]` table: which summarizer, and its settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SummarizerSettings {
+    /// `kind = "builtin"` (or no table): the deterministic offline one.
+    Builtin,
+    /// `kind = "command"` (or `command` alone): a user command.
+    Command {
+        /// argv.
+        command: Vec<String>,
+        /// Longest it may take (`timeout_seconds`, default 60).
+        timeout: Duration,
+    },
+    /// `kind = "openai"`: an OpenAI-compatible chat-completions endpoint.
+    OpenAi(OpenAiSettings),
+}
+
+/// The settings of `kind = "openai"`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenAiSettings {
+    /// The API's base, without the trailing `/chat/completions`
+    /// (`http://127.0.0.1:11434/v1` for Ollama).
+    pub base_url: String,
+    /// The model's name as the server knows it.
+    pub model: String,
+    /// The name of the environment variable holding the API key, if the
+    /// server wants one. The key itself never appears in the file.
+    pub api_key_env: Option<String>,
+    /// Longest one answer may take, response body included
+    /// (`timeout_seconds`, default [`OPENAI_TIMEOUT`]).
+    pub timeout: Duration,
+    /// A file whose text replaces the built-in system prompt; a relative
+    /// path is resolved against the config file's directory.
+    pub prompt_file: Option<PathBuf>,
+    /// Whether to ask for `response_format: {"type": "json_object"}`
+    /// (`json_mode`, default true; LM Studio refuses it).
+    pub json_mode: bool,
+}
+
+/// How long an external command may take unless `timeout_seconds` says.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long an LLM endpoint may take unless `timeout_seconds` says: a
+/// local model on a CPU is slow.
+pub const OPENAI_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A duration as written in the file: a number in the key's unit, or a
 /// humantime string.
@@ -73,8 +114,137 @@ enum RawDuration {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawSummarizer {
+    kind: Option<String>,
     command: Option<Vec<String>>,
     timeout_seconds: Option<RawDuration>,
+    base_url: Option<String>,
+    model: Option<String>,
+    api_key_env: Option<String>,
+    prompt_file: Option<PathBuf>,
+    json_mode: Option<bool>,
+}
+
+impl RawSummarizer {
+    /// The settings this table asks for; a key of another kind, or a bad
+    /// value, is an error naming the key.
+    fn resolve(self) -> std::result::Result<SummarizerSettings, String> {
+        let openai_keys = [
+            ("base_url", self.base_url.is_some()),
+            ("model", self.model.is_some()),
+            ("api_key_env", self.api_key_env.is_some()),
+            ("prompt_file", self.prompt_file.is_some()),
+            ("json_mode", self.json_mode.is_some()),
+        ];
+        let kind = match self.kind.as_deref() {
+            Some(kind) => kind,
+            None if self.command.is_some() => "command",
+            None => {
+                if let Some((key, _)) = openai_keys.iter().find(|(_, set)| *set) {
+                    return Err(format!(
+                        "`summarizer.{key}` needs `kind = \"openai\"` in `[summarizer]`"
+                    ));
+                }
+                "builtin"
+            }
+        };
+        let timeout = |default: Duration| -> std::result::Result<Duration, String> {
+            let Some(raw) = &self.timeout_seconds else {
+                return Ok(default);
+            };
+            let t = raw.resolve("summarizer.timeout_seconds", SECOND)?;
+            if t.is_zero() {
+                return Err("`summarizer.timeout_seconds` must be positive".into());
+            }
+            Ok(t)
+        };
+        let only = |kind: &str, keys: &[(&str, bool)]| -> std::result::Result<(), String> {
+            match keys.iter().find(|(_, set)| *set) {
+                Some((key, _)) => Err(format!("`summarizer.{key}` does not apply to `kind = \"{kind}\"`")),
+                None => Ok(()),
+            }
+        };
+        match kind {
+            "builtin" => {
+                only(kind, &[("command", self.command.is_some())])?;
+                only(kind, &openai_keys)?;
+                timeout(COMMAND_TIMEOUT)?;
+                Ok(SummarizerSettings::Builtin)
+            }
+            "command" => {
+                only(kind, &openai_keys)?;
+                let command = self.command.clone().unwrap_or_default();
+                if command.is_empty() || command[0].is_empty() {
+                    return Err("`summarizer.command` must name a program".into());
+                }
+                Ok(SummarizerSettings::Command {
+                    command,
+                    timeout: timeout(COMMAND_TIMEOUT)?,
+                })
+            }
+            "openai" => {
+                only(kind, &[("command", self.command.is_some())])?;
+                Ok(SummarizerSettings::OpenAi(OpenAiSettings {
+                    base_url: base_url(self.base_url.as_deref())?,
+                    model: match self.model.as_deref().map(str::trim) {
+                        Some(m) if !m.is_empty() => m.to_owned(),
+                        _ => return Err("`summarizer.model` must name the model (e.g. \"llama3.2\")".into()),
+                    },
+                    api_key_env: match self.api_key_env.as_deref() {
+                        None => None,
+                        Some(name) if is_env_name(name) => Some(name.to_owned()),
+                        // Not quoted: a key pasted here by mistake stays out of the log.
+                        Some(_) => {
+                            return Err("`summarizer.api_key_env` is not an environment variable's name \
+                                        (letters, digits and `_`): put the key in a variable and name the variable here"
+                                .into());
+                        }
+                    },
+                    timeout: timeout(OPENAI_TIMEOUT)?,
+                    prompt_file: self.prompt_file.clone(),
+                    json_mode: self.json_mode.unwrap_or(true),
+                }))
+            }
+            other => Err(format!(
+                "`summarizer.kind` = {other:?} is not \"builtin\", \"command\" or \"openai\""
+            )),
+        }
+    }
+}
+
+/// `base_url` checked: present, `http://HOST[:PORT][/PATH]`, without the
+/// endpoint's own `/chat/completions`; returned without a trailing `/`.
+fn base_url(raw: Option<&str>) -> std::result::Result<String, String> {
+    let example = "like \"http://127.0.0.1:11434/v1\"";
+    let Some(raw) = raw else {
+        return Err(format!("`summarizer.base_url` must be set, {example}"));
+    };
+    let url = raw.trim().trim_end_matches('/');
+    if url.starts_with("https://") {
+        return Err(format!(
+            "`summarizer.base_url` = {raw:?}: this daybook speaks plain http:// only (no TLS is built in); \
+             use a local server or a TLS-terminating proxy"
+        ));
+    }
+    let uri: Option<ureq::http::Uri> = url.parse().ok();
+    if !url.starts_with("http://") || uri.as_ref().and_then(|u| u.host()).is_none_or(str::is_empty) {
+        return Err(format!(
+            "`summarizer.base_url` = {raw:?} is not an http:// URL {example}"
+        ));
+    }
+    if url.ends_with("/chat/completions") {
+        return Err(format!(
+            "`summarizer.base_url` = {raw:?} names the endpoint itself; give its base {example}, \
+             and daybook adds /chat/completions"
+        ));
+    }
+    Ok(url.to_owned())
+}
+
+/// Whether `name` can name an environment variable (portable spelling).
+fn is_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[derive(Deserialize, Default)]
@@ -135,7 +305,20 @@ impl Settings {
             path: path.clone(),
             source,
         })?;
-        Self::parse(&text).map_err(|message| Error::Config { path, message })
+        let mut settings = Self::parse(&text).map_err(|message| Error::Config {
+            path: path.clone(),
+            message,
+        })?;
+        if let SummarizerSettings::OpenAi(OpenAiSettings {
+            prompt_file: Some(prompt),
+            ..
+        }) = &mut settings.summarizer
+            && prompt.is_relative()
+            && let Some(dir) = path.parent()
+        {
+            *prompt = dir.join(&*prompt);
+        }
+        Ok(settings)
     }
 
     /// Parses TOML text into settings, validating every value.
@@ -216,18 +399,7 @@ impl Settings {
             redact_patterns: raw.redact_patterns.unwrap_or_default(),
         })?;
         if let Some(summarizer) = raw.summarizer {
-            if let Some(command) = summarizer.command {
-                if command.is_empty() || command[0].is_empty() {
-                    return Err("`summarizer.command` must name a program".into());
-                }
-                s.summarizer_command = Some(command);
-            }
-            if let Some(t) = &summarizer.timeout_seconds {
-                s.summarizer_timeout = t.resolve("summarizer.timeout_seconds", SECOND)?;
-                if s.summarizer_timeout.is_zero() {
-                    return Err("`summarizer.timeout_seconds` must be positive".into());
-                }
-            }
+            s.summarizer = summarizer.resolve()?;
         }
         Ok(s)
     }
@@ -265,6 +437,147 @@ mod tests {
         assert!(regex.contains("ignore_title_patterns"), "{regex}");
         let time = Settings::parse("daily_safety_net = \"25:00\"").unwrap_err();
         assert!(time.contains("daily_safety_net"), "{time}");
+    }
+
+    const OLLAMA: &str =
+        "[summarizer]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:11434/v1/\"\nmodel = \"llama3.2\"\n";
+
+    #[test]
+    fn the_summarizer_is_builtin_a_command_or_an_llm_endpoint() {
+        assert_eq!(Settings::parse("").unwrap().summarizer, SummarizerSettings::Builtin);
+        assert_eq!(
+            Settings::parse("[summarizer]\nkind = \"builtin\"").unwrap().summarizer,
+            SummarizerSettings::Builtin
+        );
+        let command = SummarizerSettings::Command {
+            command: vec!["llm".into(), "-q".into()],
+            timeout: COMMAND_TIMEOUT,
+        };
+        // `command` alone still means the external command.
+        assert_eq!(
+            Settings::parse("[summarizer]\ncommand = [\"llm\", \"-q\"]")
+                .unwrap()
+                .summarizer,
+            command
+        );
+        assert_eq!(
+            Settings::parse("[summarizer]\nkind = \"command\"\ncommand = [\"llm\", \"-q\"]")
+                .unwrap()
+                .summarizer,
+            command
+        );
+        let expected = OpenAiSettings {
+            base_url: "http://127.0.0.1:11434/v1".into(),
+            model: "llama3.2".into(),
+            api_key_env: None,
+            timeout: OPENAI_TIMEOUT,
+            prompt_file: None,
+            json_mode: true,
+        };
+        assert_eq!(
+            Settings::parse(OLLAMA).unwrap().summarizer,
+            SummarizerSettings::OpenAi(expected.clone())
+        );
+        let full = format!(
+            "{OLLAMA}api_key_env = \"OPENAI_API_KEY\"\ntimeout_seconds = \"90s\"\nprompt_file = \"/etc/p.txt\"\njson_mode = false\n"
+        );
+        assert_eq!(
+            Settings::parse(&full).unwrap().summarizer,
+            SummarizerSettings::OpenAi(OpenAiSettings {
+                api_key_env: Some("OPENAI_API_KEY".into()),
+                timeout: Duration::from_secs(90),
+                prompt_file: Some("/etc/p.txt".into()),
+                json_mode: false,
+                ..expected
+            })
+        );
+    }
+
+    #[test]
+    fn bad_summarizer_settings_are_errors_naming_the_key() {
+        let base = "[summarizer]\nkind = \"openai\"\nmodel = \"m\"\n";
+        for (toml, needle) in [
+            ("[summarizer]\nkind = \"gpt\"".to_owned(), "`summarizer.kind` = \"gpt\""),
+            ("[summarizer]\nkind = \"command\"".to_owned(), "`summarizer.command`"),
+            ("[summarizer]\ncommand = []".to_owned(), "`summarizer.command`"),
+            (base.to_owned(), "`summarizer.base_url` must be set"),
+            (format!("{base}base_url = \"https://api.openai.com/v1\""), "no TLS"),
+            (format!("{base}base_url = \"127.0.0.1:11434/v1\""), "not an http:// URL"),
+            (format!("{base}base_url = \"http://\""), "not an http:// URL"),
+            (
+                format!("{base}base_url = \"http://h/v1/chat/completions\""),
+                "names the endpoint itself",
+            ),
+            (
+                "[summarizer]\nkind = \"openai\"\nbase_url = \"http://h/v1\"".to_owned(),
+                "`summarizer.model`",
+            ),
+            (
+                "[summarizer]\nkind = \"openai\"\nbase_url = \"http://h/v1\"\nmodel = \" \"".to_owned(),
+                "`summarizer.model`",
+            ),
+            (format!("{OLLAMA}timeout_seconds = 0"), "`summarizer.timeout_seconds`"),
+            (format!("{OLLAMA}api_key_env = \"\""), "`summarizer.api_key_env`"),
+            (
+                format!("{OLLAMA}command = [\"x\"]"),
+                "`summarizer.command` does not apply",
+            ),
+            (format!("{OLLAMA}temperature = 1"), "temperature"),
+            (
+                "[summarizer]\nmodel = \"m\"".to_owned(),
+                "`summarizer.model` needs `kind = \"openai\"`",
+            ),
+            (
+                "[summarizer]\ncommand = [\"x\"]\nbase_url = \"http://h\"".to_owned(),
+                "`summarizer.base_url` does not apply to `kind = \"command\"`",
+            ),
+            (
+                "[summarizer]\nkind = \"builtin\"\njson_mode = true".to_owned(),
+                "`summarizer.json_mode` does not apply",
+            ),
+        ] {
+            let err = Settings::parse(&toml).unwrap_err();
+            assert!(err.contains(needle), "{toml}: {err}");
+        }
+        // A key pasted where its variable's name belongs is refused, and not echoed.
+        let err = Settings::parse(&format!("{OLLAMA}api_key_env = \"sk-proj-abc123\"")).unwrap_err();
+        assert!(err.contains("`summarizer.api_key_env`"), "{err}");
+        assert!(!err.contains("abc123"), "{err}");
+    }
+
+    #[test]
+    fn a_relative_prompt_file_is_read_beside_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.toml");
+        std::fs::write(&config, format!("{OLLAMA}prompt_file = \"prompt.txt\"\n")).unwrap();
+        let s = Settings::load(Some(&config), None).unwrap();
+        let SummarizerSettings::OpenAi(llm) = &s.summarizer else {
+            panic!("{:?}", s.summarizer)
+        };
+        assert_eq!(
+            llm.prompt_file.as_deref(),
+            Some(dir.path().join("prompt.txt").as_path())
+        );
+
+        // Startup reads it, and a missing one stops startup naming it.
+        let err = crate::server::summarizer(&s).unwrap_err();
+        assert!(err.to_string().contains("prompt.txt"), "{err}");
+        std::fs::write(dir.path().join("prompt.txt"), "Summarize in French.").unwrap();
+        assert!(matches!(
+            crate::server::summarizer(&s).unwrap(),
+            crate::summarizer::DaemonSummarizer::OpenAi(_)
+        ));
+    }
+
+    #[test]
+    fn an_api_key_variable_that_is_not_set_stops_startup() {
+        let s = Settings::parse(&format!("{OLLAMA}api_key_env = \"DAYBOOK_TEST_NEVER_SET_4F1A\"\n")).unwrap();
+        let err = crate::server::summarizer(&s).unwrap_err();
+        assert!(
+            matches!(&err, Error::ApiKeyUnset { var } if var == "DAYBOOK_TEST_NEVER_SET_4F1A"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("DAYBOOK_TEST_NEVER_SET_4F1A"), "{err}");
     }
 
     #[test]

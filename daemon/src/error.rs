@@ -102,6 +102,15 @@ pub enum Error {
         /// What is wrong, as the TOML parser or the validator says.
         message: String,
     },
+    /// The config names an environment variable for the summarizer's API
+    /// key, and daybook's environment does not hold it.
+    #[error(
+        "`summarizer.api_key_env` names {var}, which is not set (or is empty or not UTF-8) in daybook's environment"
+    )]
+    ApiKeyUnset {
+        /// The variable's name.
+        var: String,
+    },
     /// No daemon answers on the address this command talks to.
     #[error("no daybook daemon answers at {addr}: {reason}")]
     NotRunning {

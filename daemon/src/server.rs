@@ -8,25 +8,62 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::Settings;
+use crate::config::{Settings, SummarizerSettings};
 use crate::datadir::DataDir;
 use crate::error::{Error, Result};
 use crate::projection::write_atomically;
 use crate::service::{self, Stopped};
 use crate::store::SqliteStore;
 use crate::summarizer::DaemonSummarizer;
+use crate::summarizer::openai::{DEFAULT_PROMPT, OpenAi};
 
 const ADDR_FILE: &str = "daybook.addr";
 
-/// The summarizer the settings ask for.
-pub fn summarizer(settings: &Settings) -> DaemonSummarizer {
-    match &settings.summarizer_command {
-        None => DaemonSummarizer::Builtin,
-        Some(command) => DaemonSummarizer::External {
+/// The summarizer the settings ask for. For an LLM endpoint this reads
+/// the API key from the environment variable the config names and the
+/// prompt file, if any: either missing stops startup with a message
+/// naming it.
+pub fn summarizer(settings: &Settings) -> Result<DaemonSummarizer> {
+    Ok(match &settings.summarizer {
+        SummarizerSettings::Builtin => DaemonSummarizer::Builtin,
+        SummarizerSettings::Command { command, timeout } => DaemonSummarizer::External {
             command: command.clone(),
-            timeout: settings.summarizer_timeout,
+            timeout: *timeout,
         },
-    }
+        SummarizerSettings::OpenAi(llm) => {
+            let api_key = match &llm.api_key_env {
+                None => None,
+                Some(var) => match std::env::var(var) {
+                    Ok(key) if !key.is_empty() => Some(key),
+                    _ => return Err(Error::ApiKeyUnset { var: var.clone() }),
+                },
+            };
+            let prompt = match &llm.prompt_file {
+                None => DEFAULT_PROMPT.to_owned(),
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+                        what: "reading summarizer.prompt_file",
+                        path: path.clone(),
+                        source,
+                    })?;
+                    if text.trim().is_empty() {
+                        return Err(Error::BadInput {
+                            path: path.clone(),
+                            message: "summarizer.prompt_file is empty".into(),
+                        });
+                    }
+                    text
+                }
+            };
+            let endpoint = OpenAi::new(&llm.base_url, &llm.model, api_key, prompt, llm.json_mode, llm.timeout);
+            tracing::info!(
+                url = endpoint.url(),
+                model = endpoint.model(),
+                "summaries come from an LLM endpoint"
+            );
+            DaemonSummarizer::OpenAi(endpoint)
+        }
+    })
 }
 
 /// The address the running daemon listens on, as it wrote it.

@@ -156,7 +156,7 @@ struct Service {
 pub fn start(store: SqliteStore, settings: &Settings, data: &DataDir) -> Result<ServiceHandle> {
     let mut watch = data.watch();
     watch.after_writes();
-    let summarizer = crate::server::summarizer(settings);
+    let summarizer = crate::server::summarizer(settings)?;
     let now = clock::now();
     let prefix = format!("s{}-", now.0);
     let mut engine = Engine::start(store, summarizer, settings.engine.clone(), prefix, now)?;

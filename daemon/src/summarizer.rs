@@ -1,4 +1,5 @@
-//! The daemon's summarizers: the core's built-in one, or a user-configured
+//! The daemon's summarizers: the core's built-in one, an OpenAI-compatible
+//! chat-completions endpoint ([`openai`]), or a user-configured
 //! command that reads a JSON [`SummaryRequest`] on stdin and writes a JSON
 //! [`Summary`] (`{"summary": "...", "lines": ["[10:00-10:05, App] ..."]}`)
 //! on stdout within a timeout. Any failure of the command (cannot start,
@@ -15,6 +16,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use daybook_core::{BuiltinSummarizer, Error as CoreError, Summarizer, Summary, SummaryRequest};
+
+pub mod openai;
+
+use openai::OpenAi;
 
 /// Why the external command failed (the source of a summarizer error).
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +74,8 @@ pub enum DaemonSummarizer {
         /// Longest it may take.
         timeout: Duration,
     },
+    /// An OpenAI-compatible chat-completions endpoint.
+    OpenAi(OpenAi),
 }
 
 impl Summarizer for DaemonSummarizer {
@@ -78,6 +85,9 @@ impl Summarizer for DaemonSummarizer {
             Self::External { command, timeout } => {
                 run_external(command, *timeout, request).map_err(|e| CoreError::Summarizer(Box::new(e)))
             }
+            Self::OpenAi(endpoint) => endpoint
+                .summarize(request)
+                .map_err(|e| CoreError::Summarizer(Box::new(e))),
         }
     }
 }

@@ -29,10 +29,7 @@ struct Raw {
 
 impl Raw {
     fn header(&self, name: &str) -> Option<String> {
-        self.head.lines().find_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            n.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
-        })
+        common::header(&self.head, name)
     }
 }
 

@@ -8,6 +8,8 @@
 
 #![allow(dead_code, unreachable_pub)] // each test binary uses a part of it
 
+pub mod fake_llm;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -227,6 +229,14 @@ impl TestDir {
         self.start_with(self.command())
     }
 
+    /// [`Self::start`] with extra environment variables for the daemon.
+    pub fn start_with_env(&self, env: &[(&str, &str)]) -> Daemon {
+        std::fs::create_dir_all(self.data()).expect("create data dir");
+        let mut command = self.command();
+        command.envs(env.iter().copied());
+        self.start_with(command)
+    }
+
     /// [`Self::start`] under the file-mode mask `umask`, leaving the data
     /// directory for daybook to create.
     pub fn start_under_umask(&self, umask: &str) -> Daemon {
@@ -286,6 +296,15 @@ impl TestDir {
         let store = SqliteStore::open(&self.db()).expect("open database");
         store.dump().expect("dump")
     }
+}
+
+/// The value of header `name` (case-insensitive) in an HTTP message's
+/// head, if there.
+pub fn header(head: &str, name: &str) -> Option<String> {
+    head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+    })
 }
 
 /// An HTTP client that returns 4xx/5xx as responses, not errors.

@@ -122,7 +122,8 @@ pub enum Violation {
         entries: usize,
     },
     /// 12: a day file (or a day's rendering) holds a control character
-    /// (C0 or C1, `\n` aside) or a Unicode line or paragraph separator.
+    /// (C0 or C1, `\n` aside), a Unicode line or paragraph separator, or
+    /// an invisible format character ([`crate::text::is_format`]).
     DayFileControl {
         /// The day, `YYYY-MM-DD`.
         day: String,
@@ -194,7 +195,10 @@ impl fmt::Display for Violation {
                 "text is data: day {day} has {headers} entry headers for {entries} entries"
             ),
             Self::DayFileControl { day, line } => {
-                write!(f, "text is data: day {day} line {line} holds a control character")
+                write!(
+                    f,
+                    "text is data: day {day} line {line} holds a control or format character"
+                )
             }
         }
     }
@@ -410,7 +414,7 @@ pub fn check_day_text(day: &str, text: &str, entries: usize) -> Vec<Violation> {
         let n = i + 1;
         if line
             .chars()
-            .any(|c| (c.is_control() && c != '\n') || c == '\u{2028}' || c == '\u{2029}')
+            .any(|c| (c.is_control() && c != '\n') || c == '\u{2028}' || c == '\u{2029}' || crate::text::is_format(c))
         {
             out.push(Violation::DayFileControl {
                 day: day.to_owned(),

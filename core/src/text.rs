@@ -17,6 +17,7 @@
 //! | line breaks: CR LF (as one), LF, CR, VT, FF, U+0085 NEL, U+2028, U+2029 | one space |
 //! | TAB | one space |
 //! | every other C0 control (NUL included), DEL, every other C1 control | U+FFFD `�` |
+//! | invisible format characters ([`is_format`]: bidi embeddings, overrides and isolates, zero-width characters, the soft hyphen, the BOM, tag characters) | U+FFFD `�` |
 //!
 //! and by [`line`] (text that stands at the start of a line, alone or
 //! after the `- ` of a list item), after [`inline`]:
@@ -59,12 +60,39 @@ enum Start {
     Plain,
 }
 
+/// Invisible format characters that can hide or reorder what a person
+/// or an agent reads: the soft hyphen, the Arabic letter mark, the
+/// Mongolian vowel separator, zero-width space, joiners and marks
+/// (U+200B-U+200F), bidi embeddings and overrides (U+202A-U+202E), the
+/// word joiner and invisible operators (U+2060-U+2064), bidi isolates and
+/// deprecated format controls (U+2066-U+206F), the BOM, interlinear
+/// annotation marks and the tag characters (U+E0000-U+E007F, which can
+/// spell instructions no one sees). A title that reads backwards, or a
+/// line that starts with a zero-width space before `## `, must not reach a
+/// reader that way, so [`inline`] turns each into U+FFFD, visibly. (Emoji
+/// joined by U+200D fall apart into their parts: a price worth paying.)
+pub fn is_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{61c}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206f}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+            | '\u{e0000}'..='\u{e007f}'
+    )
+}
+
 fn classify(c: char) -> Start {
     match c {
         CSI => Start::Csi,
         '\u{90}' | '\u{98}' | '\u{9d}' | '\u{9e}' | '\u{9f}' => Start::Str,
         '\n' | '\r' | '\t' | '\u{b}' | '\u{c}' | '\u{85}' | '\u{2028}' | '\u{2029}' => Start::Space,
-        c if c.is_control() => Start::Control,
+        c if c.is_control() || is_format(c) => Start::Control,
         _ => Start::Plain,
     }
 }
@@ -73,7 +101,10 @@ fn classify(c: char) -> Start {
 /// break, no escape sequence (see the module's table).
 pub fn inline(s: &str) -> String {
     // Most text has nothing to replace: one scan, one copy.
-    if !s.chars().any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}') {
+    if !s
+        .chars()
+        .any(|c| c.is_control() || is_format(c) || c == '\u{2028}' || c == '\u{2029}')
+    {
         return s.to_owned();
     }
     let mut out = String::with_capacity(s.len());
@@ -185,6 +216,25 @@ mod tests {
             inline("a\0b\u{7}c\u{7f}d\u{80}e\u{9c}f"),
             "a\u{fffd}b\u{fffd}c\u{fffd}d\u{fffd}e\u{fffd}f"
         );
+    }
+
+    #[test]
+    fn invisible_format_characters_become_replacement_characters() {
+        // A title that reads backwards, a zero-width space before a fake
+        // heading, "IGNORE" spelled in tag characters.
+        assert_eq!(
+            inline("pre \u{202e}gnp.exe\u{202c} post"),
+            "pre \u{fffd}gnp.exe\u{fffd} post"
+        );
+        assert_eq!(
+            line("\u{200b}## 09:00–10:00 · final · session fake"),
+            "\u{fffd}## 09:00–10:00 · final · session fake"
+        );
+        assert_eq!(
+            inline("a\u{e0049}\u{e0047}b\u{ad}c\u{feff}"),
+            "a\u{fffd}\u{fffd}b\u{fffd}c\u{fffd}"
+        );
+        assert!(!is_format('é') && !is_format('\u{fffd}') && !is_format(' '));
     }
 
     #[test]

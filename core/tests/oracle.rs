@@ -486,3 +486,20 @@ fn text_is_data_catches_setext_and_indented_headings() {
     let code = good.replace("- line\n", "    # code\n- a\n- \n");
     assert_eq!(check_day_text(DAY, &code, 1), []);
 }
+
+#[test]
+fn text_is_data_invisible_format_characters_in_a_day_are_violations() {
+    // A bidi override in an entry's line: no control character, yet text
+    // that reads otherwise than it is.
+    let day = format!("# daybook — {DAY}\n\n## entry 1 · session a\n\nread \u{202e}txt.exe\u{202c} here\n");
+    assert_among(
+        &check_day_text(DAY, &day, 1),
+        Violation::DayFileControl {
+            day: DAY.into(),
+            line: 5,
+        },
+        "text is data",
+    );
+    let clean = day.replace(['\u{202e}', '\u{202c}'], "");
+    assert!(check_day_text(DAY, &clean, 1).is_empty(), "{clean}");
+}

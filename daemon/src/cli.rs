@@ -348,6 +348,7 @@ impl Cli {
                 pending_sessions: counts.ended,
                 failed_sessions: counts.failed,
                 refused_requests: 0,
+                request_bytes_in_flight: 0,
             }
         };
         if json {

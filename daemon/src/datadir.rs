@@ -6,7 +6,7 @@
 //! (`DirBuilder`/`OpenOptions` with a mode, so no umask and no window
 //! between creating and `chmod`). SQLite gives its `-wal` and `-shm` files
 //! the database file's mode, so the database file is created 0600 before
-//! SQLite opens it ([`create_private_file`]). An existing directory or file
+//! SQLite opens it ([`create_private_file_if_missing`]). An existing directory or file
 //! with wider modes (left by an older daybook) is tightened when a command
 //! that writes opens the directory, with one warning.
 
@@ -51,12 +51,19 @@ pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
     std::fs::DirBuilder::new().recursive(true).mode(DIR_MODE).create(path)
 }
 
-/// Creates (or truncates) `path` for writing, with mode 0600 if it is new.
+/// Creates `path` anew for writing, with mode 0600: whatever stood there
+/// (a temp file left by a crash) is removed first, and the new file is
+/// created exclusively, so it is never opened through a symlink or into a
+/// file someone else made. That matters where a temp file lives outside
+/// the private data directory (an `api_token_file` elsewhere).
 pub fn create_private_file(path: &Path) -> std::io::Result<File> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
     OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(FILE_MODE)
         .open(path)
 }

@@ -68,6 +68,10 @@ pub struct Status {
     /// Host, Origin, token or Content-Type); see [`crate::http::guard`].
     #[serde(default)]
     pub refused_requests: u64,
+    /// Bytes of request bodies being read right now, against the guard's
+    /// budget (see [`crate::http::guard`]).
+    #[serde(default)]
+    pub request_bytes_in_flight: u64,
 }
 
 /// Why an ingest request stored nothing.
@@ -496,6 +500,7 @@ impl Service {
             pending_sessions: counts.ended,
             failed_sessions: counts.failed,
             refused_requests: 0,
+            request_bytes_in_flight: 0,
         })
     }
 

@@ -47,6 +47,16 @@ pub fn load(settings: &Settings, data_root: &Path) -> Result<Option<String>> {
             });
         }
     };
+    if let Ok(meta) = std::fs::metadata(&path) {
+        let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{mode:o}"),
+                "the API token file can be read by other users; make a new one with `daybook token --new`"
+            );
+        }
+    }
     let token = text.trim();
     if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(Error::BadInput {
@@ -104,6 +114,33 @@ mod tests {
         );
         assert_eq!(mode & 0o777, 0o600);
         assert_ne!(create(&settings, dir.path()).unwrap(), token, "each token is new");
+    }
+
+    #[test]
+    fn a_planted_temp_file_or_symlink_neither_receives_the_token_nor_stops_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = dir.path().join("attacker-owned");
+        std::fs::write(&elsewhere, "before\n").unwrap();
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, shared.join(".token.tmp")).unwrap();
+        let settings = Settings {
+            api_token_file: Some(shared.join("token")),
+            ..Settings::default()
+        };
+        let token = create(&settings, dir.path()).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&elsewhere).unwrap(),
+            "before\n",
+            "written through the link"
+        );
+        assert_eq!(load(&settings, dir.path()).unwrap().as_deref(), Some(token.as_str()));
+        let meta = std::fs::symlink_metadata(shared.join("token")).unwrap();
+        assert!(meta.file_type().is_file());
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+            0o600
+        );
     }
 
     #[test]

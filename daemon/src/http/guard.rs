@@ -17,16 +17,23 @@
 //!    `same-site` is refused too, unless it is a top-level navigation.
 //! 3. **Preflights** (`OPTIONS` with `Access-Control-Request-Method`) from
 //!    an allowed origin are answered here; nothing else gets CORS headers.
-//! 4. **Token.** With an API token set, every `/v1` and `/mcp` request
-//!    needs `Authorization: Bearer TOKEN` (compared in constant time).
+//! 4. **Token.** With an API token set, every request needs
+//!    `Authorization: Bearer TOKEN` (compared in constant time), whatever
+//!    its path, so no caller without it gets as far as a body being read.
+//!    The ActivityWatch surface (`/api/0`) alone is left to its own rules:
+//!    its watchers cannot be given daybook's token.
 //! 5. **Content-Type.** A write (`POST`, `PUT`, `PATCH`) must say
 //!    `application/json`. A page can send `text/plain`, form or multipart
 //!    bodies cross-site without a preflight; it cannot send JSON.
-//! 6. **Body budget.** The request body is read here, within
-//!    the read timeout (`http_read_timeout_seconds`), after taking its size from a budget of
-//!    [`BODY_BYTES_IN_FLIGHT`] shared by all requests; with the budget
-//!    spent the answer is 503 at once. So memory held by request bodies is
-//!    bounded whatever clients do.
+//! 6. **Body budget.** The request body is read here, within the read
+//!    timeout (`http_read_timeout_seconds`), and every KiB of it as it
+//!    arrives is taken from a budget of [`BODY_BYTES_IN_FLIGHT`] shared by
+//!    all requests and given back when the response is made. With the
+//!    budget spent the answer is 503 at once. Bytes are charged as they
+//!    arrive, not as a `Content-Length` promises them, so holding the
+//!    budget takes sending it: memory held by request bodies is bounded
+//!    whatever clients do, and a client that promises much and sends
+//!    little holds nothing.
 //!
 //! A refused request changes nothing (no handler runs, its body is not
 //! read) and is counted; `GET /v1/status` reports the count as
@@ -42,8 +49,9 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
 use serde_json::json;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::v1::MAX_BODY_BYTES;
 use crate::error::quote;
@@ -89,7 +97,7 @@ impl Surface {
 
     /// Whether the API token, when set, is required here.
     fn needs_token(self) -> bool {
-        matches!(self, Self::Api | Self::Mcp)
+        self != Self::ActivityWatch
     }
 }
 
@@ -166,6 +174,11 @@ impl Guard {
         self.refused.load(Ordering::Relaxed)
     }
 
+    /// Bytes of request bodies held right now (in whole KiB per request).
+    pub fn body_bytes_in_flight(&self) -> u64 {
+        ((BODY_BYTES_IN_FLIGHT / BUDGET_UNIT - self.budget.available_permits()) * BUDGET_UNIT) as u64
+    }
+
     fn refuse(&self, why: Refusal, detail: &str) -> Response {
         self.refused.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(?why, detail = quote(detail), "request refused");
@@ -206,8 +219,9 @@ impl Guard {
         headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|given| same_secret(given.trim().as_bytes(), token.as_bytes()))
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .is_some_and(|(_, given)| same_secret(given.trim().as_bytes(), token.as_bytes()))
     }
 }
 
@@ -316,12 +330,9 @@ pub async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next
     response
 }
 
-/// Reads the whole body within the budget and the timeout; the permit
-/// is held until the response is made.
-async fn read_body(
-    guard: &Guard,
-    request: Request,
-) -> Result<(Request, Option<tokio::sync::OwnedSemaphorePermit>), Response> {
+/// Reads the whole body within the read timeout, charging the budget as
+/// the bytes arrive; the permits are held until the response is made.
+async fn read_body(guard: &Guard, request: Request) -> Result<(Request, Option<OwnedSemaphorePermit>), Response> {
     let headers = request.headers();
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -331,30 +342,49 @@ async fn read_body(
     if !has_body {
         return Ok((request, None));
     }
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-        return Err(error(
+    let too_large = || {
+        error(
             StatusCode::PAYLOAD_TOO_LARGE,
             &format!("request body over {MAX_BODY_BYTES} bytes"),
-        ));
-    }
-    // A body of unknown length may grow to the limit: it takes that much.
-    let size = declared.unwrap_or(MAX_BODY_BYTES);
-    let permits = u32::try_from(size.div_ceil(BUDGET_UNIT)).expect("bounded by MAX_BODY_BYTES");
-    let Ok(permit) = Arc::clone(&guard.budget).try_acquire_many_owned(permits.max(1)) else {
-        return Err(error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many request bodies in flight; try again",
-        ));
+        )
     };
-    let (parts, body) = request.into_parts();
-    match tokio::time::timeout(guard.body_timeout, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
-        Err(_) => Err(error(StatusCode::REQUEST_TIMEOUT, "request body not sent in time")),
-        Ok(Err(_)) => Err(error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("request body over {MAX_BODY_BYTES} bytes, or cut off"),
-        )),
-        Ok(Ok(bytes)) => Ok((Request::from_parts(parts, Body::from(bytes)), Some(permit))),
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(too_large());
     }
+    let deadline = tokio::time::Instant::now() + guard.body_timeout;
+    let (parts, mut body) = request.into_parts();
+    let mut bytes: Vec<u8> = Vec::new();
+    let mut held: Option<OwnedSemaphorePermit> = None;
+    let mut units = 0;
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(error(StatusCode::REQUEST_TIMEOUT, "request body not sent in time")),
+            Ok(None) => break,
+            Ok(Some(Err(_))) => return Err(error(StatusCode::BAD_REQUEST, "request body cut off")),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else { continue };
+        if bytes.len() + data.len() > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+        let needed =
+            u32::try_from((bytes.len() + data.len()).div_ceil(BUDGET_UNIT)).expect("bounded by MAX_BODY_BYTES");
+        if needed > units {
+            let Ok(more) = Arc::clone(&guard.budget).try_acquire_many_owned(needed - units) else {
+                return Err(error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many request bodies in flight; try again",
+                ));
+            };
+            match &mut held {
+                Some(h) => h.merge(more),
+                None => held = Some(more),
+            }
+            units = needed;
+        }
+        bytes.extend_from_slice(&data);
+    }
+    Ok((Request::from_parts(parts, Body::from(bytes)), held))
 }
 
 #[cfg(test)]
@@ -443,6 +473,7 @@ mod tests {
             h
         };
         assert!(g.token_ok(&with("Bearer s3cret")));
+        assert!(g.token_ok(&with("bearer s3cret")), "the scheme is case-insensitive");
         assert!(!g.token_ok(&with("Bearer s3cre")));
         assert!(!g.token_ok(&with("Bearer s3cret2")));
         assert!(!g.token_ok(&with("Basic s3cret")));

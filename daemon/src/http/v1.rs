@@ -217,6 +217,7 @@ async fn post_events(
 async fn status(State(AppState { engine, guard }): State<AppState>) -> Result<Response, ApiError> {
     let mut status = ask(&engine, Command::Status).await?.map_err(ApiError::internal)?;
     status.refused_requests = guard.refused();
+    status.request_bytes_in_flight = guard.body_bytes_in_flight();
     Ok(Json(status).into_response())
 }
 

@@ -1,10 +1,11 @@
 //! The daemon's summarizers: the core's built-in one, an OpenAI-compatible
 //! chat-completions endpoint ([`openai`]), or a user-configured
-//! command that reads a JSON [`SummaryRequest`] on stdin and writes a JSON
+//! command that reads a JSON [`CommandRequest`] on stdin and writes a JSON
 //! [`Summary`] (`{"summary": "...", "lines": ["[10:00-10:05, App] ..."]}`)
 //! on stdout within a timeout. Any failure of the command (cannot start,
 //! non-zero exit, timeout, bad JSON) is a summarizer error, which takes the
-//! engine's retry path; nothing is lost.
+//! engine's retry path; nothing is lost. `docs/summarizer.md` documents
+//! both formats for people who write such a command.
 //!
 //! A command's answer is untrusted text, like what it summarizes: the core
 //! makes its `summary` and each of its `lines` one inert line of the entry
@@ -15,11 +16,70 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use daybook_core::{BuiltinSummarizer, Error as CoreError, Summarizer, Summary, SummaryRequest};
+use daybook_core::{BuiltinSummarizer, EntryKind, Error as CoreError, SessionId, Summarizer, Summary, SummaryRequest};
+use serde::Serialize;
 
 pub mod openai;
 
 use openai::OpenAi;
+
+/// What an external command reads on stdin: the core's [`SummaryRequest`]
+/// with every instant written as RFC 3339 in the block's own offset
+/// (`2026-11-28T10:00:00.000+01:00`), not as the engine's epoch
+/// milliseconds, so a script or a model reads local times as the user
+/// saw them. This is a public format: `docs/summarizer.md` shows it.
+#[derive(Debug, Serialize)]
+pub struct CommandRequest<'a> {
+    /// The session the entry belongs to.
+    pub session_id: &'a SessionId,
+    /// `"flush"` (the session is still running) or `"final"`.
+    pub kind: EntryKind,
+    /// The blocks to summarize, in window order.
+    pub blocks: Vec<CommandBlock<'a>>,
+}
+
+/// One block of a [`CommandRequest`].
+#[derive(Debug, Serialize)]
+pub struct CommandBlock<'a> {
+    /// The owning session (the request's).
+    pub session_id: &'a SessionId,
+    /// The window's start, RFC 3339 with the block's offset.
+    pub start: String,
+    /// The window's end (exclusive), RFC 3339 with the block's offset.
+    pub end: String,
+    /// That offset in seconds east of UTC, as the times carry it.
+    pub offset: i32,
+    /// Normalized context lines, in first-seen order.
+    pub lines: &'a [String],
+    /// Distinct apps, in first-seen order.
+    pub apps: &'a [String],
+    /// How many events fell into the window.
+    pub capture_count: u32,
+}
+
+impl<'a> CommandRequest<'a> {
+    /// The view of `request` a command is given. A block's `covered_by`
+    /// is left out: a request only ever holds uncovered blocks.
+    pub fn new(request: &'a SummaryRequest) -> Self {
+        Self {
+            session_id: &request.session_id,
+            kind: request.kind,
+            blocks: request
+                .blocks
+                .iter()
+                .map(|b| CommandBlock {
+                    session_id: &b.session_id,
+                    start: b.start.rfc3339(b.offset),
+                    end: b.end.rfc3339(b.offset),
+                    offset: b.offset.0,
+                    lines: &b.lines,
+                    apps: &b.apps,
+                    capture_count: b.capture_count,
+                })
+                .collect(),
+        }
+    }
+}
 
 /// Why the external command failed (the source of a summarizer error).
 #[derive(Debug, thiserror::Error)]
@@ -104,7 +164,7 @@ fn run_external(command: &[String], timeout: Duration, request: &SummaryRequest)
             program: program.clone(),
             source,
         })?;
-    let input = serde_json::to_vec(request).expect("a summary request serializes");
+    let input = serde_json::to_vec(&CommandRequest::new(request)).expect("a summary request serializes");
     let mut stdin = child.stdin.take().expect("piped stdin");
     // Feed and drain on threads so a chatty or stuck program cannot
     // deadlock the pipes; the deadline below is what bounds the wait.
@@ -152,7 +212,8 @@ fn run_external(command: &[String], timeout: Duration, request: &SummaryRequest)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use daybook_core::{EntryKind, SessionId};
+    use daybook_core::{Block, Timestamp, UtcOffset};
+    use serde_json::json;
 
     fn request() -> SummaryRequest {
         SummaryRequest {
@@ -178,6 +239,69 @@ mod tests {
         let s = z.summarize(&request()).unwrap();
         assert_eq!(s.summary, "from a model");
         assert_eq!(s.lines, ["[10:00-10:05, Code] x"]);
+    }
+
+    /// A final request of one block, 2026-11-28 10:00-10:01 at +01:00.
+    fn one_block_request() -> SummaryRequest {
+        let start = Timestamp(1_795_856_400_000); // 2026-11-28T09:00:00Z
+        SummaryRequest {
+            session_id: SessionId::from("s1"),
+            kind: EntryKind::Final,
+            blocks: vec![Block {
+                session_id: SessionId::from("s1"),
+                start,
+                end: Timestamp(start.0 + 60_000),
+                offset: UtcOffset(3600),
+                lines: vec!["Code — main.rs | typed: fn main() {}".into()],
+                apps: vec!["Code".into()],
+                capture_count: 3,
+                covered_by: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_command_reads_rfc3339_times_in_the_blocks_offset() {
+        let request = one_block_request();
+        let value = serde_json::to_value(CommandRequest::new(&request)).unwrap();
+        assert_eq!(
+            value,
+            json!({
+                "session_id": "s1",
+                "kind": "final",
+                "blocks": [{
+                    "session_id": "s1",
+                    "start": "2026-11-28T10:00:00.000+01:00",
+                    "end": "2026-11-28T10:01:00.000+01:00",
+                    "offset": 3600,
+                    "lines": ["Code — main.rs | typed: fn main() {}"],
+                    "apps": ["Code"],
+                    "capture_count": 3,
+                }],
+            })
+        );
+        for key in ["start", "end"] {
+            let t = value["blocks"][0][key]
+                .as_str()
+                .expect("a string, not epoch milliseconds");
+            let parsed = chrono::DateTime::parse_from_rfc3339(t).unwrap();
+            assert_eq!(parsed.offset().local_minus_utc(), 3600, "{t}");
+        }
+    }
+
+    #[test]
+    fn the_command_is_given_that_view_on_stdin() {
+        // The script answers only if its stdin holds the RFC 3339 start.
+        let mut z = sh(
+            r#"case "$(cat)" in
+                 *'"start":"2026-11-28T10:00:00.000+01:00","end":"2026-11-28T10:01:00.000+01:00"'*)
+                   echo '{"summary":"rfc3339 seen","lines":[]}' ;;
+                 *) exit 7 ;;
+               esac"#,
+            Duration::from_secs(10),
+        );
+        let answer = z.summarize(&one_block_request()).unwrap();
+        assert_eq!(answer.summary, "rfc3339 seen");
     }
 
     #[test]

@@ -201,6 +201,10 @@ impl<S: Store> Store for FaultyStore<S> {
         self.durable("commit_reduction", |s| s.commit_reduction(commit))
     }
 
+    fn commit_reductions(&mut self, commits: &[ReductionCommit]) -> Result<Vec<Option<Entry>>, Error> {
+        self.durable("commit_reductions", |s| s.commit_reductions(commits))
+    }
+
     fn mark_failed(&mut self, id: &SessionId, retry_count: u32, next_retry_at: Timestamp) -> Result<(), Error> {
         self.durable("mark_failed", |s| s.mark_failed(id, retry_count, next_retry_at))
     }

@@ -33,7 +33,7 @@ pub mod time;
 
 pub use block::{Block, BlockKey, EntryId, LooseBlock};
 pub use config::Config;
-pub use engine::{Engine, Ingested, Input, Output, plan_recovery};
+pub use engine::{Engine, Ingested, Input, Output, REDUCE_BATCH, plan_recovery};
 pub use error::Error;
 pub use event::{Event, StoredEvent};
 pub use memstore::{MemState, MemStore};

@@ -211,8 +211,20 @@ impl<S: Store, Z: Summarizer> Engine<S, Z> {
         let plan = plan_recovery(&self.store, &self.config)?;
         if !plan.is_empty() {
             self.store.recover(&plan)?;
+            let c = plan.bound_counts();
+            tracing::info!(
+                orphans = plan.ends.len(),
+                evidence = c.evidence,
+                evidence_clamped_next_session = c.evidence_next_session,
+                evidence_capped_max_session = c.evidence_max_session,
+                fallback = c.fallback,
+                fallback_clamped_next_session = c.fallback_next_session,
+                fallback_capped_max_session = c.fallback_max_session,
+                loose_blocks_owned = plan.owners.len(),
+                "recovered orphan sessions"
+            );
             for end in plan.ends {
-                tracing::info!(session = %end.id, end = %end.end, bound = ?end.bound, "recovered orphan session");
+                tracing::debug!(session = %end.id, end = %end.end, bound = ?end.bound, evidence = end.had_evidence, "recovered orphan session");
                 self.outputs.push_back(Output::OrphanRecovered(end));
             }
         }

@@ -38,7 +38,7 @@ pub use error::Error;
 pub use event::{Event, StoredEvent};
 pub use memstore::{MemState, MemStore};
 pub use oracle::{Violation, check, check_quiet};
-pub use recovery::{RecoveryInput, RecoveryPlan};
+pub use recovery::{BoundCounts, RecoveryInput, RecoveryPlan};
 pub use reduction::{
     BuiltinSummarizer, Entry, EntryKind, NewEntry, ReductionCommit, Summarizer, Summary, SummaryRequest,
 };

@@ -33,12 +33,13 @@ use crate::store::{IngestStep, Store};
 use crate::time::Timestamp;
 
 /// How many sessions' reductions [`Engine::reduce_pending`] commits in one
-/// transaction. An fsync costs 0.1-3.5 ms on the shared disk; at 1,000
-/// sessions a batch that is at most 3.5 µs a session, well under the ~20 µs
-/// each costs to read, summarize and write, so larger batches gain nothing
-/// measurable. Smaller ones keep bounded what a batch holds in memory (a
-/// few MB of entries) and what a crash before its commit throws away: at
-/// most 1,000 summaries, which the next start asks for again.
+/// transaction. A commit's fsync costs 0.1-3.5 ms on the shared disk; at
+/// 1,000 sessions a batch that is at most 3.5 µs a session, far under the
+/// ~0.25 ms each still costs in SQLite (BENCHMARKS.md, reduce_pending), so
+/// larger batches gain nothing measurable. Smaller ones keep bounded what
+/// a batch holds in memory (a few MB of entries) and what a crash before
+/// its commit throws away: at most 1,000 summaries, asked for again at
+/// the next start.
 pub const REDUCE_BATCH: usize = 1_000;
 
 /// One input, as data: what the simulator logs and replays as `(now, input)`.
@@ -528,8 +529,9 @@ impl<S: Store, Z: Summarizer> Engine<S, Z> {
     /// ([`Store::commit_reductions`]). If the store refuses a batch (a
     /// `Conflict` or an unknown session in any of it, so nothing of it
     /// committed), the batch is committed again one reduction at a time:
-    /// the refused ones are logged and stay pending for the next
-    /// reduce-pending, and one bad session never holds back the rest. A
+    /// each refused one is logged at WARN and left as the store has it
+    /// (a session still pending is tried again at the next reduce-pending),
+    /// and one bad session never holds back the rest. A
     /// storage error stops here, as before: the batch in hand is lost,
     /// its sessions stay pending, earlier batches stay committed.
     pub fn reduce_pending(&mut self, now: Timestamp) -> Result<(), Error> {

@@ -48,6 +48,38 @@ fn reduce(store: SqliteStore, days: &Path) -> (DaemonEngine, usize) {
     (engine, reduced)
 }
 
+/// `reduce`, timed by phase: `Engine::start` (recovery finds nothing;
+/// reduce-pending), the touched day files, the projection check.
+fn breakdown(n: usize, db: &Path, dir: &Path) {
+    let days = dir.join("days");
+    let store = fresh(db, dir);
+    let now = Timestamp(fixture::T0.0 + 40 * 365 * 86_400_000);
+    let t = Instant::now();
+    let mut engine =
+        Engine::start(store, DaemonSummarizer::Builtin, Config::default(), "bench-", now).expect("engine start");
+    let start = t.elapsed();
+    let mut touched = Vec::new();
+    while let Some(output) = engine.poll_output() {
+        if let Output::DayTouched(day) = output
+            && !touched.contains(&day)
+        {
+            touched.push(day);
+        }
+    }
+    let t = Instant::now();
+    for &day in &touched {
+        projection::write_day(engine.store(), &days, day).expect("day file");
+    }
+    let write = t.elapsed();
+    let t = Instant::now();
+    projection::rebuild_all(engine.store(), &days).expect("rebuild");
+    let rebuild = t.elapsed();
+    eprintln!(
+        "reduce_pending/breakdown/{n}: Engine::start {start:.1?}, {} day files written {write:.1?}, rebuild_all {rebuild:.1?}",
+        touched.len()
+    );
+}
+
 fn main() {
     let mode = scale::mode();
     let sizes: &[usize] = mode.pick(&[100], &[1_000, 10_000], &[1_000, 10_000]);
@@ -67,6 +99,10 @@ fn main() {
             "reduce_pending/check/{n}: {reduced} sessions reduced, {files} day files, {:.1?}",
             t.elapsed()
         );
+    }
+    // One timed pass per size split by phase: what the total is made of.
+    for (n, db) in &dbs {
+        breakdown(*n, db, &dir);
     }
 
     let mut c = Criterion::default()

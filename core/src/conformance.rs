@@ -87,6 +87,10 @@ pub fn checks<S: Store>() -> Vec<Check<S>> {
             write_blocks_upserts_and_keeps_coverage::<S>,
         ),
         ("commit_reduction_covers_once", commit_reduction_covers_once::<S>),
+        (
+            "commit_reductions_all_or_nothing",
+            commit_reductions_all_or_nothing::<S>,
+        ),
         ("mark_failed_and_due_sessions", mark_failed_and_due_sessions::<S>),
         ("recover_applies_plan_once", recover_applies_plan_once::<S>),
         (
@@ -887,6 +891,149 @@ pub fn commit_reduction_covers_once<S: Store>(mut store: S) {
     assert_eq!(q.flush_end, Some(q0.end), "a commit without flush_end keeps it");
     assert_eq!(q.retry_count, 2, "a reduction does not touch retry_count");
     assert_eq!(dump(&store).entries, entries_before, "no entry was written");
+}
+
+// ---------------------------------------------------------------------------
+// 5b. commit_reductions
+
+/// `commit_reductions` commits many reductions in one transaction: each
+/// commit with `commit_reduction`'s own checks, applied in order (a later
+/// commit sees what an earlier one did), entries returned in batch order
+/// with increasing ids, every entry readable by `entries_for_day` on its
+/// own day. A refused commit anywhere in the batch (first, middle, last,
+/// or one that conflicts only with an earlier commit of the same batch)
+/// leaves nothing of the batch; an empty batch changes nothing.
+pub fn commit_reductions_all_or_nothing<S: Store>(mut store: S) {
+    let day0 = Timestamp(DAY0 + 9 * 60 * MINUTE);
+    ok(
+        store.import(
+            &[
+                ended("a", m(0), m(3), EndReason::IdleGap),
+                ended("b", day0, Timestamp(day0.0 + 3 * MINUTE), EndReason::SoftCut),
+                ended("e", m(20), m(21), EndReason::Timeout),
+            ],
+            &[],
+        ),
+        "setup ended sessions",
+    );
+    ok(store.ingest(&[start("c", m(10))]), "setup active c");
+    let (a0, a1) = (block("a", m(0)), block("a", m(1)));
+    let (b0, b1) = (block("b", day0), block("b", Timestamp(day0.0 + MINUTE)));
+    let c0 = block("c", m(10));
+    ok(
+        store.write_blocks(&[a0.clone(), a1.clone(), b0.clone(), b1.clone(), c0.clone()]),
+        "write blocks",
+    );
+    let empty = dump(&store);
+    assert_eq!(
+        ok(store.commit_reductions(&[]), "empty batch"),
+        Vec::<Option<Entry>>::new()
+    );
+    assert_eq!(dump(&store), empty, "an empty batch changes nothing");
+
+    let good = [
+        covering("b", EntryKind::Final, &[&b0, &b1], true),
+        covering("c", EntryKind::Flush, &[&c0], false),
+        finish_empty("e"),
+        covering("a", EntryKind::Heuristic, &[&a0], true),
+    ];
+    let bad: Vec<(&str, Vec<ReductionCommit>)> = vec![
+        (
+            "a refused commit first",
+            [vec![covering("c", EntryKind::Final, &[&c0], true)], good.to_vec()].concat(),
+        ),
+        (
+            "a refused commit in the middle",
+            [
+                good[..2].to_vec(),
+                vec![covering("a", EntryKind::Flush, &[&a0, &block("a", m(7))], false)],
+                good[2..].to_vec(),
+            ]
+            .concat(),
+        ),
+        (
+            "a refused commit last",
+            [
+                good.to_vec(),
+                vec![covering("ghost", EntryKind::Final, &[&block("ghost", m(0))], true)],
+            ]
+            .concat(),
+        ),
+        (
+            "a commit covering a block an earlier commit of the batch covered",
+            [good.to_vec(), vec![covering("b", EntryKind::Flush, &[&b1], false)]].concat(),
+        ),
+        (
+            "a second final of a session the batch already reduced",
+            [good.to_vec(), vec![finish_empty("e")]].concat(),
+        ),
+    ];
+    for (what, batch) in &bad {
+        refused(&mut store, &empty, |s| s.commit_reductions(batch), what);
+    }
+
+    let entries = ok(store.commit_reductions(&good), "commit the batch");
+    assert_eq!(entries.len(), good.len(), "one result per commit");
+    assert!(
+        entries[2].is_none(),
+        "a commit without an entry returns none in its place"
+    );
+    let written: Vec<Entry> = entries.iter().flatten().cloned().collect();
+    let expected: Vec<Entry> = good
+        .iter()
+        .filter_map(|c| c.entry.as_ref())
+        .zip(&written)
+        .map(|(new, got)| committed(new, got.id))
+        .collect();
+    assert_eq!(
+        written, expected,
+        "each returned entry is the one committed, in batch order"
+    );
+    assert!(
+        written.windows(2).all(|w| w[0].id < w[1].id),
+        "entry ids increase in batch order: {:?}",
+        written.iter().map(|e| e.id).collect::<Vec<_>>()
+    );
+    let d = dump(&store);
+    assert_eq!(d.entries, written, "exactly the batch's entries were written");
+    let covered = |b: &Block| d.blocks.iter().find(|x| x.key() == b.key()).and_then(|x| x.covered_by);
+    let (eb, ec, ea) = (written[0].id, written[1].id, written[2].id);
+    assert_eq!(
+        [&b0, &b1, &c0, &a0, &a1].map(covered),
+        [Some(eb), Some(eb), Some(ec), Some(ea), None],
+        "each block is marked by its own session's entry, and only those named"
+    );
+    let phases: Vec<(&str, &str)> = ["a", "b", "c", "e"]
+        .iter()
+        .map(|id| (*id, session(&store, id).phase.status()))
+        .collect();
+    assert_eq!(
+        phases,
+        [("a", "reduced"), ("b", "reduced"), ("c", "active"), ("e", "reduced")]
+    );
+    assert_eq!(
+        session(&store, "c").flush_end,
+        Some(c0.end),
+        "a flush in a batch sets flush_end"
+    );
+    for e in &written {
+        let day = e.day();
+        assert!(
+            ok(store.entries_for_day(day), "entries_for_day").contains(e),
+            "entry {} is not read back for its day {day}",
+            e.id
+        );
+    }
+    assert_ne!(written[0].day(), written[1].day(), "the batch touched two days");
+
+    // After the batch, a commit refused for what the batch did.
+    let d = dump(&store);
+    refused(
+        &mut store,
+        &d,
+        |s| s.commit_reductions(&[covering("a", EntryKind::Final, &[&a1], true)]),
+        "reduce a session the batch reduced",
+    );
 }
 
 // ---------------------------------------------------------------------------

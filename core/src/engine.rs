@@ -16,7 +16,7 @@
 //!   [`Engine::handle_safety_net`] at the daily safety net;
 //!   [`Engine::handle_shutdown`] on SIGTERM.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 use chrono::NaiveDate;
 
@@ -26,11 +26,21 @@ use crate::error::Error;
 use crate::event::{Event, StoredEvent};
 use crate::recovery::{self, RecoveredEnd, RecoveryPlan};
 use crate::reduction::{
-    EntryKind, NewEntry, ReductionCommit, Summarizer, Summary, SummaryRequest, heuristic_summary, render_entry,
+    Entry, EntryKind, NewEntry, ReductionCommit, Summarizer, Summary, SummaryRequest, heuristic_summary, render_entry,
 };
 use crate::session::{EndReason, OpenSession, Phase, Session, SessionId};
 use crate::store::{IngestStep, Store};
 use crate::time::Timestamp;
+
+/// How many sessions' reductions [`Engine::reduce_pending`] commits in one
+/// transaction. A commit's fsync costs 0.1-3.5 ms on the shared disk; at
+/// 1,000 sessions a batch that is at most 3.5 µs a session, far under the
+/// ~0.25 ms each still costs in SQLite (BENCHMARKS.md, reduce_pending), so
+/// larger batches gain nothing measurable. Smaller ones keep bounded what
+/// a batch holds in memory (a few MB of entries) and what a crash before
+/// its commit throws away: at most 1,000 summaries, asked for again at
+/// the next start.
+pub const REDUCE_BATCH: usize = 1_000;
 
 /// One input, as data: what the simulator logs and replays as `(now, input)`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -202,8 +212,20 @@ impl<S: Store, Z: Summarizer> Engine<S, Z> {
         let plan = plan_recovery(&self.store, &self.config)?;
         if !plan.is_empty() {
             self.store.recover(&plan)?;
+            let c = plan.bound_counts();
+            tracing::info!(
+                orphans = plan.ends.len(),
+                evidence = c.evidence,
+                evidence_clamped_next_session = c.evidence_next_session,
+                evidence_capped_max_session = c.evidence_max_session,
+                fallback = c.fallback,
+                fallback_clamped_next_session = c.fallback_next_session,
+                fallback_capped_max_session = c.fallback_max_session,
+                loose_blocks_owned = plan.owners.len(),
+                "recovered orphan sessions"
+            );
             for end in plan.ends {
-                tracing::info!(session = %end.id, end = %end.end, bound = ?end.bound, "recovered orphan session");
+                tracing::debug!(session = %end.id, end = %end.end, bound = ?end.bound, evidence = end.had_evidence, "recovered orphan session");
                 self.outputs.push_back(Output::OrphanRecovered(end));
             }
         }
@@ -497,11 +519,32 @@ impl<S: Store, Z: Summarizer> Engine<S, Z> {
     }
 
     /// Reduces every `ended` or `failed` session (failed ones regardless of
-    /// their retry time; each attempt counts).
+    /// their retry time; each attempt counts): startup, `daybook recover`,
+    /// `daybook reduce-pending` and the safety net.
+    ///
+    /// Each session is summarized (retries, backoff and the heuristic
+    /// fallback exactly as for one reduction; a failure's `mark_failed`
+    /// commits at once), and the reductions that are ready commit
+    /// [`REDUCE_BATCH`] at a time, each batch one transaction
+    /// ([`Store::commit_reductions`]). If the store refuses a batch (a
+    /// `Conflict` or an unknown session in any of it, so nothing of it
+    /// committed), the batch is committed again one reduction at a time:
+    /// each refused one is logged at WARN and left as the store has it
+    /// (a session still pending is tried again at the next reduce-pending),
+    /// and one bad session never holds back the rest. A
+    /// storage error stops here, as before: the batch in hand is lost,
+    /// its sessions stay pending, earlier batches stay committed.
     pub fn reduce_pending(&mut self, now: Timestamp) -> Result<(), Error> {
+        let mut batch = Vec::new();
         for session in self.store.pending_sessions()? {
-            self.reduce(now, &session)?;
+            if let Some(commit) = self.prepare(now, &session)? {
+                batch.push(commit);
+            }
+            if batch.len() >= REDUCE_BATCH {
+                self.commit_batch(std::mem::take(&mut batch))?;
+            }
         }
+        self.commit_batch(batch)?;
         self.finals.clear();
         Ok(())
     }
@@ -509,17 +552,25 @@ impl<S: Store, Z: Summarizer> Engine<S, Z> {
     /// One reduction of `session`: final if it has ended, flush if active.
     /// Idempotent: a reduced session is skipped.
     fn reduce(&mut self, now: Timestamp, session: &Session) -> Result<(), Error> {
+        if let Some(commit) = self.prepare(now, session)? {
+            let entry = self.store.commit_reduction(&commit)?;
+            self.committed(&commit, entry.as_ref(), None);
+        }
+        Ok(())
+    }
+
+    /// Everything of one reduction up to its commit: the summary (or, on
+    /// failure, the retry path, which commits its own `mark_failed` or
+    /// gives up to a heuristic entry), and the commit it calls for, if any.
+    fn prepare(&mut self, now: Timestamp, session: &Session) -> Result<Option<ReductionCommit>, Error> {
         let kind = match session.phase {
-            Phase::Reduced { .. } => return Ok(()),
+            Phase::Reduced { .. } => return Ok(None),
             Phase::Active => EntryKind::Flush,
             Phase::Ended { .. } | Phase::Failed { .. } => EntryKind::Final,
         };
         let blocks = self.store.uncovered_blocks(&session.id)?;
         if blocks.is_empty() {
-            if kind == EntryKind::Final {
-                self.commit(session, kind, &[], None)?;
-            }
-            return Ok(());
+            return Ok((kind == EntryKind::Final).then(|| reduction_commit(session, kind, &[], None)));
         }
         let request = SummaryRequest {
             session_id: session.id.clone(),
@@ -527,20 +578,25 @@ impl<S: Store, Z: Summarizer> Engine<S, Z> {
             blocks,
         };
         match self.summarizer.summarize(&request) {
-            Ok(summary) => self.commit(session, kind, &request.blocks, Some(&summary)),
+            Ok(summary) => Ok(Some(reduction_commit(session, kind, &request.blocks, Some(&summary)))),
             Err(e) if kind == EntryKind::Flush => {
                 tracing::warn!(session = %session.id, error = %e, "flush failed; the next flush covers more");
                 self.outputs.push_back(Output::FlushFailed {
                     session_id: session.id.clone(),
                 });
-                Ok(())
+                Ok(None)
             }
             Err(e) => {
                 let attempts = session.retry_count + 1;
                 if attempts >= self.config.max_reduce_attempts {
                     tracing::warn!(session = %session.id, error = %e, attempts, "summarizer gave up; writing a heuristic entry");
                     let summary = heuristic_summary(&request.blocks, attempts);
-                    self.commit(session, EntryKind::Heuristic, &request.blocks, Some(&summary))
+                    Ok(Some(reduction_commit(
+                        session,
+                        EntryKind::Heuristic,
+                        &request.blocks,
+                        Some(&summary),
+                    )))
                 } else {
                     let next_retry_at = now + self.config.backoff(session.retry_count);
                     tracing::warn!(session = %session.id, error = %e, attempts, %next_retry_at, "reduction failed; will retry");
@@ -550,56 +606,101 @@ impl<S: Store, Z: Summarizer> Engine<S, Z> {
                         retry_count: attempts,
                         next_retry_at,
                     });
-                    Ok(())
+                    Ok(None)
                 }
             }
         }
     }
 
-    /// Commits a reduction in one transaction and queues its outcomes.
-    fn commit(
-        &mut self,
-        session: &Session,
-        kind: EntryKind,
-        blocks: &[Block],
-        summary: Option<&Summary>,
-    ) -> Result<(), Error> {
-        let finish = kind != EntryKind::Flush;
-        let entry = match (blocks.first(), blocks.last(), summary) {
-            (Some(first), Some(last), Some(summary)) => Some(NewEntry {
-                session_id: session.id.clone(),
-                kind,
-                from: first.start,
-                to: last.end,
-                offset: first.offset,
-                body: render_entry(&session.id, kind, first.start, last.end, first.offset, summary),
-            }),
-            _ => None,
-        };
-        let commit = ReductionCommit {
-            session_id: session.id.clone(),
-            covered: if entry.is_some() {
-                blocks.iter().map(|b| b.start).collect()
-            } else {
-                Vec::new()
-            },
-            flush_end: entry.as_ref().map(|e| e.to),
-            entry,
-            finish,
-        };
-        if let Some(entry) = self.store.commit_reduction(&commit)? {
+    /// Commits `commits` in one transaction, or one by one if the store
+    /// refuses the batch (see [`Engine::reduce_pending`]), and queues their
+    /// outcomes, each touched day once.
+    fn commit_batch(&mut self, commits: Vec<ReductionCommit>) -> Result<(), Error> {
+        if commits.is_empty() {
+            return Ok(());
+        }
+        let mut days = BTreeSet::new();
+        match self.store.commit_reductions(&commits) {
+            Ok(entries) => {
+                for (commit, entry) in commits.iter().zip(&entries) {
+                    self.committed(commit, entry.as_ref(), Some(&mut days));
+                }
+            }
+            Err(e @ (Error::Conflict { .. } | Error::UnknownSession(_))) => {
+                tracing::warn!(error = %e, sessions = commits.len(), "a batch of reductions was refused; committing them one by one");
+                for commit in &commits {
+                    match self.store.commit_reduction(commit) {
+                        Ok(entry) => {
+                            self.committed(commit, entry.as_ref(), Some(&mut days));
+                        }
+                        Err(e @ (Error::Conflict { .. } | Error::UnknownSession(_))) => {
+                            tracing::warn!(session = %commit.session_id, error = %e, "reduction refused; the session stays as the store has it");
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        self.outputs.extend(days.into_iter().map(Output::DayTouched));
+        Ok(())
+    }
+
+    /// Queues the outcomes of a committed reduction. The day its entry
+    /// touched is queued at once, or, given `days`, collected there for
+    /// the caller to queue each day once.
+    fn committed(&mut self, commit: &ReductionCommit, entry: Option<&Entry>, days: Option<&mut BTreeSet<NaiveDate>>) {
+        if let Some(entry) = entry {
             self.outputs.push_back(Output::EntryWritten {
-                session_id: session.id.clone(),
+                session_id: commit.session_id.clone(),
                 entry_id: entry.id,
-                kind,
+                kind: entry.kind,
                 day: entry.day(),
             });
-            self.outputs.push_back(Output::DayTouched(entry.day()));
+            match days {
+                Some(days) => {
+                    days.insert(entry.day());
+                }
+                None => self.outputs.push_back(Output::DayTouched(entry.day())),
+            }
         }
-        if finish {
-            self.outputs
-                .push_back(Output::SessionReduced { id: session.id.clone() });
+        if commit.finish {
+            self.outputs.push_back(Output::SessionReduced {
+                id: commit.session_id.clone(),
+            });
         }
-        Ok(())
+    }
+}
+
+/// The commit of one reduction of `session`: an entry of `kind` over
+/// `blocks` when there is a summary, else (a final reduction with nothing
+/// left) only the finish.
+fn reduction_commit(
+    session: &Session,
+    kind: EntryKind,
+    blocks: &[Block],
+    summary: Option<&Summary>,
+) -> ReductionCommit {
+    let entry = match (blocks.first(), blocks.last(), summary) {
+        (Some(first), Some(last), Some(summary)) => Some(NewEntry {
+            session_id: session.id.clone(),
+            kind,
+            from: first.start,
+            to: last.end,
+            offset: first.offset,
+            body: render_entry(&session.id, kind, first.start, last.end, first.offset, summary),
+        }),
+        _ => None,
+    };
+    ReductionCommit {
+        session_id: session.id.clone(),
+        covered: if entry.is_some() {
+            blocks.iter().map(|b| b.start).collect()
+        } else {
+            Vec::new()
+        },
+        flush_end: entry.as_ref().map(|e| e.to),
+        entry,
+        finish: kind != EntryKind::Flush,
     }
 }

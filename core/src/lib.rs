@@ -33,12 +33,12 @@ pub mod time;
 
 pub use block::{Block, BlockKey, EntryId, LooseBlock};
 pub use config::Config;
-pub use engine::{Engine, Ingested, Input, Output, plan_recovery};
+pub use engine::{Engine, Ingested, Input, Output, REDUCE_BATCH, plan_recovery};
 pub use error::Error;
 pub use event::{Event, StoredEvent};
 pub use memstore::{MemState, MemStore};
 pub use oracle::{Violation, check, check_quiet};
-pub use recovery::{RecoveryInput, RecoveryPlan};
+pub use recovery::{BoundCounts, RecoveryInput, RecoveryPlan};
 pub use reduction::{
     BuiltinSummarizer, Entry, EntryKind, NewEntry, ReductionCommit, Summarizer, Summary, SummaryRequest,
 };

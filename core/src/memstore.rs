@@ -76,6 +76,71 @@ impl MemStore {
 }
 
 impl MemState {
+    /// One reduction, checked whole before anything changes.
+    fn reduce(&mut self, commit: &ReductionCommit) -> Result<Option<Entry>, Error> {
+        let id = &commit.session_id;
+        let session = self.sessions.get(id).ok_or_else(|| Error::UnknownSession(id.clone()))?;
+        if matches!(session.phase, Phase::Reduced { .. }) {
+            return Err(conflict(id, "session is already reduced"));
+        }
+        if commit.entry.is_none() && !commit.covered.is_empty() {
+            return Err(conflict(id, "blocks can only be covered by an entry"));
+        }
+        if commit.entry.as_ref().is_some_and(|e| e.session_id != *id) {
+            return Err(conflict(id, "an entry covers blocks of its own session only"));
+        }
+        if commit.finish && session.phase == Phase::Active {
+            return Err(conflict(id, "an active session cannot be finished"));
+        }
+        for start in &commit.covered {
+            let key = BlockKey {
+                session_id: id.clone(),
+                start: *start,
+            };
+            match self.blocks.get(&key) {
+                None => return Err(conflict(id, "covered block does not exist")),
+                Some(b) if b.covered_by.is_some() => {
+                    return Err(conflict(id, "block is already covered"));
+                }
+                Some(_) => {}
+            }
+        }
+        let entry = commit.entry.as_ref().map(|e| {
+            self.next_entry += 1;
+            Entry {
+                id: self.next_entry,
+                session_id: e.session_id.clone(),
+                kind: e.kind,
+                from: e.from,
+                to: e.to,
+                offset: e.offset,
+                body: e.body.clone(),
+            }
+        });
+        if let Some(e) = &entry {
+            self.entries.insert(e.id, e.clone());
+            for start in &commit.covered {
+                let key = BlockKey {
+                    session_id: id.clone(),
+                    start: *start,
+                };
+                if let Some(b) = self.blocks.get_mut(&key) {
+                    b.covered_by = Some(e.id);
+                }
+            }
+        }
+        let session = self.sessions.get_mut(id).expect("checked above");
+        if commit.flush_end.is_some() {
+            session.flush_end = commit.flush_end;
+        }
+        if commit.finish
+            && let (Some(end), Some(reason)) = (session.phase.end(), session.phase.reason())
+        {
+            session.phase = Phase::Reduced { end, reason };
+        }
+        Ok(entry)
+    }
+
     fn is_active(&self, id: &SessionId) -> bool {
         self.sessions.get(id).is_some_and(|s| s.phase == Phase::Active)
     }
@@ -210,68 +275,17 @@ impl Store for MemStore {
     }
 
     fn commit_reduction(&mut self, commit: &ReductionCommit) -> Result<Option<Entry>, Error> {
+        self.lock().reduce(commit)
+    }
+
+    fn commit_reductions(&mut self, commits: &[ReductionCommit]) -> Result<Vec<Option<Entry>>, Error> {
         let mut st = self.lock();
-        let id = &commit.session_id;
-        let session = st.sessions.get(id).ok_or_else(|| Error::UnknownSession(id.clone()))?;
-        if matches!(session.phase, Phase::Reduced { .. }) {
-            return Err(conflict(id, "session is already reduced"));
-        }
-        if commit.entry.is_none() && !commit.covered.is_empty() {
-            return Err(conflict(id, "blocks can only be covered by an entry"));
-        }
-        if commit.entry.as_ref().is_some_and(|e| e.session_id != *id) {
-            return Err(conflict(id, "an entry covers blocks of its own session only"));
-        }
-        if commit.finish && session.phase == Phase::Active {
-            return Err(conflict(id, "an active session cannot be finished"));
-        }
-        for start in &commit.covered {
-            let key = BlockKey {
-                session_id: id.clone(),
-                start: *start,
-            };
-            match st.blocks.get(&key) {
-                None => return Err(conflict(id, "covered block does not exist")),
-                Some(b) if b.covered_by.is_some() => {
-                    return Err(conflict(id, "block is already covered"));
-                }
-                Some(_) => {}
-            }
-        }
-        let entry = commit.entry.as_ref().map(|e| {
-            st.next_entry += 1;
-            Entry {
-                id: st.next_entry,
-                session_id: e.session_id.clone(),
-                kind: e.kind,
-                from: e.from,
-                to: e.to,
-                offset: e.offset,
-                body: e.body.clone(),
-            }
-        });
-        if let Some(e) = &entry {
-            st.entries.insert(e.id, e.clone());
-            for start in &commit.covered {
-                let key = BlockKey {
-                    session_id: id.clone(),
-                    start: *start,
-                };
-                if let Some(b) = st.blocks.get_mut(&key) {
-                    b.covered_by = Some(e.id);
-                }
-            }
-        }
-        let session = st.sessions.get_mut(id).expect("checked above");
-        if commit.flush_end.is_some() {
-            session.flush_end = commit.flush_end;
-        }
-        if commit.finish
-            && let (Some(end), Some(reason)) = (session.phase.end(), session.phase.reason())
-        {
-            session.phase = Phase::Reduced { end, reason };
-        }
-        Ok(entry)
+        // Later commits are checked against what earlier ones did, so the
+        // batch runs on a copy that replaces the state only if all pass.
+        let mut next = st.clone();
+        let entries = commits.iter().map(|c| next.reduce(c)).collect::<Result<_, _>>()?;
+        *st = next;
+        Ok(entries)
     }
 
     fn mark_failed(&mut self, id: &SessionId, retry_count: u32, next_retry_at: Timestamp) -> Result<(), Error> {

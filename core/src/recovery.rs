@@ -94,6 +94,52 @@ impl RecoveryPlan {
     pub fn is_empty(&self) -> bool {
         self.ends.is_empty() && self.owners.is_empty()
     }
+
+    /// How many orphans ended at each kind of bound: what recovery logs
+    /// in one line instead of a line per orphan.
+    pub fn bound_counts(&self) -> BoundCounts {
+        let mut c = BoundCounts::default();
+        for e in &self.ends {
+            let (unclamped, next, cap) = if e.had_evidence {
+                (
+                    &mut c.evidence,
+                    &mut c.evidence_next_session,
+                    &mut c.evidence_max_session,
+                )
+            } else {
+                (
+                    &mut c.fallback,
+                    &mut c.fallback_next_session,
+                    &mut c.fallback_max_session,
+                )
+            };
+            match e.bound {
+                EndBound::Evidence | EndBound::Fallback => *unclamped += 1,
+                EndBound::NextSession => *next += 1,
+                EndBound::MaxSession => *cap += 1,
+            }
+        }
+        c
+    }
+}
+
+/// Recovered orphans counted by what ended them: with evidence or on the
+/// `empty_session` fallback, each unclamped, clamped to the next session's
+/// start, or capped at `max_session`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BoundCounts {
+    /// Ended at their latest evidence.
+    pub evidence: usize,
+    /// With evidence past the next session's start, clamped to it.
+    pub evidence_next_session: usize,
+    /// With evidence past `start + max_session`, capped there.
+    pub evidence_max_session: usize,
+    /// No evidence: ended at `start + empty_session`.
+    pub fallback: usize,
+    /// No evidence, and the next session started within `empty_session`.
+    pub fallback_next_session: usize,
+    /// No evidence, and `max_session` is shorter than `empty_session`.
+    pub fallback_max_session: usize,
 }
 
 /// Sessions in [`session::order_key`] order: "the earliest session that
@@ -391,6 +437,45 @@ mod tests {
 
     const MAX: Duration = Duration::from_secs(2 * 3600);
     const EMPTY: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn bound_counts_count_each_orphan_once_by_evidence_and_bound() {
+        let end = |i: usize, had_evidence, bound| RecoveredEnd {
+            id: SessionId(format!("s{i}")),
+            end: Timestamp(i as i64),
+            had_evidence,
+            bound,
+        };
+        let kinds = [
+            (true, EndBound::Evidence, 1),
+            (true, EndBound::NextSession, 2),
+            (true, EndBound::MaxSession, 3),
+            (false, EndBound::Fallback, 4),
+            (false, EndBound::NextSession, 5),
+            (false, EndBound::MaxSession, 6),
+        ];
+        let mut ends = Vec::new();
+        for (had_evidence, bound, n) in kinds {
+            let first = ends.len();
+            ends.extend((first..first + n).map(|i| end(i, had_evidence, bound)));
+        }
+        let plan = RecoveryPlan {
+            ends,
+            owners: Vec::new(),
+        };
+        assert_eq!(
+            plan.bound_counts(),
+            BoundCounts {
+                evidence: 1,
+                evidence_next_session: 2,
+                evidence_max_session: 3,
+                fallback: 4,
+                fallback_next_session: 5,
+                fallback_max_session: 6,
+            }
+        );
+        assert_eq!(RecoveryPlan::default().bound_counts(), BoundCounts::default());
+    }
 
     /// A small random world: sessions on a coarse grid so starts collide
     /// and blocks land on boundaries often.

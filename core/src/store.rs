@@ -100,6 +100,14 @@ pub trait Store {
     /// Returns the new entry, if one was written.
     fn commit_reduction(&mut self, commit: &ReductionCommit) -> Result<Option<Entry>, Error>;
 
+    /// Commits many reductions in ONE transaction (one fsync for all of
+    /// them), applied in order, each with the same checks as
+    /// [`Store::commit_reduction`] against the state the earlier ones left.
+    /// All or nothing: if any commit is refused, none of the batch commits
+    /// and the error is that commit's. Returns, per commit and in order,
+    /// the new entry if one was written; entry ids increase in batch order.
+    fn commit_reductions(&mut self, commits: &[ReductionCommit]) -> Result<Vec<Option<Entry>>, Error>;
+
     /// Marks a final reduction failed: status `failed`, the new retry count
     /// and when to try again.
     fn mark_failed(&mut self, id: &SessionId, retry_count: u32, next_retry_at: Timestamp) -> Result<(), Error>;

@@ -34,6 +34,11 @@ fn commit_reduction_covers_once() {
 }
 
 #[test]
+fn commit_reductions_all_or_nothing() {
+    conformance::commit_reductions_all_or_nothing(MemStore::new());
+}
+
+#[test]
 fn mark_failed_and_due_sessions() {
     conformance::mark_failed_and_due_sessions(MemStore::new());
 }
@@ -70,7 +75,7 @@ fn every_field_round_trips() {
 
 #[test]
 fn run_all_runs_every_check() {
-    assert_eq!(conformance::checks::<MemStore>().len(), 12);
+    assert_eq!(conformance::checks::<MemStore>().len(), 13);
     conformance::run_all(MemStore::new);
 }
 
@@ -79,6 +84,7 @@ fn run_all_runs_every_check() {
 mod mutants {
     use std::collections::BTreeSet;
     use std::panic::{self, AssertUnwindSafe};
+    use std::sync::{Arc, Mutex};
 
     use chrono::NaiveDate;
     use daybook_core::recovery::{RecoveryInput, RecoveryPlan};
@@ -116,6 +122,12 @@ mod mutants {
         FloatIds,
         /// Takes an orphan's last event by `seq`, not by attributed time.
         LastBySeq,
+        /// Commits a batch of reductions one by one, keeping those before
+        /// a refusal.
+        HalfReductions,
+        /// Checks every commit of a batch against the state before the
+        /// batch, not against what the earlier commits did.
+        BatchBlind,
     }
 
     struct Buggy {
@@ -245,6 +257,28 @@ mod mutants {
             self.map_err(r)
         }
 
+        fn commit_reductions(&mut self, commits: &[ReductionCommit]) -> Result<Vec<Option<Entry>>, Error> {
+            if self.is(Bug::HalfReductions) {
+                return commits.iter().map(|c| self.inner.commit_reduction(c)).collect();
+            }
+            if self.is(Bug::BatchBlind) {
+                // Each commit alone on a copy of the state before the batch
+                // passes, so the batch is taken whole.
+                let before = self.inner.shared().lock().expect("state").clone();
+                for c in commits {
+                    let mut probe = MemStore::from_shared(Arc::new(Mutex::new(before.clone())));
+                    probe.commit_reduction(c)?;
+                }
+                let mut out = Vec::new();
+                for c in commits {
+                    out.push(self.inner.commit_reduction(c).unwrap_or(None));
+                }
+                return Ok(out);
+            }
+            let r = self.inner.commit_reductions(commits);
+            self.map_err(r)
+        }
+
         fn mark_failed(&mut self, id: &SessionId, retry_count: u32, next_retry_at: Timestamp) -> Result<(), Error> {
             self.inner.mark_failed(id, retry_count, next_retry_at)
         }
@@ -344,7 +378,7 @@ mod mutants {
 
     #[test]
     fn each_check_catches_its_bug() {
-        let cases: [(fn(Buggy), Bug); 13] = [
+        let cases: [(fn(Buggy), Bug); 16] = [
             (conformance::ingest_is_all_or_nothing, Bug::HalfBatch),
             (conformance::ingest_is_all_or_nothing, Bug::RuleAsStorage),
             (conformance::end_session_is_atomic, Bug::NonAtomicEnd),
@@ -358,6 +392,9 @@ mod mutants {
             (conformance::entries_for_day_uses_local_date, Bug::UtcDay),
             (conformance::mark_failed_and_due_sessions, Bug::DueLate),
             (conformance::commit_reduction_covers_once, Bug::RuleAsStorage),
+            (conformance::commit_reductions_all_or_nothing, Bug::HalfReductions),
+            (conformance::commit_reductions_all_or_nothing, Bug::BatchBlind),
+            (conformance::commit_reductions_all_or_nothing, Bug::RuleAsStorage),
             (conformance::every_field_round_trips, Bug::EmptyAsNone),
             (conformance::every_field_round_trips, Bug::FloatIds),
             (conformance::recover_applies_plan_once, Bug::LastBySeq),

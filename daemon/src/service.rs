@@ -538,7 +538,8 @@ impl Service {
                 }
                 Output::OrphanRecovered(r) => {
                     recovered += 1;
-                    tracing::info!(session = %r.id, end = %r.end, bound = ?r.bound, evidence = r.had_evidence, "recovered orphan");
+                    // The engine logged the counts per bound in one line.
+                    tracing::debug!(session = %r.id, end = %r.end, bound = ?r.bound, evidence = r.had_evidence, "recovered orphan");
                 }
                 Output::SessionStarted { id, start } => tracing::debug!(session = %id, %start, "session started"),
                 Output::SessionEnded { id, end, reason } => {

@@ -448,6 +448,77 @@ impl SqliteStore {
         Ok(out)
     }
 
+    /// One reduction inside a transaction, with `commit_reduction`'s
+    /// checks; an `Err` leaves the transaction to be rolled back.
+    fn reduce_in(tx: &Transaction<'_>, commit: &ReductionCommit) -> CoreResult<Option<Entry>> {
+        let id = &commit.session_id;
+        let status = Self::status(tx, id)?.ok_or_else(|| CoreError::UnknownSession(id.clone()))?;
+        if status == "reduced" {
+            return Err(conflict(id, "session is already reduced"));
+        }
+        if commit.entry.as_ref().is_some_and(|e| e.session_id != *id) {
+            return Err(conflict(id, "the entry belongs to another session"));
+        }
+        if commit.entry.is_none() && !commit.covered.is_empty() {
+            return Err(conflict(id, "blocks can only be covered by an entry"));
+        }
+        if commit.finish && status == "active" {
+            return Err(conflict(id, "an active session cannot be finished"));
+        }
+        let entry = match &commit.entry {
+            None => None,
+            Some(e) => {
+                let day = day_name(e.from.local_date(e.offset));
+                tx.prepare_cached(
+                    "INSERT INTO entries (session_id, kind, from_ms, to_ms, offset_s, day, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        id.0,
+                        e.kind.as_str(),
+                        e.from.0,
+                        e.to.0,
+                        e.offset.0,
+                        day,
+                        e.body
+                    ])
+                })
+                .map_err(storage)?;
+                let entry_id = tx.last_insert_rowid();
+                let mut mark = tx
+                    .prepare_cached(
+                        "UPDATE blocks SET entry_id = ?3 WHERE session_id = ?1 AND start_ms = ?2 AND entry_id IS NULL",
+                    )
+                    .map_err(storage)?;
+                for start in &commit.covered {
+                    if mark.execute(params![id.0, start.0, entry_id]).map_err(storage)? != 1 {
+                        return Err(conflict(id, "covered block is missing or already covered"));
+                    }
+                }
+                Some(Entry {
+                    id: entry_id as u64,
+                    session_id: id.clone(),
+                    kind: e.kind,
+                    from: e.from,
+                    to: e.to,
+                    offset: e.offset,
+                    body: e.body.clone(),
+                })
+            }
+        };
+        tx.prepare_cached(
+            "UPDATE sessions SET
+               flush_end_ms = coalesce(?2, flush_end_ms),
+               status = CASE WHEN ?3 THEN 'reduced' ELSE status END,
+               next_retry_ms = CASE WHEN ?3 THEN NULL ELSE next_retry_ms END
+             WHERE id = ?1",
+        )
+        .and_then(|mut s| s.execute(params![id.0, commit.flush_end.map(|t| t.0), commit.finish]))
+        .map_err(storage)?;
+        Ok(entry)
+    }
+
     /// The status of a session inside a transaction.
     fn status(tx: &Transaction<'_>, id: &SessionId) -> CoreResult<Option<String>> {
         tx.prepare_cached("SELECT status FROM sessions WHERE id = ?1")
@@ -775,63 +846,20 @@ impl Store for SqliteStore {
 
     fn commit_reduction(&mut self, commit: &ReductionCommit) -> CoreResult<Option<Entry>> {
         self.write(|tx| {
-            let id = &commit.session_id;
-            let status = Self::status(tx, id)?.ok_or_else(|| CoreError::UnknownSession(id.clone()))?;
-            if status == "reduced" {
-                return Err(conflict(id, "session is already reduced"));
-            }
-            if commit.entry.as_ref().is_some_and(|e| e.session_id != *id) {
-                return Err(conflict(id, "the entry belongs to another session"));
-            }
-            if commit.entry.is_none() && !commit.covered.is_empty() {
-                return Err(conflict(id, "blocks can only be covered by an entry"));
-            }
-            if commit.finish && status == "active" {
-                return Err(conflict(id, "an active session cannot be finished"));
-            }
-            let entry = match &commit.entry {
-                None => None,
-                Some(e) => {
-                    let day = day_name(e.from.local_date(e.offset));
-                    tx.prepare_cached(
-                        "INSERT INTO entries (session_id, kind, from_ms, to_ms, offset_s, day, body)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    )
-                    .and_then(|mut s| s.execute(params![id.0, e.kind.as_str(), e.from.0, e.to.0, e.offset.0, day, e.body]))
-                    .map_err(storage)?;
-                    let entry_id = tx.last_insert_rowid();
-                    let mut mark = tx
-                        .prepare_cached(
-                            "UPDATE blocks SET entry_id = ?3 WHERE session_id = ?1 AND start_ms = ?2 AND entry_id IS NULL",
-                        )
-                        .map_err(storage)?;
-                    for start in &commit.covered {
-                        if mark.execute(params![id.0, start.0, entry_id]).map_err(storage)? != 1 {
-                            return Err(conflict(id, "covered block is missing or already covered"));
-                        }
-                    }
-                    Some(Entry {
-                        id: entry_id as u64,
-                        session_id: id.clone(),
-                        kind: e.kind,
-                        from: e.from,
-                        to: e.to,
-                        offset: e.offset,
-                        body: e.body.clone(),
-                    })
-                }
-            };
-            tx.prepare_cached(
-                "UPDATE sessions SET
-                   flush_end_ms = coalesce(?2, flush_end_ms),
-                   status = CASE WHEN ?3 THEN 'reduced' ELSE status END,
-                   next_retry_ms = CASE WHEN ?3 THEN NULL ELSE next_retry_ms END
-                 WHERE id = ?1",
-            )
-            .and_then(|mut s| s.execute(params![id.0, commit.flush_end.map(|t| t.0), commit.finish]))
-            .map_err(storage)?;
+            let entry = Self::reduce_in(tx, commit)?;
             crate::crash_point!("reduction-before-commit");
             Ok(entry)
+        })
+    }
+
+    fn commit_reductions(&mut self, commits: &[ReductionCommit]) -> CoreResult<Vec<Option<Entry>>> {
+        self.write(|tx| {
+            let entries = commits
+                .iter()
+                .map(|c| Self::reduce_in(tx, c))
+                .collect::<CoreResult<_>>()?;
+            crate::crash_point!("reduction-before-commit");
+            Ok(entries)
         })
     }
 

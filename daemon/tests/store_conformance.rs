@@ -39,6 +39,7 @@ checks!(
     end_session_is_atomic,
     write_blocks_upserts_and_keeps_coverage,
     commit_reduction_covers_once,
+    commit_reductions_all_or_nothing,
     mark_failed_and_due_sessions,
     recover_applies_plan_once,
     active_events_gathers_every_orphans_events,

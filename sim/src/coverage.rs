@@ -12,6 +12,9 @@ pub enum Mark {
     CrashInRecovery,
     /// A crash was injected just before or after a reduction's commit.
     CrashInReductionCommit,
+    /// A crash was injected just before or after a batch of reductions'
+    /// commit (reduce-pending).
+    CrashInBatchCommit,
     /// Recovery ended an orphan at its latest evidence (or a limit) with
     /// evidence in hand.
     OrphanWithEvidence,
@@ -51,9 +54,10 @@ pub enum Mark {
 
 impl Mark {
     /// Every mark, in report order.
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 19] = [
         Self::CrashInRecovery,
         Self::CrashInReductionCommit,
+        Self::CrashInBatchCommit,
         Self::OrphanWithEvidence,
         Self::OrphanWithoutEvidence,
         Self::ClampToNextSession,
@@ -73,9 +77,10 @@ impl Mark {
     ];
 
     /// The marks issue 4 requires of a multi-seed run.
-    pub const REQUIRED: [Self; 12] = [
+    pub const REQUIRED: [Self; 13] = [
         Self::CrashInRecovery,
         Self::CrashInReductionCommit,
+        Self::CrashInBatchCommit,
         Self::OrphanWithEvidence,
         Self::OrphanWithoutEvidence,
         Self::ClampToNextSession,
@@ -93,6 +98,7 @@ impl Mark {
         match self {
             Self::CrashInRecovery => "crash_in_recovery",
             Self::CrashInReductionCommit => "crash_in_reduction_commit",
+            Self::CrashInBatchCommit => "crash_in_batch_commit",
             Self::OrphanWithEvidence => "orphan_with_evidence",
             Self::OrphanWithoutEvidence => "orphan_without_evidence",
             Self::ClampToNextSession => "clamp_to_next_session",

@@ -5,7 +5,9 @@
 //! before or just after a durable step (every method that writes). The node
 //! runs with madsim's `restart_on_panic_matching(CRASH)`, so such a crash
 //! kills the node mid-operation and restarts it: crashes land inside
-//! startup recovery and around reduction commits, not only between inputs.
+//! startup recovery and around reduction commits, single and batched (a
+//! batch crashes before or after its one transaction, never inside it),
+//! not only between inputs.
 //! Only panics carrying [`CRASH`] restart the node; any other panic is a
 //! bug and ends the run.
 //!
@@ -128,8 +130,10 @@ impl FaultPlan {
         if crash.stage == Stage::Starting {
             self.coverage.hit(Mark::CrashInRecovery);
         }
-        if step == "commit_reduction" {
-            self.coverage.hit(Mark::CrashInReductionCommit);
+        match step {
+            "commit_reduction" => self.coverage.hit(Mark::CrashInReductionCommit),
+            "commit_reductions" => self.coverage.hit(Mark::CrashInBatchCommit),
+            _ => {}
         }
         true
     }
@@ -199,6 +203,10 @@ impl<S: Store> Store for FaultyStore<S> {
 
     fn commit_reduction(&mut self, commit: &ReductionCommit) -> Result<Option<Entry>, Error> {
         self.durable("commit_reduction", |s| s.commit_reduction(commit))
+    }
+
+    fn commit_reductions(&mut self, commits: &[ReductionCommit]) -> Result<Vec<Option<Entry>>, Error> {
+        self.durable("commit_reductions", |s| s.commit_reductions(commits))
     }
 
     fn mark_failed(&mut self, id: &SessionId, retry_count: u32, next_retry_at: Timestamp) -> Result<(), Error> {
@@ -370,6 +378,78 @@ mod tests {
             0,
             "nothing ran in the start stage"
         );
+    }
+
+    #[test]
+    fn a_batch_of_reductions_crashes_whole_before_or_after_and_is_marked() {
+        use std::collections::BTreeSet;
+
+        use daybook_core::{EntryKind, NewEntry, Phase};
+        // Half the crash points crash: each batch either commits whole or
+        // not at all, whichever side of it the crash lands on.
+        let faults: SharedFaults = Arc::new(Mutex::new(FaultPlan::new(2, 500, 1000)));
+        let mut seen = BTreeSet::new();
+        for round in 0..40 {
+            let mem = MemStore::new();
+            let sessions: Vec<Session> = (0..3)
+                .map(|i| Session {
+                    phase: Phase::Ended {
+                        end: Timestamp(i * 100 + 50),
+                        reason: EndReason::IdleGap,
+                    },
+                    ..Session::active(
+                        format!("r{round}-{i}").as_str().into(),
+                        Timestamp(i * 100),
+                        UtcOffset::UTC,
+                    )
+                })
+                .collect();
+            MemStore::from_shared(mem.shared()).import(&sessions, &[]).unwrap();
+            let batch: Vec<ReductionCommit> = sessions
+                .iter()
+                .map(|s| ReductionCommit {
+                    session_id: s.id.clone(),
+                    entry: Some(NewEntry {
+                        session_id: s.id.clone(),
+                        kind: EntryKind::Final,
+                        from: s.start,
+                        to: Timestamp(s.start.0 + 50),
+                        offset: UtcOffset::UTC,
+                        body: format!("entry of {}", s.id),
+                    }),
+                    covered: Vec::new(),
+                    flush_end: None,
+                    finish: true,
+                })
+                .collect();
+            let mut store = FaultyStore::new(MemStore::from_shared(mem.shared()), Arc::clone(&faults));
+            let crashed = panics_with_crash(|| store.commit_reductions(&batch).map(drop).unwrap());
+            let d = mem.dump().unwrap();
+            let reduced = d
+                .sessions
+                .iter()
+                .filter(|s| matches!(s.phase, Phase::Reduced { .. }))
+                .count();
+            assert!(
+                matches!((reduced, d.entries.len()), (0, 0) | (3, 3)),
+                "round {round}: a batch committed in part: {reduced} reduced, {} entries",
+                d.entries.len()
+            );
+            if crashed {
+                seen.insert((lock(&faults).crashes.last().unwrap().moment == Moment::After, reduced));
+            } else {
+                assert_eq!(reduced, 3, "round {round}: no crash, all committed");
+            }
+        }
+        assert_eq!(
+            seen,
+            BTreeSet::from([(false, 0), (true, 3)]),
+            "crashes landed both before (nothing) and after (everything)"
+        );
+        let plan = lock(&faults);
+        assert!(plan.crashes.iter().all(|c| c.step == "commit_reductions"));
+        assert_eq!(plan.coverage.count(Mark::CrashInBatchCommit), plan.crashes.len() as u64);
+        assert_eq!(plan.coverage.count(Mark::CrashInReductionCommit), 0);
     }
 
     #[test]

@@ -1,0 +1,259 @@
+//! Reduce-pending commits in batches: `REDUCE_BATCH` sessions to a
+//! transaction, outcomes for every committed entry, each touched day
+//! announced once per batch, and a refused batch retried one by one so
+//! one bad session holds back no other.
+
+mod common;
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::rc::Rc;
+
+use chrono::NaiveDate;
+use common::{T0, min};
+use daybook_core::recovery::{RecoveryInput, RecoveryPlan};
+use daybook_core::reduction::ReductionCommit;
+use daybook_core::{
+    Block, BuiltinSummarizer, Config, Dump, EndReason, Engine, Entry, Error, IngestStep, LooseBlock, MemStore, Output,
+    Phase, REDUCE_BATCH, Session, SessionId, Store, StoredEvent, Timestamp, UtcOffset, check_quiet,
+};
+
+/// A `MemStore` that records each batch commit's size and each single
+/// commit, and refuses every commit of one session.
+#[derive(Clone, Debug, Default)]
+struct Recording {
+    inner: MemStore,
+    batches: Rc<RefCell<Vec<usize>>>,
+    singles: Rc<RefCell<Vec<SessionId>>>,
+    refuse: Option<SessionId>,
+}
+
+impl Recording {
+    fn refused(&self, commit: &ReductionCommit) -> Result<(), Error> {
+        match &self.refuse {
+            Some(id) if *id == commit.session_id => Err(Error::Conflict {
+                session: id.clone(),
+                reason: "refused by the test",
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Store for Recording {
+    fn import(&mut self, sessions: &[Session], loose: &[LooseBlock]) -> Result<(), Error> {
+        self.inner.import(sessions, loose)
+    }
+    fn ingest(&mut self, steps: &[IngestStep]) -> Result<(), Error> {
+        self.inner.ingest(steps)
+    }
+    fn end_session(
+        &mut self,
+        id: &SessionId,
+        end: Timestamp,
+        reason: EndReason,
+        blocks: &[Block],
+    ) -> Result<(), Error> {
+        self.inner.end_session(id, end, reason, blocks)
+    }
+    fn write_blocks(&mut self, blocks: &[Block]) -> Result<(), Error> {
+        self.inner.write_blocks(blocks)
+    }
+    fn commit_reduction(&mut self, commit: &ReductionCommit) -> Result<Option<Entry>, Error> {
+        self.singles.borrow_mut().push(commit.session_id.clone());
+        self.refused(commit)?;
+        self.inner.commit_reduction(commit)
+    }
+    fn commit_reductions(&mut self, commits: &[ReductionCommit]) -> Result<Vec<Option<Entry>>, Error> {
+        self.batches.borrow_mut().push(commits.len());
+        commits.iter().try_for_each(|c| self.refused(c))?;
+        self.inner.commit_reductions(commits)
+    }
+    fn mark_failed(&mut self, id: &SessionId, retry_count: u32, next_retry_at: Timestamp) -> Result<(), Error> {
+        self.inner.mark_failed(id, retry_count, next_retry_at)
+    }
+    fn recover(&mut self, plan: &RecoveryPlan) -> Result<(), Error> {
+        self.inner.recover(plan)
+    }
+    fn active_sessions(&self) -> Result<Vec<Session>, Error> {
+        self.inner.active_sessions()
+    }
+    fn pending_sessions(&self) -> Result<Vec<Session>, Error> {
+        self.inner.pending_sessions()
+    }
+    fn due_sessions(&self, now: Timestamp) -> Result<Vec<Session>, Error> {
+        self.inner.due_sessions(now)
+    }
+    fn session(&self, id: &SessionId) -> Result<Option<Session>, Error> {
+        self.inner.session(id)
+    }
+    fn session_events(&self, id: &SessionId) -> Result<Vec<StoredEvent>, Error> {
+        self.inner.session_events(id)
+    }
+    fn active_events(&self) -> Result<Vec<StoredEvent>, Error> {
+        self.inner.active_events()
+    }
+    fn uncovered_blocks(&self, id: &SessionId) -> Result<Vec<Block>, Error> {
+        self.inner.uncovered_blocks(id)
+    }
+    fn latest_end(&self) -> Result<Option<Timestamp>, Error> {
+        self.inner.latest_end()
+    }
+    fn recovery_input(&self) -> Result<RecoveryInput, Error> {
+        self.inner.recovery_input()
+    }
+    fn entries_for_day(&self, day: NaiveDate) -> Result<Vec<Entry>, Error> {
+        self.inner.entries_for_day(day)
+    }
+    fn dump(&self) -> Result<Dump, Error> {
+        self.inner.dump()
+    }
+}
+
+/// `n` ended sessions of two blocks each, one every six hours (so they
+/// spread over many days), in `store`.
+fn pending(store: &mut Recording, n: usize) {
+    let sessions: Vec<Session> = (0..n)
+        .map(|i| Session {
+            phase: Phase::Ended {
+                end: min(i as i64 * 360 + 2),
+                reason: EndReason::IdleGap,
+            },
+            ..Session::active(SessionId(format!("p{i:05}")), min(i as i64 * 360), UtcOffset::UTC)
+        })
+        .collect();
+    store.import(&sessions, &[]).expect("import");
+    let blocks: Vec<Block> = sessions
+        .iter()
+        .flat_map(|s| {
+            (0..2).map(|k| Block {
+                session_id: s.id.clone(),
+                start: Timestamp(s.start.0 + k * 60_000),
+                end: Timestamp(s.start.0 + (k + 1) * 60_000),
+                offset: UtcOffset::UTC,
+                lines: vec![format!("Code — {} block {k}", s.id)],
+                apps: vec!["Code".to_owned()],
+                capture_count: 2,
+                covered_by: None,
+            })
+        })
+        .collect();
+    store.write_blocks(&blocks).expect("blocks");
+}
+
+fn start(store: &Recording) -> Vec<Output> {
+    let now = Timestamp(T0.0 + 3_000 * 86_400_000);
+    let mut engine =
+        Engine::start(store.clone(), BuiltinSummarizer, Config::default(), "t-", now).expect("engine starts");
+    std::iter::from_fn(|| engine.poll_output()).collect()
+}
+
+#[test]
+fn reduce_pending_commits_batches_of_reduce_batch_with_every_outcome() {
+    let mut store = Recording::default();
+    let n = 2 * REDUCE_BATCH + 1;
+    pending(&mut store, n);
+    let outputs = start(&store);
+
+    assert_eq!(
+        *store.batches.borrow(),
+        [REDUCE_BATCH, REDUCE_BATCH, 1],
+        "one transaction per REDUCE_BATCH sessions"
+    );
+    assert!(store.singles.borrow().is_empty(), "no session committed alone");
+    let dump = store.dump().expect("dump");
+    assert!(check_quiet(&dump).is_empty(), "{:#?}", check_quiet(&dump));
+    assert_eq!(dump.entries.len(), n);
+
+    let written: Vec<(SessionId, u64, NaiveDate)> = outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::EntryWritten {
+                session_id,
+                entry_id,
+                day,
+                ..
+            } => Some((session_id.clone(), *entry_id, *day)),
+            _ => None,
+        })
+        .collect();
+    let entries: Vec<(SessionId, u64, NaiveDate)> = dump
+        .entries
+        .iter()
+        .map(|e| (e.session_id.clone(), e.id, e.day()))
+        .collect();
+    assert_eq!(written, entries, "an EntryWritten for every committed entry, in order");
+    let reduced = outputs
+        .iter()
+        .filter(|o| matches!(o, Output::SessionReduced { .. }))
+        .count();
+    assert_eq!(reduced, n);
+
+    // Each touched day once per batch: the days of the batch's entries,
+    // announced after them.
+    let mut touched: Vec<BTreeSet<NaiveDate>> = vec![BTreeSet::new()];
+    for o in &outputs {
+        match o {
+            Output::DayTouched(day) => {
+                assert!(
+                    touched.last_mut().expect("a batch").insert(*day),
+                    "{day} announced twice in one batch"
+                );
+            }
+            Output::EntryWritten { .. } if !touched.last().expect("a batch").is_empty() => {
+                touched.push(BTreeSet::new());
+            }
+            _ => {}
+        }
+    }
+    let expected: Vec<BTreeSet<NaiveDate>> = dump
+        .entries
+        .chunks(REDUCE_BATCH)
+        .map(|batch| batch.iter().map(Entry::day).collect())
+        .collect();
+    assert_eq!(touched, expected, "every touched day, once per batch");
+}
+
+#[test]
+fn a_refused_batch_is_committed_one_by_one_and_holds_back_no_other_session() {
+    let mut store = Recording::default();
+    let n = REDUCE_BATCH + 5;
+    pending(&mut store, n);
+    let bad = SessionId("p00003".to_owned());
+    store.refuse = Some(bad.clone());
+    let outputs = start(&store);
+
+    assert_eq!(
+        *store.batches.borrow(),
+        [REDUCE_BATCH, 5],
+        "both batches were tried whole"
+    );
+    assert_eq!(
+        store.singles.borrow().len(),
+        REDUCE_BATCH,
+        "only the refused batch was retried one by one"
+    );
+    let dump = store.dump().expect("dump");
+    let not_reduced: Vec<&SessionId> = dump
+        .sessions
+        .iter()
+        .filter(|s| !matches!(s.phase, Phase::Reduced { .. }))
+        .map(|s| &s.id)
+        .collect();
+    assert_eq!(not_reduced, [&bad], "only the refused session stays pending");
+    assert_eq!(dump.entries.len(), n - 1);
+    let entry_outputs = outputs
+        .iter()
+        .filter(|o| matches!(o, Output::EntryWritten { .. }))
+        .count();
+    assert_eq!(entry_outputs, n - 1, "an EntryWritten for each committed entry");
+    let days: BTreeSet<NaiveDate> = dump.entries.iter().map(Entry::day).collect();
+    let touched: BTreeSet<NaiveDate> = outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::DayTouched(d) => Some(*d),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(touched, days, "every day with an entry is touched");
+}

@@ -153,9 +153,9 @@ fn print_json(v: &impl Serialize) {
 }
 
 fn parse_day(s: &str) -> Result<chrono::NaiveDate> {
-    daybook_core::daylog::parse_day_name(s).ok_or_else(|| Error::BadInput {
+    daybook_core::daylog::parse_asked_day(s).ok_or_else(|| Error::BadInput {
         path: PathBuf::from(crate::error::quote(s)),
-        message: "not a date like 2026-11-28".into(),
+        message: "not a date like 2026-11-28 (from 1970-01-01 on)".into(),
     })
 }
 

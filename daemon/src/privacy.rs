@@ -16,11 +16,23 @@
 //! `redact_patterns` are added on top. `privacy_defaults = false` clears the
 //! defaults; the user's own lists still apply.
 //!
-//! App names are compared after removing zero-width characters (U+200B to
-//! U+200D, U+2060, U+FEFF), trimming surrounding whitespace and Unicode
-//! case folding (`unicase`'s full folding, so `"ß"` matches `"SS"`, which
-//! `to_lowercase` does not), so `"1Password "` and `"1password\u{200b}"`
-//! are both `1Password`.
+//! App names are compared after removing Unicode format characters (soft
+//! hyphen U+00AD, U+200B to U+200F, U+2060 to U+2064, U+FEFF and the bidi
+//! controls U+202A to U+202E and U+2066 to U+2069, all invisible),
+//! trimming surrounding whitespace, dropping a trailing `.exe` or `.app`,
+//! taking the last part of a reverse-DNS name (`org.keepassxc.KeePassXC`
+//! is `KeePassXC`) and a trailing version number (`1Password 8`,
+//! `KeePass 2.57` are `1Password`, `KeePass`), then Unicode case folding
+//! (`unicase`'s full folding, so `"ß"` matches `"SS"`, which
+//! `to_lowercase` does not). So `"1Password "`, `"1Pass\u{ad}word"` and
+//! `"1Password.exe"` are all `1Password`. The same folding applies to the
+//! names in `ignore_apps`, so `"Office 365"` there ignores `"Office"` too:
+//! ignoring a little more is the safe side.
+//!
+//! A credential in a URL is redacted, not the URL: `https://user:pw@host`
+//! becomes `https://[redacted]@host`, and the value of a query or form
+//! field named `password`, `passwd`, `pwd`, `token`, `secret`, `api_key`,
+//! `apikey` or `access_token` becomes `[redacted]`, its name kept.
 
 use std::borrow::Cow;
 
@@ -64,7 +76,7 @@ pub const DEFAULT_REDACTIONS: &[(&str, &str)] = &[
     (CARD, r"(?-u:\b)[0-9](?:[ -]?[0-9]){12,18}(?-u:\b)"),
     (
         "private key block",
-        r"(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)",
+        r"(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\z)",
     ),
     ("bearer token", r"(?i)(?-u:\b)bearer\s+[A-Za-z0-9._~+/=-]{8,}"),
     (
@@ -77,12 +89,32 @@ pub const DEFAULT_REDACTIONS: &[(&str, &str)] = &[
     ),
     ("AWS access key", r"(?-u:\b)(?:AKIA|ASIA)[A-Z0-9]{16}(?-u:\b)"),
     ("Slack token", r"(?-u:\b)xox[abpors]-[A-Za-z0-9-]{10,}"),
+    (URL_USERINFO, r"(?i)((?-u:\b)[a-z][a-z0-9+.-]*://)[^/?#\s@]+:[^/?#\s@]*@"),
+    (
+        URL_SECRET_FIELD,
+        r"(?i)((?-u:\b)(?:password|passwd|pwd|token|secret|api_key|apikey|access_token)=)[^&#\s]+",
+    ),
 ];
+
+/// What a default rule's match becomes: [`REDACTED`], but a URL keeps its
+/// scheme and the `@` before its host, and a secret field keeps its name.
+fn default_replacement(name: &str) -> String {
+    match name {
+        URL_USERINFO => format!("${{1}}{REDACTED}@"),
+        URL_SECRET_FIELD => format!("${{1}}{REDACTED}"),
+        _ => REDACTED.to_owned(),
+    }
+}
+const URL_USERINFO: &str = "password in a URL";
+const URL_SECRET_FIELD: &str = "secret query or form field";
 
 const CARD: &str = "card number";
 
-/// Zero-width characters removed from app names before matching.
-const ZERO_WIDTH: &[char] = &['\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}'];
+/// Whether `c` is an invisible format character removed from app names
+/// before matching (see the module docs).
+fn is_format_char(c: char) -> bool {
+    matches!(c, '\u{AD}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
 
 /// Where a rule comes from, for `daybook config --show`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -100,7 +132,27 @@ struct Redaction {
     name: String,
     regex: Regex,
     luhn: bool,
+    /// What a match becomes: [`REDACTED`], or for some default rules
+    /// their first group and [`REDACTED`] (see `default_replacement`).
+    replacement: String,
     origin: Origin,
+}
+
+impl Redaction {
+    /// `text` with this rule applied on its own.
+    fn apply<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if self.luhn {
+            self.regex.replace_all(text, |c: &regex::Captures<'_>| {
+                if luhn(&c[0]) {
+                    REDACTED.to_owned()
+                } else {
+                    c[0].to_owned()
+                }
+            })
+        } else {
+            self.regex.replace_all(text, self.replacement.as_str())
+        }
+    }
 }
 
 /// The rules in force.
@@ -150,14 +202,52 @@ fn regex(key: &str, pattern: &str) -> Result<Regex, String> {
     Regex::new(pattern).map_err(|e| format!("`{key}`: {pattern:?} is not a regex: {e}"))
 }
 
-/// An app name as it is compared: zero-width characters removed,
-/// surrounding whitespace trimmed.
+/// An app name as it is compared (before case folding): format
+/// characters removed, surrounding whitespace trimmed, a trailing `.exe`
+/// or `.app` dropped, the last part of a reverse-DNS name taken, and a
+/// trailing version number dropped (see the module docs).
 pub fn app_key(app: &str) -> Cow<'_, str> {
-    if app.contains(ZERO_WIDTH) {
-        Cow::Owned(app.replace(ZERO_WIDTH, "").trim().to_owned())
+    if app.contains(is_format_char) {
+        let cleaned: String = app.chars().filter(|c| !is_format_char(*c)).collect();
+        Cow::Owned(app_key_of(&cleaned).to_owned())
     } else {
-        Cow::Borrowed(app.trim())
+        Cow::Borrowed(app_key_of(app))
     }
+}
+
+/// [`app_key`] on a name without format characters.
+fn app_key_of(app: &str) -> &str {
+    let mut key = app.trim();
+    for suffix in [".exe", ".app"] {
+        if key.len() > suffix.len()
+            && let Some(tail) = key.get(key.len() - suffix.len()..)
+            && tail.eq_ignore_ascii_case(suffix)
+        {
+            key = key[..key.len() - suffix.len()].trim_end();
+        }
+    }
+    // `org.keepassxc.KeePassXC`: three or more dot-separated parts, no
+    // space, a lowercase ASCII first part (a top-level domain).
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts.len() >= 3
+        && !key.contains(char::is_whitespace)
+        && parts.iter().all(|p| !p.is_empty())
+        && parts[0].bytes().all(|b| b.is_ascii_lowercase())
+    {
+        key = parts[parts.len() - 1];
+    }
+    // `1Password 8`, `KeePass 2.57`, `Foo v3`: a space, then an optional
+    // `v` and digits and dots; the name before it must remain.
+    if let Some((name, version)) = key.rsplit_once(char::is_whitespace) {
+        let number = version.strip_prefix(['v', 'V']).unwrap_or(version);
+        if !name.trim().is_empty()
+            && number.starts_with(|c: char| c.is_ascii_digit())
+            && number.chars().all(|c| c.is_ascii_digit() || c == '.')
+        {
+            key = name.trim_end();
+        }
+    }
+    key
 }
 
 /// The Luhn check over the digits of `s` (other characters skipped).
@@ -211,6 +301,7 @@ impl Privacy {
                     name: (*name).to_owned(),
                     regex: regex("redact_patterns", pattern)?,
                     luhn: *name == CARD,
+                    replacement: default_replacement(name),
                     origin: Origin::Default,
                 });
             }
@@ -228,6 +319,7 @@ impl Privacy {
                 name: pattern.clone(),
                 regex: regex("redact_patterns", pattern)?,
                 luhn: false,
+                replacement: REDACTED.to_owned(),
                 origin: Origin::User,
             });
         }
@@ -261,18 +353,7 @@ impl Privacy {
             if !r.regex.is_match(&out) {
                 continue;
             }
-            let replaced = if r.luhn {
-                r.regex.replace_all(&out, |c: &regex::Captures<'_>| {
-                    if luhn(&c[0]) {
-                        REDACTED.to_owned()
-                    } else {
-                        c[0].to_owned()
-                    }
-                })
-            } else {
-                r.regex.replace_all(&out, REDACTED)
-            };
-            out = Cow::Owned(replaced.into_owned());
+            out = Cow::Owned(r.apply(&out).into_owned());
         }
         out
     }
@@ -390,6 +471,48 @@ mod tests {
     }
 
     #[test]
+    fn default_apps_match_their_exe_app_versioned_reverse_dns_and_invisible_variants() {
+        let p = Privacy::default();
+        for app in [
+            "1Password.exe",
+            "1Password.app",
+            "1Password 8",
+            "1Password v8.10.2",
+            "org.keepassxc.KeePassXC",
+            "com.bitwarden.Bitwarden",
+            "KeePassXC.EXE",
+            "1Pass\u{ad}word",
+            "\u{202e}1Password\u{202c}",
+            "1Pass\u{200e}word\u{2064}",
+            "\u{2066}Bitwarden\u{2069}",
+            "KeePass 2.57",
+        ] {
+            assert!(p.ignores(&event(app)), "{app:?}");
+        }
+        for app in ["Node.js", "8", "Code 2 Go", "com.example.Editor", "1Password Helper.exe"] {
+            assert!(!p.ignores(&event(app)), "{app:?}");
+        }
+    }
+
+    #[test]
+    fn credentials_in_urls_are_redacted_and_the_url_kept_readable() {
+        let p = Privacy::default();
+        assert_eq!(
+            p.redact_text("https://user:p4ssw0rd@bank.example/login?password=hunter9"),
+            "https://[redacted]@bank.example/login?password=[redacted]"
+        );
+        assert_eq!(
+            p.redact_text("curl 'https://x.example/api?user=me&api_key=abc123&access_token=t0k#top'"),
+            "curl 'https://x.example/api?user=me&api_key=[redacted]&access_token=[redacted]#top'"
+        );
+        assert_eq!(p.redact_text("user=me&pwd=s3cret&next=/"), "user=me&pwd=[redacted]&next=/");
+        assert_eq!(
+            p.redact_text("https://git@github.com/x and https://bank.example:8443/login"),
+            "https://git@github.com/x and https://bank.example:8443/login"
+        );
+    }
+
+    #[test]
     fn defaults_ignore_password_managers_and_private_windows() {
         let p = Privacy::default();
         for app in [
@@ -453,6 +576,11 @@ mod tests {
                 "x [redacted] y",
             ),
             ("-----BEGIN RSA PRIVATE KEY-----\nMIIE cut short", "[redacted]"),
+            (
+                "a -----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBF\n-----END PGP PRIVATE KEY BLOCK----- b",
+                "a [redacted] b",
+            ),
+            ("-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQOYBF", "[redacted]"),
         ];
         for (text, want) in cases {
             assert_eq!(p.redact_text(text), want, "{text:?}");
@@ -491,19 +619,7 @@ mod tests {
     fn redact_naive(p: &Privacy, text: &str) -> String {
         let mut out = text.to_owned();
         for r in &p.redactions {
-            out = if r.luhn {
-                r.regex
-                    .replace_all(&out, |c: &regex::Captures<'_>| {
-                        if luhn(&c[0]) {
-                            REDACTED.to_owned()
-                        } else {
-                            c[0].to_owned()
-                        }
-                    })
-                    .into_owned()
-            } else {
-                r.regex.replace_all(&out, REDACTED).into_owned()
-            };
+            out = r.apply(&out).into_owned();
         }
         out
     }
@@ -533,6 +649,9 @@ mod tests {
             "incognito",
             "https://bank.x/login",
             "é 4111-1111-1111-1111 ü",
+            "https://u:pw@h.example/?token=abc&x=1",
+            "password=",
+            "-----BEGIN PGP PRIVATE KEY BLOCK-----\nx",
         ];
         for a in pieces {
             for b in pieces {

@@ -70,10 +70,16 @@ pub const DEFAULT_TITLE_PATTERNS: &[&str] = &[
 ];
 
 /// Secret shapes redacted by default: `(name, pattern)`. The card pattern
-/// is redacted only where its digits pass the Luhn check, so an order
-/// number or a timestamp of the same length stays.
+/// finds runs of 13 or more digits, with spaces, dashes, dots, no-break
+/// or thin spaces between them; a run is redacted only where its digits
+/// pass the Luhn check, so an order number or a timestamp of the same
+/// length stays. When the whole run fails, every stretch of 13 to 19 of
+/// its digits is tried, so a card next to other digits (`pay
+/// 4111111111111111 123`, `qty 2 4111 1111 1111 1111`, an expiry after
+/// it) is still found; the price is that a long number may lose a
+/// stretch of itself that happens to pass, which is the safe side.
 pub const DEFAULT_REDACTIONS: &[(&str, &str)] = &[
-    (CARD, r"(?-u:\b)[0-9](?:[ -]?[0-9]){12,18}(?-u:\b)"),
+    (CARD, r"(?-u:\b)[0-9](?:[ .\-\x{A0}\x{2009}\x{202F}]?[0-9]){12,}(?-u:\b)"),
     (
         "private key block",
         r"(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\z)",
@@ -142,13 +148,8 @@ impl Redaction {
     /// `text` with this rule applied on its own.
     fn apply<'a>(&self, text: &'a str) -> Cow<'a, str> {
         if self.luhn {
-            self.regex.replace_all(text, |c: &regex::Captures<'_>| {
-                if luhn(&c[0]) {
-                    REDACTED.to_owned()
-                } else {
-                    c[0].to_owned()
-                }
-            })
+            self.regex
+                .replace_all(text, |c: &regex::Captures<'_>| redact_cards(&c[0]))
         } else {
             self.regex.replace_all(text, self.replacement.as_str())
         }
@@ -250,9 +251,72 @@ fn app_key_of(app: &str) -> &str {
     key
 }
 
+/// `run` (a match of the card pattern) with its card numbers redacted:
+/// the whole run if its digits are 13 to 19 and pass the Luhn check,
+/// else, from the left, the longest stretch of 13 to 19 of its digits
+/// that passes, then on after it. A stretch begins and ends where a group
+/// of digits (between separators) does, so a 16-digit order number is
+/// judged whole and not cut into passing pieces; only inside a group of
+/// more than 19 digits, which is no card, may it begin or end anywhere. A
+/// stretch beginning with 0 is never a card.
+fn redact_cards(run: &str) -> String {
+    let digits: Vec<(usize, u32)> = run
+        .char_indices()
+        .filter_map(|(i, c)| c.to_digit(10).map(|d| (i, d)))
+        .collect();
+    let values: Vec<u32> = digits.iter().map(|(_, d)| *d).collect();
+    // No card number begins with 0 (and a run of zeros passes Luhn).
+    let card = |stretch: &[u32]| stretch[0] != 0 && luhn_digits(stretch);
+    if (13..=19).contains(&values.len()) && card(&values) {
+        return REDACTED.to_owned();
+    }
+    // Where a stretch may begin (`starts[k]`) and end (`ends[k]`), in
+    // digit indices: at group edges, and everywhere inside a long group.
+    let (mut starts, mut ends) = (vec![false; values.len() + 1], vec![false; values.len() + 1]);
+    let mut group = 0;
+    while group < values.len() {
+        let mut end = group + 1;
+        while end < values.len() && digits[end].0 == digits[end - 1].0 + 1 {
+            end += 1;
+        }
+        let long = end - group > 19;
+        for k in group..=end {
+            starts[k] |= k == group || (long && k < end);
+            ends[k] |= k == end || (long && k > group);
+        }
+        group = end;
+    }
+    let mut out = String::new();
+    let mut kept_from = 0; // byte offset in `run` not yet copied
+    let mut i = 0;
+    'start: while i + 13 <= values.len() {
+        if starts[i] {
+            for len in (13..=19.min(values.len() - i)).rev() {
+                if ends[i + len] && card(&values[i..i + len]) {
+                    let (from, to) = (digits[i].0, digits[i + len - 1].0 + 1);
+                    out.push_str(&run[kept_from..from]);
+                    out.push_str(REDACTED);
+                    kept_from = to;
+                    i += len;
+                    continue 'start;
+                }
+            }
+        }
+        i += 1;
+    }
+    out.push_str(&run[kept_from..]);
+    out
+}
+
 /// The Luhn check over the digits of `s` (other characters skipped).
+#[cfg(test)]
 fn luhn(s: &str) -> bool {
     let digits: Vec<u32> = s.chars().filter_map(|c| c.to_digit(10)).collect();
+    luhn_digits(&digits)
+}
+
+/// The Luhn check over `digits`.
+fn luhn_digits(digits: &[u32]) -> bool {
     let sum: u32 = digits
         .iter()
         .rev()
@@ -563,6 +627,40 @@ mod tests {
     }
 
     #[test]
+    fn a_card_among_other_digits_or_with_other_separators_is_redacted() {
+        let p = Privacy::default();
+        let cases = [
+            ("pay 4111111111111111 123", "pay [redacted] 123"),
+            ("qty 2 4111 1111 1111 1111", "qty 2 [redacted]"),
+            ("4111 1111 1111 1111 05 27", "[redacted] 05 27"),
+            ("4111.1111.1111.1111", "[redacted]"),
+            ("4111\u{a0}1111\u{a0}1111\u{a0}1111", "[redacted]"),
+            ("4111\u{2009}1111\u{2009}1111\u{2009}1111", "[redacted]"),
+            ("4111\u{202f}1111\u{202f}1111\u{202f}1111 ok", "[redacted] ok"),
+            ("4111111111111111 and 378282246310005", "[redacted] and [redacted]"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(p.redact_text(text), want, "{text:?}");
+        }
+        // The longest passing stretch from the left may take a neighbour
+        // with the card; the card is gone either way.
+        assert_eq!(p.redact_text("12 34 4111 1111 1111 1111"), "12 [redacted]");
+        // No stretch of 13 to 19 digits passes: all kept.
+        assert_eq!(p.redact_text("id 1000000000000000000001"), "id 1000000000000000000001");
+        // A card inside a group of more than 19 digits.
+        assert_eq!(p.redact_text("x 41111111111111110527"), "x [redacted]7");
+        // Pieces of one group are not tried: an order number is kept whole.
+        assert_eq!(p.redact_text("order 4111111111111112 12"), "order 4111111111111112 12");
+    }
+
+    #[test]
+    fn luhn_digits_agrees_with_known_numbers() {
+        assert!(luhn("4111 1111 1111 1111"));
+        assert!(luhn("378282246310005"));
+        assert!(!luhn("4111111111111112"));
+    }
+
+    #[test]
     fn secret_shapes_are_redacted() {
         let p = Privacy::default();
         let cases = [
@@ -649,6 +747,7 @@ mod tests {
             "incognito",
             "https://bank.x/login",
             "é 4111-1111-1111-1111 ü",
+            "2 4111.1111\u{a0}1111\u{2009}1111 05",
             "https://u:pw@h.example/?token=abc&x=1",
             "password=",
             "-----BEGIN PGP PRIVATE KEY BLOCK-----\nx",

@@ -29,6 +29,24 @@
 //! names in `ignore_apps`, so `"Office 365"` there ignores `"Office"` too:
 //! ignoring a little more is the safe side.
 //!
+//! Redaction looks at one event at a time, and a capture client sends
+//! text as it is typed: `sk-proj-abc`, then `sk-proj-abcdef…0123`. The
+//! day keeps earlier drafts that the finished text no longer extends, so
+//! a rule that waits for a whole secret would let every draft before it
+//! through. So the start of a secret is redacted too when it ends the
+//! text, where a draft is cut off: an API-key, GitHub, AWS or Slack
+//! prefix with 3 or more characters after it, `Bearer` and 3 or more
+//! characters, 6 or more digits shaped like the start of a card (2 to 6
+//! first, four digits before any separator, groups of 4 to 6 after it but
+//! the last, so a date `2026-01-10` is not one), and everything from
+//! `-----BEGIN … PRIVATE KEY` on. The price: a number of that shape that
+//! ends the text, finished or not, is redacted without a Luhn check, and a
+//! key or token shorter than that leaks its first characters. Drafts are
+//! not compared with each other: redaction stays a function of one event,
+//! as the engine needs it (replayable, no state), so the lines of a key
+//! body sent one event each, with no header in any of them, are not
+//! recognized.
+//!
 //! A credential in a URL is redacted, not the URL: `https://user:pw@host`
 //! becomes `https://[redacted]@host`, and the value of a query or form
 //! field named `password`, `passwd`, `pwd`, `token`, `secret`, `api_key`,
@@ -79,10 +97,13 @@ pub const DEFAULT_TITLE_PATTERNS: &[&str] = &[
 /// it) is still found; the price is that a long number may lose a
 /// stretch of itself that happens to pass, which is the safe side.
 pub const DEFAULT_REDACTIONS: &[(&str, &str)] = &[
-    (CARD, r"(?-u:\b)[0-9](?:[ .\-\x{A0}\x{2009}\x{202F}]?[0-9]){12,}(?-u:\b)"),
+    (
+        CARD,
+        r"(?-u:\b)[0-9](?:[ .\-\x{A0}\x{2009}\x{202F}]?[0-9]){12,}(?-u:\b)",
+    ),
     (
         "private key block",
-        r"(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\z)",
+        r"(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?(?:-----.*?-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|.*\z)",
     ),
     ("bearer token", r"(?i)(?-u:\b)bearer\s+[A-Za-z0-9._~+/=-]{8,}"),
     (
@@ -95,7 +116,22 @@ pub const DEFAULT_REDACTIONS: &[(&str, &str)] = &[
     ),
     ("AWS access key", r"(?-u:\b)(?:AKIA|ASIA)[A-Z0-9]{16}(?-u:\b)"),
     ("Slack token", r"(?-u:\b)xox[abpors]-[A-Za-z0-9-]{10,}"),
-    (URL_USERINFO, r"(?i)((?-u:\b)[a-z][a-z0-9+.-]*://)[^/?#\s@]+:[^/?#\s@]*@"),
+    (
+        "start of a secret ending the text",
+        r"(?-u:\b)(?:sk-|[spr]k_|gh[pousr]_|github_pat_|AKIA|ASIA|xox[abpors]-)[A-Za-z0-9_-]{3,}\z",
+    ),
+    (
+        "start of a bearer token ending the text",
+        r"(?i)(?-u:\b)bearer\s+[A-Za-z0-9._~+/=-]{3,}\z",
+    ),
+    (
+        "start of a card number ending the text",
+        r"(?-u:\b)[2-6][0-9]{3}(?:(?:[ .\-\x{A0}\x{2009}\x{202F}]?[0-9]{4,6})+(?:[ .\-\x{A0}\x{2009}\x{202F}]?[0-9]{1,6})?|[ .\-\x{A0}\x{2009}\x{202F}]?[0-9]{2,6})\z",
+    ),
+    (
+        URL_USERINFO,
+        r"(?i)((?-u:\b)[a-z][a-z0-9+.-]*://)[^/?#\s@]+:[^/?#\s@]*@",
+    ),
     (
         URL_SECRET_FIELD,
         r"(?i)((?-u:\b)(?:password|passwd|pwd|token|secret|api_key|apikey|access_token)=)[^&#\s]+",
@@ -553,7 +589,13 @@ mod tests {
         ] {
             assert!(p.ignores(&event(app)), "{app:?}");
         }
-        for app in ["Node.js", "8", "Code 2 Go", "com.example.Editor", "1Password Helper.exe"] {
+        for app in [
+            "Node.js",
+            "8",
+            "Code 2 Go",
+            "com.example.Editor",
+            "1Password Helper.exe",
+        ] {
             assert!(!p.ignores(&event(app)), "{app:?}");
         }
     }
@@ -569,7 +611,10 @@ mod tests {
             p.redact_text("curl 'https://x.example/api?user=me&api_key=abc123&access_token=t0k#top'"),
             "curl 'https://x.example/api?user=me&api_key=[redacted]&access_token=[redacted]#top'"
         );
-        assert_eq!(p.redact_text("user=me&pwd=s3cret&next=/"), "user=me&pwd=[redacted]&next=/");
+        assert_eq!(
+            p.redact_text("user=me&pwd=s3cret&next=/"),
+            "user=me&pwd=[redacted]&next=/"
+        );
         assert_eq!(
             p.redact_text("https://git@github.com/x and https://bank.example:8443/login"),
             "https://git@github.com/x and https://bank.example:8443/login"
@@ -621,9 +666,51 @@ mod tests {
         assert_eq!(p.redact_text("card 4111 1111 1111 1111 ok"), "card [redacted] ok");
         assert_eq!(p.redact_text("4111-1111-1111-1111"), "[redacted]");
         assert_eq!(p.redact_text("378282246310005"), "[redacted]");
-        // Same length, wrong check digit: an order number, kept.
-        assert_eq!(p.redact_text("order 4111111111111112"), "order 4111111111111112");
+        // Same length, wrong check digit: an order number, kept (where it
+        // does not end the text: see the next test).
+        assert_eq!(p.redact_text("order 4111111111111112 ok"), "order 4111111111111112 ok");
         assert_eq!(p.redact_text("call 555 1234"), "call 555 1234");
+    }
+
+    #[test]
+    fn a_draft_ending_in_the_start_of_a_secret_is_redacted() {
+        let p = Privacy::default();
+        let cases = [
+            (
+                "export OPENAI_API_KEY=sk-proj-abcdefghi",
+                "export OPENAI_API_KEY=[redacted]",
+            ),
+            ("token ghp_abc", "token [redacted]"),
+            ("github_pat_11AB", "[redacted]"),
+            ("AKIAIOS", "[redacted]"),
+            ("xoxb-123", "[redacted]"),
+            ("pk_live_ab", "[redacted]"),
+            ("Authorization: Bearer eyJ", "Authorization: [redacted]"),
+            ("card 4111 11", "card [redacted]"),
+            ("card 4111 1111 1111 111", "card [redacted]"),
+            ("amex 3782 822463 1", "amex [redacted]"),
+            ("card 411111", "card [redacted]"),
+            ("order 4111111111111112", "order [redacted]"),
+            ("-----BEGIN RSA PRIVATE KEY", "[redacted]"),
+            ("x -----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn", "x [redacted]"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(p.redact_text(text), want, "{text:?}");
+        }
+        // Not the end of the text, too short, or not shaped like a card.
+        for text in [
+            "sk-abc then more",
+            "sk-ab",
+            "ghp_",
+            "call 555 1234",
+            "on 2026-01-10",
+            "call 12345678",
+            "order 4111 and 12",
+            "a task-force",
+            "-----BEGIN PUBLIC KEY-----\nMIIB",
+        ] {
+            assert_eq!(p.redact_text(text), text, "{text:?}");
+        }
     }
 
     #[test]
@@ -650,7 +737,10 @@ mod tests {
         // A card inside a group of more than 19 digits.
         assert_eq!(p.redact_text("x 41111111111111110527"), "x [redacted]7");
         // Pieces of one group are not tried: an order number is kept whole.
-        assert_eq!(p.redact_text("order 4111111111111112 12"), "order 4111111111111112 12");
+        assert_eq!(
+            p.redact_text("order 4111111111111112 12 ok"),
+            "order 4111111111111112 12 ok"
+        );
     }
 
     #[test]
@@ -751,6 +841,10 @@ mod tests {
             "https://u:pw@h.example/?token=abc&x=1",
             "password=",
             "-----BEGIN PGP PRIVATE KEY BLOCK-----\nx",
+            "sk-proj-abc",
+            "card 4111 11",
+            "Bearer eyJ",
+            "-----BEGIN RSA PRIVATE KEY",
         ];
         for a in pieces {
             for b in pieces {

@@ -29,6 +29,18 @@ pub fn parse_day_name(s: &str) -> Option<NaiveDate> {
     shape.then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()).flatten()
 }
 
+/// The first day a user or client may ask for: no event is before 1970
+/// (SPEC §2), so an earlier day could only ever be empty.
+pub const FIRST_DAY: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date");
+
+/// A day asked for by name (the API's `/v1/days/…`, `daybook show`):
+/// [`parse_day_name`], and not before [`FIRST_DAY`]. Days read back from
+/// the database use [`parse_day_name`] alone, so a row is never called
+/// corrupt for its date.
+pub fn parse_asked_day(s: &str) -> Option<NaiveDate> {
+    parse_day_name(s).filter(|day| *day >= FIRST_DAY)
+}
+
 /// The file name of a day's log.
 pub fn file_name(day: NaiveDate) -> String {
     format!("event-{}.md", day_name(day))
@@ -94,6 +106,16 @@ mod tests {
             offset: UtcOffset(3600),
             body: body.into(),
         }
+    }
+
+    #[test]
+    fn days_asked_for_start_in_1970() {
+        assert_eq!(parse_asked_day("1970-01-01"), Some(FIRST_DAY));
+        assert_eq!(parse_asked_day("2026-01-10"), parse_day_name("2026-01-10"));
+        for s in ["0000-01-01", "1969-12-31", "-0001-12-31", "2026-1-10"] {
+            assert_eq!(parse_asked_day(s), None, "{s}");
+        }
+        assert!(parse_day_name("0000-01-01").is_some(), "the shape alone is a day name");
     }
 
     #[test]

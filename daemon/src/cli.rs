@@ -153,9 +153,9 @@ fn print_json(v: &impl Serialize) {
 }
 
 fn parse_day(s: &str) -> Result<chrono::NaiveDate> {
-    daybook_core::daylog::parse_day_name(s).ok_or_else(|| Error::BadInput {
+    daybook_core::daylog::parse_asked_day(s).ok_or_else(|| Error::BadInput {
         path: PathBuf::from(crate::error::quote(s)),
-        message: "not a date like 2026-11-28".into(),
+        message: "not a date like 2026-11-28 (from 1970-01-01 on)".into(),
     })
 }
 
@@ -424,8 +424,8 @@ impl Cli {
         });
         let (events, lines) = read_event_lines(reader, &name, tolerance)?;
         let mut sent = 0u64;
-        for (batch, lines) in events.chunks(1000).zip(lines.chunks(1000)) {
-            sent += post_batch(&api, batch, lines, &name, sent)?;
+        for range in batches(&events) {
+            sent += post_batch(&api, &events[range.clone()], &lines[range], &name, sent)?;
             if let Some(bar) = &bar {
                 bar.set_position(sent);
             }
@@ -708,19 +708,56 @@ fn read_event_lines(
     Ok((events, lines))
 }
 
-/// Posts a batch; on a 400 names the line of the bad item and what was
-/// already stored.
+/// The most events `daybook ingest` sends in one request.
+const BATCH_EVENTS: usize = 1_000;
+/// The most bytes of JSON `daybook ingest` sends in one request: a quarter
+/// of the daemon's body limit ([`crate::http::MAX_BODY_BYTES`]), so a
+/// batch is never refused for its size and a file of long lines is sent
+/// whole, not cut off after its first batches.
+const BATCH_BYTES: usize = 1024 * 1024;
+
+/// `events` cut into consecutive batches of at most [`BATCH_EVENTS`]
+/// events and at most [`BATCH_BYTES`] of JSON each (an event longer than
+/// that on its own is a batch of one; the daemon judges it).
+fn batches(events: &[Value]) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 2); // `[` and `]`
+    for (i, event) in events.iter().enumerate() {
+        let size = serde_json::to_string(event).map_or(0, |s| s.len()) + 1; // and its `,`
+        if i > start && (i - start == BATCH_EVENTS || bytes + size > BATCH_BYTES) {
+            out.push(start..i);
+            (start, bytes) = (i, 2);
+        }
+        bytes += size;
+    }
+    if start < events.len() {
+        out.push(start..events.len());
+    }
+    out
+}
+
+/// Posts a batch; on a 400 names the line of the bad item, and on any
+/// failure after the first batch says how many events were already
+/// stored, so the user does not send them twice.
 fn post_batch(api: &Api, batch: &[Value], lines: &[usize], name: &Path, sent_before: u64) -> Result<u64> {
-    let mut resp = api
-        .authorize(agent().post(&api.url("/v1/events")))
-        .send_json(batch)
-        .map_err(|e| api.unreachable(&e))?;
-    let status = resp.status().as_u16();
-    let body = resp.body_mut().read_to_string().unwrap_or_default();
     let stored = match (sent_before, lines.first()) {
         (0, _) | (_, None) => "; nothing was stored".to_owned(),
         (n, Some(first)) => format!("; the {n} events before line {first} were stored"),
     };
+    let mut resp = api
+        .authorize(agent().post(&api.url("/v1/events")))
+        .send_json(batch)
+        .map_err(|e| match api.unreachable(&e) {
+            // Whether this batch reached the engine is unknown; the ones
+            // before it did, and the user must know before sending again.
+            Error::NotRunning { addr, reason } if sent_before > 0 => Error::NotRunning {
+                addr,
+                reason: format!("{reason}{stored}; later lines may not have been"),
+            },
+            other => other,
+        })?;
+    let status = resp.status().as_u16();
+    let body = resp.body_mut().read_to_string().unwrap_or_default();
     match status {
         200 => {
             let v: Value = serde_json::from_str(&body).unwrap_or_default();

@@ -86,9 +86,14 @@ pub fn create_private_file_if_missing(path: &Path) -> std::io::Result<()> {
 /// Tightens `dir` to 0700, and everything in it (recursively) to 0700 for
 /// directories and 0600 for files, where group or others have any bit.
 /// Returns the paths changed.
+///
+/// `dir` itself is resolved first: a data directory reached through a
+/// symlink (`--data-dir link`, a dotfiles setup) is the directory the link
+/// names, and that is what holds the database. Symlinks inside it are
+/// skipped, so tightening never reaches outside the data directory.
 fn tighten(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut changed = Vec::new();
-    let mut pending = vec![dir.to_owned()];
+    let mut pending = vec![std::fs::canonicalize(dir)?];
     while let Some(path) = pending.pop() {
         let meta = std::fs::symlink_metadata(&path)?;
         if meta.file_type().is_symlink() {

@@ -3,9 +3,11 @@
 //! command that reads a JSON [`CommandRequest`] on stdin and writes a JSON
 //! [`Summary`] (`{"summary": "...", "lines": ["[10:00-10:05, App] ..."]}`)
 //! on stdout within a timeout. Any failure of the command (cannot start,
-//! non-zero exit, timeout, bad JSON) is a summarizer error, which takes the
-//! engine's retry path; nothing is lost. `docs/summarizer.md` documents
-//! both formats for people who write such a command.
+//! non-zero exit, timeout, more than [`openai::MAX_BODY_BYTES`] of output,
+//! bad JSON) is a summarizer error, which takes the engine's retry path;
+//! nothing is lost. Output past the cap is never read: a runaway program
+//! cannot grow the daemon's memory. `docs/summarizer.md` documents both
+//! formats for people who write such a command.
 //!
 //! A command's answer is untrusted text, like what it summarizes: the core
 //! makes its `summary` and each of its `lines` one inert line of the entry
@@ -111,6 +113,14 @@ pub enum ExternalFailure {
         /// The start of its stderr.
         stderr: String,
     },
+    /// It printed more than [`openai::MAX_BODY_BYTES`] on stdout.
+    #[error("{program} printed more than {limit} bytes")]
+    TooLong {
+        /// The program.
+        program: String,
+        /// The cap, in bytes.
+        limit: u64,
+    },
     /// Its stdout was not a summary.
     #[error("{program} printed no valid summary JSON: {source}")]
     Output {
@@ -173,8 +183,10 @@ fn run_external(command: &[String], timeout: Duration, request: &SummaryRequest)
     });
     let mut stdout = child.stdout.take().expect("piped stdout");
     let reader = thread::spawn(move || {
+        // One byte past the cap tells "too long" from "exactly the cap";
+        // the pipe closes when `stdout` drops, so the program stops too.
         let mut out = Vec::new();
-        let _ = stdout.read_to_end(&mut out);
+        let _ = stdout.by_ref().take(openai::MAX_BODY_BYTES + 1).read_to_end(&mut out);
         out
     });
     let mut stderr = child.stderr.take().expect("piped stderr");
@@ -199,6 +211,14 @@ fn run_external(command: &[String], timeout: Duration, request: &SummaryRequest)
     let _ = writer.join();
     let out = reader.join().unwrap_or_default();
     let err = err_reader.join().unwrap_or_default();
+    // Checked before the exit status: a program cut off by the closed pipe
+    // exits with an error that says less than this.
+    if out.len() as u64 > openai::MAX_BODY_BYTES {
+        return Err(ExternalFailure::TooLong {
+            program,
+            limit: openai::MAX_BODY_BYTES,
+        });
+    }
     if !status.success() {
         return Err(ExternalFailure::Exit {
             program,
@@ -310,8 +330,9 @@ mod tests {
             ("exit 3", "exited"),
             ("echo nonsense", "no valid summary"),
             ("sleep 5", "longer than"),
+            ("cat >/dev/null; yes | head -c 2000000", "more than 1048576 bytes"),
         ] {
-            let err = sh(script, Duration::from_millis(300))
+            let err = sh(script, Duration::from_millis(2000))
                 .summarize(&request())
                 .unwrap_err();
             assert!(matches!(err, CoreError::Summarizer(_)), "{err}");

@@ -95,3 +95,25 @@ fn an_existing_open_data_dir_is_tightened_with_one_warning() {
         .assert_ok("reduce-pending");
     assert!(!again.stderr.contains(TIGHTENED), "{}", again.stderr);
 }
+
+#[test]
+fn a_data_dir_reached_through_a_symlink_is_tightened_too() {
+    let dir = TestDir::new(FAST_TICK);
+    // As `mkdir -m755 real; ln -s real data` leaves it, with a file an
+    // older daybook wrote under umask 022.
+    let real = dir.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(real.join("notes.md"), "typed text").unwrap();
+    std::fs::set_permissions(real.join("notes.md"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::os::unix::fs::symlink(&real, dir.data()).unwrap();
+    let out = dir
+        .daybook_under_umask("022", &["reduce-pending"])
+        .assert_ok("reduce-pending");
+    assert_eq!(out.stderr.matches(TIGHTENED).count(), 1, "{}", out.stderr);
+    assert_private(&real);
+    assert!(
+        std::fs::symlink_metadata(dir.data()).unwrap().file_type().is_symlink(),
+        "the link itself is left as it was"
+    );
+}

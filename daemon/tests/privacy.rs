@@ -157,3 +157,30 @@ fn config_show_prints_the_rules_in_force() {
         out.stdout
     );
 }
+
+#[test]
+fn a_secret_typed_in_steps_leaves_no_prefix_in_the_day() {
+    let dir = TestDir::new(FAST_TICK);
+    let daemon = dir.start();
+    // A capture client sends the text as it grows; the day keeps drafts
+    // the finished text no longer extends.
+    let steps = [
+        "export OPENAI_API_KEY=sk-proj-abcdefghi",
+        "export OPENAI_API_KEY=sk-proj-abcdefghijklmnopqrstuvwxyz0123",
+        "card 4111 1111 11",
+        "card 4111 1111 1111 1111",
+        "-----BEGIN RSA PRIVATE KEY",
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA",
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----",
+    ];
+    let events: Vec<Value> = steps
+        .iter()
+        .map(|text| json!({"at": at(1), "app": "Terminal", "title": "zsh", "text": text}))
+        .collect();
+    assert_eq!(daemon.ingest(&json!(events))["accepted"], steps.len());
+    daemon.wait_quiet();
+    let seen = everything(&dir, &daemon);
+    for secret in ["sk-proj", "abcdefghi", "4111", "MIIE", "PRIVATE"] {
+        assert!(!seen.contains(secret), "{secret:?} reached a reader:\n{seen}");
+    }
+}

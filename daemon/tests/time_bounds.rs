@@ -38,13 +38,23 @@ fn events_from_the_future_or_before_1970_are_refused_naming_them() {
         1
     );
 
-    for day in ["-0001-12-31", "+2026-01-10", "26-01-10", "2026-1-10"] {
+    for day in [
+        "-0001-12-31",
+        "+2026-01-10",
+        "26-01-10",
+        "2026-1-10",
+        "0000-01-01",
+        "1969-12-31",
+    ] {
         let r = daemon.get(&format!("/v1/days/{day}"));
         assert_eq!(r.status, 400, "{day}: {}", r.body);
+        assert!(r.body.contains(day), "{day}: the error names the input: {}", r.body);
         let out = dir.daybook(&["show", "--", day]);
         assert!(!out.ok(), "show {day}: {out:?}");
+        assert!(out.stderr.contains(day), "show {day}: {}", out.stderr);
     }
     assert_eq!(daemon.get("/v1/days/2026-01-10").status, 200);
+    assert_eq!(daemon.get("/v1/days/1970-01-01").status, 200);
 }
 
 #[test]

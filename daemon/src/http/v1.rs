@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, NaiveDate};
-use daybook_core::daylog::parse_day_name;
+use daybook_core::daylog::parse_asked_day;
 use daybook_core::{Error as CoreError, Event, Session, Timestamp, UtcOffset};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -227,7 +227,12 @@ struct DayQuery {
 }
 
 fn parse_day(s: &str) -> Result<NaiveDate, ApiError> {
-    parse_day_name(s).ok_or_else(|| ApiError::bad(format!("{} is not a date like 2026-11-28", quote(s))))
+    parse_asked_day(s).ok_or_else(|| {
+        ApiError::bad(format!(
+            "{} is not a date like 2026-11-28 (from 1970-01-01 on)",
+            quote(s)
+        ))
+    })
 }
 
 /// A session as the JSON contract shows it (also `daybook sessions --json`).

@@ -76,6 +76,14 @@ impl Event {
     /// would pin every later event to its instant).
     pub fn validate(&self, now: Timestamp, future_tolerance: Duration) -> Result<(), Error> {
         self.validate_fields()?;
+        self.validate_future(now, future_tolerance)
+    }
+
+    /// The one check of [`Self::validate`] that depends on `now`: `at` is
+    /// no more than `future_tolerance` after it. For a caller that has
+    /// checked the fields already and needs only the bound at its own
+    /// `now`.
+    pub fn validate_future(&self, now: Timestamp, future_tolerance: Duration) -> Result<(), Error> {
         if self.at > now + future_tolerance {
             return Err(Error::InvalidEvent {
                 field: "at",

@@ -408,10 +408,11 @@ impl Service {
         Ok(())
     }
 
-    /// One request's events as they may be stored: each checked at `now`
-    /// (naming its index), ignored ones dropped, the rest redacted and
-    /// checked again (a redaction can lengthen a field). Returns the kept
-    /// events and how many were ignored.
+    /// One request's events as they may be stored: each checked against
+    /// the future bound at `now` (naming its index), ignored ones dropped,
+    /// the rest redacted and their fields checked again (a redaction can
+    /// lengthen a field). Returns the kept events and how many were
+    /// ignored.
     fn screen(&self, now: Timestamp, events: Vec<Event>) -> std::result::Result<(Vec<Event>, usize), Refused> {
         let tolerance = self.engine.config().future_tolerance;
         let invalid = |index: usize, e: daybook_core::Error, note: &str| match e {
@@ -424,11 +425,17 @@ impl Service {
         };
         let total = events.len();
         let mut kept = Vec::with_capacity(total);
+        // The HTTP layer checked every field when it parsed the request;
+        // here only the bound at this `now` is new, and a redaction can
+        // lengthen a field, so the fields are checked again only after it.
+        // (The engine checks everything once more: it trusts no caller.)
         for (index, event) in events.into_iter().enumerate() {
-            event.validate(now, tolerance).map_err(|e| invalid(index, e, ""))?;
+            event
+                .validate_future(now, tolerance)
+                .map_err(|e| invalid(index, e, ""))?;
             if let Some(event) = self.settings.privacy.screen(event) {
                 event
-                    .validate(now, tolerance)
+                    .validate_fields()
                     .map_err(|e| invalid(index, e, " once redacted"))?;
                 kept.push(event);
             }

@@ -50,10 +50,9 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
-use serde_json::json;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::v1::MAX_BODY_BYTES;
+use super::v1::{ApiError, MAX_BODY_BYTES};
 use crate::error::quote;
 
 /// Request bytes all requests may hold at once. Eight bodies of the
@@ -134,7 +133,7 @@ impl Refusal {
                 "a write must have Content-Type: application/json".to_owned(),
             ),
         };
-        let mut r = (status, axum::Json(json!({ "error": message }))).into_response();
+        let mut r = error(status, &message);
         if self == Self::Token {
             r.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -264,7 +263,7 @@ fn cors(headers: &mut HeaderMap, origin: &HeaderValue) {
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
-    (status, axum::Json(json!({ "error": message }))).into_response()
+    ApiError::new(status, message).into_response()
 }
 
 /// The middleware: every check of the module doc, then the handler.

@@ -17,7 +17,6 @@ use std::sync::mpsc::Sender;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
 
 pub use guard::Guard;
 pub use v1::{ApiError, MAX_BODY_BYTES, MAX_EVENTS, SessionJson, parse_events};
@@ -42,13 +41,7 @@ pub fn router(engine: Sender<Command>, guard: Arc<Guard>) -> Router {
     };
     Router::new()
         .merge(v1::routes())
-        .fallback(|| async {
-            (
-                StatusCode::NOT_FOUND,
-                axum::Json(serde_json::json!({"error": "no such path"})),
-            )
-                .into_response()
-        })
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such path") })
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(guard, guard::check))
 }

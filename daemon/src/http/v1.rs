@@ -61,13 +61,19 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn bad(error: impl Into<String>) -> Self {
+    /// An error with this status and message, naming no item: the one
+    /// error shape of every surface and of the guard in front of them.
+    pub(super) fn new(status: StatusCode, error: impl Into<String>) -> Self {
         Self {
-            status: StatusCode::BAD_REQUEST,
+            status,
             error: error.into(),
             index: None,
             field: None,
         }
+    }
+
+    fn bad(error: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, error)
     }
 
     fn item(index: usize, field: &str, error: impl Into<String>) -> Self {
@@ -80,21 +86,11 @@ impl ApiError {
     }
 
     fn unavailable(error: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            error: error.into(),
-            index: None,
-            field: None,
-        }
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, error)
     }
 
     fn internal(error: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            error: error.into(),
-            index: None,
-            field: None,
-        }
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, error)
     }
 }
 
@@ -192,23 +188,13 @@ async fn post_events(
 ) -> Result<Response, ApiError> {
     // A body over the limit (413) or unreadable gets the same JSON error
     // shape as every other refusal.
-    let body = body.map_err(|r| ApiError {
-        status: r.status(),
-        error: r.body_text(),
-        index: None,
-        field: None,
-    })?;
+    let body = body.map_err(|r| ApiError::new(r.status(), r.body_text()))?;
     let events = parse_events(&body, clock::now())?;
     let accepted = ask(&engine, |tx| Command::Ingest(events, tx))
         .await?
         .map_err(|refused| match refused {
             Refused::Invalid { index, field, message } => ApiError::item(index, field, message),
-            full @ Refused::DiskFull { .. } => ApiError {
-                status: StatusCode::INSUFFICIENT_STORAGE,
-                error: full.to_string(),
-                index: None,
-                field: None,
-            },
+            full @ Refused::DiskFull { .. } => ApiError::new(StatusCode::INSUFFICIENT_STORAGE, full.to_string()),
             Refused::Failed(message) => ApiError::internal(message),
         })?;
     Ok(Json(accepted).into_response())

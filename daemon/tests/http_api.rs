@@ -173,3 +173,22 @@ fn below_the_free_disk_floor_ingest_is_refused_with_507_and_nothing_is_stored() 
     // Reads and pause still work: only what would grow the disk stops.
     assert_eq!(daemon.post_json("/v1/pause", &json!({})).status, 200);
 }
+
+#[test]
+fn a_field_that_redaction_makes_too_long_is_refused_naming_it() {
+    // Each `x` becomes `[redacted]`: a title at the 4 KB limit grows past
+    // it once redacted, and the request is refused rather than stored cut.
+    let dir = TestDir::new(&format!("{FAST_TICK}redact_patterns = [\"x\"]\n"));
+    let daemon = dir.start();
+    let title = "x".repeat(4 * 1024);
+    let r = daemon.post_json("/v1/events", &json!([{"app": "Code"}, {"app": "Code", "title": title}]));
+    assert_eq!(r.status, 400, "{}", r.body);
+    let v = r.json();
+    assert_eq!(
+        (v["index"].as_u64(), v["field"].as_str()),
+        (Some(1), Some("title")),
+        "{v}"
+    );
+    assert!(v["error"].as_str().unwrap().contains("once redacted"), "{v}");
+    assert_eq!(daemon.status()["events_total"], 0, "nothing of the request was stored");
+}

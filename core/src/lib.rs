@@ -30,6 +30,7 @@ pub mod session;
 pub mod store;
 pub mod text;
 pub mod time;
+pub mod watcher;
 
 pub use block::{Block, BlockKey, EntryId, LooseBlock};
 pub use config::Config;
@@ -45,3 +46,4 @@ pub use reduction::{
 pub use session::{EndReason, Phase, Session, SessionId};
 pub use store::{Dump, IngestStep, Store};
 pub use time::{Timestamp, UtcOffset};
+pub use watcher::{AwEvent, AwWrite, Bucket, BucketKind, Watchers};

@@ -36,7 +36,7 @@ impl Daemon {
             .arg(&config)
             .args(["--data-dir"])
             .arg(data_dir)
-            .args(["run", "--listen", "127.0.0.1:0"])
+            .args(["run", "--listen", "127.0.0.1:0", "--activitywatch-listen", "off"])
             .env(
                 "RUST_LOG",
                 std::env::var("DAYBOOK_BENCH_LOG").unwrap_or_else(|_| "warn".into()),

@@ -40,6 +40,14 @@ pub struct Cli {
     pub command: CommandLine,
 }
 
+/// `--activitywatch-listen`: an address, or `None` for `off`.
+#[derive(Clone, Copy, Debug)]
+pub struct AwListen(pub Option<SocketAddr>);
+
+fn parse_aw_listen(text: &str) -> std::result::Result<AwListen, String> {
+    crate::config::parse_activitywatch_listen(text).map(AwListen)
+}
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum CommandLine {
@@ -48,6 +56,10 @@ pub enum CommandLine {
         /// API address (loopback by default).
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Where ActivityWatch's watchers reach daybook (`/api/0` only), or
+        /// `off`; overrides `activitywatch_listen` (default 127.0.0.1:5600).
+        #[arg(long, value_parser = parse_aw_listen)]
+        activitywatch_listen: Option<AwListen>,
     },
     /// Is the daemon running; the open session and counts.
     Status {
@@ -184,10 +196,16 @@ impl Cli {
     /// Runs the command; `Ok(false)` means "exit 1" (doctor found something).
     pub fn execute(self) -> Result<bool> {
         match &self.command {
-            CommandLine::Run { listen } => {
+            CommandLine::Run {
+                listen,
+                activitywatch_listen,
+            } => {
                 let mut settings = self.settings()?;
                 if let Some(addr) = listen {
                     settings.listen = *addr;
+                }
+                if let Some(AwListen(aw)) = activitywatch_listen {
+                    settings.activitywatch_listen = *aw;
                 }
                 server::run(self.data()?, settings)?;
                 Ok(true)

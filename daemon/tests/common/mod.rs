@@ -255,7 +255,7 @@ impl TestDir {
         ));
         let log_file = File::create(&log).expect("create log");
         let child = command
-            .args(["run", "--listen", "127.0.0.1:0"])
+            .args(["run", "--listen", "127.0.0.1:0", "--activitywatch-listen", "off"])
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("clone log"))
             .stderr(log_file)

@@ -225,7 +225,11 @@ impl Bucket {
     /// character boundary): the raw event keeps them whole.
     pub fn activity(&self, data: &Value, at: Timestamp, offset: UtcOffset) -> Option<Event> {
         let (app, title, url) = match &self.kind {
-            BucketKind::Window => (text(data, "app", MAX_APP_BYTES)?, text(data, "title", MAX_TITLE_BYTES), None),
+            BucketKind::Window => (
+                text(data, "app", MAX_APP_BYTES)?,
+                text(data, "title", MAX_TITLE_BYTES),
+                None,
+            ),
             BucketKind::Web { browser } => (
                 browser.clone(),
                 text(data, "title", MAX_TITLE_BYTES),
@@ -327,9 +331,9 @@ impl Presence {
 
     fn covers(&self, t: Nanos) -> bool {
         let closed = self.away.range(..=t).next_back().is_some_and(|(_, &e)| e >= t);
-        let open = self
-            .latest
-            .is_some_and(|(start, end, afk)| afk && start <= t && t <= end.saturating_add(AFK_HOLD_MS * NANOS_PER_MILLI));
+        let open = self.latest.is_some_and(|(start, end, afk)| {
+            afk && start <= t && t <= end.saturating_add(AFK_HOLD_MS * NANOS_PER_MILLI)
+        });
         closed || open
     }
 }
@@ -431,14 +435,7 @@ impl Watchers {
         {
             self.presence.entry(bucket.hostname.clone()).or_default().observe(last);
         }
-        self.tracks.insert(
-            bucket.id.clone(),
-            Track {
-                bucket,
-                last,
-                emitted,
-            },
-        );
+        self.tracks.insert(bucket.id.clone(), Track { bucket, last, emitted });
     }
 
     /// Adds stored `afk`-bucket events of `hostname` to its presence (a
@@ -641,10 +638,7 @@ impl Watchers {
                 continue;
             }
             if let Some(d) = b.activity(&last.data, at, offset(at)) {
-                out.writes.push(AwWrite::Emitted {
-                    bucket: id.clone(),
-                    at,
-                });
+                out.writes.push(AwWrite::Emitted { bucket: id.clone(), at });
                 out.derived.push(d);
                 self.tracks.get_mut(&id).expect("listed above").emitted = Some(at);
             }
@@ -858,8 +852,18 @@ mod tests {
             )
             .unwrap();
         assert_eq!(
-            (e.app.as_str(), e.title.as_deref(), e.url.as_deref(), e.source.as_deref()),
-            ("Chrome", Some("X"), Some("https://x.example/"), Some("aw-watcher-web-chrome_h"))
+            (
+                e.app.as_str(),
+                e.title.as_deref(),
+                e.url.as_deref(),
+                e.source.as_deref()
+            ),
+            (
+                "Chrome",
+                Some("X"),
+                Some("https://x.example/"),
+                Some("aw-watcher-web-chrome_h")
+            )
         );
         assert_eq!((e.at, e.offset), (Timestamp(5), UtcOffset(3600)));
     }
@@ -878,12 +882,9 @@ mod tests {
         let mut w = Watchers::new(1);
         w.restore(Bucket::new("win", "currentwindow", "h"), None, None);
         let out = w
-            .handle_events(
-                "win",
-                vec![ev(T0, 3600 * S, json!({"app": "A"}))],
-                Timestamp(0),
-                |_| UtcOffset::UTC,
-            )
+            .handle_events("win", vec![ev(T0, 3600 * S, json!({"app": "A"}))], Timestamp(0), |_| {
+                UtcOffset::UTC
+            })
             .unwrap();
         assert_eq!(out.derived.len(), 31);
         assert_eq!(out.derived.last().unwrap().at, millis_of(T0 + 3600 * S));

@@ -30,9 +30,10 @@ pub fn parse_activitywatch_listen(text: &str) -> std::result::Result<Option<Sock
     if text.trim().eq_ignore_ascii_case("off") {
         return Ok(None);
     }
-    text.trim().parse().map(Some).map_err(|_| {
-        format!("`activitywatch_listen` = {text:?} is not an address like \"127.0.0.1:5600\" or \"off\"")
-    })
+    text.trim()
+        .parse()
+        .map(Some)
+        .map_err(|_| format!("`activitywatch_listen` = {text:?} is not an address like \"127.0.0.1:5600\" or \"off\""))
 }
 
 /// Everything `daybook run` is configured with.

@@ -232,14 +232,20 @@ enum Item {
     Aw(AwRequest, oneshot::Sender<Result<AwReply, AwRefused>>),
 }
 
+/// A command sorted: one a group commit takes, or one answered alone.
+enum Sorted {
+    Grouped(Item),
+    Alone(Command),
+}
+
 impl Item {
-    fn of(cmd: Command) -> Result<Self, Command> {
+    fn of(cmd: Command) -> Sorted {
         match cmd {
-            Command::Ingest(events, reply) => Ok(Self::Ingest(events, reply)),
+            Command::Ingest(events, reply) => Sorted::Grouped(Self::Ingest(events, reply)),
             Command::ActivityWatch(req @ (AwRequest::Heartbeat { .. } | AwRequest::Insert { .. }), reply) => {
-                Ok(Self::Aw(req, reply))
+                Sorted::Grouped(Self::Aw(req, reply))
             }
-            other => Err(other),
+            other => Sorted::Alone(other),
         }
     }
 
@@ -276,7 +282,9 @@ struct Service {
 /// [`DERIVE_HORIZON`].
 fn load_watchers(store: &SqliteStore, now: Timestamp) -> Result<Watchers> {
     let mut w = Watchers::new(store.aw_max_id()? + 1);
-    let since = (now - DERIVE_HORIZON).0.saturating_mul(daybook_core::watcher::NANOS_PER_MILLI);
+    let since = (now - DERIVE_HORIZON)
+        .0
+        .saturating_mul(daybook_core::watcher::NANOS_PER_MILLI);
     for b in store.aw_buckets()? {
         let model = b.model();
         let last = store.aw_last_event(&b.id)?;
@@ -413,8 +421,8 @@ impl Service {
             match cmd {
                 Some(Command::Shutdown) => return self.shutdown(),
                 Some(cmd) => match Item::of(cmd) {
-                    Ok(item) => self.group_commit(item, rx, &mut queued)?,
-                    Err(other) => self.answer(other)?,
+                    Sorted::Grouped(item) => self.group_commit(item, rx, &mut queued)?,
+                    Sorted::Alone(other) => self.answer(other)?,
                 },
                 None => {}
             }
@@ -459,11 +467,11 @@ impl Service {
         while total < GROUP_COMMIT_MAX {
             match rx.try_recv() {
                 Ok(cmd) => match Item::of(cmd) {
-                    Ok(item) => {
+                    Sorted::Grouped(item) => {
                         total += item.size();
                         requests.push(item);
                     }
-                    Err(other) => {
+                    Sorted::Alone(other) => {
                         queued.push_back(other);
                         break;
                     }
@@ -610,7 +618,9 @@ impl Service {
     /// and nothing is stored.
     fn watch(&mut self, now: Timestamp, req: AwRequest, paused: bool) -> std::result::Result<Watched, AwRefused> {
         let tolerance = self.engine.config().future_tolerance;
-        let latest = (now + tolerance).0.saturating_mul(daybook_core::watcher::NANOS_PER_MILLI);
+        let latest = (now + tolerance)
+            .0
+            .saturating_mul(daybook_core::watcher::NANOS_PER_MILLI);
         let check = |e: &AwEvent| {
             if e.end > latest {
                 Err(AwRefused::Invalid(
@@ -628,7 +638,10 @@ impl Service {
             _ => unreachable!("only heartbeats and inserts are grouped"),
         };
         let Some(model) = self.watchers.bucket(bucket).cloned() else {
-            return Err(AwRefused::NotFound(format!("there is no bucket {}", crate::error::quote(bucket))));
+            return Err(AwRefused::NotFound(format!(
+                "there is no bucket {}",
+                crate::error::quote(bucket)
+            )));
         };
         events.iter().try_for_each(check)?;
         if paused {
@@ -660,7 +673,11 @@ impl Service {
             }
         };
         match req {
-            AwRequest::Heartbeat { bucket, event, pulsetime } => {
+            AwRequest::Heartbeat {
+                bucket,
+                event,
+                pulsetime,
+            } => {
                 let Some(event) = screen(event.clone()) else {
                     return Ok(Watched {
                         reply: AwReply::Event(event),
@@ -737,10 +754,14 @@ impl Service {
     /// alter what a heartbeat merges into reloads the translation's state.
     fn answer_aw(&mut self, now: Timestamp, req: AwRequest) -> std::result::Result<AwReply, AwRefused> {
         let failed = |e: daybook_core::Error| AwRefused::Failed(e.to_string());
-        let missing = |what: &str, id: &str| AwRefused::NotFound(format!("there is no {what} {}", crate::error::quote(id)));
+        let missing =
+            |what: &str, id: &str| AwRefused::NotFound(format!("there is no {what} {}", crate::error::quote(id)));
         let store = self.engine.store();
         let known = |id: &str| -> std::result::Result<AwBucket, AwRefused> {
-            store.aw_bucket(id).map_err(failed)?.ok_or_else(|| missing("bucket", id))
+            store
+                .aw_bucket(id)
+                .map_err(failed)?
+                .ok_or_else(|| missing("bucket", id))
         };
         let reply = match req {
             AwRequest::Buckets => AwReply::Buckets(store.aw_buckets().map_err(failed)?),

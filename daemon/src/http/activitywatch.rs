@@ -59,7 +59,10 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/0/info", get(info))
         .route("/api/0/buckets", get(buckets))
         .route("/api/0/buckets/", get(buckets))
-        .route("/api/0/buckets/{id}", get(bucket).post(create_bucket).delete(delete_bucket))
+        .route(
+            "/api/0/buckets/{id}",
+            get(bucket).post(create_bucket).delete(delete_bucket),
+        )
         .route("/api/0/buckets/{id}/heartbeat", post(heartbeat))
         .route("/api/0/buckets/{id}/events", get(events).post(insert_events))
         .route("/api/0/buckets/{id}/events/count", get(count))
@@ -150,7 +153,8 @@ fn parse_event(v: &Value, which: &str) -> Result<AwEvent, AwError> {
         .get("timestamp")
         .and_then(Value::as_str)
         .ok_or_else(|| bad(format!("{which}: `timestamp` is missing or not a string")))?;
-    let start = parse_time(ts).ok_or_else(|| bad(format!("{which}: `timestamp` {} is not an RFC 3339 instant", quote(ts))))?;
+    let start =
+        parse_time(ts).ok_or_else(|| bad(format!("{which}: `timestamp` {} is not an RFC 3339 instant", quote(ts))))?;
     let duration = match map.get("duration") {
         None | Some(Value::Null) => 0.0,
         Some(d) => d
@@ -285,7 +289,12 @@ async fn heartbeat(
             .parse::<f64>()
             .ok()
             .filter(|p| p.is_finite() && *p >= 0.0 && *p < 1e9)
-            .ok_or_else(|| bad(format!("`pulsetime` {} is not a non-negative number of seconds", quote(p))))?,
+            .ok_or_else(|| {
+                bad(format!(
+                    "`pulsetime` {} is not a non-negative number of seconds",
+                    quote(p)
+                ))
+            })?,
     };
     let event = parse_event(&parse_json(&body)?, "the heartbeat")?;
     let req = AwRequest::Heartbeat {
@@ -380,7 +389,10 @@ async fn event(State(s): State<AppState>, Path((id, eid)): Path<(String, String)
     Ok(Json(event_json(&e)))
 }
 
-async fn delete_event(State(s): State<AppState>, Path((id, eid)): Path<(String, String)>) -> Result<StatusCode, AwError> {
+async fn delete_event(
+    State(s): State<AppState>,
+    Path((id, eid)): Path<(String, String)>,
+) -> Result<StatusCode, AwError> {
     ask(&s.engine, AwRequest::DeleteEvent(id, event_id(&eid)?)).await?;
     Ok(StatusCode::OK)
 }
@@ -439,7 +451,10 @@ async fn import(State(s): State<AppState>, body: Bytes) -> Result<StatusCode, Aw
                 .and_then(Value::as_str)
                 .and_then(parse_time)
                 .map_or_else(|| time(clock::now().0.saturating_mul(NANOS_PER_MILLI)), time),
-            data: b.get("data").filter(|d| d.is_object()).map_or_else(|| "{}".to_owned(), Value::to_string),
+            data: b
+                .get("data")
+                .filter(|d| d.is_object())
+                .map_or_else(|| "{}".to_owned(), Value::to_string),
             emitted: None,
             span: None,
             id,

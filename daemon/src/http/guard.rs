@@ -117,11 +117,11 @@ impl Surface {
         if wide {
             return true;
         }
-        let watcher_does = match (method.as_str(), parts.as_slice()) {
-            ("GET", ["buckets"] | ["buckets", _] | ["settings"]) => true,
-            ("POST", ["buckets", _] | ["buckets", _, "heartbeat" | "events"]) => true,
-            _ => false,
-        };
+        let watcher_does = matches!(
+            (method.as_str(), parts.as_slice()),
+            ("GET", ["buckets"] | ["buckets", _] | ["settings"])
+                | ("POST", ["buckets", _] | ["buckets", _, "heartbeat" | "events"])
+        );
         !watcher_does
     }
 }
@@ -516,7 +516,10 @@ mod tests {
         ] {
             assert!(needs(m.clone(), p, false), "{m} {p}");
         }
-        assert!(needs(Method::POST, "/api/0/buckets/b/heartbeat", true), "beyond loopback");
+        assert!(
+            needs(Method::POST, "/api/0/buckets/b/heartbeat", true),
+            "beyond loopback"
+        );
         assert!(!needs(Method::GET, "/api/0/info", true));
     }
 

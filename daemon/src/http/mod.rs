@@ -66,7 +66,7 @@ pub fn activitywatch_router(engine: Sender<Command>, guard: Arc<Guard>) -> Route
     };
     Router::new()
         .merge(activitywatch::routes())
-        .fallback(|| activitywatch::not_found())
+        .fallback(activitywatch::not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(guard, guard::check))
 }

@@ -6,8 +6,8 @@
 //! ([`SqliteStore::stage_aw`]), so a heartbeat, its merge and what it
 //! derived commit together or not at all.
 
-use daybook_core::watcher::{AwEvent, AwWrite, Bucket, Nanos};
 use daybook_core::Timestamp;
+use daybook_core::watcher::{AwEvent, AwWrite, Bucket, Nanos};
 use rusqlite::{OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 use super::{CoreResult, SqliteStore, corrupt, storage};
@@ -105,7 +105,11 @@ impl SqliteStore {
                         .and_then(|mut s| s.execute(params![*id as i64, end]))
                         .map_err(storage)?;
                     if n != 1 {
-                        return Err(corrupt("aw_events", id.to_string(), "a merged heartbeat's event is missing"));
+                        return Err(corrupt(
+                            "aw_events",
+                            id.to_string(),
+                            "a merged heartbeat's event is missing",
+                        ));
                     }
                 }
                 AwWrite::Emitted { bucket, at } => {

@@ -254,6 +254,7 @@ fn audit_after_start<F: StoreFactory>(world: &World<F>, store: &F::Store, when: 
     let mut findings = audit::no_orphans(&dump);
     findings.extend(audit::events_once(&dump, &world.sent, &acked));
     findings.extend(audit::cut_rules(&dump, &world.config));
+    findings.extend(audit::watchers_away(&dump, &world.workload.watched.away));
     if !findings.is_empty() {
         return Err(Failure::Audit {
             when: format!("after {when}"),

@@ -183,6 +183,23 @@ impl Client {
         v["accepted"].as_u64().expect("an accepted count")
     }
 
+    /// Posts `body` to `path` (any JSON route, e.g. an ActivityWatch
+    /// heartbeat); returns the status and the reply's body.
+    pub fn request(&mut self, path: &str, body: &str) -> (u16, String) {
+        self.head.clear();
+        write!(
+            self.head,
+            "POST {path} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            self.addr,
+            body.len()
+        )
+        .expect("formatting a request");
+        let out = self.stream.get_mut();
+        out.write_all(&self.head).expect("sending a request");
+        out.write_all(body.as_bytes()).expect("sending a request");
+        self.reply()
+    }
+
     /// Reads one reply: its status and body.
     fn reply(&mut self) -> (u16, String) {
         let mut line = String::new();

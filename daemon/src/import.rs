@@ -38,6 +38,8 @@
 //! block id, the entry's OpenChronicle id), so importing again adds nothing
 //! ("0 new"), and a re-run after a kill continues where the kill left off.
 
+pub mod activitywatch;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 

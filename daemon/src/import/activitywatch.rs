@@ -483,18 +483,10 @@ mod tests {
     }
 
     /// An export as aw-server writes it (Python isoformat instants, a
-    /// bucket's metadata before its events, keys the reader ignores).
-    const EXPORT: &str = r#"{"buckets": {
-      "aw-watcher-window_host": {"id": "aw-watcher-window_host", "created": "2026-03-10T08:59:58.123456+00:00",
-        "name": null, "type": "currentwindow", "client": "aw-watcher-window", "hostname": "host", "data": {},
-        "events": [
-          {"id": 2, "timestamp": "2026-03-10T09:00:00.250000+00:00", "duration": 61.5, "data": {"app": "Firefox", "title": "SQLite docs"}},
-          {"id": 3, "timestamp": "2026-03-10T09:01:01.750000+00:00", "duration": 0.0, "data": {"app": "Code", "title": "import.rs"}}
-        ], "last_updated": "2026-03-10T09:01:01.750000+00:00"},
-      "aw-watcher-afk_host": {"id": "aw-watcher-afk_host", "created": "2026-03-10T08:59:58Z", "type": "afkstatus",
-        "client": "aw-watcher-afk", "hostname": "host",
-        "events": [{"id": 1, "timestamp": "2026-03-10T09:00:00Z", "duration": 300.0, "data": {"status": "not-afk"}}]}
-    }}"#;
+    /// bucket's metadata before its events, keys the reader ignores); its
+    /// shape is checked against aw-client's own models by
+    /// `tests/clients/test_aw_export_fixture.py`.
+    const EXPORT: &str = include_str!("../../tests/fixtures/aw-export.json");
 
     #[test]
     fn an_export_streams_bucket_by_bucket() {

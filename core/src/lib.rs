@@ -23,6 +23,7 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod memstore;
+pub mod openchronicle;
 pub mod oracle;
 pub mod recovery;
 pub mod reduction;

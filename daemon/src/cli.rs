@@ -153,10 +153,14 @@ pub enum CommandLine {
 /// Import sources.
 #[derive(Debug, Subcommand)]
 pub enum ImportSource {
-    /// An OpenChronicle index.db.
+    /// An OpenChronicle index.db (or the directory holding it, e.g.
+    /// ~/.openchronicle) and the event-YYYY-MM-DD.md memory files beside it.
     Openchronicle {
-        /// Path to index.db.
+        /// Path to index.db, or a directory with an index.db.
         path: PathBuf,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -222,13 +226,20 @@ impl Cli {
             CommandLine::Recover { dry_run, json } => self.recover(*dry_run, *json),
             CommandLine::ReducePending { json } => self.reduce_pending(*json),
             CommandLine::Import {
-                source: ImportSource::Openchronicle { path },
+                source: ImportSource::Openchronicle { path, json },
             } => {
+                let settings = self.settings()?;
                 let data = self.data()?;
                 let _lock = data.lock()?;
                 let mut store = SqliteStore::open(&data.database())?;
-                let report = import::import_openchronicle(&mut store, path, &self.settings()?.privacy)?;
-                print_json(&report);
+                let report =
+                    import::import_openchronicle(&mut store, path, &settings.privacy, settings.engine.max_session)?;
+                projection::rebuild_all(&store, &data.days())?;
+                if *json {
+                    print_json(&report);
+                } else {
+                    print!("{report}");
+                }
                 Ok(true)
             }
             CommandLine::Doctor { json } => self.doctor(*json),

@@ -451,7 +451,8 @@ impl SqliteStore {
 
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction; commits only if it
     /// returns `Ok`. Dropping an uncommitted transaction rolls it back.
-    fn write<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> CoreResult<T>) -> CoreResult<T> {
+    /// The importers write their batches through it.
+    pub(crate) fn write<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> CoreResult<T>) -> CoreResult<T> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -608,7 +609,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    fn insert_session(tx: &Transaction<'_>, s: &Session) -> CoreResult<usize> {
+    pub(crate) fn insert_session(tx: &Transaction<'_>, s: &Session) -> CoreResult<usize> {
         let (status, end, reason, retry) = phase_columns(&s.phase);
         tx.prepare_cached(
             "INSERT INTO sessions (id, start_ms, offset_s, status, end_ms, end_reason, next_retry_ms, retry_count, flush_end_ms)

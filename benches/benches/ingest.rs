@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput};
 use daybook::SqliteStore;
-use daybook::summarizer::DaemonSummarizer;
+
 use daybook_benches::daemon::{Client, Daemon, Stamps, cpu_time};
 use daybook_benches::{cache, fixture, scale};
 use daybook_core::{Config, Engine, Timestamp};
@@ -139,8 +139,14 @@ fn bench_group_commit(c: &mut Criterion, mode: scale::Mode) {
     let dir = cache::scratch("ingest-engine");
     let store = SqliteStore::open(&dir.join("daybook.db")).expect("open");
     let start = fixture::T0;
-    let mut engine =
-        Engine::start(store, DaemonSummarizer::Builtin, Config::default(), "bench-", start).expect("start");
+    let mut engine = Engine::start(
+        store,
+        daybook_core::SummarizerKind::Builtin,
+        Config::default(),
+        "bench-",
+        start,
+    )
+    .expect("start");
     let mut next = start;
     let mut group = c.benchmark_group("ingest/group_commit");
     group.sampling_mode(SamplingMode::Flat);

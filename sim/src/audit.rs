@@ -45,12 +45,16 @@ pub enum Finding {
     StartNotFirstEvent(SessionId),
     /// A session is still active right after startup recovery.
     ActiveAfterStart(SessionId),
+    /// The store refused a reduction the engine had checked: the engine
+    /// committed something that no longer applied (a stale answer).
+    ReductionRefused(SessionId),
 }
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::AckedLost(s) => write!(f, "no loss: acknowledged event {s} is not in the store"),
+            Self::ReductionRefused(s) => write!(f, "stale answer: the store refused a reduction of session {s}"),
             Self::StoredTwice { source, copies } => write!(f, "no loss: event {source} is stored {copies} times"),
             Self::UnknownEvent(seq) => write!(f, "no loss: stored event {seq} was never sent"),
             Self::SpansGap { session, from, to } => {

@@ -27,10 +27,16 @@ impl Daemon {
     /// and waits until it accepts connections. A stale address file is
     /// removed first, so the one waited for is this daemon's.
     pub fn start(bin: &Path, data_dir: &Path) -> Self {
+        Self::start_with(bin, data_dir, "")
+    }
+
+    /// [`Self::start`] with `config` (TOML) as the config file.
+    pub fn start_with(bin: &Path, data_dir: &Path, config: &str) -> Self {
         let addr_file = data_dir.join("daybook.addr");
         let _ = fs::remove_file(&addr_file);
+        let config_text = config;
         let config = data_dir.join("bench-config.toml");
-        fs::write(&config, "").expect("writing an empty config");
+        fs::write(&config, config_text).expect("writing the config");
         let child = Command::new(bin)
             .args(["--config"])
             .arg(&config)

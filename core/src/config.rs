@@ -41,6 +41,24 @@ pub struct Config {
     /// (SPEC §2): one event from the future would pin the time floor.
     #[serde(default = "default_future_tolerance")]
     pub future_tolerance: Duration,
+    /// At most this many summary requests are outstanding at once (SPEC
+    /// §6): a local model runs one or two answers at a time, and a queue
+    /// of requests in the engine costs nothing while one in the model
+    /// costs memory and time.
+    #[serde(default = "default_summarizer_concurrency")]
+    pub summarizer_concurrency: usize,
+    /// How long a graceful stop waits for outstanding summaries before it
+    /// abandons them (their sessions stay pending for the next start).
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace: Duration,
+}
+
+fn default_summarizer_concurrency() -> usize {
+    2
+}
+
+fn default_shutdown_grace() -> Duration {
+    Duration::from_secs(2)
 }
 
 fn default_future_tolerance() -> Duration {
@@ -62,6 +80,8 @@ impl Default for Config {
             empty_session: MINUTE,
             daily_safety_net: NaiveTime::from_hms_opt(23, 55, 0).expect("valid time"),
             future_tolerance: default_future_tolerance(),
+            summarizer_concurrency: default_summarizer_concurrency(),
+            shutdown_grace: default_shutdown_grace(),
         }
     }
 }
@@ -104,6 +124,12 @@ impl Config {
         if self.max_reduce_attempts == 0 {
             return Err(Error::InvalidConfig {
                 setting: "max_reduce_attempts",
+                reason: "must be at least 1",
+            });
+        }
+        if self.summarizer_concurrency == 0 {
+            return Err(Error::InvalidConfig {
+                setting: "summarizer_concurrency",
                 reason: "must be at least 1",
             });
         }

@@ -35,7 +35,9 @@ pub mod watcher;
 
 pub use block::{Block, BlockKey, EntryId, LooseBlock};
 pub use config::Config;
-pub use engine::{Engine, Ingested, Input, Output, REDUCE_BATCH, plan_recovery};
+pub use engine::{
+    Engine, Ingested, Input, Output, REDUCE_BATCH, RequestId, Stale, SummarizerKind, SummaryAnswer, plan_recovery,
+};
 pub use error::Error;
 pub use event::{Event, StoredEvent};
 pub use memstore::{MemState, MemStore};
@@ -43,6 +45,7 @@ pub use oracle::{Violation, check, check_quiet};
 pub use recovery::{BoundCounts, RecoveryInput, RecoveryPlan};
 pub use reduction::{
     BuiltinSummarizer, Entry, EntryKind, NewEntry, ReductionCommit, Summarizer, Summary, SummaryRequest,
+    builtin_summary,
 };
 pub use session::{EndReason, Phase, Session, SessionId};
 pub use store::{Dump, IngestStep, Store};

@@ -122,8 +122,10 @@ pub struct Summary {
     pub lines: Vec<String>,
 }
 
-/// Writes the words of an entry. Calls may fail ([`Error::Summarizer`]);
-/// failures take the retry path and never lose the blocks.
+/// Writes the words of an entry: what a shell runs to answer a summary
+/// request, off the engine's path (the engine never calls one). Calls may
+/// fail ([`Error::Summarizer`]); the shell hands the failure back as the
+/// answer, and it takes the retry path without losing the blocks.
 pub trait Summarizer {
     /// Summarizes the request's blocks.
     fn summarize(&mut self, request: &SummaryRequest) -> Result<Summary, Error>;
@@ -148,8 +150,15 @@ const DETAIL_CHARS: usize = 240;
 
 impl Summarizer for BuiltinSummarizer {
     fn summarize(&mut self, request: &SummaryRequest) -> Result<Summary, Error> {
-        Ok(summarize_with(&request.blocks, app_captures, run_detail))
+        Ok(builtin_summary(&request.blocks))
     }
+}
+
+/// The built-in summary of `blocks`, as a pure function: what the shells
+/// answer a request with when no model is configured, and what
+/// reduce-pending writes itself for [`crate::SummarizerKind::Builtin`].
+pub fn builtin_summary(blocks: &[Block]) -> Summary {
+    summarize_with(blocks, app_captures, run_detail)
 }
 
 /// The built-in summary, given how to count each app's captures (`(app,

@@ -22,7 +22,6 @@ use crate::error::{Error, Result};
 use crate::http::SessionJson;
 use crate::service::Status;
 use crate::store::SqliteStore;
-use crate::summarizer::DaemonSummarizer;
 use crate::{import, projection, server, token};
 
 /// daybook: a local-first activity daybook.
@@ -628,20 +627,33 @@ impl Cli {
 }
 
 /// Starts an engine on `path` (startup recovery and reduce-pending run)
-/// and returns it with its outputs.
-fn start_engine(path: &Path, settings: &Settings) -> Result<(Engine<SqliteStore, DaemonSummarizer>, Vec<Output>)> {
+/// and returns it with its outputs, once every summary it asked for is
+/// answered and committed. A one-shot command has nothing else to do, so
+/// it runs the summarizer on its own thread, one request at a time; the
+/// built-in summarizer's reduce-pending needs no request at all.
+fn start_engine(path: &Path, settings: &Settings) -> Result<(Engine<SqliteStore>, Vec<Output>)> {
     let store = SqliteStore::open_verified(path)?;
-    let summarizer = server::summarizer(settings)?;
+    let mut summarizer = server::summarizer(settings)?;
     let now = clock::now();
-    let mut engine = Engine::start(store, summarizer, settings.engine.clone(), format!("c{}-", now.0), now)?;
+    let mut engine = Engine::start(
+        store,
+        summarizer.kind(),
+        settings.engine.clone(),
+        format!("c{}-", now.0),
+        now,
+    )?;
     let mut outputs = Vec::new();
     while let Some(o) = engine.poll_output() {
+        if let Output::SummaryRequested { id, request } = &o {
+            let answer = summarizer.answer(id.clone(), request);
+            engine.handle_answers(clock::now(), &[answer])?;
+        }
         outputs.push(o);
     }
     Ok((engine, outputs))
 }
 
-fn project_all(engine: &Engine<SqliteStore, DaemonSummarizer>, data: &DataDir) -> Result<()> {
+fn project_all(engine: &Engine<SqliteStore>, data: &DataDir) -> Result<()> {
     projection::rebuild_all(engine.store(), &data.days()).map(drop)
 }
 

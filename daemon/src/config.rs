@@ -285,6 +285,8 @@ struct RawSettings {
     empty_session_minutes: Option<RawDuration>,
     daily_safety_net: Option<String>,
     future_tolerance_seconds: Option<RawDuration>,
+    summarizer_concurrency: Option<usize>,
+    shutdown_grace_seconds: Option<RawDuration>,
     ignore_apps: Option<Vec<String>>,
     ignore_title_patterns: Option<Vec<String>>,
     ignore_url_patterns: Option<Vec<String>>,
@@ -388,6 +390,15 @@ impl Settings {
         if let Some(n) = raw.max_reduce_attempts {
             e.max_reduce_attempts = n;
         }
+        if let Some(n) = raw.summarizer_concurrency {
+            e.summarizer_concurrency = n;
+        }
+        set(
+            &mut e.shutdown_grace,
+            &raw.shutdown_grace_seconds,
+            "shutdown_grace_seconds",
+            SECOND,
+        )?;
         if let Some(t) = &raw.daily_safety_net {
             e.daily_safety_net = NaiveTime::parse_from_str(t, "%H:%M")
                 .map_err(|_| format!("`daily_safety_net` = {t:?} is not a local time like \"23:55\""))?;

@@ -2,6 +2,17 @@
 //! timers, group-commits ingest requests, and projects day files. The HTTP
 //! layer talks to it only through [`Command`]s, so exactly one thread ever
 //! touches the engine and the database connection.
+//!
+//! Summaries never run here (SPEC §6). The engine hands out summary
+//! requests; a command or an LLM endpoint answers each on its own worker
+//! thread ([`Workers`]), which sends the answer back as
+//! [`Command::Answer`]; answers waiting together are handed to the engine
+//! at once and commit in one transaction. So an ingest ack, status, pause,
+//! sessions and day reads wait at most for one commit, never for a model.
+//! Only the built-in summarizer, a pure function of microseconds, answers
+//! inline. On shutdown the engine thread waits for outstanding answers at
+//! most `shutdown_grace_seconds`, then abandons them (a running command is
+//! killed); their sessions stay pending and the next start reduces them.
 
 use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
@@ -9,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use daybook_core::watcher::{AwEvent, AwWrite, Nanos, Watchers};
-use daybook_core::{Engine, Event, Output, Session, Timestamp};
+use daybook_core::{Engine, Event, Output, Session, SummaryAnswer, Timestamp};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
@@ -19,7 +30,7 @@ use crate::datadir::{DataDir, FileWatch};
 use crate::error::{Error, Result};
 use crate::projection;
 use crate::store::{AwBucket, AwRange, SqliteStore};
-use crate::summarizer::DaemonSummarizer;
+use crate::summarizer::Workers;
 
 /// The most events one group commit takes before it commits.
 const GROUP_COMMIT_MAX: usize = 20_000;
@@ -139,7 +150,10 @@ pub enum Command {
     Sessions(NaiveDate, oneshot::Sender<Result<Vec<Session>, String>>),
     /// A day's Markdown.
     Day(NaiveDate, oneshot::Sender<Result<String, String>>),
-    /// Stop: end the open session, finish its reduction, return.
+    /// A summary answer from a worker.
+    Answer(SummaryAnswer),
+    /// Stop: end the open session, wait up to the grace period for
+    /// outstanding summaries, return.
     Shutdown,
     /// An ActivityWatch request (`/api/0`). Heartbeats and inserted events
     /// group-commit with ingest; the rest run alone.
@@ -269,7 +283,10 @@ struct Watched {
 
 /// The engine thread's state.
 struct Service {
-    engine: Engine<SqliteStore, DaemonSummarizer>,
+    engine: Engine<SqliteStore>,
+    workers: Workers,
+    /// Where workers send their answers: the engine thread's own channel.
+    answers: Sender<Command>,
     settings: Settings,
     days_dir: std::path::PathBuf,
     watch: FileWatch,
@@ -314,15 +331,18 @@ pub fn start(store: SqliteStore, settings: &Settings, data: &DataDir) -> Result<
     let summarizer = crate::server::summarizer(settings)?;
     let now = clock::now();
     let prefix = format!("s{}-", now.0);
-    let mut engine = Engine::start(store, summarizer, settings.engine.clone(), prefix, now)?;
+    let mut engine = Engine::start(store, summarizer.kind(), settings.engine.clone(), prefix, now)?;
     if engine.store().daemon_state()?.paused {
         // No session is open yet: this only keeps events out until resume.
         engine.handle_pause(now)?;
         tracing::warn!("capture is paused (paused before this start); POST /v1/resume to resume");
     }
     let watchers = load_watchers(engine.store(), now)?;
+    let (tx, rx) = std::sync::mpsc::channel();
     let mut service = Service {
         engine,
+        workers: Workers::new(summarizer),
+        answers: tx.clone(),
         settings: settings.clone(),
         days_dir: data.days(),
         watch,
@@ -331,8 +351,13 @@ pub fn start(store: SqliteStore, settings: &Settings, data: &DataDir) -> Result<
     let recovered = service.drain_outputs()?;
     let rebuilt = projection::rebuild_all(service.engine.store(), &service.days_dir)?;
     service.watch.after_writes();
-    tracing::info!(recovered, day_files_rebuilt = rebuilt.len(), "startup complete");
-    let (tx, rx) = std::sync::mpsc::channel();
+    tracing::info!(
+        recovered,
+        day_files_rebuilt = rebuilt.len(),
+        summaries_outstanding = service.engine.outstanding(),
+        summaries_waiting = service.engine.waiting(),
+        "startup complete"
+    );
     let thread = std::thread::Builder::new()
         .name("daybook-engine".into())
         .spawn(move || service.run(&rx))
@@ -419,7 +444,8 @@ impl Service {
                 },
             };
             match cmd {
-                Some(Command::Shutdown) => return self.shutdown(),
+                Some(Command::Shutdown) => return self.shutdown(rx),
+                Some(Command::Answer(answer)) => self.take_answers(answer, rx, &mut queued)?,
                 Some(cmd) => match Item::of(cmd) {
                     Sorted::Grouped(item) => self.group_commit(item, rx, &mut queued)?,
                     Sorted::Alone(other) => self.answer(other)?,
@@ -919,7 +945,7 @@ impl Service {
                 let _ = reply.send(r);
             }
             Command::Ping => {}
-            Command::Ingest(..) | Command::Shutdown => unreachable!("handled by run"),
+            Command::Ingest(..) | Command::Answer(_) | Command::Shutdown => unreachable!("handled by run"),
         }
         self.drain_outputs()?;
         Ok(())
@@ -948,14 +974,91 @@ impl Service {
         })
     }
 
-    fn shutdown(mut self) -> Result<Stopped> {
+    /// Takes this answer and every answer already waiting, hands them to
+    /// the engine together (one transaction), and projects what changed.
+    fn take_answers(
+        &mut self,
+        first: SummaryAnswer,
+        rx: &Receiver<Command>,
+        queued: &mut VecDeque<Command>,
+    ) -> Result<()> {
+        let mut answers = vec![first];
+        loop {
+            match rx.try_recv() {
+                Ok(Command::Answer(answer)) => answers.push(answer),
+                Ok(other) => {
+                    queued.push_back(other);
+                    break;
+                }
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        self.engine.handle_answers(clock::now(), &answers)?;
+        self.drain_outputs()?;
+        Ok(())
+    }
+
+    /// Ends the open session and asks for its final reduction, then waits
+    /// for outstanding summaries at most `shutdown_grace`, answering reads
+    /// meanwhile (ingest is refused: capture has stopped). What is still
+    /// outstanding then is abandoned: those sessions stay pending and the
+    /// next start reduces them.
+    fn shutdown(mut self, rx: &Receiver<Command>) -> Result<Stopped> {
         let now = clock::now();
         self.engine.handle_shutdown(now)?;
         self.drain_outputs()?;
+        let deadline = Instant::now() + self.engine.config().shutdown_grace;
+        while self.engine.outstanding() > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match rx.recv_timeout(left) {
+                Ok(Command::Answer(answer)) => {
+                    let mut queued = VecDeque::new();
+                    self.take_answers(answer, rx, &mut queued)?;
+                    for cmd in queued {
+                        self.answer_stopping(cmd)?;
+                    }
+                }
+                Ok(cmd) => self.answer_stopping(cmd)?,
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        let abandoned = self.engine.outstanding() + self.engine.waiting();
+        self.workers.abandon();
+        if abandoned > 0 {
+            tracing::info!(
+                outstanding = self.engine.outstanding(),
+                waiting = self.engine.waiting(),
+                "summaries abandoned at stop; their sessions are reduced at the next start"
+            );
+        }
+        self.watch.after_writes();
         tracing::info!("engine stopped");
         Ok(Stopped {
             vouch: self.watch.trusted(),
         })
+    }
+
+    /// A command that arrives while the engine thread is stopping.
+    fn answer_stopping(&mut self, cmd: Command) -> Result<()> {
+        match cmd {
+            Command::Ingest(_, reply) => {
+                let _ = reply.send(Err(Refused::Failed("daybook is stopping".into())));
+                Ok(())
+            }
+            Command::Answer(answer) => {
+                self.engine.handle_answers(clock::now(), &[answer])?;
+                self.drain_outputs().map(drop)
+            }
+            Command::ActivityWatch(AwRequest::Heartbeat { .. } | AwRequest::Insert { .. }, reply) => {
+                let _ = reply.send(Err(AwRefused::Failed("daybook is stopping".into())));
+                Ok(())
+            }
+            Command::Shutdown | Command::Ping => Ok(()),
+            other => self.answer(other),
+        }
     }
 
     /// A store error answered to a client instead of stopping the engine:
@@ -973,8 +1076,42 @@ impl Service {
     fn drain_outputs(&mut self) -> Result<usize> {
         let mut days: Vec<NaiveDate> = Vec::new();
         let mut recovered = 0;
-        while let Some(output) = self.engine.poll_output() {
+        let mut inline = Vec::new();
+        loop {
+            let Some(output) = self.engine.poll_output() else {
+                // Built-in answers go back together, and may ask for more.
+                if inline.is_empty() {
+                    break;
+                }
+                self.engine.handle_answers(clock::now(), &std::mem::take(&mut inline))?;
+                continue;
+            };
             match output {
+                Output::SummaryRequested { id, request } => {
+                    tracing::debug!(request = %id, session = %request.session_id, kind = request.kind.as_str(), blocks = request.blocks.len(), "summary requested");
+                    if self.workers.inline() {
+                        inline.push(Workers::answer_inline(id, &request));
+                    } else {
+                        let tx = self.answers.clone();
+                        let spawned = self.workers.spawn(id.clone(), request, move |answer| {
+                            let _ = tx.send(Command::Answer(answer));
+                        });
+                        if let Err(e) = spawned {
+                            // No thread, no answer: the failure takes the retry path.
+                            tracing::error!(error = %e, "cannot start a summary worker");
+                            inline.push(SummaryAnswer {
+                                id,
+                                outcome: Err(format!("cannot start a summary worker: {e}")),
+                            });
+                        }
+                    }
+                }
+                Output::ReductionRefused { session_id } => {
+                    tracing::warn!(session = %session_id, "reduction refused by the store; the session stays pending");
+                }
+                Output::AnswerDropped { id, why } => {
+                    tracing::debug!(request = %id, ?why, "summary answer no longer applies; asked again if still needed");
+                }
                 Output::DayTouched(day) => {
                     if !days.contains(&day) {
                         days.push(day);

@@ -11,6 +11,7 @@
 mod activitywatch;
 
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -462,6 +463,23 @@ impl SqliteStore {
         Ok(out)
     }
 
+    /// A reduction transaction, run with foreign-key enforcement off.
+    /// SQLite checked each block's `entry_id` against `entries` row by
+    /// row, which cost more than half of reduce-pending (BENCHMARKS.md);
+    /// every reference such a transaction writes is checked by
+    /// [`Self::reduce_in`] itself: the session exists, the entry is the
+    /// commit's session's, and blocks point at the entry inserted just
+    /// before them. Enforcement is back on before this returns, whatever
+    /// happened.
+    fn reducing<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> CoreResult<T>) -> CoreResult<T> {
+        self.conn.pragma_update(None, "foreign_keys", "OFF").map_err(storage)?;
+        let out = self.write(f);
+        let on = self.conn.pragma_update(None, "foreign_keys", "ON").map_err(storage);
+        let out = out?;
+        on?;
+        Ok(out)
+    }
+
     /// One reduction inside a transaction, with `commit_reduction`'s
     /// checks; an `Err` leaves the transaction to be rolled back.
     fn reduce_in(tx: &Transaction<'_>, commit: &ReductionCommit) -> CoreResult<Option<Entry>> {
@@ -500,15 +518,21 @@ impl SqliteStore {
                 })
                 .map_err(storage)?;
                 let entry_id = tx.last_insert_rowid();
-                let mut mark = tx
+                // One statement marks every covered block (the starts as a
+                // JSON array): the count says whether each was there and
+                // uncovered, since a start listed twice, missing or covered
+                // matches no row of its own.
+                let starts = serde_json::to_string(&commit.covered.iter().map(|t| t.0).collect::<Vec<_>>())
+                    .expect("integers serialize");
+                let marked = tx
                     .prepare_cached(
-                        "UPDATE blocks SET entry_id = ?3 WHERE session_id = ?1 AND start_ms = ?2 AND entry_id IS NULL",
+                        "UPDATE blocks SET entry_id = ?3
+                         WHERE session_id = ?1 AND start_ms IN (SELECT value FROM json_each(?2)) AND entry_id IS NULL",
                     )
+                    .and_then(|mut s| s.execute(params![id.0, starts, entry_id]))
                     .map_err(storage)?;
-                for start in &commit.covered {
-                    if mark.execute(params![id.0, start.0, entry_id]).map_err(storage)? != 1 {
-                        return Err(conflict(id, "covered block is missing or already covered"));
-                    }
+                if marked != commit.covered.len() {
+                    return Err(conflict(id, "covered block is missing or already covered"));
                 }
                 Some(Entry {
                     id: entry_id as u64,
@@ -863,7 +887,7 @@ impl Store for SqliteStore {
     }
 
     fn commit_reduction(&mut self, commit: &ReductionCommit) -> CoreResult<Option<Entry>> {
-        self.write(|tx| {
+        self.reducing(|tx| {
             let entry = Self::reduce_in(tx, commit)?;
             crate::crash_point!("reduction-before-commit");
             Ok(entry)
@@ -871,7 +895,7 @@ impl Store for SqliteStore {
     }
 
     fn commit_reductions(&mut self, commits: &[ReductionCommit]) -> CoreResult<Vec<Option<Entry>>> {
-        self.write(|tx| {
+        self.reducing(|tx| {
             let entries = commits
                 .iter()
                 .map(|c| Self::reduce_in(tx, c))
@@ -969,6 +993,31 @@ impl Store for SqliteStore {
              WHERE s.{OPEN} AND s.status = 'active' ORDER BY e.session_id, e.attributed_ms, e.seq"
         );
         collect(&self.conn, &sql, [], read_event, Ok)
+    }
+
+    fn pending_work(&self) -> CoreResult<Vec<(Session, Vec<Block>)>> {
+        let sessions = self.pending_sessions()?;
+        let columns = BLOCK_COLUMNS
+            .split(", ")
+            .map(|c| format!("b.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {columns} FROM sessions s JOIN blocks b ON b.session_id = s.id
+             WHERE s.{OPEN} AND s.status IN ('ended', 'failed') AND b.entry_id IS NULL"
+        );
+        let mut by_session: BTreeMap<SessionId, Vec<Block>> = BTreeMap::new();
+        for b in collect(&self.conn, &sql, [], read_block_row, block)? {
+            by_session.entry(b.session_id.clone()).or_default().push(b);
+        }
+        Ok(sessions
+            .into_iter()
+            .map(|s| {
+                let mut blocks = by_session.remove(&s.id).unwrap_or_default();
+                blocks.sort_by_key(|b| b.start);
+                (s, blocks)
+            })
+            .collect())
     }
 
     fn uncovered_blocks(&self, id: &SessionId) -> CoreResult<Vec<Block>> {

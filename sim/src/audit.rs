@@ -53,6 +53,9 @@ pub enum Finding {
         /// Its instant.
         at: Timestamp,
     },
+    /// The store refused a reduction the engine had checked: the engine
+    /// committed something that no longer applied (a stale answer).
+    ReductionRefused(SessionId),
 }
 
 impl fmt::Display for Finding {
@@ -65,6 +68,7 @@ impl fmt::Display for Finding {
                     "presence: watcher event {source} at {at} lies in a reported afk period"
                 )
             }
+            Self::ReductionRefused(s) => write!(f, "stale answer: the store refused a reduction of session {s}"),
             Self::StoredTwice { source, copies } => write!(f, "no loss: event {source} is stored {copies} times"),
             Self::UnknownEvent(seq) => write!(f, "no loss: stored event {seq} was never sent"),
             Self::SpansGap { session, from, to } => {

@@ -8,7 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
 
-use daybook_core::{BuiltinSummarizer, Dump, Engine, Output, Store, check_quiet};
+use daybook_core::{Dump, Engine, Output, Store, SummarizerKind, check_quiet};
 
 use crate::audit;
 use crate::coverage::Mark;
@@ -133,7 +133,8 @@ fn quiet<F: StoreFactory>(world: &World<F>) -> Result<Dump, Failure> {
             source,
         };
         let store = world.factory.open().map_err(wrap)?;
-        let mut engine = Engine::start(store, BuiltinSummarizer, world.config.clone(), prefix, now).map_err(wrap)?;
+        let mut engine =
+            Engine::start(store, SummarizerKind::Builtin, world.config.clone(), prefix, now).map_err(wrap)?;
         let outputs: Vec<Output> = std::iter::from_fn(|| engine.poll_output()).collect();
         let dump = engine.store().dump().map_err(wrap)?;
         Ok((dump, outputs))

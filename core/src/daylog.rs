@@ -532,14 +532,28 @@ const BRIEF_MINUTES: [i64; 8] = [0, 1, 2, 5, 10, 15, 30, 60];
 /// threshold that fits `budget` lines stand alone; each run of shorter
 /// ones becomes one line.
 fn span_lines(spans: &[Span], budget: usize, clock: &Clock) -> Vec<String> {
-    let mut best = Vec::new();
-    for minutes in BRIEF_MINUTES {
-        best = group_spans(spans, minutes * 60_000, clock);
-        if best.len() <= budget {
-            break;
+    // Lines are counted for each threshold and written for one only.
+    let brief = BRIEF_MINUTES
+        .iter()
+        .map(|m| m * 60_000)
+        .find(|&brief| group_count(spans, brief) <= budget)
+        .unwrap_or(BRIEF_MINUTES[BRIEF_MINUTES.len() - 1] * 60_000);
+    group_spans(spans, brief, clock)
+}
+
+/// How many lines [`group_spans`] writes for `brief`: one per span at
+/// least `brief` long, one per run of shorter ones.
+fn group_count(spans: &[Span], brief: i64) -> usize {
+    let mut lines = 0;
+    let mut in_run = false;
+    for s in spans {
+        let short = s.millis() < brief;
+        if !short || !in_run {
+            lines += 1;
         }
+        in_run = short;
     }
-    best
+    lines
 }
 
 fn group_spans(spans: &[Span], brief: i64, clock: &Clock) -> Vec<String> {

@@ -205,8 +205,9 @@ pub fn prose(blocks: &[Block]) -> String {
     let mut previous: Option<&str> = None;
     for b in blocks {
         let share = b.end.millis_since(b.start).max(0) / i64::try_from(b.lines.len().max(1)).unwrap_or(i64::MAX);
+        let shown: Vec<(String, &str)> = b.apps.iter().map(|a| (text::inline(a), a.as_str())).collect();
         for line in &b.lines {
-            let Some((app, title)) = split_line(line, &b.apps) else {
+            let Some((app, title)) = split_line(line, &shown) else {
                 continue;
             };
             *apps.entry(app).or_default() += share;
@@ -276,15 +277,15 @@ pub fn prose(blocks: &[Block]) -> String {
     out
 }
 
-/// A block line's app (the first of `apps` it starts with, as
-/// [`crate::text::inline`] wrote it) and title (the text after ` — `, up
+/// A block line's app (the first of `apps`, each `(as lines show it, its
+/// name)`, whose [`crate::text::inline`] form the line starts with) and
+/// title (the text after ` — `, up
 /// to ` <` of a URL or ` | typed: `, read for at most
 /// [`TITLE_KEY_BYTES`]).
-fn split_line<'a>(line: &'a str, apps: &'a [String]) -> Option<(&'a str, &'a str)> {
-    let (app, rest) = apps.iter().find_map(|a| {
-        let shown = text::inline(a);
-        line.strip_prefix(shown.as_str()).map(|rest| (a.as_str(), rest))
-    })?;
+fn split_line<'a>(line: &'a str, apps: &[(String, &'a str)]) -> Option<(&'a str, &'a str)> {
+    let (app, rest) = apps
+        .iter()
+        .find_map(|(shown, app)| line.strip_prefix(shown.as_str()).map(|rest| (*app, rest)))?;
     let Some(title) = rest.strip_prefix(" — ") else {
         return Some((app, ""));
     };

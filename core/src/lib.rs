@@ -26,6 +26,7 @@ pub mod memstore;
 pub mod oracle;
 pub mod recovery;
 pub mod reduction;
+pub mod search;
 pub mod session;
 pub mod store;
 pub mod text;

@@ -17,6 +17,7 @@ pub mod http;
 pub mod import;
 pub mod privacy;
 pub mod projection;
+pub mod recall;
 mod schema;
 pub mod server;
 pub mod service;

@@ -157,7 +157,11 @@ fn open_and_serve(data: &DataDir, settings: &Settings) -> Result<Stopped> {
         tracing::info!(%addr, data_dir = %data.root().display(), "daybook is accepting events");
         crate::http::serve::serve(
             listener,
-            crate::http::router(tx, guard),
+            crate::http::router(
+                tx,
+                guard,
+                crate::recall::Reader::new(data.database(), settings.privacy.clone()),
+            ),
             settings.http_read_timeout,
             stop_signal(handle.finished_probe()),
         )

@@ -21,6 +21,7 @@ use axum::http::StatusCode;
 pub use guard::Guard;
 pub use v1::{ApiError, MAX_BODY_BYTES, MAX_EVENTS, SessionJson, parse_events};
 
+use crate::recall::Reader;
 use crate::service::Command;
 
 /// What every handler may reach: the engine thread and the guard (for
@@ -31,13 +32,16 @@ pub struct AppState {
     pub engine: Sender<Command>,
     /// The guard in front of every route.
     pub guard: Arc<Guard>,
+    /// Read-only access for search and the other readers.
+    pub reader: Reader,
 }
 
 /// Every surface behind the guard.
-pub fn router(engine: Sender<Command>, guard: Arc<Guard>) -> Router {
+pub fn router(engine: Sender<Command>, guard: Arc<Guard>, reader: Reader) -> Router {
     let state = AppState {
         engine,
         guard: Arc::clone(&guard),
+        reader,
     };
     Router::new()
         .merge(v1::routes())

@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+pub mod aggregate;
 pub mod block;
 pub mod config;
 #[cfg(feature = "conformance")]
@@ -32,6 +33,7 @@ pub mod store;
 pub mod text;
 pub mod time;
 
+pub use aggregate::{Aggregate, DayBounds, SessionAggregate, SessionInput, Span, aggregate, aggregate_day};
 pub use block::{Block, BlockKey, EntryId, LooseBlock};
 pub use config::Config;
 pub use engine::{Engine, Ingested, Input, Output, REDUCE_BATCH, plan_recovery};

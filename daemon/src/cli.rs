@@ -675,6 +675,7 @@ impl Cli {
             ..store.dump()?
         };
         let mut violations: Vec<String> = check(&dump).iter().map(ToString::to_string).collect();
+        violations.extend(store.search_index_problems()?);
         let now = clock::now();
         for (id, t) in store.sessions_after(now + self.settings()?.engine.future_tolerance)? {
             violations.push(format!(

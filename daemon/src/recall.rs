@@ -363,7 +363,10 @@ pub fn search(
         }
     }
     // Newest first; at one instant, events before entries.
-    found.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| a.hit.kind.cmp(&b.hit.kind)));
+    found.sort_by(|a, b| {
+        b.at.cmp(&a.at)
+            .then_with(|| (a.hit.kind == "entry").cmp(&(b.hit.kind == "entry")))
+    });
     let more = found.len() > offset + limit;
     let results = found.into_iter().skip(offset).take(limit).map(|f| f.hit).collect();
     Ok(SearchAnswer {

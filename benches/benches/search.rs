@@ -142,7 +142,7 @@ fn without_index(db: &Path) {
     store
         .connection()
         .execute_batch(
-            "DROP TRIGGER events_fts_insert; DROP TRIGGER events_fts_delete; DROP TRIGGER events_fts_update;
+            "DROP TRIGGER events_fts_delete; DROP TRIGGER events_fts_update;
              DROP TRIGGER entries_fts_insert; DROP TRIGGER entries_fts_delete; DROP TRIGGER entries_fts_update;
              DROP TABLE events_fts; DROP TABLE entries_fts;",
         )

@@ -111,8 +111,16 @@ impl<'c> Writer<'c> {
         Self { tx, next_entry }
     }
 
-    /// Commits everything written.
+    /// Indexes the events written for search, as the store's ingest does,
+    /// and commits everything.
     pub fn commit(self) {
+        self.tx
+            .execute(
+                "INSERT INTO events_fts (rowid, app, title, url, text)
+                 SELECT seq, app, title, url, text FROM events WHERE seq NOT IN (SELECT id FROM events_fts_docsize)",
+                [],
+            )
+            .expect("search index");
         self.tx.commit().expect("commit");
     }
 

@@ -499,19 +499,72 @@ fn time_in(name: String, millis: i64) -> TimeIn {
 
 /// Sessions that touch `[from, to)` with their events, the events the
 /// rules in force ignore left out (their time goes to the context before
-/// them, as if they had never been captured).
+/// them, as if they had never been captured). Events come without their
+/// typed text and source: no aggregation reads them, and they are most of
+/// an event's bytes. The rules are asked once per distinct (app, title,
+/// url): a day repeats a few hundred contexts over thousands of events.
 pub fn sessions_with_events(
     store: &SqliteStore,
     privacy: &Privacy,
     from: Timestamp,
     to: Timestamp,
 ) -> Result<Vec<(daybook_core::Session, Vec<daybook_core::StoredEvent>)>> {
-    use daybook_core::Store;
+    use std::collections::HashMap;
+
+    use daybook_core::{SessionId, StoredEvent};
     let sessions = store.sessions_between(from, to)?;
+    let mut st = store
+        .connection()
+        .prepare_cached(
+            "SELECT seq, attributed_ms, at_ms, offset_s, app, title, url FROM events
+              WHERE session_id = ?1 ORDER BY attributed_ms, seq",
+        )
+        .map_err(db(store))?;
+    let mut ignored: HashMap<(String, Option<String>, Option<String>), bool> = HashMap::new();
     let mut out = Vec::with_capacity(sessions.len());
     for s in sessions {
-        let mut events = store.session_events(&s.id)?;
-        events.retain(|e| !privacy.ignores(&e.event));
+        let mut rows = st.query([&s.id.0]).map_err(db(store))?;
+        let mut events: Vec<StoredEvent> = Vec::new();
+        let mut last_skipped = false;
+        while let Some(r) = rows.next().map_err(db(store))? {
+            let read = |r: &rusqlite::Row<'_>| -> rusqlite::Result<StoredEvent> {
+                Ok(StoredEvent {
+                    seq: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                    session_id: SessionId(s.id.0.clone()),
+                    attributed: Timestamp(r.get(1)?),
+                    event: Event {
+                        at: Timestamp(r.get(2)?),
+                        offset: UtcOffset(r.get(3)?),
+                        app: r.get(4)?,
+                        title: r.get(5)?,
+                        url: r.get(6)?,
+                        text: None,
+                        source: None,
+                    },
+                })
+            };
+            // Consecutive events mostly share their context: the rules'
+            // answer for the previous one is reused without a lookup.
+            let str_at = |i| r.get_ref(i).ok().and_then(|v| v.as_str_or_null().ok().flatten());
+            let same = events.last().is_some_and(|p: &StoredEvent| {
+                str_at(4) == Some(p.event.app.as_str())
+                    && str_at(5) == p.event.title.as_deref()
+                    && str_at(6) == p.event.url.as_deref()
+            });
+            if same && !last_skipped {
+                let e = read(r).map_err(db(store))?;
+                events.push(e);
+                continue;
+            }
+            let e = read(r).map_err(db(store))?;
+            let key = (e.event.app.clone(), e.event.title.clone(), e.event.url.clone());
+            let skip = *ignored.entry(key).or_insert_with(|| privacy.ignores(&e.event));
+            last_skipped = skip;
+            if !skip {
+                events.push(e);
+            }
+        }
+        drop(rows);
         out.push((s, events));
     }
     Ok(out)
@@ -539,11 +592,14 @@ pub fn summary(
         (None, false) => Some(now.local_date(clock::local_offset(now))),
         (None, true) => None,
     };
-    // Bounds read wide enough for any offset, clipped by the aggregation.
+    // A day's sessions are read within its bounds in this machine's zone
+    // and two hours either side: the aggregation takes the day's bounds
+    // from the offsets its events carry, which differ from this zone's by
+    // a DST shift at most unless the data was captured in another zone.
     let (from, to) = match day {
         Some(d) => {
             let (from, to) = clock::local_day_bounds(d);
-            (Timestamp(from.0 - 86_400_000), Timestamp(to.0 + 86_400_000))
+            (Timestamp(from.0 - 2 * 3_600_000), Timestamp(to.0 + 2 * 3_600_000))
         }
         None => (
             params

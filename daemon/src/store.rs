@@ -879,6 +879,12 @@ impl Store for SqliteStore {
             if (paused, ignored) != (0, 0) {
                 Self::add_dropped(tx, paused, ignored)?;
             }
+            // Events get seqs above the highest so far; the search index
+            // takes them all in one statement at the end (see schema 6).
+            let last_seq: i64 = tx
+                .prepare_cached("SELECT coalesce(max(seq), 0) FROM events")
+                .and_then(|mut st| st.query_row([], |r| r.get(0)))
+                .map_err(storage)?;
             // Inside this transaction only an `End` step changes a status,
             // so a session once found active stays active until one ends
             // it: its appends are checked once, not with a query per event.
@@ -917,6 +923,12 @@ impl Store for SqliteStore {
                     }
                 }
             }
+            tx.prepare_cached(
+                "INSERT INTO events_fts (rowid, app, title, url, text)
+                 SELECT seq, app, title, url, text FROM events WHERE seq > ?1",
+            )
+            .and_then(|mut st| st.execute([last_seq]))
+            .map_err(storage)?;
             Ok(())
         })
     }

@@ -10,7 +10,7 @@ use daybook_core::{Event, IngestStep, Session, SessionId, Store, Timestamp, UtcO
 /// Migrations this build ships. A new migration bumps this, and gets a test
 /// that opens a database of the previous version (in `daemon/src/schema.rs`,
 /// which can run the old migrations alone).
-const MIGRATIONS: i64 = 3;
+const MIGRATIONS: i64 = 4;
 
 const TABLES: [&str; 6] = [
     "blocks",
@@ -27,10 +27,11 @@ fn user_version(path: &Path) -> i64 {
         .expect("user_version")
 }
 
+/// The tables, the search indexes and their FTS5 shadow tables aside.
 fn tables(path: &Path) -> Vec<String> {
     let conn = rusqlite::Connection::open(path).expect("open");
     let mut stmt = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '%\\_fts%' ESCAPE '\\' ORDER BY name")
         .expect("prepare");
     stmt.query_map([], |r| r.get(0))
         .expect("query")
@@ -41,6 +42,15 @@ fn tables(path: &Path) -> Vec<String> {
 fn assert_migrated(path: &Path) {
     assert_eq!(user_version(path), MIGRATIONS);
     assert_eq!(tables(path), TABLES);
+    let conn = rusqlite::Connection::open(path).expect("open");
+    let indexes: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE sql LIKE 'CREATE VIRTUAL TABLE%' ORDER BY name")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect();
+    assert_eq!(indexes, ["entries_fts", "events_fts"], "the search indexes");
 }
 
 /// A daybook database with a few hundred events in it, closed (so

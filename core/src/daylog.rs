@@ -434,6 +434,7 @@ fn end_note(reason: Option<EndReason>) -> Option<&'static str> {
     match reason? {
         EndReason::Recovered => Some("recovered after a crash, end estimated"),
         EndReason::Paused => Some("ended by a pause"),
+        EndReason::Imported => Some("imported"),
         EndReason::IdleGap
         | EndReason::SoftCut
         | EndReason::Timeout

@@ -44,6 +44,24 @@ pub enum Error {
     /// An ActivityWatch bucket that does not exist was written to.
     #[error("no bucket {0:?}")]
     UnknownBucket(String),
+    /// A search query has nothing to search for or is too long (see
+    /// [`crate::search::Query::parse`]); nothing was searched.
+    #[error("invalid search query {input:?}: it {reason}")]
+    InvalidQuery {
+        /// The query as typed (its first 200 bytes).
+        input: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A `since`, `until` or day is not a time daybook reads (see
+    /// [`crate::search::TimeBound::parse`]).
+    #[error("invalid time {input:?}: it {reason}")]
+    InvalidTime {
+        /// The time as typed (its first 200 bytes).
+        input: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// The storage layer failed; the transaction did not commit.
     #[error("storage failed: {0}")]
     Storage(#[source] Box<dyn std::error::Error + Send + Sync>),

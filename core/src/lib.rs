@@ -28,6 +28,7 @@ pub mod openchronicle;
 pub mod oracle;
 pub mod recovery;
 pub mod reduction;
+pub mod search;
 pub mod session;
 pub mod store;
 pub mod text;

@@ -20,6 +20,7 @@ use crate::config::Settings;
 use crate::datadir::{DataDir, default_config_path, resolve_data_dir};
 use crate::error::{Error, Result};
 use crate::http::SessionJson;
+use crate::recall::{self, Reader, SearchParams, SummaryParams};
 use crate::service::Status;
 use crate::store::SqliteStore;
 use crate::{import, projection, server, token};
@@ -89,6 +90,53 @@ pub enum CommandLine {
         #[arg(allow_hyphen_values = true)]
         day: Option<String>,
     },
+    /// Full-text search over what was captured (app, title, URL, typed
+    /// text) and the day logs' entries; newest first. Reads the database
+    /// read-only, beside a running daemon.
+    Search {
+        /// Words (all must appear), "a phrase", or a prefix like tok*.
+        query: String,
+        /// Only from this on: today, yesterday, 2h, 7d, 2026-11-28, or RFC 3339.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only before this (same forms as --since).
+        #[arg(long)]
+        until: Option<String>,
+        /// Only events of this app (case-insensitive).
+        #[arg(long)]
+        app: Option<String>,
+        /// Results per page (default 20, at most 100).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Results to skip (the next page's offset is printed).
+        #[arg(long)]
+        offset: Option<usize>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Where the time went: time per app, window title and web domain over
+    /// a local day (default today) or a range, away time excluded.
+    Summary {
+        /// A local day: YYYY-MM-DD, today or yesterday.
+        #[arg(long, conflicts_with_all = ["since", "until"])]
+        day: Option<String>,
+        /// The range's start: today, yesterday, 2h, 7d, 2026-11-28, or RFC 3339.
+        #[arg(long)]
+        since: Option<String>,
+        /// The range's end (default now).
+        #[arg(long)]
+        until: Option<String>,
+        /// How many apps, titles and domains to list (default 10, at most 50).
+        #[arg(long)]
+        top: Option<usize>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve daybook's memory to an AI agent over the Model Context
+    /// Protocol on stdin/stdout (read-only, beside a running daemon).
+    Mcp,
     /// Recover orphaned sessions now (normally done at startup).
     Recover {
         /// Report what would be recovered; change nothing.
@@ -243,6 +291,19 @@ impl Cli {
         DataDir::existing(resolve_data_dir(self.data_dir.as_deref()))
     }
 
+    /// A read-only reader of the existing database, for search, summary
+    /// and MCP. With no daemon running, the database is first opened as
+    /// `show` opens it, which brings an older schema up to date; beside a
+    /// running daemon (which did that at its start) nothing is written.
+    fn reader(&self) -> Result<Reader> {
+        let data = self.existing_data()?;
+        let path = data.existing_database()?;
+        if !data.is_locked()? {
+            drop(SqliteStore::open(&path)?);
+        }
+        Ok(Reader::new(path, self.settings()?.privacy))
+    }
+
     /// Runs the command; `Ok(false)` means "exit 1" (doctor found something).
     pub fn execute(self) -> Result<bool> {
         match &self.command {
@@ -267,6 +328,58 @@ impl Cli {
                 let day = day.as_deref().map_or_else(|| Ok(clock::today()), parse_day)?;
                 let store = SqliteStore::open(&self.existing_data()?.existing_database()?)?;
                 print!("{}", projection::show(&store, day)?);
+                Ok(true)
+            }
+            CommandLine::Search {
+                query,
+                since,
+                until,
+                app,
+                limit,
+                offset,
+                json,
+            } => {
+                let params = SearchParams {
+                    q: query.clone(),
+                    since: since.clone(),
+                    until: until.clone(),
+                    app: app.clone(),
+                    limit: *limit,
+                    offset: *offset,
+                };
+                let reader = self.reader()?;
+                let answer = recall::search(&reader.open()?, reader.privacy(), &params, clock::now())?;
+                if *json {
+                    print_json(&answer);
+                } else {
+                    print!("{}", recall::render_search(&answer));
+                }
+                Ok(true)
+            }
+            CommandLine::Summary {
+                day,
+                since,
+                until,
+                top,
+                json,
+            } => {
+                let params = SummaryParams {
+                    day: day.clone(),
+                    since: since.clone(),
+                    until: until.clone(),
+                    top: *top,
+                };
+                let reader = self.reader()?;
+                let answer = recall::summary(&reader.open()?, reader.privacy(), &params, clock::now())?;
+                if *json {
+                    print_json(&answer);
+                } else {
+                    print!("{}", recall::render_summary(&answer));
+                }
+                Ok(true)
+            }
+            CommandLine::Mcp => {
+                crate::mcp::serve_stdio(self.reader()?)?;
                 Ok(true)
             }
             CommandLine::Recover { dry_run, json } => self.recover(*dry_run, *json),
@@ -640,6 +753,7 @@ impl Cli {
             ..store.dump()?
         };
         let mut violations: Vec<String> = check(&dump).iter().map(ToString::to_string).collect();
+        violations.extend(store.search_index_problems()?);
         let now = clock::now();
         for (id, t) in store.sessions_after(now + self.settings()?.engine.future_tolerance)? {
             violations.push(format!(

@@ -145,6 +145,54 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX aw_events_by_bucket ON aw_events (bucket, start_ns, id);
     ",
+    // 6: full-text search (SPEC §12). Two FTS5 indexes over the rows
+    // themselves (external content: the text is not stored twice):
+    // events by app, title, url and typed text, entries by their body
+    // (the summary and its sub-task lines). Each index is written in the
+    // transaction that writes its rows, so a rolled-back batch leaves
+    // nothing in it and a committed one is searchable at once: triggers
+    // for entries and for edits and deletes of events, and for new events
+    // one `INSERT … SELECT` per ingest transaction in `store.rs` (a
+    // trigger per event costs FTS5 a flush per statement: four times the
+    // ingest time of one batched insert). `rebuild` indexes the rows
+    // already there. Words are split as unicode61 splits
+    // them, case and diacritics folded; `detail=full` keeps positions for
+    // phrases.
+    "
+    CREATE VIRTUAL TABLE events_fts USING fts5(
+        app, title, url, text,
+        content = 'events', content_rowid = 'seq',
+        tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER events_fts_delete AFTER DELETE ON events BEGIN
+        INSERT INTO events_fts (events_fts, rowid, app, title, url, text)
+        VALUES ('delete', old.seq, old.app, old.title, old.url, old.text);
+    END;
+    CREATE TRIGGER events_fts_update AFTER UPDATE OF seq, app, title, url, text ON events BEGIN
+        INSERT INTO events_fts (events_fts, rowid, app, title, url, text)
+        VALUES ('delete', old.seq, old.app, old.title, old.url, old.text);
+        INSERT INTO events_fts (rowid, app, title, url, text)
+        VALUES (new.seq, new.app, new.title, new.url, new.text);
+    END;
+    INSERT INTO events_fts (events_fts) VALUES ('rebuild');
+
+    CREATE VIRTUAL TABLE entries_fts USING fts5(
+        body,
+        content = 'entries', content_rowid = 'id',
+        tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER entries_fts_insert AFTER INSERT ON entries BEGIN
+        INSERT INTO entries_fts (rowid, body) VALUES (new.id, new.body);
+    END;
+    CREATE TRIGGER entries_fts_delete AFTER DELETE ON entries BEGIN
+        INSERT INTO entries_fts (entries_fts, rowid, body) VALUES ('delete', old.id, old.body);
+    END;
+    CREATE TRIGGER entries_fts_update AFTER UPDATE OF id, body ON entries BEGIN
+        INSERT INTO entries_fts (entries_fts, rowid, body) VALUES ('delete', old.id, old.body);
+        INSERT INTO entries_fts (rowid, body) VALUES (new.id, new.body);
+    END;
+    INSERT INTO entries_fts (entries_fts) VALUES ('rebuild');
+    ",
 ];
 
 /// The schema version this build writes: the number of [`MIGRATIONS`].
@@ -311,6 +359,115 @@ mod tests {
             .map(Result::unwrap)
             .collect();
         assert_eq!(indexes, ["sessions_by_start", "sessions_open"]);
+    }
+
+    /// The rowids of events and of entries that `query` matches.
+    fn matches(conn: &Connection, query: &str) -> (Vec<i64>, Vec<i64>) {
+        let ids = |sql: &str| -> Vec<i64> {
+            conn.prepare(sql)
+                .unwrap()
+                .query_map([query], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        (
+            ids("SELECT rowid FROM events_fts WHERE events_fts MATCH ?1 ORDER BY rowid"),
+            ids("SELECT rowid FROM entries_fts WHERE entries_fts MATCH ?1 ORDER BY rowid"),
+        )
+    }
+
+    #[test]
+    fn the_search_migration_indexes_every_row_already_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("daybook.db");
+        version_1(&path, ROWS, "WAL");
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.search_index_problems().unwrap(), Vec::<String>::new());
+        let conn = store.connection();
+        assert_eq!(matches(conn, "typed"), (vec![1], vec![]), "text");
+        assert_eq!(matches(conn, "firefox"), (vec![2], vec![]), "app, case folded");
+        assert_eq!(matches(conn, "x"), (vec![2], vec![]), "url");
+        assert_eq!(matches(conn, "code"), (vec![1, 3, 4, 5], vec![]));
+        assert_eq!(matches(conn, "body"), (vec![], vec![1]), "entries");
+    }
+
+    fn append(id: &str, at: i64, text: &str) -> daybook_core::IngestStep {
+        let mut event = daybook_core::Event::new(Timestamp(at), "Mail");
+        event.text = Some(text.to_owned());
+        daybook_core::IngestStep::Append {
+            id: daybook_core::SessionId(id.to_owned()),
+            attributed: Timestamp(at),
+            event,
+        }
+    }
+
+    #[test]
+    fn the_search_index_follows_its_rows_in_their_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("daybook.db");
+        version_1(&path, ROWS, "WAL");
+        let mut store = SqliteStore::open(&path).unwrap();
+        // A batch refused halfway (its second event goes to a reduced
+        // session) is rolled back whole: nothing of it in the index.
+        let refused = store.ingest(&[
+            append("s7-10", 1_800_001, "phantom"),
+            append("s7-1", 1_800_002, "phantom"),
+        ]);
+        assert!(refused.is_err());
+        assert_eq!(matches(store.connection(), "phantom"), (vec![], vec![]));
+        assert_eq!(store.search_index_problems().unwrap(), Vec::<String>::new());
+        // So is a write of entries rolled back by hand.
+        store
+            .connection()
+            .execute_batch(
+                "BEGIN;
+                 INSERT INTO entries VALUES (2, 's7-2', 'final', 600000, 660000, 3600, '1970-01-01', 'phantom entry');
+                 ROLLBACK;",
+            )
+            .unwrap();
+        assert_eq!(matches(store.connection(), "phantom"), (vec![], vec![]));
+        // A committed batch is found at once; an edit and a delete move it.
+        store.ingest(&[append("s7-10", 1_800_001, "phantom")]).unwrap();
+        let conn = store.connection();
+        conn.execute_batch(
+            "INSERT INTO entries VALUES (2, 's7-2', 'final', 600000, 660000, 3600, '1970-01-01', 'phantom entry');",
+        )
+        .unwrap();
+        assert_eq!(matches(conn, "phantom"), (vec![6], vec![2]));
+        conn.execute_batch(
+            "UPDATE events SET text = 'changed' WHERE seq = 6;
+             UPDATE events SET attributed_ms = 1800002 WHERE seq = 6;
+             DELETE FROM entries WHERE id = 2;",
+        )
+        .unwrap();
+        assert_eq!(matches(conn, "phantom"), (vec![], vec![]));
+        assert_eq!(matches(conn, "changed"), (vec![6], vec![]));
+        assert_eq!(store.search_index_problems().unwrap(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn an_index_out_of_step_with_its_rows_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("daybook.db");
+        version_1(&path, ROWS, "WAL");
+        let store = SqliteStore::open(&path).unwrap();
+        let conn = store.connection();
+        // Rows written past the store, as a bug would.
+        conn.execute_batch(
+            "INSERT INTO events VALUES (6, 's7-10', 1800001, 1800001, 3600, 'Mail', NULL, NULL, 'unindexed', NULL);
+             INSERT INTO events_fts (rowid, app, title, url, text) VALUES (99, 'Ghost', NULL, NULL, 'stray');",
+        )
+        .unwrap();
+        let problems = store.search_index_problems().unwrap();
+        assert!(
+            problems.iter().any(|p| p.contains("1 row(s) of events missing")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.contains("whose events row is not there")),
+            "{problems:?}"
+        );
     }
 
     #[test]

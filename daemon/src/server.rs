@@ -170,7 +170,11 @@ fn open_and_serve(data: &DataDir, settings: &Settings) -> Result<Stopped> {
                     tracing::info!(addr = %bound, "ActivityWatch watchers can reach daybook here (/api/0)");
                     Some(tokio::spawn(crate::http::serve::serve(
                         aw_listener,
-                        crate::http::activitywatch_router(tx.clone(), aw_guard),
+                        crate::http::activitywatch_router(
+                            tx.clone(),
+                            aw_guard,
+                            crate::recall::Reader::new(data.database(), settings.privacy.clone()),
+                        ),
                         settings.http_read_timeout,
                         stopped(stop_rx.clone()),
                     )))
@@ -194,7 +198,11 @@ fn open_and_serve(data: &DataDir, settings: &Settings) -> Result<Stopped> {
         });
         crate::http::serve::serve(
             listener,
-            crate::http::router(tx, guard),
+            crate::http::router(
+                tx,
+                guard,
+                crate::recall::Reader::new(data.database(), settings.privacy.clone()),
+            ),
             settings.http_read_timeout,
             stopped(stop_rx),
         )

@@ -378,6 +378,103 @@ impl SqliteStore {
         })
     }
 
+    /// Opens the database for reading only, for the readers (search,
+    /// summaries, MCP) beside a running daemon: never created, never
+    /// migrated (its schema must be this build's: the daemon, or any
+    /// command that opens it with [`Self::open`], migrates it), and
+    /// `query_only`, so no statement on this connection can write. In WAL
+    /// mode it reads the last committed state while the daemon writes, and
+    /// closing it never checkpoints (that is the daemon's job).
+    pub fn open_read_only(path: &Path) -> Result<Self> {
+        let db = |source| Error::Database {
+            path: path.to_owned(),
+            source,
+        };
+        if !path.exists() {
+            return Err(Error::Missing {
+                what: "database",
+                path: path.to_owned(),
+            });
+        }
+        // Read-write flags with `query_only`, not SQLITE_OPEN_READ_ONLY: a
+        // read-only connection cannot open a WAL database whose -shm file
+        // is missing (no daemon ran since the last clean stop).
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(db)?;
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+            .map_err(db)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(db)?;
+        conn.pragma_update(None, "query_only", true).map_err(db)?;
+        let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db)?;
+        let known = schema::MIGRATIONS.len() as i64;
+        if found > known {
+            return Err(Error::SchemaTooNew {
+                path: path.to_owned(),
+                found,
+                known,
+            });
+        }
+        if found < known {
+            return Err(Error::Damaged {
+                path: path.to_owned(),
+                problem: format!(
+                    "its schema is version {found}, older than this daybook's {known}; start `daybook run` once to upgrade it"
+                ),
+            });
+        }
+        Ok(Self {
+            conn,
+            path: path.to_owned(),
+            staged: Cell::new((0, 0)),
+            aw_staged: RefCell::new(Vec::new()),
+        })
+    }
+
+    /// What is wrong with the full-text indexes, if anything: an event or
+    /// entry missing from its index or indexed twice, a row of the index
+    /// whose event or entry is not there (left by a rolled-back write), or
+    /// an index whose words differ from its rows' (FTS5's own
+    /// `integrity-check` against the rows). Empty when they match. For
+    /// `doctor` and the simulator's oracle after every crash.
+    pub fn search_index_problems(&self) -> CoreResult<Vec<String>> {
+        let mut problems = Vec::new();
+        for (index, table, key) in [("events_fts", "events", "seq"), ("entries_fts", "entries", "id")] {
+            // `_docsize` holds one row per indexed document.
+            let count = |sql: &str| -> CoreResult<i64> { self.conn.query_row(sql, [], |r| r.get(0)).map_err(storage) };
+            let missing = count(&format!(
+                "SELECT count(*) FROM {table} WHERE {key} NOT IN (SELECT id FROM {index}_docsize)"
+            ))?;
+            let stray = count(&format!(
+                "SELECT count(*) FROM {index}_docsize WHERE id NOT IN (SELECT {key} FROM {table})"
+            ))?;
+            if missing > 0 {
+                problems.push(format!(
+                    "{missing} row(s) of {table} missing from the search index {index}"
+                ));
+            }
+            if stray > 0 {
+                problems.push(format!(
+                    "{stray} row(s) of the search index {index} whose {table} row is not there"
+                ));
+            }
+            let checked = self.conn.execute(
+                &format!("INSERT INTO {index} ({index}, rank) VALUES ('integrity-check', 1)"),
+                [],
+            );
+            match checked {
+                Ok(_) => {}
+                Err(rusqlite::Error::SqliteFailure(e, message)) if e.code == rusqlite::ErrorCode::DatabaseCorrupt => {
+                    problems.push(format!(
+                        "the search index {index} does not match the rows of {table} ({})",
+                        message.unwrap_or_default()
+                    ));
+                }
+                Err(e) => return Err(storage(e)),
+            }
+        }
+        Ok(problems)
+    }
+
     /// The daemon's durable state.
     pub fn daemon_state(&self) -> CoreResult<DaemonState> {
         self.conn
@@ -825,6 +922,12 @@ impl Store for SqliteStore {
             // The heartbeats' own rows and marks, before the daybook
             // events derived from them: one transaction for both.
             Self::apply_aw(tx, &aw)?;
+            // Events get seqs above the highest so far; the search index
+            // takes them all in one statement at the end (see schema 6).
+            let last_seq: i64 = tx
+                .prepare_cached("SELECT coalesce(max(seq), 0) FROM events")
+                .and_then(|mut st| st.query_row([], |r| r.get(0)))
+                .map_err(storage)?;
             // Inside this transaction only an `End` step changes a status,
             // so a session once found active stays active until one ends
             // it: its appends are checked once, not with a query per event.
@@ -863,6 +966,12 @@ impl Store for SqliteStore {
                     }
                 }
             }
+            tx.prepare_cached(
+                "INSERT INTO events_fts (rowid, app, title, url, text)
+                 SELECT seq, app, title, url, text FROM events WHERE seq > ?1",
+            )
+            .and_then(|mut st| st.execute([last_seq]))
+            .map_err(storage)?;
             Ok(())
         })
     }

@@ -29,10 +29,11 @@ fn user_version(path: &Path) -> i64 {
         .expect("user_version")
 }
 
+/// The tables, the search indexes and their FTS5 shadow tables aside.
 fn tables(path: &Path) -> Vec<String> {
     let conn = rusqlite::Connection::open(path).expect("open");
     let mut stmt = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '%\\_fts%' ESCAPE '\\' ORDER BY name")
         .expect("prepare");
     stmt.query_map([], |r| r.get(0))
         .expect("query")
@@ -43,6 +44,15 @@ fn tables(path: &Path) -> Vec<String> {
 fn assert_migrated(path: &Path) {
     assert_eq!(user_version(path), MIGRATIONS);
     assert_eq!(tables(path), TABLES);
+    let conn = rusqlite::Connection::open(path).expect("open");
+    let indexes: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE sql LIKE 'CREATE VIRTUAL TABLE%' ORDER BY name")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect();
+    assert_eq!(indexes, ["entries_fts", "events_fts"], "the search indexes");
 }
 
 /// A daybook database with a few hundred events in it, closed (so

@@ -56,6 +56,8 @@ pub enum Finding {
     /// The store refused a reduction the engine had checked: the engine
     /// committed something that no longer applied (a stale answer).
     ReductionRefused(SessionId),
+    /// The SQLite store's full-text index does not match its rows.
+    SearchIndex(String),
 }
 
 impl fmt::Display for Finding {
@@ -82,6 +84,7 @@ impl fmt::Display for Finding {
             }
             Self::StartNotFirstEvent(s) => write!(f, "cut rules: session {s} does not start at its first event"),
             Self::ActiveAfterStart(s) => write!(f, "disjoint: session {s} is still active after recovery"),
+            Self::SearchIndex(problem) => write!(f, "search index: {problem}"),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! - [`v1`]: daybook's own API under `/v1`;
 //! - [`activitywatch`]: ActivityWatch's watcher API under `/api/0`, on
 //!   daybook's listener and on its own (`activitywatch_listen`);
+//! - `/mcp`: the MCP server over streamable HTTP ([`crate::mcp`]);
 //! - [`serve`]: the accept loop with its connection cap, timeouts and
 //!   bounded stop.
 
@@ -25,6 +26,7 @@ use axum::response::IntoResponse;
 pub use guard::Guard;
 pub use v1::{ApiError, MAX_BODY_BYTES, MAX_EVENTS, SessionJson, parse_events};
 
+use crate::recall::Reader;
 use crate::service::Command;
 
 /// What every handler may reach: the engine thread and the guard (for
@@ -35,17 +37,21 @@ pub struct AppState {
     pub engine: Sender<Command>,
     /// The guard in front of every route.
     pub guard: Arc<Guard>,
+    /// Read-only access for search and the other readers.
+    pub reader: Reader,
 }
 
 /// Every surface behind the guard.
-pub fn router(engine: Sender<Command>, guard: Arc<Guard>) -> Router {
+pub fn router(engine: Sender<Command>, guard: Arc<Guard>, reader: Reader) -> Router {
     let state = AppState {
         engine,
         guard: Arc::clone(&guard),
+        reader,
     };
     Router::new()
         .merge(v1::routes())
         .merge(activitywatch::routes())
+        .nest_service("/mcp", crate::mcp::http_service(state.reader.clone()))
         .fallback(|uri: axum::http::Uri| async move {
             if guard::Surface::of(uri.path()) == guard::Surface::ActivityWatch {
                 activitywatch::not_found().await
@@ -59,10 +65,11 @@ pub fn router(engine: Sender<Command>, guard: Arc<Guard>) -> Router {
 
 /// The ActivityWatch surface alone, for its own listener
 /// (`activitywatch_listen`): `/api/0` behind the guard, nothing else.
-pub fn activitywatch_router(engine: Sender<Command>, guard: Arc<Guard>) -> Router {
+pub fn activitywatch_router(engine: Sender<Command>, guard: Arc<Guard>, reader: Reader) -> Router {
     let state = AppState {
         engine,
         guard: Arc::clone(&guard),
+        reader,
     };
     Router::new()
         .merge(activitywatch::routes())

@@ -12,7 +12,7 @@
 use std::sync::mpsc::Sender;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -28,6 +28,7 @@ use tokio::sync::oneshot;
 use super::AppState;
 use crate::clock;
 use crate::error::quote;
+use crate::recall::{SearchParams, SummaryParams};
 use crate::service::{Command, Refused};
 
 /// Largest accepted request body.
@@ -43,6 +44,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v1/status", get(status))
         .route("/v1/sessions", get(sessions))
         .route("/v1/days/{day}", get(day))
+        .route("/v1/search", get(search))
+        .route("/v1/summary", get(summary))
         .route("/v1/pause", post(pause))
         .route("/v1/resume", post(resume))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -200,7 +203,7 @@ async fn post_events(
     Ok(Json(accepted).into_response())
 }
 
-async fn status(State(AppState { engine, guard }): State<AppState>) -> Result<Response, ApiError> {
+async fn status(State(AppState { engine, guard, .. }): State<AppState>) -> Result<Response, ApiError> {
     let mut status = ask(&engine, Command::Status).await?.map_err(ApiError::internal)?;
     status.refused_requests = guard.refused();
     status.request_bytes_in_flight = guard.body_bytes_in_flight();
@@ -276,6 +279,45 @@ async fn day(State(AppState { engine, .. }): State<AppState>, Path(day): Path<St
         .await?
         .map_err(ApiError::internal)?;
     Ok(([(header::CONTENT_TYPE, "text/markdown; charset=utf-8")], text).into_response())
+}
+
+/// `GET /v1/search?q=...&since=&until=&app=&limit=&offset=`: see
+/// [`crate::recall`]. A bad query or time is a 400 naming it.
+async fn search(
+    State(AppState { reader, .. }): State<AppState>,
+    q: Result<Query<SearchParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|r| ApiError::bad(format!("bad search parameters: {}", r.body_text())))?;
+    let now = clock::now();
+    let answer = reader
+        .ask(move |store, privacy| crate::recall::search(store, privacy, &q, now))
+        .await
+        .map_err(read_error)?;
+    Ok(Json(answer).into_response())
+}
+
+/// `GET /v1/summary?day=` or `?since=&until=` (and `top=`): see
+/// [`crate::recall::summary`].
+async fn summary(
+    State(AppState { reader, .. }): State<AppState>,
+    q: Result<Query<SummaryParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|r| ApiError::bad(format!("bad summary parameters: {}", r.body_text())))?;
+    let now = clock::now();
+    let answer = reader
+        .ask(move |store, privacy| crate::recall::summary(store, privacy, &q, now))
+        .await
+        .map_err(read_error)?;
+    Ok(Json(answer).into_response())
+}
+
+/// A reader's error as a reply: 400 for the asker's fault, else 500.
+pub(super) fn read_error(e: crate::Error) -> ApiError {
+    if crate::recall::is_bad_input(&e) {
+        ApiError::bad(e.to_string())
+    } else {
+        ApiError::internal(e.to_string())
+    }
 }
 
 async fn pause(State(AppState { engine, .. }): State<AppState>) -> Result<Response, ApiError> {

@@ -1,0 +1,712 @@
+//! Recall: the read side that people and agents use (SPEC §12). Full-text
+//! search over events and entries, read from a [`SqliteStore`] opened
+//! read-only beside the running daemon. The command line (`daybook
+//! search`), `GET /v1/search` and the MCP `search` tool all call
+//! [`search`], so they answer the same question the same way.
+//!
+//! Decisions where the spec is silent:
+//! - Results come newest stored first (the index's own order, which needs
+//!   no sort however many rows match); that is time order except for late
+//!   events, which come where they were stored. Events and entries are
+//!   merged by time.
+//! - `app` filters events by their app name (case-insensitive) and leaves
+//!   entries out: an entry spans many apps.
+//! - The privacy rules in force now are applied again when reading: an
+//!   event whose app, title or URL a rule added since ignores is never
+//!   returned.
+//! - Every text a capture client sent is made one inert line
+//!   ([`daybook_core::text::inline`]) before it is returned.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use daybook_core::search::{self, MATCH_CLOSE, MATCH_OPEN, Query, TimeBound};
+use daybook_core::text::inline;
+use daybook_core::{Event, Timestamp, UtcOffset};
+use rusqlite::functions::FunctionFlags;
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::privacy::Privacy;
+use crate::store::SqliteStore;
+
+/// Where readers read: the database, opened read-only for each question
+/// (a connection costs well under a millisecond; SQLite's WAL lets any
+/// number read beside the daemon's one writer), and the privacy rules
+/// in force.
+#[derive(Clone, Debug)]
+pub struct Reader {
+    database: PathBuf,
+    privacy: Arc<Privacy>,
+}
+
+impl Reader {
+    /// A reader of `database` under `privacy`.
+    pub fn new(database: PathBuf, privacy: Privacy) -> Self {
+        Self {
+            database,
+            privacy: Arc::new(privacy),
+        }
+    }
+
+    /// Opens the database read-only (see [`SqliteStore::open_read_only`]).
+    pub fn open(&self) -> Result<SqliteStore> {
+        SqliteStore::open_read_only(&self.database)
+    }
+
+    /// The privacy rules in force.
+    pub fn privacy(&self) -> &Arc<Privacy> {
+        &self.privacy
+    }
+
+    /// Runs `f` on a fresh read-only connection on tokio's blocking pool,
+    /// so a query never holds up the async workers.
+    pub async fn ask<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&SqliteStore, &Arc<Privacy>) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let reader = self.clone();
+        tokio::task::spawn_blocking(move || f(&reader.open()?, &reader.privacy))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    }
+}
+
+/// Results returned when no `limit` is given.
+pub const DEFAULT_LIMIT: usize = 20;
+/// The most results one answer holds.
+pub const MAX_LIMIT: usize = 100;
+/// The furthest `offset` accepted: past it, a narrower range is the way.
+pub const MAX_OFFSET: usize = 10_000;
+
+/// A search as asked: the query and its filters as typed (the same
+/// fields on the command line, `GET /v1/search` and MCP).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
+pub struct SearchParams {
+    /// Words (all must appear), "a phrase", or a prefix like tok*.
+    pub q: String,
+    /// Only what happened at or after this: today, yesterday, 2h, 7d, a
+    /// local date like 2026-11-28, or RFC 3339.
+    #[serde(default)]
+    pub since: Option<String>,
+    /// Only what happened before this (same forms as since).
+    #[serde(default)]
+    pub until: Option<String>,
+    /// Only events of this app (case-insensitive); entries are left out.
+    #[serde(default)]
+    pub app: Option<String>,
+    /// Results per answer (default 20, at most 100).
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Results to skip (for the next page: the answer's next_offset).
+    #[serde(default)]
+    pub offset: Option<usize>,
+}
+
+/// The entry of the day log that covers a result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryRef {
+    /// Its id.
+    pub id: i64,
+    /// `flush`, `final`, `heuristic` or `late`.
+    pub kind: String,
+    /// The local day whose log holds it, `YYYY-MM-DD`.
+    pub day: String,
+    /// Its window's start, RFC 3339 with offset.
+    pub from: String,
+    /// Its window's end, RFC 3339 with offset.
+    pub to: String,
+}
+
+/// One search result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hit {
+    /// `event` (a capture) or `entry` (a section of a day log).
+    pub kind: String,
+    /// When: the event's `at`, or the entry's start; RFC 3339 with the
+    /// local offset of that instant.
+    pub time: String,
+    /// The event's app.
+    pub app: Option<String>,
+    /// The event's window title.
+    pub title: Option<String>,
+    /// The event's URL.
+    pub url: Option<String>,
+    /// Where it matched, the matches between `**`, cut to about 300
+    /// characters.
+    pub snippet: String,
+    /// The session it belongs to.
+    pub session_id: String,
+    /// The day-log entry covering it, once one does.
+    pub entry: Option<EntryRef>,
+}
+
+/// What a search found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchAnswer {
+    /// The query as typed.
+    pub query: String,
+    /// The lower bound used, RFC 3339 (none: from the beginning).
+    pub since: Option<String>,
+    /// The upper bound used, RFC 3339 (none: up to now).
+    pub until: Option<String>,
+    /// The local UTC offset at the time of the search, `+01:00`.
+    pub utc_offset: String,
+    /// Results skipped.
+    pub offset: usize,
+    /// Results asked for.
+    pub limit: usize,
+    /// The results, newest first.
+    pub results: Vec<Hit>,
+    /// The `offset` of the next page, when there is one.
+    pub next_offset: Option<usize>,
+}
+
+/// `+HH:MM` for an offset.
+pub fn offset_text(offset: UtcOffset) -> String {
+    offset.fixed().to_string()
+}
+
+/// Whether `e` is the asker's fault (a bad query, time or day) rather
+/// than daybook's: a 400, not a 500.
+pub fn is_bad_input(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Core(daybook_core::Error::InvalidQuery { .. } | daybook_core::Error::InvalidTime { .. })
+            | Error::BadInput { .. }
+    )
+}
+
+/// Resolves a `since` / `until` as typed, at `now` in the local zone.
+pub fn resolve_bound(input: &str, now: Timestamp) -> Result<Timestamp> {
+    let bound = TimeBound::parse(input)?;
+    Ok(bound.resolve(now, now.local_date(clock::local_offset(now)), |d| {
+        clock::local_day_bounds(d).0
+    }))
+}
+
+fn rfc3339(t: Timestamp) -> String {
+    t.rfc3339(clock::local_offset(t))
+}
+
+/// Registers `daybook_ignored(app, title, url)`: whether the rules in
+/// force ignore such an event (see the module's docs).
+fn register_privacy(store: &SqliteStore, privacy: &Arc<Privacy>) -> Result<()> {
+    let privacy = Arc::clone(privacy);
+    store
+        .connection()
+        .create_scalar_function(
+            "daybook_ignored",
+            3,
+            FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+            move |ctx| {
+                let event = Event {
+                    at: Timestamp(0),
+                    offset: UtcOffset(0),
+                    app: ctx.get::<String>(0)?,
+                    title: ctx.get::<Option<String>>(1)?,
+                    url: ctx.get::<Option<String>>(2)?,
+                    text: None,
+                    source: None,
+                };
+                Ok(privacy.ignores(&event))
+            },
+        )
+        .map_err(|source| Error::Database {
+            path: store.path().to_owned(),
+            source,
+        })
+}
+
+fn db(store: &SqliteStore) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |source| Error::Database {
+        path: store.path().to_owned(),
+        source,
+    }
+}
+
+/// A result before the pages are merged: its instant (for the merge) and
+/// what is shown.
+struct Found {
+    at: i64,
+    hit: Hit,
+}
+
+fn entry_ref(store: &SqliteStore, id: Option<i64>) -> Result<Option<EntryRef>> {
+    let Some(id) = id else { return Ok(None) };
+    store
+        .connection()
+        .prepare_cached("SELECT id, kind, day, from_ms, to_ms, offset_s FROM entries WHERE id = ?1")
+        .and_then(|mut st| {
+            st.query_row([id], |r| {
+                let offset = UtcOffset(r.get(5)?);
+                Ok(EntryRef {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    day: r.get(2)?,
+                    from: Timestamp(r.get(3)?).rfc3339(offset),
+                    to: Timestamp(r.get(4)?).rfc3339(offset),
+                })
+            })
+            .optional()
+        })
+        .map_err(db(store))
+}
+
+/// Searches events and entries (see the module's docs), at `now`.
+pub fn search(
+    store: &SqliteStore,
+    privacy: &Arc<Privacy>,
+    params: &SearchParams,
+    now: Timestamp,
+) -> Result<SearchAnswer> {
+    let query = Query::parse(&params.q)?;
+    let since = params.since.as_deref().map(|s| resolve_bound(s, now)).transpose()?;
+    let until = params.until.as_deref().map(|s| resolve_bound(s, now)).transpose()?;
+    let limit = params.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let offset = params.offset.unwrap_or(0).min(MAX_OFFSET);
+    let app = params.app.as_deref().map(str::trim).filter(|a| !a.is_empty());
+    register_privacy(store, privacy)?;
+    let fts = query.fts5();
+    let (lo, hi) = (since.map_or(i64::MIN, |t| t.0), until.map_or(i64::MAX, |t| t.0));
+    // One more than the page, from each index, so the merge knows whether
+    // a next page exists.
+    let want = i64::try_from(offset + limit + 1).unwrap_or(i64::MAX);
+    let (open, close) = (u32::from(MATCH_OPEN), u32::from(MATCH_CLOSE));
+    let mut found = Vec::new();
+    {
+        let mut st = store
+            .connection()
+            .prepare_cached(&format!(
+                "SELECT e.at_ms, e.offset_s, e.app, e.title, e.url, e.session_id,
+                        snippet(events_fts, -1, char({open}), char({close}), '…', 40),
+                        (SELECT b.entry_id FROM blocks b
+                          WHERE b.session_id = e.session_id AND b.start_ms <= e.attributed_ms
+                          ORDER BY b.start_ms DESC LIMIT 1)
+                   FROM events_fts JOIN events e ON e.seq = events_fts.rowid
+                  WHERE events_fts MATCH ?1 AND e.at_ms >= ?2 AND e.at_ms < ?3
+                    AND (?4 IS NULL OR e.app = ?4 COLLATE NOCASE)
+                    AND NOT daybook_ignored(e.app, e.title, e.url)
+                  ORDER BY events_fts.rowid DESC LIMIT ?5"
+            ))
+            .map_err(db(store))?;
+        let rows = st
+            .query_map(params![fts, lo, hi, app, want], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    UtcOffset(r.get(1)?),
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, Option<i64>>(7)?,
+                ))
+            })
+            .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+            .map_err(db(store))?;
+        for (at, off, app, title, url, session, marked, entry) in rows {
+            found.push(Found {
+                at,
+                hit: Hit {
+                    kind: "event".into(),
+                    time: Timestamp(at).rfc3339(off),
+                    app: Some(inline(&app)),
+                    title: title.as_deref().map(inline),
+                    url: url.as_deref().map(inline),
+                    snippet: search::snippet(&marked),
+                    session_id: inline(&session),
+                    entry: entry_ref(store, entry)?,
+                },
+            });
+        }
+    }
+    if app.is_none() {
+        let mut st = store
+            .connection()
+            .prepare_cached(&format!(
+                "SELECT n.id, n.from_ms, n.offset_s, n.session_id,
+                        snippet(entries_fts, 0, char({open}), char({close}), '…', 40)
+                   FROM entries_fts JOIN entries n ON n.id = entries_fts.rowid
+                  WHERE entries_fts MATCH ?1 AND n.to_ms > ?2 AND n.from_ms < ?3
+                  ORDER BY entries_fts.rowid DESC LIMIT ?4"
+            ))
+            .map_err(db(store))?;
+        let rows = st
+            .query_map(params![fts, lo, hi, want], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    UtcOffset(r.get(2)?),
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            })
+            .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+            .map_err(db(store))?;
+        for (id, from, off, session, marked) in rows {
+            found.push(Found {
+                at: from,
+                hit: Hit {
+                    kind: "entry".into(),
+                    time: Timestamp(from).rfc3339(off),
+                    app: None,
+                    title: None,
+                    url: None,
+                    snippet: search::snippet(&marked),
+                    session_id: inline(&session),
+                    entry: entry_ref(store, Some(id))?,
+                },
+            });
+        }
+    }
+    // Newest first; at one instant, events before entries.
+    found.sort_by(|a, b| {
+        b.at.cmp(&a.at)
+            .then_with(|| (a.hit.kind == "entry").cmp(&(b.hit.kind == "entry")))
+    });
+    let more = found.len() > offset + limit;
+    let results = found.into_iter().skip(offset).take(limit).map(|f| f.hit).collect();
+    Ok(SearchAnswer {
+        query: params.q.clone(),
+        since: since.map(rfc3339),
+        until: until.map(rfc3339),
+        utc_offset: offset_text(clock::local_offset(now)),
+        offset,
+        limit,
+        results,
+        next_offset: more.then_some(offset + limit),
+    })
+}
+
+/// A search answer as the command line prints it.
+pub fn render_search(answer: &SearchAnswer) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    if answer.results.is_empty() {
+        let _ = writeln!(out, "no results for {}", crate::error::quote(&answer.query));
+    }
+    for hit in &answer.results {
+        let what = match hit.kind.as_str() {
+            "entry" => "day log entry".to_owned(),
+            _ => [hit.app.as_deref(), hit.title.as_deref(), hit.url.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" — "),
+        };
+        let _ = writeln!(out, "{}  {what}", hit.time);
+        let _ = writeln!(out, "    {}", hit.snippet);
+        let entry = hit
+            .entry
+            .as_ref()
+            .map_or_else(String::new, |e| format!(", entry {} of {}", e.id, e.day));
+        let _ = writeln!(out, "    session {}{entry}", hit.session_id);
+    }
+    if let Some(next) = answer.next_offset {
+        let _ = writeln!(out, "more results: add --offset {next}");
+    }
+    out
+}
+
+/// An activity summary as asked: a local day, or a range (the same
+/// fields on the command line, `GET /v1/summary` and MCP).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
+pub struct SummaryParams {
+    /// A local day: YYYY-MM-DD, today or yesterday (default: today, when
+    /// neither since nor until is given).
+    #[serde(default)]
+    pub day: Option<String>,
+    /// The range's start instead of a day: today, yesterday, 2h, 7d, a
+    /// local date, or RFC 3339.
+    #[serde(default)]
+    pub since: Option<String>,
+    /// The range's end (default: now); same forms as since.
+    #[serde(default)]
+    pub until: Option<String>,
+    /// How many apps, titles and domains to list, longest first (default
+    /// 10, at most 50).
+    #[serde(default)]
+    pub top: Option<usize>,
+}
+
+/// Time spent in one thing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeIn {
+    /// The app, `app — title`, or domain.
+    pub name: String,
+    /// Seconds (rounded down).
+    pub seconds: i64,
+    /// The same as a person writes it (`1 h 28 min`).
+    pub human: String,
+}
+
+/// Where a range's time went.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SummaryAnswer {
+    /// The local day asked for, if a day was.
+    pub day: Option<String>,
+    /// The range's start, RFC 3339 at the local offset used.
+    pub from: String,
+    /// The range's end (exclusive).
+    pub to: String,
+    /// The local UTC offsets used for the range's bounds (two on a DST
+    /// day).
+    pub utc_offsets: Vec<String>,
+    /// Time in sessions (active), seconds.
+    pub active_seconds: i64,
+    /// Time between sessions, idle or away, seconds.
+    pub idle_seconds: i64,
+    /// Time between sessions while capture was paused, seconds.
+    pub paused_seconds: i64,
+    /// Sessions touching the range.
+    pub sessions: usize,
+    /// Events counted.
+    pub events: u64,
+    /// Time per app, longest first (at most `top`).
+    pub apps: Vec<TimeIn>,
+    /// Time per window title (`app — title`), longest first.
+    pub titles: Vec<TimeIn>,
+    /// Time per web domain, longest first.
+    pub domains: Vec<TimeIn>,
+    /// How many apps, titles and domains were left out of the lists.
+    pub not_listed: NotListed,
+}
+
+/// Counts of what a summary's lists left out.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotListed {
+    /// Apps.
+    pub apps: usize,
+    /// Titles.
+    pub titles: usize,
+    /// Domains.
+    pub domains: usize,
+}
+
+/// The default and largest `top` of a summary.
+const SUMMARY_TOP: (usize, usize) = (10, 50);
+
+fn time_in(name: String, millis: i64) -> TimeIn {
+    TimeIn {
+        name: inline(&name),
+        seconds: millis / 1000,
+        human: daybook_core::aggregate::human_duration(millis),
+    }
+}
+
+/// Sessions that touch `[from, to)` with their events, the events the
+/// rules in force ignore left out (their time goes to the context before
+/// them, as if they had never been captured). Events come without their
+/// typed text and source: no aggregation reads them, and they are most of
+/// an event's bytes. The rules are asked once per distinct (app, title,
+/// url): a day repeats a few hundred contexts over thousands of events.
+pub fn sessions_with_events(
+    store: &SqliteStore,
+    privacy: &Privacy,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Vec<(daybook_core::Session, Vec<daybook_core::StoredEvent>)>> {
+    use std::collections::HashMap;
+
+    use daybook_core::{SessionId, StoredEvent};
+    let sessions = store.sessions_between(from, to)?;
+    let mut st = store
+        .connection()
+        .prepare_cached(
+            "SELECT seq, attributed_ms, at_ms, offset_s, app, title, url FROM events
+              WHERE session_id = ?1 ORDER BY attributed_ms, seq",
+        )
+        .map_err(db(store))?;
+    let mut ignored: HashMap<(String, Option<String>, Option<String>), bool> = HashMap::new();
+    let mut out = Vec::with_capacity(sessions.len());
+    for s in sessions {
+        let mut rows = st.query([&s.id.0]).map_err(db(store))?;
+        let mut events: Vec<StoredEvent> = Vec::new();
+        let mut last_skipped = false;
+        while let Some(r) = rows.next().map_err(db(store))? {
+            let read = |r: &rusqlite::Row<'_>| -> rusqlite::Result<StoredEvent> {
+                Ok(StoredEvent {
+                    seq: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                    session_id: SessionId(s.id.0.clone()),
+                    attributed: Timestamp(r.get(1)?),
+                    event: Event {
+                        at: Timestamp(r.get(2)?),
+                        offset: UtcOffset(r.get(3)?),
+                        app: r.get(4)?,
+                        title: r.get(5)?,
+                        url: r.get(6)?,
+                        text: None,
+                        source: None,
+                    },
+                })
+            };
+            // Consecutive events mostly share their context: the rules'
+            // answer for the previous one is reused without a lookup.
+            let str_at = |i| r.get_ref(i).ok().and_then(|v| v.as_str_or_null().ok().flatten());
+            let same = events.last().is_some_and(|p: &StoredEvent| {
+                str_at(4) == Some(p.event.app.as_str())
+                    && str_at(5) == p.event.title.as_deref()
+                    && str_at(6) == p.event.url.as_deref()
+            });
+            if same && !last_skipped {
+                let e = read(r).map_err(db(store))?;
+                events.push(e);
+                continue;
+            }
+            let e = read(r).map_err(db(store))?;
+            let key = (e.event.app.clone(), e.event.title.clone(), e.event.url.clone());
+            let skip = *ignored.entry(key).or_insert_with(|| privacy.ignores(&e.event));
+            last_skipped = skip;
+            if !skip {
+                events.push(e);
+            }
+        }
+        drop(rows);
+        out.push((s, events));
+    }
+    Ok(out)
+}
+
+/// Where the time of a local day or a range went (see
+/// [`daybook_core::aggregate`]: away time excluded, local day bounds).
+pub fn summary(
+    store: &SqliteStore,
+    privacy: &Privacy,
+    params: &SummaryParams,
+    now: Timestamp,
+) -> Result<SummaryAnswer> {
+    use daybook_core::aggregate::{SessionInput, aggregate, aggregate_day};
+    let top = params.top.unwrap_or(SUMMARY_TOP.0).clamp(1, SUMMARY_TOP.1);
+    let ranged = params.since.is_some() || params.until.is_some();
+    if ranged && params.day.is_some() {
+        return Err(Error::BadInput {
+            path: "summary".into(),
+            message: "give a day, or since/until, not both".into(),
+        });
+    }
+    let day = match (&params.day, ranged) {
+        (Some(d), _) => Some(parse_day_param(d, now)?),
+        (None, false) => Some(now.local_date(clock::local_offset(now))),
+        (None, true) => None,
+    };
+    // A day's sessions are read within its bounds in this machine's zone
+    // and two hours either side: the aggregation takes the day's bounds
+    // from the offsets its events carry, which differ from this zone's by
+    // a DST shift at most unless the data was captured in another zone.
+    let (from, to) = match day {
+        Some(d) => {
+            let (from, to) = clock::local_day_bounds(d);
+            (Timestamp(from.0 - 2 * 3_600_000), Timestamp(to.0 + 2 * 3_600_000))
+        }
+        None => (
+            params
+                .since
+                .as_deref()
+                .map_or(Ok(Timestamp(0)), |s| resolve_bound(s, now))?,
+            params.until.as_deref().map_or(Ok(now), |s| resolve_bound(s, now))?,
+        ),
+    };
+    let rows = sessions_with_events(store, privacy, from, to)?;
+    let inputs: Vec<SessionInput<'_>> = rows
+        .iter()
+        .map(|(session, events)| SessionInput { session, events })
+        .collect();
+    let (agg, offsets) = match day {
+        Some(d) => {
+            let (start, _) = clock::local_day_bounds(d);
+            let (bounds, agg) = aggregate_day(d, &inputs, clock::local_offset(start));
+            (agg, bounds.offsets())
+        }
+        None => {
+            let mut offsets = vec![clock::local_offset(from), clock::local_offset(to)];
+            offsets.dedup();
+            (aggregate(from, to, &inputs), offsets)
+        }
+    };
+    let at = |t: Timestamp, i: usize| t.rfc3339(offsets[i.min(offsets.len() - 1)]);
+    let totals = &agg.totals;
+    Ok(SummaryAnswer {
+        day: day.map(|d| d.format("%Y-%m-%d").to_string()),
+        from: at(agg.from, 0),
+        to: at(agg.to, 1),
+        utc_offsets: offsets.iter().map(|o| offset_text(*o)).collect(),
+        active_seconds: agg.active_millis / 1000,
+        idle_seconds: agg.idle_millis / 1000,
+        paused_seconds: agg.paused_millis / 1000,
+        sessions: agg.sessions.len(),
+        events: agg.events(),
+        apps: totals
+            .apps
+            .iter()
+            .take(top)
+            .map(|t| time_in(t.name.clone(), t.millis))
+            .collect(),
+        titles: totals
+            .titles
+            .iter()
+            .take(top)
+            .map(|t| time_in(format!("{} — {}", t.app, t.title), t.millis))
+            .collect(),
+        domains: totals
+            .domains
+            .iter()
+            .take(top)
+            .map(|t| time_in(t.name.clone(), t.millis))
+            .collect(),
+        not_listed: NotListed {
+            apps: totals.apps.len().saturating_sub(top),
+            titles: totals.titles.len().saturating_sub(top),
+            domains: totals.domains.len().saturating_sub(top),
+        },
+    })
+}
+
+/// A day as asked: `today`, `yesterday`, or `YYYY-MM-DD`.
+pub fn parse_day_param(input: &str, now: Timestamp) -> Result<chrono::NaiveDate> {
+    let today = now.local_date(clock::local_offset(now));
+    match TimeBound::parse(input)? {
+        TimeBound::DayStart(search::DayRef::Date(d)) => Ok(d),
+        TimeBound::DayStart(search::DayRef::DaysBack(n)) => Ok(today - chrono::Days::new(u64::from(n))),
+        _ => Err(Error::Core(daybook_core::Error::InvalidTime {
+            input: input.chars().take(200).collect(),
+            reason: "is not a day: use today, yesterday or a date like 2026-11-28",
+        })),
+    }
+}
+
+/// A summary as the command line prints it.
+pub fn render_summary(s: &SummaryAnswer) -> String {
+    use std::fmt::Write;
+    let human = |secs: i64| daybook_core::aggregate::human_duration(secs * 1000);
+    let mut out = String::new();
+    let _ = writeln!(out, "{} → {} (UTC offset {})", s.from, s.to, s.utc_offsets.join(", "));
+    let _ = writeln!(
+        out,
+        "active {}, idle {}, paused {}; {} session(s), {} event(s)",
+        human(s.active_seconds),
+        human(s.idle_seconds),
+        human(s.paused_seconds),
+        s.sessions,
+        s.events
+    );
+    for (title, list, left) in [
+        ("apps", &s.apps, s.not_listed.apps),
+        ("titles", &s.titles, s.not_listed.titles),
+        ("domains", &s.domains, s.not_listed.domains),
+    ] {
+        if list.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "{title}:");
+        for t in list {
+            let _ = writeln!(out, "  {:>12}  {}", t.human, t.name);
+        }
+        if left > 0 {
+            let _ = writeln!(out, "  … and {left} more (--top)");
+        }
+    }
+    out
+}

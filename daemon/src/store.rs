@@ -717,6 +717,35 @@ impl SqliteStore {
         )
     }
 
+    /// The events of every session that overlaps `[from, to)` (the
+    /// sessions [`Self::sessions_between`] returns), by attributed time
+    /// then `seq`: what the page aggregates a day from.
+    pub fn events_of_sessions_between(&self, from: Timestamp, to: Timestamp) -> CoreResult<Vec<StoredEvent>> {
+        let sql = format!(
+            "SELECT {} FROM events e JOIN sessions s ON s.id = e.session_id
+             WHERE s.start_ms < ?2 AND (s.end_ms IS NULL OR s.end_ms >= ?1)
+             ORDER BY e.attributed_ms, e.seq",
+            EVENT_COLUMNS
+                .split(", ")
+                .map(|c| format!("e.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        collect(&self.conn, &sql, params![from.0, to.0], read_event, Ok)
+    }
+
+    /// Every block of a session, covered or not, by start.
+    pub fn session_blocks(&self, id: &SessionId) -> CoreResult<Vec<Block>> {
+        let sql = format!("SELECT {BLOCK_COLUMNS} FROM blocks WHERE session_id = ?1 ORDER BY start_ms");
+        collect(&self.conn, &sql, params![id.0], read_block_row, block)
+    }
+
+    /// Every entry of a session, by `(from, id)`.
+    pub fn session_entries(&self, id: &SessionId) -> CoreResult<Vec<Entry>> {
+        let sql = format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE session_id = ?1 ORDER BY from_ms, id");
+        collect(&self.conn, &sql, params![id.0], read_entry, entry)
+    }
+
     /// Every session, by start.
     pub fn all_sessions(&self) -> CoreResult<Vec<Session>> {
         self.sessions_where("1", [])

@@ -5,10 +5,12 @@
 //! - [`guard`]: Host, Origin, CORS, the API token, Content-Type and the
 //!   body budget, checked before any handler runs;
 //! - [`v1`]: daybook's own API under `/v1`;
+//! - [`page`]: the timeline page (`/`, `/day/...`, `/week/...`, `/assets/...`);
 //! - [`serve`]: the accept loop with its connection cap, timeouts and
 //!   bounded stop.
 
 pub mod guard;
+pub mod page;
 pub mod serve;
 pub mod v1;
 
@@ -45,6 +47,7 @@ pub fn router(engine: Sender<Command>, guard: Arc<Guard>, reader: Reader) -> Rou
     };
     Router::new()
         .merge(v1::routes())
+        .merge(page::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such path") })
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(guard, guard::check))

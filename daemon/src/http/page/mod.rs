@@ -167,14 +167,14 @@ pub fn render_day(read: &RangeRead, day: NaiveDate, now: Timestamp) -> String {
 }
 
 /// What a day view reads (`[from, to)` of the local day, its entries).
-pub fn load_day(store: &SqliteStore, day: NaiveDate) -> Result<RangeRead, daybook_core::Error> {
+pub fn load_day(store: &SqliteStore, privacy: &Privacy, day: NaiveDate) -> Result<RangeRead, daybook_core::Error> {
     let (from, to) = clock::local_day_bounds(day);
-    RangeRead::load(store, from, to, &[day])
+    RangeRead::load(store, privacy, from, to, &[day])
 }
 
 async fn day_view(State(state): State<AppState>, day: NaiveDate) -> Result<Response, Response> {
-    let html = read(&state, move |store, _| {
-        let r = load_day(store, day)?;
+    let html = read(&state, move |store, privacy| {
+        let r = load_day(store, privacy, day)?;
         Ok(render_day(&r, day, clock::now()))
     })
     .await?;
@@ -187,7 +187,10 @@ async fn session(State(state): State<AppState>, Path((day, id)): Path<(String, S
         Err(r) => return r,
     };
     let sid = SessionId(id.clone());
-    let loaded = read(&state, move |store, _| Ok(SessionRead::load(store, &sid)?)).await;
+    let loaded = read(&state, move |store, privacy| {
+        Ok(SessionRead::load(store, privacy, &sid)?)
+    })
+    .await;
     match loaded {
         Err(r) => r,
         Ok(None) => problem(StatusCode::NOT_FOUND, &format!("there is no session “{id}”")),
@@ -210,10 +213,10 @@ async fn session(State(state): State<AppState>, Path((day, id)): Path<(String, S
 }
 
 /// What a week view reads.
-pub fn load_week(store: &SqliteStore, monday: NaiveDate) -> Result<RangeRead, daybook_core::Error> {
+pub fn load_week(store: &SqliteStore, privacy: &Privacy, monday: NaiveDate) -> Result<RangeRead, daybook_core::Error> {
     let (from, _) = clock::local_day_bounds(monday);
     let (_, to) = clock::local_day_bounds(monday + chrono::Days::new(6));
-    RangeRead::load(store, from, to, &[])
+    RangeRead::load(store, privacy, from, to, &[])
 }
 
 /// Renders the week starting `monday` from its read.
@@ -244,8 +247,8 @@ async fn week(State(state): State<AppState>, Path(week): Path<String>) -> Respon
             &format!("“{week}” is not a week: weeks look like 2026-W48 (ISO 8601)"),
         );
     };
-    let html = read(&state, move |store, _| {
-        let r = load_week(store, monday)?;
+    let html = read(&state, move |store, privacy| {
+        let r = load_week(store, privacy, monday)?;
         Ok(render_week(&r, monday, clock::now()))
     })
     .await;

@@ -11,7 +11,12 @@ use chrono::NaiveDate;
 use daybook_core::aggregate::{self, Aggregate, GapKind, SessionAggregate, SessionInput};
 use daybook_core::{Block, EndReason, Entry, Session, SessionId, StoredEvent, Timestamp, UtcOffset};
 
+use crate::privacy::Privacy;
 use crate::store::SqliteStore;
+
+/// How much wider than the asked range sessions are read (see
+/// [`RangeRead::load`]).
+const WIDER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// The rows of a range of local days: the sessions that overlap it (as
 /// `/v1/sessions` lists them), their events, the entries of its days, and
@@ -33,17 +38,27 @@ impl RangeRead {
     /// local days. The open session is the `active` row: the daemon
     /// recovers every orphan before it serves, so only its own open
     /// session is still active.
+    ///
+    /// Sessions are read a day wider on each side than `[from, to)`: the
+    /// aggregation takes a day's bounds from its data's offsets, which may
+    /// differ from the local zone's (as `daybook summary` reads them).
+    /// Events the privacy rules now in force ignore are left out, their
+    /// time going to the context before them, as in every reader.
     pub fn load(
         store: &SqliteStore,
+        privacy: &Privacy,
         from: Timestamp,
         to: Timestamp,
         entries_of: &[NaiveDate],
     ) -> Result<Self, daybook_core::Error> {
         use daybook_core::Store as _;
+        let (from, to) = (from - WIDER, to + WIDER);
         let sessions = store.sessions_between(from, to)?;
         let mut events: BTreeMap<SessionId, Vec<StoredEvent>> = BTreeMap::new();
         for e in store.events_of_sessions_between(from, to)? {
-            events.entry(e.session_id.clone()).or_default().push(e);
+            if !privacy.ignores(&e.event) {
+                events.entry(e.session_id.clone()).or_default().push(e);
+            }
         }
         let mut entries = Vec::new();
         for day in entries_of {
@@ -279,12 +294,14 @@ pub struct SessionRead {
 
 impl SessionRead {
     /// Reads session `id`; `None` when there is no such session.
-    pub fn load(store: &SqliteStore, id: &SessionId) -> Result<Option<Self>, daybook_core::Error> {
+    /// Events the privacy rules in force ignore are left out.
+    pub fn load(store: &SqliteStore, privacy: &Privacy, id: &SessionId) -> Result<Option<Self>, daybook_core::Error> {
         use daybook_core::Store as _;
         let Some(session) = store.session(id)? else {
             return Ok(None);
         };
-        let events = store.session_events(id)?;
+        let mut events = store.session_events(id)?;
+        events.retain(|e| !privacy.ignores(&e.event));
         let open = session
             .phase
             .end()

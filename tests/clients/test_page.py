@@ -252,3 +252,50 @@ def test_the_page_sends_its_security_headers_and_refuses_foreign_hosts(make_daem
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(req, timeout=30)
     assert refused.value.code == 403
+
+
+def test_with_a_token_a_one_time_link_lets_a_browser_read_and_nothing_more(make_daemon, browser):
+    import urllib.error
+    import urllib.request
+
+    d = make_daemon(start=False)
+    d.data_dir.mkdir(parents=True, exist_ok=True)
+    d.token = d.cli("token", "--new").stdout.strip()
+    d.start()
+    d.post("/v1/events", {"app": "Code", "title": "secret plans"})
+
+    # Without the token or a cookie, the page is refused, in a browser too.
+    browser.get(d.url + "/")
+    assert "daybook open" in browser.page_source and "Timeline" not in browser.page_source
+
+    link = d.cli("open").stdout.strip()
+    assert link.startswith(d.url + "/login?code="), link
+    browser.get(link)
+    WebDriverWait(browser, 10).until(lambda b: urllib.parse.urlparse(b.current_url).path == "/")
+    assert browser.find_elements(By.CSS_SELECTOR, "svg.timeline a.session")
+    # The cookie is HttpOnly: no script can read it.
+    assert browser.execute_script("return document.cookie") == ""
+    # The search box's fetch to /v1/search passes on the cookie.
+    browser.find_element(By.ID, "q").send_keys("secret")
+    WebDriverWait(browser, 10).until(
+        lambda b: b.find_elements(By.CSS_SELECTOR, "#search-results li.result")
+    )
+
+    # The link is spent: a second browser (or an attacker) gets 403.
+    req = urllib.request.Request(link)
+    with pytest.raises(urllib.error.HTTPError) as spent:
+        urllib.request.urlopen(req, timeout=30)
+    assert spent.value.code == 403
+
+    # The cookie opens reads only: a write with it is refused.
+    cookie = next(c for c in browser.get_cookies() if c["name"] == f"daybook-{d.port}")
+    assert cookie["httpOnly"] and cookie.get("sameSite") == "Strict"
+    pause = urllib.request.Request(
+        d.url + "/v1/pause", data=b"{}", method="POST",
+        headers={"Content-Type": "application/json", "Cookie": f"{cookie['name']}={cookie['value']}"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(pause, timeout=30)
+    assert refused.value.code == 401
+    assert d.get("/v1/status")["paused"] is False
+    assert console_errors(browser) == [] or all("401" in e["message"] for e in console_errors(browser))

@@ -10,6 +10,8 @@
 //! | `/day/YYYY-MM-DD/session/ID` | one session: spans, blocks, entries |
 //! | `/week/YYYY-Www` | an ISO week: seven timelines, the week's totals |
 //! | `/search?q=` | search results (the same as `GET /v1/search`), for a browser without script |
+//! | `POST /v1/page/link` | a one-time link into the page, when an API token is set (`daybook open`) |
+//! | `/login?code=` | spends that link's code for a page cookie (see [`super::guard`]) |
 //! | `/assets/page.css`, `/assets/page.js`, `/assets/icon.svg` | the only assets, compiled into the binary |
 //!
 //! It works offline and without JavaScript: nothing is fetched from
@@ -65,6 +67,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/day/{day}/session/{id}", get(session))
         .route("/week/{week}", get(week))
         .route("/search", get(search))
+        .route("/login", get(login))
+        .route("/v1/page/link", axum::routing::post(link))
         .route(
             "/assets/page.css",
             get(|| async { asset("text/css; charset=utf-8", CSS) }),
@@ -276,6 +280,60 @@ async fn search(State(state): State<AppState>, Query(params): Query<SearchParams
             page(StatusCode::OK, render::shell("Search", false, None, &query, &body))
         }
         Err(r) => r,
+    }
+}
+
+/// `POST /v1/page/link` (Bearer token required, like all of `/v1`):
+/// `{"url": ...}`, a one-time link into the page when a token is set,
+/// else the page's address.
+async fn link(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    // The guard let only a loopback name (or, beyond loopback, an IP
+    // literal) through as the Host.
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let url = if state.guard.has_token() {
+        match state.guard.mint_page_code() {
+            Some(code) => format!("http://{host}/login?code={code}"),
+            None => {
+                return super::ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "no random bytes for a code")
+                    .into_response();
+            }
+        }
+    } else {
+        format!("http://{host}/")
+    };
+    axum::Json(serde_json::json!({ "url": url })).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct LoginQuery {
+    code: Option<String>,
+}
+
+/// `GET /login?code=`: spends a one-time code for the page cookie and
+/// sends the browser on to `/`, so the code leaves the address bar.
+async fn login(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Response {
+    let to_today = |cookie: Option<String>| {
+        let mut r = secure((StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response());
+        if let Some(c) = cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            r.headers_mut().insert(header::SET_COOKIE, c);
+        }
+        r
+    };
+    if !state.guard.has_token() {
+        return to_today(None);
+    }
+    match q.code.as_deref().and_then(|c| state.guard.redeem_page_code(c)) {
+        Some(secret) => to_today(Some(format!(
+            "{}={secret}; Path=/; HttpOnly; SameSite=Strict",
+            state.guard.page_cookie_name()
+        ))),
+        None => problem(
+            StatusCode::FORBIDDEN,
+            "this link was already used, has expired, or was never made here; run `daybook open` for a new one",
+        ),
     }
 }
 

@@ -718,20 +718,19 @@ impl SqliteStore {
     }
 
     /// The events of every session that overlaps `[from, to)` (the
-    /// sessions [`Self::sessions_between`] returns), by attributed time
-    /// then `seq`: what the page aggregates a day from.
+    /// sessions [`Self::sessions_between`] returns), in no set order and
+    /// without their typed text or source: what the page aggregates a day from
+    /// (time per app, title and domain never looks at the text).
     pub fn events_of_sessions_between(&self, from: Timestamp, to: Timestamp) -> CoreResult<Vec<StoredEvent>> {
-        let sql = format!(
-            "SELECT {} FROM events e JOIN sessions s ON s.id = e.session_id
-             WHERE s.start_ms < ?2 AND (s.end_ms IS NULL OR s.end_ms >= ?1)
-             ORDER BY e.attributed_ms, e.seq",
-            EVENT_COLUMNS
-                .split(", ")
-                .map(|c| format!("e.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        collect(&self.conn, &sql, params![from.0, to.0], read_event, Ok)
+        collect(
+            &self.conn,
+            "SELECT e.seq, e.session_id, e.attributed_ms, e.at_ms, e.offset_s, e.app, e.title, e.url, NULL, NULL
+             FROM sessions s JOIN events e ON e.session_id = s.id
+             WHERE s.start_ms < ?2 AND (s.end_ms IS NULL OR s.end_ms >= ?1)",
+            params![from.0, to.0],
+            read_event,
+            Ok,
+        )
     }
 
     /// Every block of a session, covered or not, by start.

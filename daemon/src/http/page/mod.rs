@@ -81,6 +81,11 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/favicon.ico", get(|| async { asset("image/svg+xml", ICON) }))
 }
 
+/// The bytes of every asset a page loads (stylesheet, script, icon).
+pub fn asset_bytes() -> usize {
+    CSS.len() + JS.len() + ICON.len()
+}
+
 /// The headers every page response carries.
 fn secure(mut r: Response) -> Response {
     let h = r.headers_mut();
@@ -173,7 +178,8 @@ pub fn render_day(read: &RangeRead, day: NaiveDate, now: Timestamp) -> String {
 /// What a day view reads (`[from, to)` of the local day, its entries).
 pub fn load_day(store: &SqliteStore, privacy: &Privacy, day: NaiveDate) -> Result<RangeRead, daybook_core::Error> {
     let (from, to) = clock::local_day_bounds(day);
-    RangeRead::load(store, privacy, from, to, &[day])
+    let zone = (clock::local_offset(from), clock::local_offset(Timestamp(to.0 - 1)));
+    RangeRead::load(store, privacy, (from, to), zone, &[day])
 }
 
 async fn day_view(State(state): State<AppState>, day: NaiveDate) -> Result<Response, Response> {
@@ -220,7 +226,8 @@ async fn session(State(state): State<AppState>, Path((day, id)): Path<(String, S
 pub fn load_week(store: &SqliteStore, privacy: &Privacy, monday: NaiveDate) -> Result<RangeRead, daybook_core::Error> {
     let (from, _) = clock::local_day_bounds(monday);
     let (_, to) = clock::local_day_bounds(monday + chrono::Days::new(6));
-    RangeRead::load(store, privacy, from, to, &[])
+    let zone = (clock::local_offset(from), clock::local_offset(Timestamp(to.0 - 1)));
+    RangeRead::load(store, privacy, (from, to), zone, &[])
 }
 
 /// Renders the week starting `monday` from its read.

@@ -14,8 +14,8 @@ use daybook_core::{Block, EndReason, Entry, Session, SessionId, StoredEvent, Tim
 use crate::privacy::Privacy;
 use crate::store::SqliteStore;
 
-/// How much wider than the asked range sessions are read (see
-/// [`RangeRead::load`]).
+/// How far around the asked range sessions are looked at for their
+/// offsets (see [`RangeRead::load`]).
 const WIDER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// The rows of a range of local days: the sessions that overlap it (as
@@ -39,24 +39,38 @@ impl RangeRead {
     /// recovers every orphan before it serves, so only its own open
     /// session is still active.
     ///
-    /// Sessions are read a day wider on each side than `[from, to)`: the
-    /// aggregation takes a day's bounds from its data's offsets, which may
-    /// differ from the local zone's (as `daybook summary` reads them).
-    /// Events the privacy rules now in force ignore are left out, their
-    /// time going to the context before them, as in every reader.
+    /// The aggregation takes a day's bounds from its data's offsets (as
+    /// `daybook summary` does), which differ from the local zone's when
+    /// the data was captured in another zone. So the range is widened by
+    /// the largest difference between the offsets of the sessions around
+    /// it and the zone's offsets at its ends (`zone`): nothing when they
+    /// agree, as they do but for travel, so a day reads only its own
+    /// events. Events the privacy rules now in force ignore are left out,
+    /// their time going to the context before them, as in every reader.
     pub fn load(
         store: &SqliteStore,
         privacy: &Privacy,
-        from: Timestamp,
-        to: Timestamp,
+        (from, to): (Timestamp, Timestamp),
+        zone: (UtcOffset, UtcOffset),
         entries_of: &[NaiveDate],
     ) -> Result<Self, daybook_core::Error> {
         use daybook_core::Store as _;
-        let (from, to) = (from - WIDER, to + WIDER);
-        let sessions = store.sessions_between(from, to)?;
+        let around = store.sessions_between(from - WIDER, to + WIDER)?;
+        let shift = around
+            .iter()
+            .map(|s| (s.offset.0 - zone.0.0).abs().max((s.offset.0 - zone.1.0).abs()))
+            .max()
+            .unwrap_or(0);
+        let margin = std::time::Duration::from_secs(u64::from(shift.unsigned_abs()));
+        let (from, to) = (from - margin, to + margin);
+        let sessions: Vec<Session> = around
+            .into_iter()
+            .filter(|s| s.start < to && s.phase.end().is_none_or(|e| e >= from))
+            .collect();
         let mut events: BTreeMap<SessionId, Vec<StoredEvent>> = BTreeMap::new();
+        let mut screen = Screen::new(privacy);
         for e in store.events_of_sessions_between(from, to)? {
-            if !privacy.ignores(&e.event) {
+            if !screen.ignores(&e.event) {
                 events.entry(e.session_id.clone()).or_default().push(e);
             }
         }
@@ -86,6 +100,53 @@ impl RangeRead {
                 events: self.events.get(&s.id).map_or(&[], Vec::as_slice),
             })
             .collect()
+    }
+}
+
+/// [`Privacy::ignores`], remembered per app, title and URL: a day's
+/// events repeat a few hundred contexts thousands of times, and an event
+/// is ignored exactly when its app, its title or its URL alone is.
+struct Screen<'p> {
+    privacy: &'p Privacy,
+    apps: BTreeMap<String, bool>,
+    titles: BTreeMap<String, bool>,
+    urls: BTreeMap<String, bool>,
+}
+
+impl<'p> Screen<'p> {
+    fn new(privacy: &'p Privacy) -> Self {
+        Self {
+            privacy,
+            apps: BTreeMap::new(),
+            titles: BTreeMap::new(),
+            urls: BTreeMap::new(),
+        }
+    }
+
+    fn ignores(&mut self, e: &daybook_core::Event) -> bool {
+        let privacy = self.privacy;
+        let probe = |app: &str, title: Option<&str>, url: Option<&str>| {
+            privacy.ignores(&daybook_core::Event {
+                title: title.map(str::to_owned),
+                url: url.map(str::to_owned),
+                ..daybook_core::Event::new(e.at, app)
+            })
+        };
+        let seen = |map: &mut BTreeMap<String, bool>, key: &str, check: &dyn Fn() -> bool| match map.get(key) {
+            Some(v) => *v,
+            None => {
+                let v = check();
+                map.insert(key.to_owned(), v);
+                v
+            }
+        };
+        seen(&mut self.apps, &e.app, &|| probe(&e.app, None, None))
+            || e.title
+                .as_deref()
+                .is_some_and(|t| seen(&mut self.titles, t, &|| probe("", Some(t), None)))
+            || e.url
+                .as_deref()
+                .is_some_and(|u| seen(&mut self.urls, u, &|| probe("", None, Some(u))))
     }
 }
 

@@ -100,7 +100,7 @@ fn bar(out: &mut String, axis: &Axis, b: &Bar, day: &str, y: f64, h: f64, offset
     };
     let _ = write!(
         out,
-        r#"<a href="/day/{day}/session/{id}" class="{class}" data-session="{sid}" aria-label="{l}"><title>{l}</title><rect x="{x0:.1}" y="{y}" width="{w:.1}" height="{h}" fill="{c}"/>"#,
+        r#"<a href="/day/{day}/session/{id}" class="{class}" data-session="{sid}"><title>{l}</title><rect x="{x0:.1}" y="{y}" width="{w:.1}" height="{h}" fill="{c}"/>"#,
         id = url_segment(&b.id),
         sid = esc(&b.id),
         l = esc(&label),

@@ -244,17 +244,29 @@ impl<'c> Writer<'c> {
     }
 }
 
-/// The schema version the daemon's migrations produce now.
-fn schema_version() -> i64 {
+/// The schema the daemon's migrations produce now, as a cache key: its
+/// version and a hash of its SQL. The version alone is not enough: two
+/// branches may each add a different migration with the same number, and
+/// a fixture of one must never be read as the other's.
+fn schema_version() -> String {
     let dir = cache::scratch("schema-probe");
     let store = SqliteStore::open(&dir.join("probe.db")).expect("an empty store opens");
-    let v = store
+    let (v, sql): (i64, String) = store
         .connection()
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .expect("user_version");
+        .query_row(
+            "SELECT (SELECT user_version FROM pragma_user_version),
+                    (SELECT group_concat(coalesce(sql, ''), ';') FROM (SELECT sql FROM sqlite_master ORDER BY name))",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("schema");
     drop(store);
     let _ = std::fs::remove_dir_all(dir);
-    v
+    // FNV-1a: stable across builds and platforms.
+    let hash = sql.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{v}-{:08x}", hash >> 32)
 }
 
 /// Creates the database at `path` with the current schema, fills it with

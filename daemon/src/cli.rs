@@ -20,7 +20,7 @@ use crate::config::Settings;
 use crate::datadir::{DataDir, default_config_path, resolve_data_dir};
 use crate::error::{Error, Result};
 use crate::http::SessionJson;
-use crate::recall::{self, Reader, SearchParams};
+use crate::recall::{self, Reader, SearchParams, SummaryParams};
 use crate::service::Status;
 use crate::store::SqliteStore;
 use crate::summarizer::DaemonSummarizer;
@@ -103,6 +103,28 @@ pub enum CommandLine {
         #[arg(long)]
         json: bool,
     },
+    /// Where the time went: time per app, window title and web domain over
+    /// a local day (default today) or a range, away time excluded.
+    Summary {
+        /// A local day: YYYY-MM-DD, today or yesterday.
+        #[arg(long, conflicts_with_all = ["since", "until"])]
+        day: Option<String>,
+        /// The range's start: today, yesterday, 2h, 7d, 2026-11-28, or RFC 3339.
+        #[arg(long)]
+        since: Option<String>,
+        /// The range's end (default now).
+        #[arg(long)]
+        until: Option<String>,
+        /// How many apps, titles and domains to list (default 10, at most 50).
+        #[arg(long)]
+        top: Option<usize>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve daybook's memory to an AI agent over the Model Context
+    /// Protocol on stdin/stdout (read-only, beside a running daemon).
+    Mcp,
     /// Recover orphaned sessions now (normally done at startup).
     Recover {
         /// Report what would be recovered; change nothing.
@@ -268,6 +290,32 @@ impl Cli {
                 } else {
                     print!("{}", recall::render_search(&answer));
                 }
+                Ok(true)
+            }
+            CommandLine::Summary {
+                day,
+                since,
+                until,
+                top,
+                json,
+            } => {
+                let params = SummaryParams {
+                    day: day.clone(),
+                    since: since.clone(),
+                    until: until.clone(),
+                    top: *top,
+                };
+                let reader = self.reader()?;
+                let answer = recall::summary(&reader.open()?, reader.privacy(), &params, clock::now())?;
+                if *json {
+                    print_json(&answer);
+                } else {
+                    print!("{}", recall::render_summary(&answer));
+                }
+                Ok(true)
+            }
+            CommandLine::Mcp => {
+                crate::mcp::serve_stdio(self.reader()?)?;
                 Ok(true)
             }
             CommandLine::Recover { dry_run, json } => self.recover(*dry_run, *json),
@@ -661,6 +709,7 @@ impl Cli {
             ..store.dump()?
         };
         let mut violations: Vec<String> = check(&dump).iter().map(ToString::to_string).collect();
+        violations.extend(store.search_index_problems()?);
         let now = clock::now();
         for (id, t) in store.sessions_after(now + self.settings()?.engine.future_tolerance)? {
             violations.push(format!(

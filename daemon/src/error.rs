@@ -139,6 +139,9 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// The MCP server could not start or its transport failed.
+    #[error("MCP server: {0}")]
+    Mcp(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Shorthand for the daemon's results.

@@ -15,6 +15,7 @@ pub mod datadir;
 pub mod error;
 pub mod http;
 pub mod import;
+pub mod mcp;
 pub mod privacy;
 pub mod projection;
 pub mod recall;

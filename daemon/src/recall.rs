@@ -407,3 +407,247 @@ pub fn render_search(answer: &SearchAnswer) -> String {
     }
     out
 }
+
+/// An activity summary as asked: a local day, or a range (the same
+/// fields on the command line, `GET /v1/summary` and MCP).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
+pub struct SummaryParams {
+    /// A local day: YYYY-MM-DD, today or yesterday (default: today, when
+    /// neither since nor until is given).
+    #[serde(default)]
+    pub day: Option<String>,
+    /// The range's start instead of a day: today, yesterday, 2h, 7d, a
+    /// local date, or RFC 3339.
+    #[serde(default)]
+    pub since: Option<String>,
+    /// The range's end (default: now); same forms as since.
+    #[serde(default)]
+    pub until: Option<String>,
+    /// How many apps, titles and domains to list, longest first (default
+    /// 10, at most 50).
+    #[serde(default)]
+    pub top: Option<usize>,
+}
+
+/// Time spent in one thing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeIn {
+    /// The app, `app — title`, or domain.
+    pub name: String,
+    /// Seconds (rounded down).
+    pub seconds: i64,
+    /// The same as a person writes it (`1 h 28 min`).
+    pub human: String,
+}
+
+/// Where a range's time went.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SummaryAnswer {
+    /// The local day asked for, if a day was.
+    pub day: Option<String>,
+    /// The range's start, RFC 3339 at the local offset used.
+    pub from: String,
+    /// The range's end (exclusive).
+    pub to: String,
+    /// The local UTC offsets used for the range's bounds (two on a DST
+    /// day).
+    pub utc_offsets: Vec<String>,
+    /// Time in sessions (active), seconds.
+    pub active_seconds: i64,
+    /// Time between sessions, idle or away, seconds.
+    pub idle_seconds: i64,
+    /// Time between sessions while capture was paused, seconds.
+    pub paused_seconds: i64,
+    /// Sessions touching the range.
+    pub sessions: usize,
+    /// Events counted.
+    pub events: u64,
+    /// Time per app, longest first (at most `top`).
+    pub apps: Vec<TimeIn>,
+    /// Time per window title (`app — title`), longest first.
+    pub titles: Vec<TimeIn>,
+    /// Time per web domain, longest first.
+    pub domains: Vec<TimeIn>,
+    /// How many apps, titles and domains were left out of the lists.
+    pub not_listed: NotListed,
+}
+
+/// Counts of what a summary's lists left out.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotListed {
+    /// Apps.
+    pub apps: usize,
+    /// Titles.
+    pub titles: usize,
+    /// Domains.
+    pub domains: usize,
+}
+
+/// The default and largest `top` of a summary.
+const SUMMARY_TOP: (usize, usize) = (10, 50);
+
+fn time_in(name: String, millis: i64) -> TimeIn {
+    TimeIn {
+        name: inline(&name),
+        seconds: millis / 1000,
+        human: daybook_core::aggregate::human_duration(millis),
+    }
+}
+
+/// Sessions that touch `[from, to)` with their events, the events the
+/// rules in force ignore left out (their time goes to the context before
+/// them, as if they had never been captured).
+pub fn sessions_with_events(
+    store: &SqliteStore,
+    privacy: &Privacy,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Vec<(daybook_core::Session, Vec<daybook_core::StoredEvent>)>> {
+    use daybook_core::Store;
+    let sessions = store.sessions_between(from, to)?;
+    let mut out = Vec::with_capacity(sessions.len());
+    for s in sessions {
+        let mut events = store.session_events(&s.id)?;
+        events.retain(|e| !privacy.ignores(&e.event));
+        out.push((s, events));
+    }
+    Ok(out)
+}
+
+/// Where the time of a local day or a range went (see
+/// [`daybook_core::aggregate`]: away time excluded, local day bounds).
+pub fn summary(
+    store: &SqliteStore,
+    privacy: &Privacy,
+    params: &SummaryParams,
+    now: Timestamp,
+) -> Result<SummaryAnswer> {
+    use daybook_core::aggregate::{SessionInput, aggregate, aggregate_day};
+    let top = params.top.unwrap_or(SUMMARY_TOP.0).clamp(1, SUMMARY_TOP.1);
+    let ranged = params.since.is_some() || params.until.is_some();
+    if ranged && params.day.is_some() {
+        return Err(Error::BadInput {
+            path: "summary".into(),
+            message: "give a day, or since/until, not both".into(),
+        });
+    }
+    let day = match (&params.day, ranged) {
+        (Some(d), _) => Some(parse_day_param(d, now)?),
+        (None, false) => Some(now.local_date(clock::local_offset(now))),
+        (None, true) => None,
+    };
+    // Bounds read wide enough for any offset, clipped by the aggregation.
+    let (from, to) = match day {
+        Some(d) => {
+            let (from, to) = clock::local_day_bounds(d);
+            (Timestamp(from.0 - 86_400_000), Timestamp(to.0 + 86_400_000))
+        }
+        None => (
+            params
+                .since
+                .as_deref()
+                .map_or(Ok(Timestamp(0)), |s| resolve_bound(s, now))?,
+            params.until.as_deref().map_or(Ok(now), |s| resolve_bound(s, now))?,
+        ),
+    };
+    let rows = sessions_with_events(store, privacy, from, to)?;
+    let inputs: Vec<SessionInput<'_>> = rows
+        .iter()
+        .map(|(session, events)| SessionInput { session, events })
+        .collect();
+    let (agg, offsets) = match day {
+        Some(d) => {
+            let (start, _) = clock::local_day_bounds(d);
+            let (bounds, agg) = aggregate_day(d, &inputs, clock::local_offset(start));
+            (agg, bounds.offsets())
+        }
+        None => {
+            let mut offsets = vec![clock::local_offset(from), clock::local_offset(to)];
+            offsets.dedup();
+            (aggregate(from, to, &inputs), offsets)
+        }
+    };
+    let at = |t: Timestamp, i: usize| t.rfc3339(offsets[i.min(offsets.len() - 1)]);
+    let totals = &agg.totals;
+    Ok(SummaryAnswer {
+        day: day.map(|d| d.format("%Y-%m-%d").to_string()),
+        from: at(agg.from, 0),
+        to: at(agg.to, 1),
+        utc_offsets: offsets.iter().map(|o| offset_text(*o)).collect(),
+        active_seconds: agg.active_millis / 1000,
+        idle_seconds: agg.idle_millis / 1000,
+        paused_seconds: agg.paused_millis / 1000,
+        sessions: agg.sessions.len(),
+        events: agg.events(),
+        apps: totals
+            .apps
+            .iter()
+            .take(top)
+            .map(|t| time_in(t.name.clone(), t.millis))
+            .collect(),
+        titles: totals
+            .titles
+            .iter()
+            .take(top)
+            .map(|t| time_in(format!("{} — {}", t.app, t.title), t.millis))
+            .collect(),
+        domains: totals
+            .domains
+            .iter()
+            .take(top)
+            .map(|t| time_in(t.name.clone(), t.millis))
+            .collect(),
+        not_listed: NotListed {
+            apps: totals.apps.len().saturating_sub(top),
+            titles: totals.titles.len().saturating_sub(top),
+            domains: totals.domains.len().saturating_sub(top),
+        },
+    })
+}
+
+/// A day as asked: `today`, `yesterday`, or `YYYY-MM-DD`.
+pub fn parse_day_param(input: &str, now: Timestamp) -> Result<chrono::NaiveDate> {
+    let today = now.local_date(clock::local_offset(now));
+    match TimeBound::parse(input)? {
+        TimeBound::DayStart(search::DayRef::Date(d)) => Ok(d),
+        TimeBound::DayStart(search::DayRef::DaysBack(n)) => Ok(today - chrono::Days::new(u64::from(n))),
+        _ => Err(Error::Core(daybook_core::Error::InvalidTime {
+            input: input.chars().take(200).collect(),
+            reason: "is not a day: use today, yesterday or a date like 2026-11-28",
+        })),
+    }
+}
+
+/// A summary as the command line prints it.
+pub fn render_summary(s: &SummaryAnswer) -> String {
+    use std::fmt::Write;
+    let human = |secs: i64| daybook_core::aggregate::human_duration(secs * 1000);
+    let mut out = String::new();
+    let _ = writeln!(out, "{} → {} (UTC offset {})", s.from, s.to, s.utc_offsets.join(", "));
+    let _ = writeln!(
+        out,
+        "active {}, idle {}, paused {}; {} session(s), {} event(s)",
+        human(s.active_seconds),
+        human(s.idle_seconds),
+        human(s.paused_seconds),
+        s.sessions,
+        s.events
+    );
+    for (title, list, left) in [
+        ("apps", &s.apps, s.not_listed.apps),
+        ("titles", &s.titles, s.not_listed.titles),
+        ("domains", &s.domains, s.not_listed.domains),
+    ] {
+        if list.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "{title}:");
+        for t in list {
+            let _ = writeln!(out, "  {:>12}  {}", t.human, t.name);
+        }
+        if left > 0 {
+            let _ = writeln!(out, "  … and {left} more (--top)");
+        }
+    }
+    out
+}

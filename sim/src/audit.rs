@@ -45,6 +45,8 @@ pub enum Finding {
     StartNotFirstEvent(SessionId),
     /// A session is still active right after startup recovery.
     ActiveAfterStart(SessionId),
+    /// The SQLite store's full-text index does not match its rows.
+    SearchIndex(String),
 }
 
 impl fmt::Display for Finding {
@@ -64,6 +66,7 @@ impl fmt::Display for Finding {
             }
             Self::StartNotFirstEvent(s) => write!(f, "cut rules: session {s} does not start at its first event"),
             Self::ActiveAfterStart(s) => write!(f, "disjoint: session {s} is still active after recovery"),
+            Self::SearchIndex(problem) => write!(f, "search index: {problem}"),
         }
     }
 }

@@ -254,6 +254,8 @@ fn audit_after_start<F: StoreFactory>(world: &World<F>, store: &F::Store, when: 
     let mut findings = audit::no_orphans(&dump);
     findings.extend(audit::events_once(&dump, &world.sent, &acked));
     findings.extend(audit::cut_rules(&dump, &world.config));
+    let index = world.factory.index_problems(store).map_err(engine_failure)?;
+    findings.extend(index.into_iter().map(audit::Finding::SearchIndex));
     if !findings.is_empty() {
         return Err(Failure::Audit {
             when: format!("after {when}"),

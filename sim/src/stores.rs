@@ -15,6 +15,13 @@ pub trait StoreFactory: Send + Sync + 'static {
     /// and for the harness's own reads; what a crashed node had not
     /// committed is not there.
     fn open(&self) -> Result<Self::Store, Error>;
+
+    /// What is wrong with the store's own derived structures beyond the
+    /// dump (for SQLite: the full-text index against its rows), checked
+    /// after every start, so after every crash. Nothing, by default.
+    fn index_problems(&self, _store: &Self::Store) -> Result<Vec<String>, Error> {
+        Ok(Vec::new())
+    }
 }
 
 /// `MemStore` whose committed state lives outside the node, so it survives
@@ -89,6 +96,13 @@ impl StoreFactory for SqliteFactory {
 
     fn open(&self) -> Result<daybook::SqliteStore, Error> {
         daybook::SqliteStore::open(&self.path).map_err(|e| Error::Storage(Box::new(e)))
+    }
+
+    /// The search index holds every event and entry once, and nothing of
+    /// a transaction a crash rolled back
+    /// ([`daybook::SqliteStore::search_index_problems`]).
+    fn index_problems(&self, store: &daybook::SqliteStore) -> Result<Vec<String>, Error> {
+        store.search_index_problems()
     }
 }
 

@@ -6,6 +6,7 @@
 //!   body budget, checked before any handler runs;
 //! - [`v1`]: daybook's own API under `/v1`;
 //! - [`page`]: the timeline page (`/`, `/day/...`, `/week/...`, `/assets/...`);
+//! - `/mcp`: the MCP server over streamable HTTP ([`crate::mcp`]);
 //! - [`serve`]: the accept loop with its connection cap, timeouts and
 //!   bounded stop.
 
@@ -48,6 +49,7 @@ pub fn router(engine: Sender<Command>, guard: Arc<Guard>, reader: Reader) -> Rou
     Router::new()
         .merge(v1::routes())
         .merge(page::routes())
+        .nest_service("/mcp", crate::mcp::http_service(state.reader.clone()))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such path") })
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(guard, guard::check))

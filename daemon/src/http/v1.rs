@@ -28,7 +28,7 @@ use tokio::sync::oneshot;
 use super::AppState;
 use crate::clock;
 use crate::error::quote;
-use crate::recall::SearchParams;
+use crate::recall::{SearchParams, SummaryParams};
 use crate::service::{Command, Refused};
 
 /// Largest accepted request body.
@@ -45,6 +45,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/v1/sessions", get(sessions))
         .route("/v1/days/{day}", get(day))
         .route("/v1/search", get(search))
+        .route("/v1/summary", get(summary))
         .route("/v1/pause", post(pause))
         .route("/v1/resume", post(resume))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -282,6 +283,21 @@ async fn search(
     let now = clock::now();
     let answer = reader
         .ask(move |store, privacy| crate::recall::search(store, privacy, &q, now))
+        .await
+        .map_err(read_error)?;
+    Ok(Json(answer).into_response())
+}
+
+/// `GET /v1/summary?day=` or `?since=&until=` (and `top=`): see
+/// [`crate::recall::summary`].
+async fn summary(
+    State(AppState { reader, .. }): State<AppState>,
+    q: Result<Query<SummaryParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|r| ApiError::bad(format!("bad summary parameters: {}", r.body_text())))?;
+    let now = clock::now();
+    let answer = reader
+        .ask(move |store, privacy| crate::recall::summary(store, privacy, &q, now))
         .await
         .map_err(read_error)?;
     Ok(Json(answer).into_response())

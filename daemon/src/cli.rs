@@ -63,8 +63,8 @@ pub enum CommandLine {
     },
     /// List sessions of a day (default today) or all.
     Sessions {
-        /// The local day, YYYY-MM-DD.
-        #[arg(long, conflicts_with = "all")]
+        /// The local day: YYYY-MM-DD, today, yesterday or -N (days ago).
+        #[arg(long, conflicts_with = "all", allow_hyphen_values = true)]
         day: Option<String>,
         /// Every session.
         #[arg(long)]
@@ -75,7 +75,8 @@ pub enum CommandLine {
     },
     /// Print a day's log (default today).
     Show {
-        /// The local day, YYYY-MM-DD.
+        /// The local day: YYYY-MM-DD, today, yesterday or -N (days ago).
+        #[arg(allow_hyphen_values = true)]
         day: Option<String>,
     },
     /// Full-text search over what was captured (app, title, URL, typed
@@ -204,10 +205,56 @@ fn print_json(v: &impl Serialize) {
     println!("{}", serde_json::to_string_pretty(v).expect("serializable"));
 }
 
+/// `2026-03-29`, with `(today)` or `(yesterday)` when it is.
+fn day_label(day: chrono::NaiveDate) -> String {
+    let today = clock::today();
+    let name = daybook_core::daylog::day_name(day);
+    if day == today {
+        format!("{name} (today)")
+    } else if today.pred_opt() == Some(day) {
+        format!("{name} (yesterday)")
+    } else {
+        name
+    }
+}
+
+/// One session for a person: its date, local times each labelled with
+/// the offset of its own instant, its length, status and id.
+/// `2026-03-29 09:12–10:40 UTC+01:00 · 1 h 28 min · reduced (idle_gap) · s1`;
+/// across a DST change both offsets show: `01:30 UTC+01:00–03:10 UTC+02:00`.
+fn session_line(s: &daybook_core::Session) -> String {
+    use daybook_core::aggregate::human_duration;
+    let label = |o: daybook_core::UtcOffset| format!("UTC{}", o.fixed());
+    let date = daybook_core::daylog::day_name(s.start.local_date(s.offset));
+    let start = s.start.hhmm(s.offset);
+    let (times, length) = match s.phase.end() {
+        Some(end) => {
+            let eo = crate::http::v1::end_offset(s, end);
+            let times = if eo == s.offset {
+                format!("{start}–{} {}", end.hhmm(eo), label(eo))
+            } else {
+                format!("{start} {}–{} {}", label(s.offset), end.hhmm(eo), label(eo))
+            };
+            (times, human_duration(end.millis_since(s.start)))
+        }
+        None => (format!("{start} {}–…", label(s.offset)), "in progress".to_owned()),
+    };
+    let status = match s.phase.reason() {
+        Some(r) => format!("{} ({})", s.phase.status(), r.as_str()),
+        None => s.phase.status().to_owned(),
+    };
+    format!(
+        "{date} {times} · {length} · {status} · {}",
+        daybook_core::text::inline(&s.id.0)
+    )
+}
+
+/// A day as typed: see [`daybook_core::daylog::parse_day_spec`]; `today`
+/// is this machine's local date.
 fn parse_day(s: &str) -> Result<chrono::NaiveDate> {
-    daybook_core::daylog::parse_asked_day(s).ok_or_else(|| Error::BadInput {
+    daybook_core::daylog::parse_day_spec(s, clock::today()).ok_or_else(|| Error::BadInput {
         path: PathBuf::from(crate::error::quote(s)),
-        message: "not a date like 2026-11-28 (from 1970-01-01 on)".into(),
+        message: format!("not a day: {}", daybook_core::daylog::DAY_SPEC_HELP),
     })
 }
 
@@ -263,7 +310,7 @@ impl Cli {
             CommandLine::Show { day } => {
                 let day = day.as_deref().map_or_else(|| Ok(clock::today()), parse_day)?;
                 let store = SqliteStore::open(&self.existing_data()?.existing_database()?)?;
-                print!("{}", projection::render(&store, day)?);
+                print!("{}", projection::show(&store, day)?);
                 Ok(true)
             }
             CommandLine::Search {
@@ -586,26 +633,29 @@ impl Cli {
 
     fn sessions(&self, day: Option<&str>, all: bool, json: bool) -> Result<bool> {
         let store = SqliteStore::open(&self.existing_data()?.existing_database()?)?;
+        let day = day.map_or_else(|| Ok(clock::today()), parse_day)?;
         let sessions = if all {
             store.all_sessions()?
         } else {
-            let day = day.map_or_else(|| Ok(clock::today()), parse_day)?;
             let (from, to) = clock::local_day_bounds(day);
             store.sessions_between(from, to)?
         };
         let rows: Vec<SessionJson> = sessions.iter().map(SessionJson::from).collect();
         if json {
             print_json(&rows);
+        } else if sessions.is_empty() {
+            let why = if store.daemon_state()?.paused {
+                "capture is paused"
+            } else {
+                "no event was captured"
+            };
+            match (all, day) {
+                (true, _) => println!("no sessions yet ({why})"),
+                (false, _) => println!("no sessions on {} ({why} that day)", day_label(day)),
+            }
         } else {
-            for r in rows {
-                println!(
-                    "{}  {} → {}  {} {}",
-                    r.id,
-                    r.start,
-                    r.end.as_deref().unwrap_or("…"),
-                    r.status,
-                    r.end_reason.as_deref().unwrap_or("")
-                );
+            for s in &sessions {
+                println!("{}", session_line(s));
             }
         }
         Ok(true)

@@ -478,7 +478,7 @@ impl Service {
                 let _ = reply.send(self.answered(r));
             }
             Command::Day(day, reply) => {
-                let r = projection::render(self.engine.store(), day);
+                let r = projection::show(self.engine.store(), day);
                 let _ = reply.send(self.answered(r));
             }
             Command::Ping => {}

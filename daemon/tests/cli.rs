@@ -105,10 +105,36 @@ fn show_prints_the_day_file() {
     let out = dir.daybook(&["show", DAY]);
     assert_eq!(out.assert_ok("show").stdout, file);
 
+    // One section per session, with its length and its apps by time.
+    assert_eq!(file.lines().filter(|l| l.starts_with("## ")).count(), 1, "{file}");
+    assert!(file.contains(" <!-- daybook day file, format 2 -->\n"), "{file}");
+
     let empty = dir.daybook(&["show", "2026-01-11"]);
-    assert_eq!(empty.assert_ok("show an empty day").stdout, "# daybook — 2026-01-11\n");
-    let bad = dir.daybook(&["show", "11/01/2026"]);
-    assert!(!bad.ok() && bad.stderr.contains("11/01/2026"), "{bad:?}");
+    assert_eq!(
+        empty.assert_ok("show an empty day").stdout,
+        "# daybook — 2026-01-11\n\nNothing recorded on this day: no event was captured.\n"
+    );
+    let none = dir.daybook(&["sessions", "--day", "2026-01-11"]);
+    assert_eq!(
+        none.assert_ok("sessions of an empty day").stdout,
+        "no sessions on 2026-01-11 (no event was captured that day)\n"
+    );
+    let listed = dir.daybook(&["sessions", "--day", DAY]).assert_ok("sessions").stdout;
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(
+        listed.starts_with(&format!("{DAY} 12:00–12:01 UTC+01:00 · 1 min · reduced (")),
+        "one offset, labelled, for both times: {listed}"
+    );
+    // Days as people type them.
+    for spec in ["today", "yesterday", "-1", "3d"] {
+        dir.daybook(&["show", spec]).assert_ok(spec);
+        dir.daybook(&["sessions", "--day", spec]).assert_ok(spec);
+    }
+    for wrong in ["11/01/2026", "2026-13-01", "tomorrow"] {
+        let bad = dir.daybook(&["show", wrong]);
+        assert!(!bad.ok() && bad.stderr.contains(wrong), "{bad:?}");
+        assert!(!bad.stderr.contains("2026-11-28"), "{bad:?}");
+    }
 }
 
 #[test]

@@ -85,16 +85,22 @@ fn main() {
             render_day(&read, day, now)
         });
     });
-    group.bench_function(BenchmarkId::new("day_render_only", format!("{sessions}s-{events}e")), |b| {
-        b.iter(|| render_day(black_box(&read), day, now));
-    });
+    group.bench_function(
+        BenchmarkId::new("day_render_only", format!("{sessions}s-{events}e")),
+        |b| {
+            b.iter(|| render_day(black_box(&read), day, now));
+        },
+    );
     let week_name = format!("{}-W{:02}", monday.iso_week().year(), monday.iso_week().week());
-    group.bench_function(BenchmarkId::new("week", format!("7x{sessions}s-{}e", 7 * events)), |b| {
-        b.iter(|| {
-            let read = load_week(&store, &privacy, black_box(monday)).expect("a week reads");
-            render_week(&read, monday, now)
-        });
-    });
+    group.bench_function(
+        BenchmarkId::new("week", format!("7x{sessions}s-{}e", 7 * events)),
+        |b| {
+            b.iter(|| {
+                let read = load_week(&store, &privacy, black_box(monday)).expect("a week reads");
+                render_week(&read, monday, now)
+            });
+        },
+    );
     println!("week bench: /week/{week_name}");
     group.finish();
     c.final_summary();

@@ -132,13 +132,12 @@ async fn read<T: Send + 'static>(
     })
 }
 
-fn asked_day(s: &str) -> Result<NaiveDate, Response> {
-    parse_asked_day(s).ok_or_else(|| {
-        problem(
-            StatusCode::BAD_REQUEST,
-            &format!("“{s}” is not a day: days look like 2026-11-29 (from 1970-01-01 on)"),
-        )
-    })
+/// The page for a day that is not one.
+fn not_a_day(s: &str) -> Response {
+    problem(
+        StatusCode::BAD_REQUEST,
+        &format!("“{s}” is not a day: days look like 2026-11-29 (from 1970-01-01 on)"),
+    )
 }
 
 /// A week's Monday from `YYYY-Www` (ISO 8601 week date).
@@ -158,9 +157,9 @@ async fn today(state: State<AppState>) -> Response {
 }
 
 async fn day(state: State<AppState>, Path(day): Path<String>) -> Response {
-    match asked_day(&day) {
-        Ok(d) => day_view(state, d).await.unwrap_or_else(|r| r),
-        Err(r) => r,
+    match parse_asked_day(&day) {
+        Some(d) => day_view(state, d).await.unwrap_or_else(|r| r),
+        None => not_a_day(&day),
     }
 }
 
@@ -192,9 +191,8 @@ async fn day_view(State(state): State<AppState>, day: NaiveDate) -> Result<Respo
 }
 
 async fn session(State(state): State<AppState>, Path((day, id)): Path<(String, String)>) -> Response {
-    let day = match asked_day(&day) {
-        Ok(d) => d,
-        Err(r) => return r,
+    let Some(day) = parse_asked_day(&day) else {
+        return not_a_day(&day);
     };
     let sid = SessionId(id.clone());
     let loaded = read(&state, move |store, privacy| {
@@ -352,7 +350,12 @@ mod tests {
     fn weeks_are_iso_week_dates() {
         assert_eq!(parse_week("2026-W01"), NaiveDate::from_ymd_opt(2025, 12, 29));
         assert_eq!(parse_week("2026-W48"), NaiveDate::from_ymd_opt(2026, 11, 23));
-        assert_eq!(parse_week("2026-W53"), None, "2026 has 52 ISO weeks");
+        assert_eq!(
+            parse_week("2026-W53"),
+            NaiveDate::from_ymd_opt(2026, 12, 28),
+            "2026 has 53 ISO weeks"
+        );
+        assert_eq!(parse_week("2025-W53"), None, "2025 has 52");
         for bad in ["2026-48", "2026-W4", "26-W48", "2026-W48x", "1969-W10", "+2026-W01"] {
             assert_eq!(parse_week(bad), None, "{bad}");
         }

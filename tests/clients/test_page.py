@@ -272,7 +272,9 @@ def test_with_a_token_a_one_time_link_lets_a_browser_read_and_nothing_more(make_
     assert link.startswith(d.url + "/login?code="), link
     browser.get(link)
     WebDriverWait(browser, 10).until(lambda b: urllib.parse.urlparse(b.current_url).path == "/")
-    assert browser.find_elements(By.CSS_SELECTOR, "svg.timeline a.session")
+    # Today's open session is drawn live, up to now.
+    assert len(browser.find_elements(By.CSS_SELECTOR, "svg.timeline a.session.open")) == 1
+    assert browser.find_elements(By.CSS_SELECTOR, "svg.timeline line.now")
     # The cookie is HttpOnly: no script can read it.
     assert browser.execute_script("return document.cookie") == ""
     # The search box's fetch to /v1/search passes on the cookie.

@@ -186,6 +186,10 @@ pub enum CommandLine {
         #[arg(long)]
         json: bool,
     },
+    /// Print the address of the timeline page of the running daemon; with
+    /// an API token set, a one-time link that lets a browser in (read only;
+    /// see docs/behaviour.md).
+    Open,
     /// Print the settings in force: the config file read and the privacy
     /// rules (defaults and the config's own).
     Config {
@@ -425,6 +429,7 @@ impl Cli {
                 Ok(true)
             }
             CommandLine::Config { show: _, json } => self.show_config(*json),
+            CommandLine::Open => self.open(),
             CommandLine::Repair { dry_run, json } => self.repair(*dry_run, *json),
         }
     }
@@ -483,6 +488,35 @@ impl Cli {
                     f["reaches"].as_str().unwrap_or("")
                 );
             }
+        }
+        Ok(true)
+    }
+
+    fn open(&self) -> Result<bool> {
+        let data = self.existing_data()?;
+        if !data.is_locked()? {
+            return Err(Error::NotRunning {
+                addr: "(none)".into(),
+                reason: "no daemon holds the data directory".into(),
+            });
+        }
+        let api = self.api(&data)?;
+        let mut resp = api
+            .authorize(agent().post(&api.url("/v1/page/link")))
+            .send_json(json!({}))
+            .map_err(|e| api.unreachable(&e))?;
+        let status = resp.status().as_u16();
+        let body = resp.body_mut().read_to_string().unwrap_or_default();
+        if status != 200 {
+            return Err(Error::Api { status, body });
+        }
+        let url: Value = serde_json::from_str(&body).map_err(|e| Error::Api {
+            status,
+            body: format!("unexpected reply: {e}"),
+        })?;
+        println!("{}", url["url"].as_str().unwrap_or_default());
+        if api.token.is_some() {
+            eprintln!("daybook: a one-time link, good for 2 minutes; it lets one browser read the page for 12 hours");
         }
         Ok(true)
     }

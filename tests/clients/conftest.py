@@ -49,6 +49,8 @@ class Daemon:
         self.aw_port = free_port() if activitywatch else None
         self.proc: subprocess.Popen | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-daemon.log"
+        # The API token the requests below send, once a test sets one.
+        self.token: str | None = None
 
     def base_args(self) -> list[str]:
         return [str(BIN), "--data-dir", str(self.data_dir), "--config", str(self.config_path)]
@@ -98,6 +100,8 @@ class Daemon:
         req = urllib.request.Request(self.url + path, data=data, method=method)
         if data is not None:
             req.add_header("Content-Type", "application/json")
+        if self.token is not None:
+            req.add_header("Authorization", f"Bearer {self.token}")
         for k, v in (headers or {}).items():
             req.add_header(k, v)
         with urllib.request.urlopen(req, timeout=30) as resp:

@@ -30,6 +30,46 @@
 //!    without it can add activity but never read or delete any. On a
 //!    listener beyond loopback every `/api/0` request but `GET /info` needs
 //!    the token (aw-server-rust's rule for all of them).
+//!    The ActivityWatch surface (`/api/0`) alone is left to its own rules:
+//!    its watchers cannot be given daybook's token. A browser cannot send
+//!    a Bearer header when it follows a link, so the page has its own way
+//!    in, described below under **The page with a token**.
+//!
+//! # The page with a token
+//!
+//! `daybook open` (which reads the token file) asks `POST /v1/page/link`
+//! for a one-time link, `http://127.0.0.1:PORT/login?code=CODE`, and
+//! prints it. Opening it trades the code for a cookie and redirects to
+//! `/`, so the code leaves the address bar at once. The rules, and the
+//! attack each one answers:
+//!
+//! - A code is 128 random bits, good for one use within
+//!   [`PAGE_CODE_TTL`]; a spent or stale one gets 403. A link left in the
+//!   browser's history, a terminal's scrollback or a screen share is worth
+//!   nothing once used. Codes are compared in constant time.
+//! - The cookie, `daybook-PORT`, holds a 256-bit secret of its own (never
+//!   the API token, which stays with the command line), known only to this
+//!   daemon's memory: a restart or [`PAGE_SESSION_TTL`] ends it. It is
+//!   `HttpOnly` (no script, ours included, can read it) and
+//!   `SameSite=Strict` (no other site's link, form or fetch carries it, so
+//!   a cross-site page cannot act as the user even before the Origin check).
+//! - It opens **reads only**: `GET`/`HEAD` of the page and of `/v1` (the
+//!   page's search box). Writes (`POST /v1/events`, pause, resume,
+//!   `/v1/page/link` itself) and `/mcp` still need the Bearer token, so a
+//!   stolen cookie can read a day but never add to it, pause capture or
+//!   mint links.
+//! - Cookies are scoped to a host, not a port: any other server on
+//!   `127.0.0.1` that the user's browser visits receives this cookie too.
+//!   Another local user who runs such a server and lures the user's
+//!   browser to it could read the page until the cookie expires. That is
+//!   the residual risk of opening the page in a browser while a token is
+//!   set; `daybook token --new` and a restart revoke every cookie at once.
+//! - A browser started with the link on its command line shows the code
+//!   to other local users' process lists until it is used; single use
+//!   means whoever uses it first wins, and a user who then sees "already
+//!   used" knows. Printing the link and pasting it avoids this.
+//! - Without a token set, none of this applies: the page, like the API,
+//!   is open to local clients that pass the Host and Origin checks.
 //! 5. **Content-Type.** A write (`POST`, `PUT`, `PATCH`) must say
 //!    `application/json`. A page can send `text/plain`, form or multipart
 //!    bodies cross-site without a preflight; it cannot send JSON.
@@ -48,9 +88,9 @@
 //! `refused_requests`.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -69,6 +109,14 @@ pub const BODY_BYTES_IN_FLIGHT: usize = 8 * MAX_BODY_BYTES;
 
 /// The budget's unit: permits are KiB, so the budget fits a semaphore.
 const BUDGET_UNIT: usize = 1024;
+
+/// How long a one-time page link stays good.
+pub const PAGE_CODE_TTL: Duration = Duration::from_secs(120);
+/// How long a page cookie stays good (the daemon forgets it sooner if it
+/// restarts).
+pub const PAGE_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+/// At most this many codes and page cookies are held; the oldest go first.
+const PAGE_SECRETS_MAX: usize = 64;
 
 /// The ActivityWatch browser extension's Chrome origin (aw-watcher-web).
 const AW_CHROME_EXTENSION: &str = "chrome-extension://nglaklhklhcoonedhgnpgddginnjdadi";
@@ -152,7 +200,8 @@ impl Refusal {
             Self::CrossSite => (StatusCode::FORBIDDEN, "cross-site requests are not allowed".to_owned()),
             Self::Token => (
                 StatusCode::UNAUTHORIZED,
-                "missing or wrong API token (Authorization: Bearer ...)".to_owned(),
+                "missing or wrong API token (Authorization: Bearer ...; for the page in a browser, run `daybook open`)"
+                    .to_owned(),
             ),
             Self::ContentType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -177,6 +226,26 @@ pub struct Guard {
     refused: AtomicU64,
     budget: Arc<Semaphore>,
     body_timeout: Duration,
+    /// One-time page codes not yet used, with when they were made.
+    page_codes: Mutex<Vec<(String, Instant)>>,
+    /// Page cookie secrets handed out, with when.
+    page_sessions: Mutex<Vec<(String, Instant)>>,
+}
+
+/// 32 hex digits per 16 random bytes from the OS.
+fn random_hex(bytes: usize) -> Option<String> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).ok()?;
+    Some(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Keeps the secrets younger than `ttl`, at most [`PAGE_SECRETS_MAX`].
+fn prune(list: &mut Vec<(String, Instant)>, ttl: Duration) {
+    list.retain(|(_, made)| made.elapsed() < ttl);
+    if list.len() > PAGE_SECRETS_MAX {
+        let extra = list.len() - PAGE_SECRETS_MAX;
+        list.drain(..extra);
+    }
 }
 
 impl Guard {
@@ -191,7 +260,90 @@ impl Guard {
             refused: AtomicU64::new(0),
             budget: Arc::new(Semaphore::new(BODY_BYTES_IN_FLIGHT / BUDGET_UNIT)),
             body_timeout,
+            page_codes: Mutex::new(Vec::new()),
+            page_sessions: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Whether an API token is in force.
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// The page cookie's name: per port, so two daemons on one host keep
+    /// their own.
+    pub fn page_cookie_name(&self) -> String {
+        format!("daybook-{}", self.port)
+    }
+
+    /// A new one-time page code (see the module's docs); `None` if the OS
+    /// gave no random bytes.
+    pub fn mint_page_code(&self) -> Option<String> {
+        let code = random_hex(16)?;
+        let mut codes = self
+            .page_codes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        prune(&mut codes, PAGE_CODE_TTL);
+        codes.push((code.clone(), Instant::now()));
+        Some(code)
+    }
+
+    /// Spends `code` and returns the page cookie's new secret, or `None`
+    /// for a code that is unknown, spent or stale.
+    pub fn redeem_page_code(&self, code: &str) -> Option<String> {
+        let mut codes = self
+            .page_codes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        prune(&mut codes, PAGE_CODE_TTL);
+        // Every code is compared, so the time taken says nothing of which
+        // one (if any) matched.
+        let mut found = None;
+        for (i, (known, _)) in codes.iter().enumerate() {
+            if same_secret(known.as_bytes(), code.as_bytes()) {
+                found = Some(i);
+            }
+        }
+        codes.remove(found?);
+        drop(codes);
+        let secret = random_hex(32)?;
+        let mut sessions = self
+            .page_sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        prune(&mut sessions, PAGE_SESSION_TTL);
+        sessions.push((secret.clone(), Instant::now()));
+        Some(secret)
+    }
+
+    /// Whether the request carries a live page cookie of this daemon.
+    fn page_cookie_ok(&self, headers: &HeaderMap) -> bool {
+        let name = self.page_cookie_name();
+        let given: Vec<&str> = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|c| c.trim().split_once('='))
+            .filter(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+            .collect();
+        if given.is_empty() {
+            return false;
+        }
+        let mut sessions = self
+            .page_sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        prune(&mut sessions, PAGE_SESSION_TTL);
+        let mut ok = false;
+        for v in &given {
+            for (known, _) in sessions.iter() {
+                ok |= same_secret(known.as_bytes(), v.as_bytes());
+            }
+        }
+        ok
     }
 
     /// Requests refused since the daemon started.
@@ -334,7 +486,14 @@ pub async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next
         return r;
     }
     if surface.needs_token(request.method(), request.uri().path(), guard.any_ip_host) && !guard.token_ok(headers) {
-        return guard.refuse(Refusal::Token, "");
+        // The page's own way in (see the module's docs): the login link
+        // (its handler checks the code), and reads with a page cookie.
+        let read = matches!(*request.method(), Method::GET | Method::HEAD);
+        let login = read && request.uri().path() == "/login";
+        let cookie = read && matches!(surface, Surface::Other | Surface::Api) && guard.page_cookie_ok(headers);
+        if !(login || cookie) {
+            return guard.refuse(Refusal::Token, "");
+        }
     }
     let writes = matches!(*request.method(), Method::POST | Method::PUT | Method::PATCH);
     if writes && !is_json(headers) {
@@ -538,6 +697,32 @@ mod tests {
         assert!(!g.token_ok(&with("Basic s3cret")));
         assert!(!g.token_ok(&HeaderMap::new()));
         assert!(guard("127.0.0.1:5612", None).token_ok(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn a_page_code_is_good_once_and_its_cookie_opens_reads() {
+        let g = guard("127.0.0.1:5612", Some("s3cret"));
+        let code = g.mint_page_code().unwrap();
+        assert_eq!(code.len(), 32);
+        assert!(g.redeem_page_code("0".repeat(32).as_str()).is_none(), "an unknown code");
+        let secret = g.redeem_page_code(&code).unwrap();
+        assert!(g.redeem_page_code(&code).is_none(), "a spent code");
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::COOKIE, HeaderValue::from_str(v).unwrap());
+            h
+        };
+        assert!(g.page_cookie_ok(&with(&format!("a=b; daybook-5612={secret}"))));
+        assert!(
+            !g.page_cookie_ok(&with(&format!("daybook-5613={secret}"))),
+            "another port's name"
+        );
+        assert!(!g.page_cookie_ok(&with("daybook-5612=forged")));
+        assert!(!g.page_cookie_ok(&HeaderMap::new()));
+        assert!(
+            !g.token_ok(&with(&format!("daybook-5612={secret}"))),
+            "a cookie is no token"
+        );
     }
 
     #[test]

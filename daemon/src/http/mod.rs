@@ -7,12 +7,14 @@
 //! - [`v1`]: daybook's own API under `/v1`;
 //! - [`activitywatch`]: ActivityWatch's watcher API under `/api/0`, on
 //!   daybook's listener and on its own (`activitywatch_listen`);
+//! - [`page`]: the timeline page (`/`, `/day/...`, `/week/...`, `/assets/...`);
 //! - `/mcp`: the MCP server over streamable HTTP ([`crate::mcp`]);
 //! - [`serve`]: the accept loop with its connection cap, timeouts and
 //!   bounded stop.
 
 pub mod activitywatch;
 pub mod guard;
+pub mod page;
 pub mod serve;
 pub mod v1;
 
@@ -51,6 +53,7 @@ pub fn router(engine: Sender<Command>, guard: Arc<Guard>, reader: Reader) -> Rou
     Router::new()
         .merge(v1::routes())
         .merge(activitywatch::routes())
+        .merge(page::routes())
         .nest_service("/mcp", crate::mcp::http_service(state.reader.clone()))
         .fallback(|uri: axum::http::Uri| async move {
             if guard::Surface::of(uri.path()) == guard::Surface::ActivityWatch {

@@ -1,0 +1,462 @@
+//! What the page reads from the store and what it makes of it. Reads run
+//! on a read-only connection beside the daemon ([`crate::recall::Reader`])
+//! and only gather rows; everything derived (time per app, title and domain, gaps,
+//! each session's main app) comes from `daybook_core::aggregate`, the one
+//! aggregation every reader uses, so the page's totals are
+//! `daybook summary`'s to the millisecond.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use daybook_core::aggregate::{self, Aggregate, GapKind, SessionAggregate, SessionInput};
+use daybook_core::{Block, EndReason, Entry, Session, SessionId, StoredEvent, Timestamp, UtcOffset};
+
+use crate::privacy::Privacy;
+use crate::store::SqliteStore;
+
+/// How far around the asked range sessions are looked at for their
+/// offsets (see [`RangeRead::load`]).
+const WIDER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// The rows of a range of local days: the sessions that overlap it (as
+/// `/v1/sessions` lists them), their events, the entries of its days, and
+/// the open session's latest event.
+#[derive(Debug, Default)]
+pub struct RangeRead {
+    /// Sessions overlapping the range, by start.
+    pub sessions: Vec<Session>,
+    /// Their events, by session.
+    pub events: BTreeMap<SessionId, Vec<StoredEvent>>,
+    /// The entries of each day of the range (only when asked for).
+    pub entries: Vec<Entry>,
+    /// The open session: its id and its latest event.
+    pub open: Option<(SessionId, Timestamp)>,
+}
+
+impl RangeRead {
+    /// Reads `[from, to)`; with `entries_of`, also the entries of those
+    /// local days. The open session is the `active` row: the daemon
+    /// recovers every orphan before it serves, so only its own open
+    /// session is still active.
+    ///
+    /// The aggregation takes a day's bounds from its data's offsets (as
+    /// `daybook summary` does), which differ from the local zone's when
+    /// the data was captured in another zone. So the range is widened by
+    /// the largest difference between the offsets of the sessions around
+    /// it and the zone's offsets at its ends (`zone`): nothing when they
+    /// agree, as they do but for travel, so a day reads only its own
+    /// events. Events the privacy rules now in force ignore are left out,
+    /// their time going to the context before them, as in every reader.
+    pub fn load(
+        store: &SqliteStore,
+        privacy: &Privacy,
+        (from, to): (Timestamp, Timestamp),
+        zone: (UtcOffset, UtcOffset),
+        entries_of: &[NaiveDate],
+    ) -> Result<Self, daybook_core::Error> {
+        use daybook_core::Store as _;
+        let around = store.sessions_between(from - WIDER, to + WIDER)?;
+        let shift = around
+            .iter()
+            .map(|s| (s.offset.0 - zone.0.0).abs().max((s.offset.0 - zone.1.0).abs()))
+            .max()
+            .unwrap_or(0);
+        let margin = std::time::Duration::from_secs(u64::from(shift.unsigned_abs()));
+        let (from, to) = (from - margin, to + margin);
+        let sessions: Vec<Session> = around
+            .into_iter()
+            .filter(|s| s.start < to && s.phase.end().is_none_or(|e| e >= from))
+            .collect();
+        let mut events: BTreeMap<SessionId, Vec<StoredEvent>> = BTreeMap::new();
+        let mut screen = Screen::new(privacy);
+        for e in store.events_of_sessions_between(from, to)? {
+            if !screen.ignores(&e.event) {
+                events.entry(e.session_id.clone()).or_default().push(e);
+            }
+        }
+        let mut entries = Vec::new();
+        for day in entries_of {
+            entries.extend(store.entries_for_day(*day)?);
+        }
+        let open = sessions.iter().find(|s| s.phase.end().is_none()).map(|s| {
+            let last = events
+                .get(&s.id)
+                .and_then(|e| e.iter().map(|e| e.attributed).max())
+                .unwrap_or(s.start);
+            (s.id.clone(), last)
+        });
+        Ok(Self {
+            sessions,
+            events,
+            entries,
+            open,
+        })
+    }
+
+    fn inputs<'a>(&'a self, sessions: impl Iterator<Item = &'a Session>) -> Vec<SessionInput<'a>> {
+        sessions
+            .map(|s| SessionInput {
+                session: s,
+                events: self.events.get(&s.id).map_or(&[], Vec::as_slice),
+            })
+            .collect()
+    }
+}
+
+/// [`Privacy::ignores`], remembered per app, title and URL: a day's
+/// events repeat a few hundred contexts thousands of times, and an event
+/// is ignored exactly when its app, its title or its URL alone is.
+struct Screen<'p> {
+    privacy: &'p Privacy,
+    apps: BTreeMap<String, bool>,
+    titles: BTreeMap<String, bool>,
+    urls: BTreeMap<String, bool>,
+}
+
+impl<'p> Screen<'p> {
+    fn new(privacy: &'p Privacy) -> Self {
+        Self {
+            privacy,
+            apps: BTreeMap::new(),
+            titles: BTreeMap::new(),
+            urls: BTreeMap::new(),
+        }
+    }
+
+    fn ignores(&mut self, e: &daybook_core::Event) -> bool {
+        let privacy = self.privacy;
+        let probe = |app: &str, title: Option<&str>, url: Option<&str>| {
+            privacy.ignores(&daybook_core::Event {
+                title: title.map(str::to_owned),
+                url: url.map(str::to_owned),
+                ..daybook_core::Event::new(e.at, app)
+            })
+        };
+        let seen = |map: &mut BTreeMap<String, bool>, key: &str, check: &dyn Fn() -> bool| match map.get(key) {
+            Some(v) => *v,
+            None => {
+                let v = check();
+                map.insert(key.to_owned(), v);
+                v
+            }
+        };
+        seen(&mut self.apps, &e.app, &|| probe(&e.app, None, None))
+            || e.title
+                .as_deref()
+                .is_some_and(|t| seen(&mut self.titles, t, &|| probe("", Some(t), None)))
+            || e.url
+                .as_deref()
+                .is_some_and(|u| seen(&mut self.urls, u, &|| probe("", None, Some(u))))
+    }
+}
+
+/// One session bar on a timeline.
+#[derive(Clone, Debug)]
+pub(crate) struct Bar {
+    /// The session's id.
+    pub id: String,
+    /// Its start.
+    pub start: Timestamp,
+    /// Its end; for the open session, now (drawn live).
+    pub end: Timestamp,
+    /// Why it ended; `None` while open.
+    pub reason: Option<EndReason>,
+    /// Whether it is the open session.
+    pub open: bool,
+    /// The app with the most time in it.
+    pub main_app: String,
+    /// Its colour (from the main app).
+    pub colour: &'static str,
+    /// Active milliseconds inside the day.
+    pub active_millis: i64,
+}
+
+impl Bar {
+    /// Whether startup recovery ended it (the daemon was killed).
+    pub(crate) fn recovered(&self) -> bool {
+        self.reason == Some(EndReason::Recovered)
+    }
+}
+
+/// A gap between two sessions.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct GapView {
+    /// Its start.
+    pub from: Timestamp,
+    /// Its end.
+    pub to: Timestamp,
+    /// Idle/away or paused.
+    pub kind: GapKind,
+}
+
+/// One local day as the page draws it.
+#[derive(Debug)]
+pub(crate) struct DayModel {
+    /// The date.
+    pub day: NaiveDate,
+    /// Local midnight at its start.
+    pub from: Timestamp,
+    /// The next local midnight (23 or 25 hours later on a DST day).
+    pub to: Timestamp,
+    /// The offsets in force (two on a DST day).
+    pub offsets: Vec<UtcOffset>,
+    /// Now, for the open session and the "now" line.
+    pub now: Timestamp,
+    /// One bar per session overlapping the day.
+    pub bars: Vec<Bar>,
+    /// Gaps between sessions.
+    pub gaps: Vec<GapView>,
+    /// The day's aggregate.
+    pub aggregate: Aggregate,
+    /// The day's log entries, by window start.
+    pub entries: Vec<Entry>,
+}
+
+impl DayModel {
+    /// `YYYY-MM-DD`.
+    pub(crate) fn day_name(&self) -> String {
+        daybook_core::daylog::day_name(self.day)
+    }
+
+    /// The day `day` of `read` (which must cover it). `fallback` is the
+    /// local offset at the day's start, used when the day has no data.
+    pub(crate) fn build(read: &RangeRead, day: NaiveDate, fallback: UtcOffset, now: Timestamp) -> Self {
+        let probe = aggregate::DayBounds::new(day, fallback, fallback);
+        // Sessions of this day (a week's read holds seven days).
+        let sessions: Vec<&Session> = read
+            .sessions
+            .iter()
+            .filter(|s| s.start < probe.to + DAY_MARGIN && s.phase.end().is_none_or(|e| e + DAY_MARGIN >= probe.from))
+            .collect();
+        let inputs = read.inputs(sessions.iter().copied());
+        let (bounds, agg) = aggregate::aggregate_day(day, &inputs, fallback);
+        let by_id: BTreeMap<&SessionId, &SessionAggregate> = agg.sessions.iter().map(|s| (&s.id, s)).collect();
+        let bars = sessions
+            .iter()
+            .filter(|s| s.start < bounds.to && s.phase.end().is_none_or(|e| e >= bounds.from))
+            .map(|s| {
+                let first_app = read
+                    .events
+                    .get(&s.id)
+                    .and_then(|e| e.first())
+                    .map(|e| e.event.app.as_str());
+                bar(s, by_id.get(&s.id).copied(), first_app, read.open.as_ref(), now)
+            })
+            .collect();
+        let gaps = agg
+            .gaps
+            .iter()
+            .map(|g| GapView {
+                from: g.from,
+                to: g.to,
+                kind: g.kind,
+            })
+            .collect();
+        let mut entries: Vec<Entry> = read.entries.iter().filter(|e| e.day() == day).cloned().collect();
+        entries.sort_by_key(|e| (e.from, e.id));
+        Self {
+            day,
+            from: bounds.from,
+            to: bounds.to,
+            offsets: bounds.offsets(),
+            now,
+            bars,
+            gaps,
+            aggregate: agg,
+            entries,
+        }
+    }
+}
+
+/// Slack around a day when picking its sessions out of a longer read:
+/// the day's real bounds come from its data's offsets, which may differ
+/// from the local zone's by up to a day's worth of offset.
+const DAY_MARGIN: std::time::Duration = std::time::Duration::from_secs(26 * 3600);
+
+/// A session's bar. Its main app is the app with the most time in it;
+/// a session with no measurable time yet (one event, or an open session
+/// that has not reached its second) takes its first event's app.
+fn bar(
+    s: &Session,
+    agg: Option<&SessionAggregate>,
+    first_app: Option<&str>,
+    open: Option<&(SessionId, Timestamp)>,
+    now: Timestamp,
+) -> Bar {
+    let is_open = s.phase.end().is_none() && open.is_some_and(|(id, _)| *id == s.id);
+    let main_app = agg
+        .and_then(|a| a.totals.apps.first())
+        .filter(|t| t.millis > 0)
+        .map(|t| t.name.as_str())
+        .or(first_app)
+        .unwrap_or(aggregate::Context::UNKNOWN_APP)
+        .to_owned();
+    let end = match s.phase.end() {
+        Some(end) => end,
+        // The open session is drawn up to now; an active row no daemon
+        // owns any more (seen only before recovery) up to its latest event.
+        None if is_open => now.max(open.map_or(s.start, |(_, last)| *last)),
+        None => agg.map_or(s.start, |a| a.end),
+    };
+    Bar {
+        id: s.id.0.clone(),
+        start: s.start,
+        end,
+        reason: s.phase.reason(),
+        open: is_open,
+        colour: colour(&main_app),
+        main_app,
+        active_millis: agg.map_or(0, |a| a.active_millis),
+    }
+}
+
+/// Colours for apps: dark enough for 3:1 contrast against the white page
+/// (WCAG 1.4.11) and distinct from the grey of idle time.
+const PALETTE: [&str; 12] = [
+    "#1f77b4", "#c62828", "#2e7d32", "#6a1b9a", "#8d5524", "#ad1457", "#00796b", "#b35900", "#3949ab", "#546e7a",
+    "#7b6d00", "#00838f",
+];
+
+/// An app's colour: the same on every day and every page (FNV-1a of its
+/// name picks from [`PALETTE`]).
+pub(crate) fn colour(app: &str) -> &'static str {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in app.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    PALETTE[h as usize % PALETTE.len()]
+}
+
+/// One session in full, for its own view.
+#[derive(Debug)]
+pub(crate) struct SessionModel {
+    /// The row.
+    pub session: Session,
+    /// Its aggregate over its whole length.
+    pub aggregate: Option<SessionAggregate>,
+    /// Every block, by start.
+    pub blocks: Vec<Block>,
+    /// Every entry, by window start.
+    pub entries: Vec<Entry>,
+    /// Whether it is the open session.
+    pub open: bool,
+}
+
+/// What a session view reads.
+#[derive(Debug)]
+pub struct SessionRead {
+    session: Session,
+    events: Vec<StoredEvent>,
+    blocks: Vec<Block>,
+    entries: Vec<Entry>,
+    open: Option<Timestamp>,
+}
+
+impl SessionRead {
+    /// Reads session `id`; `None` when there is no such session.
+    /// Events the privacy rules in force ignore are left out.
+    pub fn load(store: &SqliteStore, privacy: &Privacy, id: &SessionId) -> Result<Option<Self>, daybook_core::Error> {
+        use daybook_core::Store as _;
+        let Some(session) = store.session(id)? else {
+            return Ok(None);
+        };
+        let mut events = store.session_events(id)?;
+        events.retain(|e| !privacy.ignores(&e.event));
+        let open = session
+            .phase
+            .end()
+            .is_none()
+            .then(|| events.iter().map(|e| e.attributed).max().unwrap_or(session.start));
+        Ok(Some(Self {
+            events,
+            blocks: store.session_blocks(id)?,
+            entries: store.session_entries(id)?,
+            open,
+            session,
+        }))
+    }
+}
+
+impl SessionModel {
+    pub(crate) fn build(read: SessionRead) -> Self {
+        let input = SessionInput {
+            session: &read.session,
+            events: &read.events,
+        };
+        let end = read
+            .session
+            .phase
+            .end()
+            .or(read.open)
+            .or_else(|| read.events.last().map(|e| e.attributed))
+            .unwrap_or(read.session.start);
+        let agg = aggregate::aggregate(
+            read.session.start,
+            Timestamp(end.0.max(read.session.start.0 + 1)),
+            &[input],
+        );
+        Self {
+            open: read.open.is_some(),
+            aggregate: agg.sessions.into_iter().next(),
+            session: read.session,
+            blocks: read.blocks,
+            entries: read.entries,
+        }
+    }
+}
+
+/// A week, as seven days and one aggregate over all of it.
+#[derive(Debug)]
+pub(crate) struct WeekModel {
+    /// The ISO year and week.
+    pub year: i32,
+    /// The ISO week number.
+    pub week: u32,
+    /// Monday to Sunday.
+    pub days: Vec<DayModel>,
+    /// The week's time per app, title and domain.
+    pub totals: aggregate::Totals,
+    /// The week's active time.
+    pub active_millis: i64,
+}
+
+impl WeekModel {
+    /// The week of `days` (Monday first), each with its start offset.
+    pub(crate) fn build(
+        read: &RangeRead,
+        year: i32,
+        week: u32,
+        days: &[(NaiveDate, UtcOffset)],
+        now: Timestamp,
+    ) -> Self {
+        let days: Vec<DayModel> = days.iter().map(|(d, o)| DayModel::build(read, *d, *o, now)).collect();
+        let from = days.first().map_or(Timestamp(0), |d| d.from);
+        let to = days.last().map_or(Timestamp(0), |d| d.to);
+        let inputs = read.inputs(read.sessions.iter());
+        let agg = aggregate::aggregate(from, to, &inputs);
+        Self {
+            year,
+            week,
+            days,
+            totals: agg.totals,
+            active_millis: agg.active_millis,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_apps_colour_is_stable_and_from_the_palette() {
+        assert_eq!(colour("Code"), colour("Code"));
+        assert!(PALETTE.contains(&colour("Firefox")));
+        let distinct: std::collections::BTreeSet<&str> = ["Code", "Firefox", "Slack", "Terminal", "Zoom", "Mail"]
+            .iter()
+            .map(|a| colour(a))
+            .collect();
+        assert!(distinct.len() >= 4, "apps spread over the palette: {distinct:?}");
+    }
+}

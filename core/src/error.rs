@@ -59,6 +59,9 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// An ActivityWatch bucket that does not exist was written to.
+    #[error("no bucket {0:?}")]
+    UnknownBucket(String),
     /// The storage layer failed; the transaction did not commit.
     #[error("storage failed: {0}")]
     Storage(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -24,6 +24,7 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod memstore;
+pub mod openchronicle;
 pub mod oracle;
 pub mod recovery;
 pub mod reduction;
@@ -32,6 +33,7 @@ pub mod session;
 pub mod store;
 pub mod text;
 pub mod time;
+pub mod watcher;
 
 pub use aggregate::{Aggregate, DayBounds, SessionAggregate, SessionInput, Span, aggregate, aggregate_day};
 pub use block::{Block, BlockKey, EntryId, LooseBlock};
@@ -48,3 +50,4 @@ pub use reduction::{
 pub use session::{EndReason, Phase, Session, SessionId};
 pub use store::{Dump, IngestStep, Store};
 pub use time::{Timestamp, UtcOffset};
+pub use watcher::{AwEvent, AwWrite, Bucket, BucketKind, Watchers};

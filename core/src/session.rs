@@ -59,6 +59,9 @@ pub enum EndReason {
     Paused,
     /// Startup recovery ended an orphan.
     Recovered,
+    /// Ended in another tool and imported (`daybook import`); that tool
+    /// recorded no reason.
+    Imported,
 }
 
 impl EndReason {
@@ -72,6 +75,7 @@ impl EndReason {
             Self::DailySafetyNet => "daily_safety_net",
             Self::Paused => "paused",
             Self::Recovered => "recovered",
+            Self::Imported => "imported",
         }
     }
 
@@ -85,6 +89,7 @@ impl EndReason {
             Self::DailySafetyNet,
             Self::Paused,
             Self::Recovered,
+            Self::Imported,
         ]
         .into_iter()
         .find(|r| r.as_str() == s)

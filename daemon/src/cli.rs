@@ -41,6 +41,14 @@ pub struct Cli {
     pub command: CommandLine,
 }
 
+/// `--activitywatch-listen`: an address, or `None` for `off`.
+#[derive(Clone, Copy, Debug)]
+pub struct AwListen(pub Option<SocketAddr>);
+
+fn parse_aw_listen(text: &str) -> std::result::Result<AwListen, String> {
+    crate::config::parse_activitywatch_listen(text).map(AwListen)
+}
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum CommandLine {
@@ -49,6 +57,10 @@ pub enum CommandLine {
         /// API address (loopback by default).
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Where ActivityWatch's watchers reach daybook (`/api/0` only), or
+        /// `off`; overrides `activitywatch_listen` (default 127.0.0.1:5600).
+        #[arg(long, value_parser = parse_aw_listen)]
+        activitywatch_listen: Option<AwListen>,
     },
     /// Is the daemon running; the open session and counts.
     Status {
@@ -189,10 +201,14 @@ pub enum CommandLine {
 /// Import sources.
 #[derive(Debug, Subcommand)]
 pub enum ImportSource {
-    /// An OpenChronicle index.db.
+    /// An OpenChronicle index.db (or the directory holding it, e.g.
+    /// ~/.openchronicle) and the event-YYYY-MM-DD.md memory files beside it.
     Openchronicle {
-        /// Path to index.db.
+        /// Path to index.db, or a directory with an index.db.
         path: PathBuf,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -245,10 +261,16 @@ impl Cli {
     /// Runs the command; `Ok(false)` means "exit 1" (doctor found something).
     pub fn execute(self) -> Result<bool> {
         match &self.command {
-            CommandLine::Run { listen } => {
+            CommandLine::Run {
+                listen,
+                activitywatch_listen,
+            } => {
                 let mut settings = self.settings()?;
                 if let Some(addr) = listen {
                     settings.listen = *addr;
+                }
+                if let Some(AwListen(aw)) = activitywatch_listen {
+                    settings.activitywatch_listen = *aw;
                 }
                 server::run(self.data()?, settings)?;
                 Ok(true)
@@ -317,13 +339,20 @@ impl Cli {
             CommandLine::Recover { dry_run, json } => self.recover(*dry_run, *json),
             CommandLine::ReducePending { json } => self.reduce_pending(*json),
             CommandLine::Import {
-                source: ImportSource::Openchronicle { path },
+                source: ImportSource::Openchronicle { path, json },
             } => {
+                let settings = self.settings()?;
                 let data = self.data()?;
                 let _lock = data.lock()?;
                 let mut store = SqliteStore::open(&data.database())?;
-                let report = import::import_openchronicle(&mut store, path, &self.settings()?.privacy)?;
-                print_json(&report);
+                let report =
+                    import::import_openchronicle(&mut store, path, &settings.privacy, settings.engine.max_session)?;
+                projection::rebuild_all(&store, &data.days())?;
+                if *json {
+                    print_json(&report);
+                } else {
+                    print!("{report}");
+                }
                 Ok(true)
             }
             CommandLine::Doctor { json } => self.doctor(*json),

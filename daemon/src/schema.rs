@@ -121,6 +121,30 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO daemon_state (id) VALUES (1);
     ",
+    // ActivityWatch buckets and events (SPEC §11), stored as aw-server
+    // stores them: instants in UTC nanoseconds, `data` as JSON text.
+    // `emitted_ms` is the bucket's thinning mark (core `watcher`): the
+    // instant of the last daybook event derived from it, committed with
+    // that event. Deleting a bucket deletes its events.
+    "
+    CREATE TABLE aw_buckets (
+        id         TEXT PRIMARY KEY NOT NULL,
+        type       TEXT NOT NULL,
+        client     TEXT NOT NULL,
+        hostname   TEXT NOT NULL,
+        created    TEXT NOT NULL,
+        data       TEXT NOT NULL DEFAULT '{}',
+        emitted_ms INTEGER
+    ) WITHOUT ROWID;
+    CREATE TABLE aw_events (
+        id       INTEGER PRIMARY KEY,
+        bucket   TEXT NOT NULL REFERENCES aw_buckets (id) ON DELETE CASCADE,
+        start_ns INTEGER NOT NULL,
+        end_ns   INTEGER NOT NULL CHECK (end_ns >= start_ns),
+        data     TEXT NOT NULL
+    );
+    CREATE INDEX aw_events_by_bucket ON aw_events (bucket, start_ns, id);
+    ",
     // 6: full-text search (SPEC §12). Two FTS5 indexes over the rows
     // themselves (external content: the text is not stored twice):
     // events by app, title, url and typed text, entries by their body
@@ -170,6 +194,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     INSERT INTO entries_fts (entries_fts) VALUES ('rebuild');
     ",
 ];
+
+/// The schema version this build writes: the number of [`MIGRATIONS`].
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// What [`migrate`] found and did.
 #[derive(Debug, PartialEq, Eq)]

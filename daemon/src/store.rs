@@ -8,7 +8,9 @@
 //! (`sessions_open`, `events_by_session`): no query per orphan from
 //! this side.
 
-use std::cell::Cell;
+mod activitywatch;
+
+use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -24,6 +26,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, Trans
 
 use crate::error::{Error, Result};
 use crate::schema::{self, Migrated};
+
+pub use activitywatch::{AwBucket, AwRange};
 
 /// See [`SqliteStore::status_counts`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -56,6 +60,9 @@ pub struct SqliteStore {
     /// Drop counts `(paused, ignored)` to add in the next ingest
     /// transaction (see [`SqliteStore::stage_dropped`]).
     staged: Cell<(u64, u64)>,
+    /// ActivityWatch writes for the next ingest transaction (see
+    /// [`SqliteStore::stage_aw`]).
+    aw_staged: RefCell<Vec<daybook_core::AwWrite>>,
 }
 
 type CoreResult<T> = std::result::Result<T, CoreError>;
@@ -366,6 +373,7 @@ impl SqliteStore {
             conn,
             path: path.to_owned(),
             staged: Cell::new((0, 0)),
+            aw_staged: RefCell::new(Vec::new()),
         })
     }
 
@@ -417,6 +425,7 @@ impl SqliteStore {
             conn,
             path: path.to_owned(),
             staged: Cell::new((0, 0)),
+            aw_staged: RefCell::new(Vec::new()),
         })
     }
 
@@ -502,15 +511,20 @@ impl SqliteStore {
     /// Commits counts still staged, in their own transaction.
     pub fn commit_staged(&self) -> CoreResult<()> {
         let (paused, ignored) = self.staged.take();
-        if (paused, ignored) == (0, 0) {
+        let aw = self.aw_staged.take();
+        if (paused, ignored) == (0, 0) && aw.is_empty() {
             return Ok(());
         }
-        Self::add_dropped(&self.conn, paused, ignored)
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate).map_err(storage)?;
+        Self::add_dropped(&tx, paused, ignored)?;
+        Self::apply_aw(&tx, &aw)?;
+        tx.commit().map_err(storage)
     }
 
-    /// Forgets staged counts (their batch did not commit).
+    /// Forgets staged counts and writes (their batch did not commit).
     pub fn discard_staged(&self) {
         self.staged.set((0, 0));
+        self.aw_staged.borrow_mut().clear();
     }
 
     fn add_dropped(conn: &Connection, paused: u64, ignored: u64) -> CoreResult<()> {
@@ -534,7 +548,8 @@ impl SqliteStore {
 
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction; commits only if it
     /// returns `Ok`. Dropping an uncommitted transaction rolls it back.
-    fn write<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> CoreResult<T>) -> CoreResult<T> {
+    /// The importers write their batches through it.
+    pub(crate) fn write<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> CoreResult<T>) -> CoreResult<T> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -691,7 +706,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    fn insert_session(tx: &Transaction<'_>, s: &Session) -> CoreResult<usize> {
+    pub(crate) fn insert_session(tx: &Transaction<'_>, s: &Session) -> CoreResult<usize> {
         let (status, end, reason, retry) = phase_columns(&s.phase);
         tx.prepare_cached(
             "INSERT INTO sessions (id, start_ms, offset_s, status, end_ms, end_reason, next_retry_ms, retry_count, flush_end_ms)
@@ -875,6 +890,7 @@ impl Store for SqliteStore {
 
     fn ingest(&mut self, steps: &[IngestStep]) -> CoreResult<()> {
         let (paused, ignored) = self.staged.take();
+        let aw = self.aw_staged.take();
         self.write(|tx| {
             if (paused, ignored) != (0, 0) {
                 Self::add_dropped(tx, paused, ignored)?;
@@ -885,6 +901,9 @@ impl Store for SqliteStore {
                 .prepare_cached("SELECT coalesce(max(seq), 0) FROM events")
                 .and_then(|mut st| st.query_row([], |r| r.get(0)))
                 .map_err(storage)?;
+            // The heartbeats' own rows and marks, before the daybook
+            // events derived from them: one transaction for both.
+            Self::apply_aw(tx, &aw)?;
             // Inside this transaction only an `End` step changes a status,
             // so a session once found active stays active until one ends
             // it: its appends are checked once, not with a query per event.

@@ -210,7 +210,7 @@ fn a_second_run_exits_at_once_naming_the_holder() {
     let first = dir.start();
     let addr = std::fs::read_to_string(dir.data().join("daybook.addr")).unwrap();
 
-    let second = dir.daybook(&["run", "--listen", "127.0.0.1:0"]);
+    let second = dir.daybook(&["run", "--listen", "127.0.0.1:0", "--activitywatch-listen", "off"]);
     assert_eq!(second.code, Some(1), "the second daemon: {second:?}");
     assert!(
         second.stderr.contains(&format!("pid {}", first.pid())),
@@ -241,7 +241,7 @@ fn config_errors_stop_startup_and_name_the_key() {
         ("[summarizer]\ncomand = [\"x\"]\n", "comand"),
     ] {
         let dir = TestDir::new(config);
-        let out = dir.daybook(&["run", "--listen", "127.0.0.1:0"]);
+        let out = dir.daybook(&["run", "--listen", "127.0.0.1:0", "--activitywatch-listen", "off"]);
         assert!(!out.ok(), "{config:?} started a daemon: {out:?}");
         assert!(
             out.stderr.contains(key),
@@ -284,7 +284,7 @@ fn a_damaged_database_stops_startup_and_is_left_untouched() {
         for side in ["daybook.db-wal", "daybook.db-shm"] {
             let _ = std::fs::remove_file(dir.data().join(side));
         }
-        let out = dir.daybook(&["run", "--listen", "127.0.0.1:0"]);
+        let out = dir.daybook(&["run", "--listen", "127.0.0.1:0", "--activitywatch-listen", "off"]);
         assert_eq!(
             out.code,
             Some(1),
@@ -363,7 +363,7 @@ fn after_a_kill_an_untouched_file_skips_the_page_check_and_a_damaged_one_is_refu
 
     let damaged = scrambled_pages(&std::fs::read(dir.db()).unwrap());
     std::fs::write(dir.db(), &damaged).unwrap();
-    let out = dir.daybook(&["run", "--listen", "127.0.0.1:0"]);
+    let out = dir.daybook(&["run", "--listen", "127.0.0.1:0", "--activitywatch-listen", "off"]);
     assert_eq!(
         out.code,
         Some(1),
@@ -394,7 +394,7 @@ fn a_clean_stop_vouches_for_the_file_and_a_stop_on_an_error_does_not() {
     // daemon stops on an error after it had recorded the file.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let out = dir.daybook(&["run", "--listen", &addr]);
+    let out = dir.daybook(&["run", "--listen", &addr, "--activitywatch-listen", "off"]);
     assert_eq!(out.code, Some(1), "{out:?}");
     assert!(
         out.stderr.contains(SKIPPED),

@@ -73,7 +73,7 @@ fn a_key_variable_that_is_not_set_stops_startup_naming_it() {
         "{}api_key_env = \"DAYBOOK_TEST_LLM_KEY_UNSET\"\n",
         config(&fake, "")
     ));
-    let ran = dir.daybook(&["run", "--listen", "127.0.0.1:0"]);
+    let ran = dir.daybook(&["run", "--listen", "127.0.0.1:0", "--activitywatch-listen", "off"]);
     assert!(!ran.ok(), "{ran:?}");
     assert!(ran.stderr.contains("DAYBOOK_TEST_LLM_KEY_UNSET"), "{}", ran.stderr);
     assert!(fake.seen().is_empty());

@@ -7,12 +7,14 @@ use std::path::Path;
 use daybook::{Error, SqliteStore};
 use daybook_core::{Event, IngestStep, Session, SessionId, Store, Timestamp, UtcOffset};
 
-/// Migrations this build ships. A new migration bumps this, and gets a test
-/// that opens a database of the previous version (in `daemon/src/schema.rs`,
-/// which can run the old migrations alone).
-const MIGRATIONS: i64 = 4;
+/// Migrations this build ships. A new migration gets a test that opens a
+/// database of the previous version (in `daemon/src/schema.rs`, which can
+/// run the old migrations alone).
+const MIGRATIONS: i64 = daybook::SCHEMA_VERSION;
 
-const TABLES: [&str; 6] = [
+const TABLES: [&str; 8] = [
+    "aw_buckets",
+    "aw_events",
     "blocks",
     "daemon_state",
     "entries",

@@ -47,12 +47,26 @@ pub enum Finding {
     ActiveAfterStart(SessionId),
     /// The SQLite store's full-text index does not match its rows.
     SearchIndex(String),
+    /// An event derived from ActivityWatch watchers lies inside an `afk`
+    /// period that was known when it was derived (SPEC §11).
+    WatcherWhileAway {
+        /// Its source tag.
+        source: String,
+        /// Its instant.
+        at: Timestamp,
+    },
 }
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::AckedLost(s) => write!(f, "no loss: acknowledged event {s} is not in the store"),
+            Self::WatcherWhileAway { source, at } => {
+                write!(
+                    f,
+                    "presence: watcher event {source} at {at} lies in a reported afk period"
+                )
+            }
             Self::StoredTwice { source, copies } => write!(f, "no loss: event {source} is stored {copies} times"),
             Self::UnknownEvent(seq) => write!(f, "no loss: stored event {seq} was never sent"),
             Self::SpansGap { session, from, to } => {
@@ -97,6 +111,21 @@ pub fn events_once(dump: &Dump, sent: &BTreeSet<String>, acked: &BTreeSet<String
         }
     }
     out
+}
+
+/// SPEC §11's presence rule: no event derived from a watcher (source
+/// `aw-watcher-…`) lies in `(reported, end)` of an `afk` period, the time
+/// from the AFK watcher's report to the user's return.
+pub fn watchers_away(dump: &Dump, away: &[(Timestamp, Timestamp)]) -> Vec<Finding> {
+    dump.events
+        .iter()
+        .filter(|e| e.event.source.as_deref().is_some_and(|s| s.starts_with("aw-watcher-")))
+        .filter(|e| away.iter().any(|&(from, to)| from < e.event.at && e.event.at < to))
+        .map(|e| Finding::WatcherWhileAway {
+            source: e.event.source.clone().unwrap_or_default(),
+            at: e.event.at,
+        })
+        .collect()
 }
 
 /// SPEC §4's consequences: within a session, consecutive events (by

@@ -50,11 +50,17 @@ pub enum Mark {
     /// An entry reduced text a hostile capture sent, echoed by the
     /// summarizer (SPEC §12): the oracle checked its day's rendering.
     HostileText,
+    /// An ActivityWatch heartbeat merged into its bucket's last event.
+    WatcherMerge,
+    /// A merged heartbeat derived no event (thinning).
+    WatcherThinned,
+    /// An event was withheld because a known `afk` period covered it.
+    AfkCut,
 }
 
 impl Mark {
     /// Every mark, in report order.
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 22] = [
         Self::CrashInRecovery,
         Self::CrashInReductionCommit,
         Self::CrashInBatchCommit,
@@ -74,10 +80,14 @@ impl Mark {
         Self::Kill,
         Self::Shutdown,
         Self::HostileText,
+        Self::WatcherMerge,
+        Self::WatcherThinned,
+        Self::AfkCut,
     ];
 
-    /// The marks issue 4 requires of a multi-seed run.
-    pub const REQUIRED: [Self; 13] = [
+    /// The marks a multi-seed run requires (issue 4's, and issue 13's for
+    /// the ActivityWatch watchers).
+    pub const REQUIRED: [Self; 16] = [
         Self::CrashInRecovery,
         Self::CrashInReductionCommit,
         Self::CrashInBatchCommit,
@@ -91,6 +101,9 @@ impl Mark {
         Self::BackwardsClock,
         Self::SleepGap,
         Self::HostileText,
+        Self::WatcherMerge,
+        Self::WatcherThinned,
+        Self::AfkCut,
     ];
 
     /// A short name for the summary line.
@@ -115,6 +128,9 @@ impl Mark {
             Self::Kill => "kill",
             Self::Shutdown => "shutdown",
             Self::HostileText => "hostile_text",
+            Self::WatcherMerge => "watcher_merge",
+            Self::WatcherThinned => "watcher_thinned",
+            Self::AfkCut => "afk_cut",
         }
     }
 
@@ -133,6 +149,11 @@ impl Coverage {
     /// Counts one occurrence of `mark`.
     pub fn hit(&mut self, mark: Mark) {
         self.counts[mark.index()] += 1;
+    }
+
+    /// Counts `n` occurrences of `mark`.
+    pub fn hit_n(&mut self, mark: Mark, n: u64) {
+        self.counts[mark.index()] += n;
     }
 
     /// How often `mark` happened.

@@ -256,6 +256,7 @@ fn audit_after_start<F: StoreFactory>(world: &World<F>, store: &F::Store, when: 
     findings.extend(audit::cut_rules(&dump, &world.config));
     let index = world.factory.index_problems(store).map_err(engine_failure)?;
     findings.extend(index.into_iter().map(audit::Finding::SearchIndex));
+    findings.extend(audit::watchers_away(&dump, &world.workload.watched.away));
     if !findings.is_empty() {
         return Err(Failure::Audit {
             when: format!("after {when}"),

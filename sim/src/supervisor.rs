@@ -150,6 +150,7 @@ fn quiet<F: StoreFactory>(world: &World<F>) -> Result<Dump, Failure> {
     let acked = world.log().acked.clone();
     let mut findings = audit::events_once(&first, &world.sent, &acked);
     findings.extend(audit::cut_rules(&first, &world.config));
+    findings.extend(audit::watchers_away(&first, &world.workload.watched.away));
     if !findings.is_empty() {
         return Err(Failure::Audit {
             when: "once quiet".into(),
@@ -203,6 +204,10 @@ fn report<F: StoreFactory>(world: &World<F>, quiet: &Dump) -> SeedReport {
     for _ in quiet.entries.iter().filter(|e| e.body.contains(HOSTILE_TAG)) {
         log.coverage.hit(Mark::HostileText);
     }
+    let watched = &world.workload.watched;
+    log.coverage.hit_n(Mark::WatcherMerge, watched.merges);
+    log.coverage.hit_n(Mark::WatcherThinned, watched.thinned);
+    log.coverage.hit_n(Mark::AfkCut, watched.afk_cuts);
     log.trace.record(&plan.crashes);
     SeedReport {
         seed: world.workload.seed,

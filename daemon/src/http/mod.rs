@@ -6,9 +6,12 @@
 //!   body budget, checked before any handler runs;
 //! - [`v1`]: daybook's own API under `/v1`;
 //! - `/mcp`: the MCP server over streamable HTTP ([`crate::mcp`]);
+//! - [`activitywatch`]: ActivityWatch's watcher API under `/api/0`, on
+//!   daybook's listener and on its own (`activitywatch_listen`);
 //! - [`serve`]: the accept loop with its connection cap, timeouts and
 //!   bounded stop.
 
+pub mod activitywatch;
 pub mod guard;
 pub mod serve;
 pub mod v1;
@@ -18,6 +21,7 @@ use std::sync::mpsc::Sender;
 
 use axum::Router;
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 
 pub use guard::Guard;
 pub use v1::{ApiError, MAX_BODY_BYTES, MAX_EVENTS, SessionJson, parse_events};
@@ -47,7 +51,29 @@ pub fn router(engine: Sender<Command>, guard: Arc<Guard>, reader: Reader) -> Rou
     Router::new()
         .merge(v1::routes())
         .nest_service("/mcp", crate::mcp::http_service(state.reader.clone()))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such path") })
+        .merge(activitywatch::routes())
+        .fallback(|uri: axum::http::Uri| async move {
+            if guard::Surface::of(uri.path()) == guard::Surface::ActivityWatch {
+                activitywatch::not_found().await
+            } else {
+                ApiError::new(StatusCode::NOT_FOUND, "no such path").into_response()
+            }
+        })
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(guard, guard::check))
+}
+
+/// The ActivityWatch surface alone, for its own listener
+/// (`activitywatch_listen`): `/api/0` behind the guard, nothing else.
+pub fn activitywatch_router(engine: Sender<Command>, guard: Arc<Guard>, reader: Reader) -> Router {
+    let state = AppState {
+        engine,
+        guard: Arc::clone(&guard),
+        reader,
+    };
+    Router::new()
+        .merge(activitywatch::routes())
+        .fallback(activitywatch::not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(guard, guard::check))
 }

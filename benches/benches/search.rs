@@ -135,7 +135,9 @@ fn index_size(db: &Path) {
     );
 }
 
-/// Drops the search index and its triggers: the store as it was before it.
+/// Replaces the search index by a view that takes the store's inserts and
+/// keeps nothing, and drops its triggers: the store as it was before the
+/// index, but for reading the new rows once per commit.
 fn without_index(db: &Path) {
     let store = SqliteStore::open(db).expect("open");
     store
@@ -143,7 +145,9 @@ fn without_index(db: &Path) {
         .execute_batch(
             "DROP TRIGGER events_fts_delete; DROP TRIGGER events_fts_update;
              DROP TRIGGER entries_fts_insert; DROP TRIGGER entries_fts_delete; DROP TRIGGER entries_fts_update;
-             DROP TABLE events_fts; DROP TABLE entries_fts;",
+             DROP TABLE events_fts; DROP TABLE entries_fts;
+             CREATE VIEW events_fts AS SELECT NULL AS rowid, NULL AS app, NULL AS title, NULL AS url, NULL AS text;
+             CREATE TRIGGER events_fts_nothing INSTEAD OF INSERT ON events_fts BEGIN SELECT 1; END;",
         )
         .expect("dropping the index");
 }

@@ -139,7 +139,10 @@ async def ask_everything(session: ClientSession, d, day: dt.date) -> None:
     assert (last["app"], last["title"]) == ("Code", "store.rs — daybook"), last
     assert all(e["app"] != "Secretly" for e in ctx["last_events"])
     assert ctx["last_entry"]["day"] == str(day)
-    assert ctx["last_entry"]["body"].strip()[:40] in log[0]
+    # The entry's body is its heading, its summary and its sub-task lines;
+    # the day log shows the summary under the session's section.
+    summary = [l for l in ctx["last_entry"]["body"].splitlines() if l.strip() and not l.startswith("#")][0]
+    assert summary.strip()[:40] in log[0], (summary, log[0])
 
     for result in [await session.call_tool(t, {}) for t in sorted(TOOLS - {"search"})]:
         assert sum(len(c.text) for c in result.content) <= 20_000

@@ -59,6 +59,9 @@ pub enum EndReason {
     Paused,
     /// Startup recovery ended an orphan.
     Recovered,
+    /// A late session (SPEC §2): made of late events in a gap between
+    /// sessions, ended when its batch committed.
+    Late,
 }
 
 impl EndReason {
@@ -72,6 +75,7 @@ impl EndReason {
             Self::DailySafetyNet => "daily_safety_net",
             Self::Paused => "paused",
             Self::Recovered => "recovered",
+            Self::Late => "late",
         }
     }
 
@@ -85,6 +89,7 @@ impl EndReason {
             Self::DailySafetyNet,
             Self::Paused,
             Self::Recovered,
+            Self::Late,
         ]
         .into_iter()
         .find(|r| r.as_str() == s)
@@ -351,7 +356,12 @@ mod tests {
 
     #[test]
     fn end_reason_names_round_trip() {
-        for r in [EndReason::IdleGap, EndReason::Recovered, EndReason::DailySafetyNet] {
+        for r in [
+            EndReason::IdleGap,
+            EndReason::Recovered,
+            EndReason::DailySafetyNet,
+            EndReason::Late,
+        ] {
             assert_eq!(EndReason::parse(r.as_str()), Some(r));
         }
     }

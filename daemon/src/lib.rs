@@ -25,4 +25,5 @@ pub mod summarizer;
 pub mod token;
 
 pub use error::{Error, Result};
+pub use schema::SCHEMA_VERSION;
 pub use store::SqliteStore;

@@ -32,6 +32,15 @@ pub struct Accepted {
     pub ignored: usize,
     /// Events dropped because capture is paused.
     pub dropped_paused: usize,
+    /// Accepted events that were late (SPEC §2): more than
+    /// `reorder_tolerance_seconds` behind the latest instant any session
+    /// reached, so attributed at their own time, in the session that
+    /// holds it or a late session in its gap.
+    pub late: usize,
+    /// Events refused as older than `max_lateness_days`: always 0 in an
+    /// acknowledgement, since such an event refuses its whole request
+    /// ([`Refused::TooOld`] carries the count then).
+    pub refused_too_old: usize,
 }
 
 /// The open session, as status shows it.
@@ -88,6 +97,14 @@ pub enum Refused {
         /// What is wrong.
         message: String,
     },
+    /// Events of the request are older than `max_lateness_days` (SPEC
+    /// §2); nothing of it was stored.
+    TooOld {
+        /// Their indices in the request, ascending.
+        indices: Vec<usize>,
+        /// The bound.
+        max_lateness: std::time::Duration,
+    },
     /// The disk holding the data directory is almost full: nothing is
     /// stored while less than `min_free_disk_mb` is free, so neither a
     /// runaway client nor daybook itself can fill the user's disk.
@@ -105,6 +122,17 @@ impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Invalid { message, .. } | Self::Failed(message) => f.write_str(message),
+            Self::TooOld { indices, max_lateness } => {
+                let max_days = max_lateness.as_secs_f64() / 86_400.0;
+                let shown: Vec<String> = indices.iter().take(20).map(usize::to_string).collect();
+                write!(
+                    f,
+                    "{} event(s) are older than `max_lateness_days` ({max_days}) allows: index {}{}; nothing of this request was stored",
+                    indices.len(),
+                    shown.join(", "),
+                    if indices.len() > shown.len() { ", …" } else { "" }
+                )
+            }
             Self::DiskFull { free, floor } => write!(
                 f,
                 "the disk is almost full ({} MiB free); daybook stores nothing while less than {} MiB is free \
@@ -356,10 +384,12 @@ impl Service {
                         accepted: kept.len(),
                         ignored: dropped,
                         dropped_paused: 0,
+                        late: 0,
+                        refused_too_old: 0,
                     };
                     ignored += counts.ignored as u64;
                     batch.extend(kept);
-                    answers.push((counts, reply));
+                    answers.push((counts, batch.len(), reply));
                 }
                 Err(refused) => {
                     let _ = reply.send(Err(refused));
@@ -376,7 +406,7 @@ impl Service {
                 if let Err(e) = store.commit_staged() {
                     tracing::error!(error = %e, "could not count dropped events");
                     self.watch.distrust();
-                    for (_, reply) in answers {
+                    for (_, _, reply) in answers {
                         let _ = reply.send(Err(Refused::Failed(e.to_string())));
                     }
                     return Ok(());
@@ -385,7 +415,13 @@ impl Service {
                 // acknowledgement finds the record current.
                 self.watch.after_writes();
                 let paused = done.dropped_paused > 0;
-                for (mut counts, reply) in answers {
+                // Each request's late events, from the batch's indices:
+                // request k holds batch indices [ends[k-1], ends[k]).
+                let mut late = done.late.iter().peekable();
+                for (mut counts, end, reply) in answers {
+                    while late.next_if(|&&i| i < end).is_some() {
+                        counts.late += 1;
+                    }
                     if paused {
                         counts.dropped_paused = counts.accepted;
                         counts.accepted = 0;
@@ -397,7 +433,7 @@ impl Service {
                 tracing::error!(error = %e, events = batch.len(), "group commit failed; nothing of it was stored");
                 self.engine.store().discard_staged();
                 self.watch.distrust();
-                for (_, reply) in answers {
+                for (_, _, reply) in answers {
                     let _ = reply.send(Err(Refused::Failed(e.to_string())));
                 }
                 return Ok(());
@@ -423,6 +459,19 @@ impl Service {
             },
             other => Refused::Failed(other.to_string()),
         };
+        let max_lateness = self.engine.config().max_lateness;
+        let too_old: Vec<usize> = events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.validate_lateness(now, max_lateness).is_err())
+            .map(|(i, _)| i)
+            .collect();
+        if !too_old.is_empty() {
+            return Err(Refused::TooOld {
+                indices: too_old,
+                max_lateness,
+            });
+        }
         let total = events.len();
         let mut kept = Vec::with_capacity(total);
         // The HTTP layer checked every field when it parsed the request;

@@ -7,10 +7,10 @@ use std::path::Path;
 use daybook::{Error, SqliteStore};
 use daybook_core::{Event, IngestStep, Session, SessionId, Store, Timestamp, UtcOffset};
 
-/// Migrations this build ships. A new migration bumps this, and gets a test
-/// that opens a database of the previous version (in `daemon/src/schema.rs`,
-/// which can run the old migrations alone).
-const MIGRATIONS: i64 = 3;
+/// Migrations this build ships. A new migration gets a test that opens a
+/// database of the previous version (in `daemon/src/schema.rs`, which can
+/// run the old migrations alone).
+const MIGRATIONS: i64 = daybook::SCHEMA_VERSION;
 
 const TABLES: [&str; 6] = [
     "blocks",

@@ -154,6 +154,7 @@ mod tests {
             seq,
             session_id: session.into(),
             attributed: Timestamp(t),
+            rev: 0,
             event: Event {
                 source: Some(source.into()),
                 ..Event::new(Timestamp(t), "Code")

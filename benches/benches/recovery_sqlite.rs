@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput};
 use daybook::SqliteStore;
-use daybook::summarizer::DaemonSummarizer;
+
 use daybook_benches::{cache, fixture, scale};
 use daybook_core::recovery::plan;
 use daybook_core::{Config, Engine, Store, Timestamp, plan_recovery};
@@ -97,7 +97,14 @@ fn main() {
                 |store| {
                     // After the fixture's history, as a restart would be.
                     let now = Timestamp(fixture::T0.0 + 40 * 365 * 86_400_000);
-                    Engine::start(store, DaemonSummarizer::Builtin, config.clone(), "bench-", now).expect("start")
+                    Engine::start(
+                        store,
+                        daybook_core::SummarizerKind::Builtin,
+                        config.clone(),
+                        "bench-",
+                        now,
+                    )
+                    .expect("start")
                 },
                 BatchSize::PerIteration,
             );

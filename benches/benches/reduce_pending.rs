@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput};
 use daybook::SqliteStore;
 use daybook::projection;
-use daybook::summarizer::DaemonSummarizer;
+
 use daybook_benches::{cache, fixture, scale};
 use daybook_core::{Config, Engine, Output, Timestamp};
 
-type DaemonEngine = Engine<SqliteStore, DaemonSummarizer>;
+type DaemonEngine = Engine<SqliteStore>;
 
 /// A fresh data directory: the database copied in, no day files.
 fn fresh(db: &Path, dir: &Path) -> SqliteStore {
@@ -30,8 +30,14 @@ fn fresh(db: &Path, dir: &Path) -> SqliteStore {
 /// its outputs touched, then rebuild (check) every day file.
 fn reduce(store: SqliteStore, days: &Path) -> (DaemonEngine, usize) {
     let now = Timestamp(fixture::T0.0 + 40 * 365 * 86_400_000);
-    let mut engine =
-        Engine::start(store, DaemonSummarizer::Builtin, Config::default(), "bench-", now).expect("engine start");
+    let mut engine = Engine::start(
+        store,
+        daybook_core::SummarizerKind::Builtin,
+        Config::default(),
+        "bench-",
+        now,
+    )
+    .expect("engine start");
     let mut touched = Vec::new();
     let mut reduced = 0;
     while let Some(output) = engine.poll_output() {
@@ -55,8 +61,14 @@ fn breakdown(n: usize, db: &Path, dir: &Path) {
     let store = fresh(db, dir);
     let now = Timestamp(fixture::T0.0 + 40 * 365 * 86_400_000);
     let t = Instant::now();
-    let mut engine =
-        Engine::start(store, DaemonSummarizer::Builtin, Config::default(), "bench-", now).expect("engine start");
+    let mut engine = Engine::start(
+        store,
+        daybook_core::SummarizerKind::Builtin,
+        Config::default(),
+        "bench-",
+        now,
+    )
+    .expect("engine start");
     let start = t.elapsed();
     let mut touched = Vec::new();
     while let Some(output) = engine.poll_output() {

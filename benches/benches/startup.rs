@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode};
-use daybook::summarizer::DaemonSummarizer;
+
 use daybook::{SqliteStore, projection};
 use daybook_benches::daemon::{Client, Daemon};
 use daybook_benches::{cache, fixture, scale};
@@ -41,7 +41,14 @@ fn breakdown(name: &str, dir: &Path) {
     let verified = t.elapsed();
     let t = Instant::now();
     let now = Timestamp(fixture::T0.0 + 40 * 365 * 86_400_000);
-    let engine = Engine::start(store, DaemonSummarizer::Builtin, Config::default(), "bench-", now).expect("start");
+    let engine = Engine::start(
+        store,
+        daybook_core::SummarizerKind::Builtin,
+        Config::default(),
+        "bench-",
+        now,
+    )
+    .expect("start");
     let started = t.elapsed();
     let t = Instant::now();
     let days = engine.store().entry_days().expect("entry days");

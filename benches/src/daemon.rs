@@ -27,16 +27,22 @@ impl Daemon {
     /// and waits until it accepts connections. A stale address file is
     /// removed first, so the one waited for is this daemon's.
     pub fn start(bin: &Path, data_dir: &Path) -> Self {
+        Self::start_with(bin, data_dir, "")
+    }
+
+    /// [`Self::start`] with `config` (TOML) as the config file.
+    pub fn start_with(bin: &Path, data_dir: &Path, config: &str) -> Self {
         let addr_file = data_dir.join("daybook.addr");
         let _ = fs::remove_file(&addr_file);
+        let config_text = config;
         let config = data_dir.join("bench-config.toml");
-        fs::write(&config, "").expect("writing an empty config");
+        fs::write(&config, config_text).expect("writing the config");
         let child = Command::new(bin)
             .args(["--config"])
             .arg(&config)
             .args(["--data-dir"])
             .arg(data_dir)
-            .args(["run", "--listen", "127.0.0.1:0"])
+            .args(["run", "--listen", "127.0.0.1:0", "--activitywatch-listen", "off"])
             .env(
                 "RUST_LOG",
                 std::env::var("DAYBOOK_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
@@ -181,6 +187,23 @@ impl Client {
         assert_eq!(status, 200, "the daemon refused events: {text}");
         let v: serde_json::Value = serde_json::from_str(&text).expect("a JSON reply");
         v["accepted"].as_u64().expect("an accepted count")
+    }
+
+    /// Posts `body` to `path` (any JSON route, e.g. an ActivityWatch
+    /// heartbeat); returns the status and the reply's body.
+    pub fn request(&mut self, path: &str, body: &str) -> (u16, String) {
+        self.head.clear();
+        write!(
+            self.head,
+            "POST {path} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            self.addr,
+            body.len()
+        )
+        .expect("formatting a request");
+        let out = self.stream.get_mut();
+        out.write_all(&self.head).expect("sending a request");
+        out.write_all(body.as_bytes()).expect("sending a request");
+        self.reply()
     }
 
     /// Reads one reply: its status and body.

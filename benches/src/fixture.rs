@@ -335,9 +335,9 @@ mod tests {
     use super::*;
     use daybook_core::{Engine, Store, Violation, check, check_quiet};
 
-    fn engine_after_start(path: &Path) -> Engine<SqliteStore, daybook::summarizer::DaemonSummarizer> {
+    fn engine_after_start(path: &Path) -> Engine<SqliteStore> {
         let store = SqliteStore::open(path).unwrap();
-        let summarizer = daybook::summarizer::DaemonSummarizer::Builtin;
+        let summarizer = daybook_core::SummarizerKind::Builtin;
         let now = Timestamp(T0.0 + 4000 * DAY);
         Engine::start(store, summarizer, daybook_core::Config::default(), "t-", now).unwrap()
     }

@@ -49,6 +49,17 @@ pub struct Config {
     /// An event older than `now` minus this is refused (SPEC §2).
     #[serde(default = "default_max_lateness")]
     pub max_lateness: Duration,
+
+    /// At most this many summary requests are outstanding at once (SPEC
+    /// §6): a local model runs one or two answers at a time, and a queue
+    /// of requests in the engine costs nothing while one in the model
+    /// costs memory and time.
+    #[serde(default = "default_summarizer_concurrency")]
+    pub summarizer_concurrency: usize,
+    /// How long a graceful stop waits for outstanding summaries before it
+    /// abandons them (their sessions stay pending for the next start).
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace: Duration,
 }
 
 fn default_reorder_tolerance() -> Duration {
@@ -57,6 +68,14 @@ fn default_reorder_tolerance() -> Duration {
 
 fn default_max_lateness() -> Duration {
     Duration::from_secs(30 * 24 * 3600)
+}
+
+fn default_summarizer_concurrency() -> usize {
+    2
+}
+
+fn default_shutdown_grace() -> Duration {
+    Duration::from_secs(2)
 }
 
 fn default_future_tolerance() -> Duration {
@@ -80,6 +99,8 @@ impl Default for Config {
             future_tolerance: default_future_tolerance(),
             reorder_tolerance: default_reorder_tolerance(),
             max_lateness: default_max_lateness(),
+            summarizer_concurrency: default_summarizer_concurrency(),
+            shutdown_grace: default_shutdown_grace(),
         }
     }
 }
@@ -123,6 +144,12 @@ impl Config {
         if self.max_reduce_attempts == 0 {
             return Err(Error::InvalidConfig {
                 setting: "max_reduce_attempts",
+                reason: "must be at least 1",
+            });
+        }
+        if self.summarizer_concurrency == 0 {
+            return Err(Error::InvalidConfig {
+                setting: "summarizer_concurrency",
                 reason: "must be at least 1",
             });
         }

@@ -92,6 +92,10 @@ pub fn checks<S: Store>() -> Vec<Check<S>> {
             commit_reductions_all_or_nothing::<S>,
         ),
         ("mark_failed_and_due_sessions", mark_failed_and_due_sessions::<S>),
+        (
+            "pending_work_is_pending_sessions_with_their_uncovered_blocks",
+            pending_work_is_pending_sessions_with_their_uncovered_blocks::<S>,
+        ),
         ("recover_applies_plan_once", recover_applies_plan_once::<S>),
         (
             "active_events_gathers_every_orphans_events",
@@ -1109,6 +1113,65 @@ pub fn mark_failed_and_due_sessions<S: Store>(mut store: S) {
     );
     assert_eq!(ids(&ok(store.pending_sessions(), "pending_sessions")), ["e1"]);
     assert_eq!(due(&store, m(600)), "e1", "a reduced session is never due");
+}
+
+// ---------------------------------------------------------------------------
+// 6b. pending_work
+
+/// `pending_work` is reduce-pending's whole input in one read: exactly
+/// `pending_sessions`, in its order, each with exactly its
+/// `uncovered_blocks` (by start). Covered blocks, other sessions' blocks,
+/// active and reduced sessions stay out; a pending session with no
+/// uncovered block comes with none.
+pub fn pending_work_is_pending_sessions_with_their_uncovered_blocks<S: Store>(mut store: S) {
+    let (a0, a1, a2) = (block("a", m(0)), block("a", m(1)), block("a", m(2)));
+    ok(
+        store.ingest(&[
+            start("a", m(0)),
+            end("a", m(3), EndReason::IdleGap, vec![a2.clone(), a0.clone(), a1.clone()]),
+            start("b", m(10)),
+            end("b", m(11), EndReason::SoftCut, vec![block("b", m(10))]),
+            start("empty", m(20)),
+            end("empty", m(21), EndReason::Shutdown, vec![]),
+            start("red", m(30)),
+            end("red", m(31), EndReason::Shutdown, vec![block("red", m(30))]),
+            start("act", m(40)),
+        ]),
+        "setup",
+    );
+    ok(store.write_blocks(&[block("act", m(40))]), "an active session's block");
+    reduce(
+        &mut store,
+        &covering("red", EntryKind::Final, &[&block("red", m(30))], true),
+        "reduce red",
+    );
+    reduce(&mut store, &covering("a", EntryKind::Flush, &[&a0], false), "flush a");
+    ok(store.mark_failed(&sid("b"), 2, m(90)), "fail b");
+
+    let work = ok(store.pending_work(), "pending_work");
+    let pending = ok(store.pending_sessions(), "pending_sessions");
+    assert_eq!(
+        work.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>(),
+        pending,
+        "the sessions are pending_sessions, in order"
+    );
+    for (session, blocks) in &work {
+        assert_eq!(
+            *blocks,
+            ok(store.uncovered_blocks(&session.id), "uncovered_blocks"),
+            "the blocks of {} are its uncovered ones",
+            session.id
+        );
+    }
+    let starts: Vec<(&str, Vec<Timestamp>)> = work
+        .iter()
+        .map(|(s, b)| (s.id.0.as_str(), b.iter().map(|b| b.start).collect()))
+        .collect();
+    assert_eq!(
+        starts,
+        [("a", vec![m(1), m(2)]), ("b", vec![m(10)]), ("empty", vec![])],
+        "covered, reduced and active blocks stay out; blocks by start"
+    );
 }
 
 // ---------------------------------------------------------------------------

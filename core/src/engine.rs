@@ -1,16 +1,32 @@
 //! `Engine`: the orchestration the daemon and the simulator share.
 //!
-//! The engine owns a [`Store`] and a [`Summarizer`] and holds, in memory,
-//! only what can be rebuilt from the store: the open session's tracker and
-//! the time floor. Every method takes `now`; none reads a clock. Domain
-//! outcomes are queued as [`Output`]s and drained with [`Engine::poll_output`].
+//! The engine owns a [`Store`] and holds, in memory, only what can be
+//! rebuilt from the store or safely forgotten: the open session's tracker,
+//! the time floor, and the summary requests it has handed out. Every method
+//! takes `now`; none reads a clock. Domain outcomes are queued as
+//! [`Output`]s and drained with [`Engine::poll_output`].
+//!
+//! Summaries are requests and answers (SPEC §6), never a call: the engine
+//! queues an [`Output::SummaryRequested`] (session, kind, the exact blocks,
+//! a [`RequestId`]) and the shell hands the answer back with
+//! [`Engine::handle_answers`], whenever it comes. At most
+//! `summarizer_concurrency` requests are outstanding; the rest wait in the
+//! engine, in the order they were wanted. An answer is committed only if
+//! it still applies (its request is this engine's latest for the session,
+//! the session is in the phase and retry count it was asked in, and the
+//! blocks it covers are exactly the ones still uncovered); otherwise it is
+//! dropped ([`Output::AnswerDropped`]) and the reduction asked again. An
+//! answer lost in a crash costs nothing: its session is still pending in
+//! the store, and the next start's reduce-pending asks again.
 //!
 //! When to call what (the shell's timers):
 //! - [`Engine::start`] once, before any event: builds blocks from durable
 //!   events, recovers orphans, reduces everything pending.
 //! - [`Engine::handle_events`] for each group commit of events; reply to
 //!   the senders only after it returns `Ok`. Then [`Engine::handle_reductions`]
-//!   runs the final reductions of sessions the batch ended.
+//!   asks for the final reductions of sessions the batch ended.
+//! - [`Engine::handle_answers`] with every summary answer that has come
+//!   back (all those waiting, together: they commit in one transaction).
 //! - [`Engine::handle_tick`] every `tick`; [`Engine::handle_minute`] every
 //!   minute; [`Engine::handle_flush`] every `flush`;
 //!   [`Engine::handle_safety_net`] at the daily safety net;
@@ -26,7 +42,8 @@ use crate::error::Error;
 use crate::event::{Event, StoredEvent};
 use crate::recovery::{self, RecoveredEnd, RecoveryPlan};
 use crate::reduction::{
-    Entry, EntryKind, NewEntry, ReductionCommit, Summarizer, Summary, SummaryRequest, heuristic_summary, render_entry,
+    Entry, EntryKind, NewEntry, ReductionCommit, Summary, SummaryRequest, builtin_summary, heuristic_summary,
+    render_entry,
 };
 use crate::session::{EndReason, OpenSession, Phase, Session, SessionId};
 use crate::store::{IngestStep, Store};
@@ -61,6 +78,73 @@ pub enum Input {
     Resume,
     /// Graceful stop.
     Shutdown,
+    /// Summary answers that came back together.
+    Answers(Vec<SummaryAnswer>),
+}
+
+/// Which summarizer the shell runs, as far as the engine must know it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SummarizerKind {
+    /// The built-in one: a pure function ([`builtin_summary`]). The shell
+    /// answers the engine's requests with it, and reduce-pending applies
+    /// it itself, so startup, `daybook recover` and the safety net reduce
+    /// thousands of sessions in batches without a round trip each.
+    Builtin,
+    /// A command or a model: seconds to minutes per answer. Every summary,
+    /// reduce-pending's included, is a request.
+    External,
+}
+
+/// Names one summary request: the engine instance that asked (its session
+/// id prefix, different for every run) and a counter. An answer carrying
+/// another instance's id was asked for before a restart and is dropped.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RequestId {
+    /// The asking engine's id prefix.
+    pub instance: String,
+    /// Its request counter, from 1.
+    pub seq: u64,
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}#{}", self.instance, self.seq)
+    }
+}
+
+/// The shell's answer to one [`Output::SummaryRequested`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SummaryAnswer {
+    /// The request it answers.
+    pub id: RequestId,
+    /// The summary, or why the summarizer failed (for the log; a failure
+    /// takes the retry path).
+    pub outcome: Result<Summary, String>,
+}
+
+/// Why an answer was dropped instead of committed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stale {
+    /// It was asked by an earlier engine (before a restart).
+    Restarted,
+    /// This engine never asked it, or it was answered already.
+    Unknown,
+    /// A newer request for the same session superseded it.
+    Superseded,
+    /// The session was reduced, ended, failed or retried meanwhile.
+    SessionChanged,
+    /// Its blocks were covered meanwhile, or new uncovered blocks joined
+    /// them in a final reduction.
+    BlocksChanged,
+}
+
+/// A request handed out and not answered yet.
+#[derive(Clone, Debug)]
+struct Asked {
+    session_id: SessionId,
+    kind: EntryKind,
+    retry_count: u32,
+    blocks: Vec<Block>,
 }
 
 /// A domain outcome, for logs, the day-file projector and the simulator's
@@ -119,6 +203,29 @@ pub enum Output {
     },
     /// A day's entries changed: rewrite its file.
     DayTouched(NaiveDate),
+    /// Summarize `request` and hand the answer back with
+    /// [`Engine::handle_answers`], under `id`.
+    SummaryRequested {
+        /// Names the request in its answer.
+        id: RequestId,
+        /// The session, the kind and the exact blocks.
+        request: SummaryRequest,
+    },
+    /// The store refused a reduction the engine had checked (a bug, or a
+    /// store changed behind the engine's back): logged, and the session
+    /// left as the store has it, pending if it was.
+    ReductionRefused {
+        /// The session.
+        session_id: SessionId,
+    },
+    /// An answer no longer applied and was dropped; if its session still
+    /// needs a reduction, it is asked again.
+    AnswerDropped {
+        /// The answer's request.
+        id: RequestId,
+        /// Why.
+        why: Stale,
+    },
 }
 
 /// What [`Engine::handle_events`] did with a batch.
@@ -165,11 +272,11 @@ enum State {
     Paused,
 }
 
-/// The session engine over a store and a summarizer.
+/// The session engine over a store.
 #[derive(Debug)]
-pub struct Engine<S: Store, Z: Summarizer> {
+pub struct Engine<S: Store> {
     store: S,
-    summarizer: Z,
+    summarizer: SummarizerKind,
     config: Config,
     id_prefix: String,
     next_id: u64,
@@ -179,6 +286,14 @@ pub struct Engine<S: Store, Z: Summarizer> {
     /// Sessions this engine ended whose final reduction has not run yet.
     finals: VecDeque<SessionId>,
     outputs: VecDeque<Output>,
+    /// Requests handed out and not answered, by their counter.
+    asked: BTreeMap<u64, Asked>,
+    /// The latest request of each session in `asked`.
+    latest: BTreeMap<SessionId, u64>,
+    /// Sessions that need a reduction asked, in the order they were wanted.
+    wanted: VecDeque<SessionId>,
+    wanted_set: BTreeSet<SessionId>,
+    next_request: u64,
 }
 
 /// The recovery plan the store's current content calls for, without
@@ -191,14 +306,16 @@ pub fn plan_recovery<S: Store>(store: &S, config: &Config) -> Result<RecoveryPla
     ))
 }
 
-impl<S: Store, Z: Summarizer> Engine<S, Z> {
+impl<S: Store> Engine<S> {
     /// Starts the engine on `store` (SPEC §7's order): builds blocks from
     /// every orphan's durable events, recovers orphans, reduces everything
-    /// pending. New session ids are `id_prefix` plus a counter; the prefix
-    /// must differ between runs (the engine also skips ids the store has).
+    /// pending (with [`SummarizerKind::External`], asks for it). New
+    /// session ids are `id_prefix` plus a counter; the prefix must differ
+    /// between runs (the engine also skips ids the store has), and it
+    /// names this engine in its [`RequestId`]s.
     pub fn start(
         store: S,
-        summarizer: Z,
+        summarizer: SummarizerKind,
         config: Config,
         id_prefix: impl Into<String>,
         now: Timestamp,
@@ -213,6 +330,11 @@ impl<S: Store, Z: Summarizer> Engine<S, Z> {
             state: State::Idle,
             finals: VecDeque::new(),
             outputs: VecDeque::new(),
+            asked: BTreeMap::new(),
+            latest: BTreeMap::new(),
+            wanted: VecDeque::new(),
+            wanted_set: BTreeSet::new(),
+            next_request: 1,
         };
         engine.recover()?;
         engine.floor = engine.store.latest_end()?.unwrap_or(Timestamp(i64::MIN));
@@ -302,6 +424,7 @@ impl<S: Store, Z: Summarizer> Engine<S, Z> {
                 Ok(())
             }
             Input::Shutdown => self.handle_shutdown(now),
+            Input::Answers(answers) => self.handle_answers(now, answers),
         }
     }
 
@@ -705,40 +828,35 @@ impl<S: Store, Z: Summarizer> Engine<S, Z> {
     }
 
     /// The one-minute timer: closed blocks, queued final reductions, due
-    /// retries.
+    /// retries (each asked for, as slots free up).
     pub fn handle_minute(&mut self, now: Timestamp) -> Result<(), Error> {
         self.build_closed_blocks()?;
-        self.handle_reductions(now)?;
+        self.want_finals();
         for session in self.store.due_sessions(now)? {
-            self.reduce(now, &session)?;
+            self.want(session.id);
         }
-        Ok(())
+        self.pump(now)
     }
 
-    /// Runs the final reductions of sessions this engine ended. Call after
-    /// acknowledging an ingest batch; it reads nothing when no batch ended a
-    /// session (due retries wait for [`Engine::handle_minute`]).
+    /// Asks for the final reductions of sessions this engine ended. Call
+    /// after acknowledging an ingest batch; it reads nothing when no batch
+    /// ended a session and no slot is free (due retries wait for
+    /// [`Engine::handle_minute`]).
     pub fn handle_reductions(&mut self, now: Timestamp) -> Result<(), Error> {
-        while let Some(id) = self.finals.front().cloned() {
-            if let Some(session) = self.store.session(&id)? {
-                self.reduce(now, &session)?;
-            }
-            self.finals.pop_front();
-        }
-        Ok(())
+        self.want_finals();
+        self.pump(now)
     }
 
-    /// Incremental reduction of the open session's closed blocks.
+    /// Asks for an incremental reduction of the open session's closed
+    /// blocks. A flush already asked and not answered is left to cover
+    /// what it asked for; the next flush covers more.
     pub fn handle_flush(&mut self, now: Timestamp) -> Result<(), Error> {
         self.build_closed_blocks()?;
-        let State::Open(open) = &self.state else {
-            return Ok(());
-        };
-        let id = open.id.clone();
-        if let Some(session) = self.store.session(&id)? {
-            self.reduce(now, &session)?;
+        if let State::Open(open) = &self.state {
+            let id = open.id.clone();
+            self.want(id);
         }
-        Ok(())
+        self.pump(now)
     }
 
     /// The daily safety net: ends the open session and reduces everything
@@ -772,88 +890,230 @@ impl<S: Store, Z: Summarizer> Engine<S, Z> {
     /// their retry time; each attempt counts): startup, `daybook recover`,
     /// `daybook reduce-pending` and the safety net.
     ///
-    /// Each session is summarized (retries, backoff and the heuristic
-    /// fallback exactly as for one reduction; a failure's `mark_failed`
-    /// commits at once), and the reductions that are ready commit
-    /// [`REDUCE_BATCH`] at a time, each batch one transaction
-    /// ([`Store::commit_reductions`]). If the store refuses a batch (a
+    /// With [`SummarizerKind::External`] every such session is wanted and
+    /// asked for as slots free up (answers commit as they come, those that
+    /// come together in one transaction). With [`SummarizerKind::Builtin`]
+    /// the engine applies the built-in summary itself and commits
+    /// [`REDUCE_BATCH`] reductions to a transaction
+    /// ([`Store::commit_reductions`]); the uncovered blocks of all pending
+    /// sessions are read in one pass ([`Store::pending_work`]). An answer
+    /// still outstanding for a session reduced here is dropped when it
+    /// comes ([`Stale::SessionChanged`]). If the store refuses a batch (a
     /// `Conflict` or an unknown session in any of it, so nothing of it
     /// committed), the batch is committed again one reduction at a time:
-    /// each refused one is logged at WARN and left as the store has it
-    /// (a session still pending is tried again at the next reduce-pending),
-    /// and one bad session never holds back the rest. A
-    /// storage error stops here, as before: the batch in hand is lost,
-    /// its sessions stay pending, earlier batches stay committed.
+    /// each refused one is logged at WARN and left as the store has it (a
+    /// session still pending is tried again at the next reduce-pending),
+    /// and one bad session never holds back the rest. A storage error
+    /// stops here: the batch in hand is lost, its sessions stay pending,
+    /// earlier batches stay committed.
     pub fn reduce_pending(&mut self, now: Timestamp) -> Result<(), Error> {
-        let mut batch = Vec::new();
-        for session in self.store.pending_sessions()? {
-            if let Some(commit) = self.prepare(now, &session)? {
-                batch.push(commit);
+        self.finals.clear();
+        match self.summarizer {
+            SummarizerKind::External => {
+                for session in self.store.pending_sessions()? {
+                    self.want(session.id);
+                }
+                self.pump(now)
             }
-            if batch.len() >= REDUCE_BATCH {
-                self.commit_batch(std::mem::take(&mut batch))?;
+            SummarizerKind::Builtin => {
+                let mut batch = Vec::new();
+                for (session, blocks) in self.store.pending_work()? {
+                    let kind = match session.phase {
+                        Phase::Reduced { .. } => EntryKind::Late,
+                        Phase::Active | Phase::Ended { .. } | Phase::Failed { .. } => EntryKind::Final,
+                    };
+                    let summary = (!blocks.is_empty()).then(|| builtin_summary(&blocks));
+                    batch.push(reduction_commit(&session, kind, &blocks, summary.as_ref()));
+                    if batch.len() >= REDUCE_BATCH {
+                        self.commit_batch(std::mem::take(&mut batch))?;
+                    }
+                }
+                self.commit_batch(batch)?;
+                self.pump(now)
+            }
+        }
+    }
+
+    /// How many summary requests are outstanding (handed out, not answered).
+    pub fn outstanding(&self) -> usize {
+        self.asked.len()
+    }
+
+    /// How many sessions wait for a free slot to be asked for.
+    pub fn waiting(&self) -> usize {
+        self.wanted.len()
+    }
+
+    fn want_finals(&mut self) {
+        while let Some(id) = self.finals.pop_front() {
+            self.want(id);
+        }
+    }
+
+    fn want(&mut self, id: SessionId) {
+        if self.wanted_set.insert(id.clone()) {
+            self.wanted.push_back(id);
+        }
+    }
+
+    /// Hands out requests for wanted sessions while fewer than
+    /// `summarizer_concurrency` are outstanding. A session needing nothing
+    /// (reduced, or active with no closed block uncovered) is passed over;
+    /// a final reduction with nothing left to cover needs no summary and
+    /// commits at once (all of them in one batch); a request equal in kind
+    /// and blocks to the session's outstanding one is not asked twice, nor
+    /// is a flush while a flush is outstanding (so a model slower than
+    /// the flush interval still gets its flush answered); any other
+    /// supersedes the outstanding one, whose answer will be dropped.
+    fn pump(&mut self, now: Timestamp) -> Result<(), Error> {
+        let mut finishes = Vec::new();
+        while self.asked.len() < self.config.summarizer_concurrency {
+            let Some(id) = self.wanted.pop_front() else {
+                break;
+            };
+            self.wanted_set.remove(&id);
+            let Some(session) = self.store.session(&id)? else {
+                continue;
+            };
+            // A reduced session is wanted only when late events gave it
+            // new blocks: a `late` entry covers just those.
+            let kind = match session.phase {
+                Phase::Reduced { .. } => EntryKind::Late,
+                Phase::Active => EntryKind::Flush,
+                Phase::Ended { .. } | Phase::Failed { .. } => EntryKind::Final,
+            };
+            let blocks = self.store.uncovered_blocks(&id)?;
+            if let Some(asked) = self.latest.get(&id).and_then(|seq| self.asked.get(seq))
+                && asked.kind == kind
+                && (kind == EntryKind::Flush || asked.blocks == blocks)
+            {
+                continue;
+            }
+            if blocks.is_empty() {
+                if kind == EntryKind::Final {
+                    self.latest.remove(&id);
+                    finishes.push(reduction_commit(&session, kind, &[], None));
+                }
+                continue;
+            }
+            let seq = self.next_request;
+            self.next_request += 1;
+            self.asked.insert(
+                seq,
+                Asked {
+                    session_id: id.clone(),
+                    kind,
+                    retry_count: session.retry_count,
+                    blocks: blocks.clone(),
+                },
+            );
+            self.latest.insert(id.clone(), seq);
+            self.outputs.push_back(Output::SummaryRequested {
+                id: RequestId {
+                    instance: self.id_prefix.clone(),
+                    seq,
+                },
+                request: SummaryRequest {
+                    session_id: id,
+                    kind,
+                    blocks,
+                },
+            });
+        }
+        tracing::trace!(%now, outstanding = self.asked.len(), waiting = self.wanted.len(), "summary requests");
+        self.commit_batch(finishes)
+    }
+
+    /// Takes summary answers back: each one that still applies becomes a
+    /// reduction (a failure: the retry path, or at the last attempt the
+    /// heuristic entry over the same blocks), and all of them commit in
+    /// one transaction. An answer that no longer applies is dropped and
+    /// its session wanted again. Then more requests are handed out for
+    /// the slots the answers freed.
+    pub fn handle_answers(&mut self, now: Timestamp, answers: &[SummaryAnswer]) -> Result<(), Error> {
+        let mut batch = Vec::new();
+        for answer in answers {
+            if let Some(commit) = self.answered(now, answer)? {
+                batch.push(commit);
             }
         }
         self.commit_batch(batch)?;
-        self.finals.clear();
-        Ok(())
+        self.pump(now)
     }
 
-    /// One reduction of `session`: final if it has ended, flush if active.
-    /// Idempotent: a reduced session is skipped unless late events gave it
-    /// uncovered blocks, which a `late` entry then covers.
-    fn reduce(&mut self, now: Timestamp, session: &Session) -> Result<(), Error> {
-        if let Some(commit) = self.prepare(now, session)? {
-            let entry = self.store.commit_reduction(&commit)?;
-            self.committed(&commit, entry.as_ref(), None);
-        }
-        Ok(())
-    }
-
-    /// Everything of one reduction up to its commit: the summary (or, on
-    /// failure, the retry path, which commits its own `mark_failed` or
-    /// gives up to a heuristic entry), and the commit it calls for, if any.
-    fn prepare(&mut self, now: Timestamp, session: &Session) -> Result<Option<ReductionCommit>, Error> {
-        let kind = match session.phase {
-            Phase::Reduced { .. } => EntryKind::Late,
-            Phase::Active => EntryKind::Flush,
-            Phase::Ended { .. } | Phase::Failed { .. } => EntryKind::Final,
+    /// One answer checked against its request and the store: the commit it
+    /// calls for, if any.
+    fn answered(&mut self, now: Timestamp, answer: &SummaryAnswer) -> Result<Option<ReductionCommit>, Error> {
+        let drop = |engine: &mut Self, why: Stale| {
+            tracing::debug!(request = %answer.id, ?why, "summary answer dropped");
+            engine.outputs.push_back(Output::AnswerDropped {
+                id: answer.id.clone(),
+                why,
+            });
         };
-        let blocks = self.store.uncovered_blocks(&session.id)?;
-        if blocks.is_empty() {
-            return Ok((kind == EntryKind::Final).then(|| reduction_commit(session, kind, &[], None)));
+        if answer.id.instance != self.id_prefix {
+            drop(self, Stale::Restarted);
+            return Ok(None);
         }
-        let request = SummaryRequest {
-            session_id: session.id.clone(),
-            kind,
-            blocks,
+        let Some(asked) = self.asked.remove(&answer.id.seq) else {
+            drop(self, Stale::Unknown);
+            return Ok(None);
         };
-        match self.summarizer.summarize(&request) {
-            Ok(summary) => Ok(Some(reduction_commit(session, kind, &request.blocks, Some(&summary)))),
+        let id = asked.session_id.clone();
+        if self.latest.get(&id) != Some(&answer.id.seq) {
+            drop(self, Stale::Superseded);
+            return Ok(None);
+        }
+        self.latest.remove(&id);
+        let Some(session) = self.store.session(&id)? else {
+            drop(self, Stale::SessionChanged);
+            return Ok(None);
+        };
+        let same_phase = match session.phase {
+            Phase::Active => asked.kind == EntryKind::Flush,
+            Phase::Ended { .. } | Phase::Failed { .. } => asked.kind == EntryKind::Final,
+            Phase::Reduced { .. } => asked.kind == EntryKind::Late,
+        };
+        if !same_phase || session.retry_count != asked.retry_count {
+            drop(self, Stale::SessionChanged);
+            self.want(id);
+            return Ok(None);
+        }
+        let uncovered = self.store.uncovered_blocks(&id)?;
+        let blocks_hold = match asked.kind {
+            EntryKind::Flush => uncovered.starts_with(&asked.blocks),
+            _ => uncovered == asked.blocks,
+        };
+        if !blocks_hold {
+            drop(self, Stale::BlocksChanged);
+            self.want(id);
+            return Ok(None);
+        }
+        let kind = asked.kind;
+        match &answer.outcome {
+            Ok(summary) => Ok(Some(reduction_commit(&session, kind, &asked.blocks, Some(summary)))),
             Err(e) if matches!(kind, EntryKind::Flush | EntryKind::Late) => {
-                tracing::warn!(session = %session.id, error = %e, kind = kind.as_str(), "flush or late reduction failed; the next reduction covers more");
-                self.outputs.push_back(Output::FlushFailed {
-                    session_id: session.id.clone(),
-                });
+                tracing::warn!(session = %id, error = %e, kind = kind.as_str(), "flush or late reduction failed; the next reduction covers more");
+                self.outputs.push_back(Output::FlushFailed { session_id: id });
                 Ok(None)
             }
             Err(e) => {
                 let attempts = session.retry_count + 1;
                 if attempts >= self.config.max_reduce_attempts {
-                    tracing::warn!(session = %session.id, error = %e, attempts, "summarizer gave up; writing a heuristic entry");
-                    let summary = heuristic_summary(&request.blocks, attempts);
+                    tracing::warn!(session = %id, error = %e, attempts, "summarizer gave up; writing a heuristic entry");
+                    let summary = heuristic_summary(&asked.blocks, attempts);
                     Ok(Some(reduction_commit(
-                        session,
+                        &session,
                         EntryKind::Heuristic,
-                        &request.blocks,
+                        &asked.blocks,
                         Some(&summary),
                     )))
                 } else {
                     let next_retry_at = now + self.config.backoff(session.retry_count);
-                    tracing::warn!(session = %session.id, error = %e, attempts, %next_retry_at, "reduction failed; will retry");
-                    self.store.mark_failed(&session.id, attempts, next_retry_at)?;
+                    tracing::warn!(session = %id, error = %e, attempts, %next_retry_at, "reduction failed; will retry");
+                    self.store.mark_failed(&id, attempts, next_retry_at)?;
                     self.outputs.push_back(Output::ReductionFailed {
-                        session_id: session.id.clone(),
+                        session_id: id,
                         retry_count: attempts,
                         next_retry_at,
                     });
@@ -886,6 +1146,9 @@ impl<S: Store, Z: Summarizer> Engine<S, Z> {
                         }
                         Err(e @ (Error::Conflict { .. } | Error::UnknownSession(_))) => {
                             tracing::warn!(session = %commit.session_id, error = %e, "reduction refused; the session stays as the store has it");
+                            self.outputs.push_back(Output::ReductionRefused {
+                                session_id: commit.session_id.clone(),
+                            });
                         }
                         Err(e) => return Err(e),
                     }

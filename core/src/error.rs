@@ -41,6 +41,9 @@ pub enum Error {
     /// A session the engine referred to does not exist in the store.
     #[error("unknown session {0}")]
     UnknownSession(SessionId),
+    /// An ActivityWatch bucket that does not exist was written to.
+    #[error("no bucket {0:?}")]
+    UnknownBucket(String),
     /// The storage layer failed; the transaction did not commit.
     #[error("storage failed: {0}")]
     Storage(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+pub mod aggregate;
 pub mod block;
 pub mod config;
 #[cfg(feature = "conformance")]
@@ -23,6 +24,7 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod memstore;
+pub mod openchronicle;
 pub mod oracle;
 pub mod recovery;
 pub mod reduction;
@@ -30,10 +32,14 @@ pub mod session;
 pub mod store;
 pub mod text;
 pub mod time;
+pub mod watcher;
 
+pub use aggregate::{Aggregate, DayBounds, SessionAggregate, SessionInput, Span, aggregate, aggregate_day};
 pub use block::{Block, BlockKey, EntryId, LooseBlock};
 pub use config::Config;
-pub use engine::{Engine, Ingested, Input, Output, REDUCE_BATCH, plan_recovery};
+pub use engine::{
+    Engine, Ingested, Input, Output, REDUCE_BATCH, RequestId, Stale, SummarizerKind, SummaryAnswer, plan_recovery,
+};
 pub use error::Error;
 pub use event::{Event, StoredEvent};
 pub use memstore::{MemState, MemStore};
@@ -41,7 +47,9 @@ pub use oracle::{Violation, check, check_quiet, check_quiet_with, check_with};
 pub use recovery::{BoundCounts, RecoveryInput, RecoveryPlan};
 pub use reduction::{
     BuiltinSummarizer, Entry, EntryKind, NewEntry, ReductionCommit, Summarizer, Summary, SummaryRequest,
+    builtin_summary,
 };
 pub use session::{EndReason, Phase, Session, SessionId};
 pub use store::{Around, Dump, IngestStep, Store};
 pub use time::{Timestamp, UtcOffset};
+pub use watcher::{AwEvent, AwWrite, Bucket, BucketKind, Watchers};

@@ -9,9 +9,10 @@ use chrono::NaiveDate;
 
 use std::time::Duration;
 
+use crate::aggregate::SessionInput;
 use crate::block::{Block, BlockKey, EntryId};
 use crate::config::Config;
-use crate::daylog::{day_name, render_day};
+use crate::daylog::{day_name, render_day, section_count};
 use crate::event::StoredEvent;
 use crate::reduction::Entry;
 use crate::session::{self, Phase, Session, SessionId};
@@ -122,15 +123,16 @@ pub enum Violation {
         /// The heading's line, from 1.
         line: usize,
     },
-    /// 12: a day file (or a day's rendering) has more or fewer entry
-    /// headers than the day has entries: captured text faked one, or hid
-    /// one.
+    /// 12: a day file (or a day's rendering) has more or fewer section
+    /// headers than the day has sessions with entries (one section per
+    /// session, [`crate::daylog::render_day`]): captured text faked one,
+    /// or hid one.
     DayFileEntryHeaders {
         /// The day, `YYYY-MM-DD`.
         day: String,
-        /// Entry header lines (`## ` at the start of a line).
+        /// Section header lines (`## ` at the start of a line).
         headers: usize,
-        /// Entries of that day.
+        /// Sections the day should have: its sessions with entries.
         entries: usize,
     },
     /// 12: a day file (or a day's rendering) holds a control character
@@ -204,11 +206,11 @@ impl fmt::Display for Violation {
             Self::DayFileMissing(day) => write!(f, "projection: day {day} has entries but no file"),
             Self::DayFileHeading { day, line } => write!(
                 f,
-                "text is data: day {day} line {line} is a heading that is neither the title nor an entry's"
+                "text is data: day {day} line {line} is a heading that is neither the title nor a session's"
             ),
             Self::DayFileEntryHeaders { day, headers, entries } => write!(
                 f,
-                "text is data: day {day} has {headers} entry headers for {entries} entries"
+                "text is data: day {day} has {headers} session headers for {entries} sessions"
             ),
             Self::DayFileControl { day, line } => {
                 write!(
@@ -453,15 +455,35 @@ fn check_projection(dump: &Dump, out: &mut Vec<Violation>) {
     for e in &dump.entries {
         days.entry(e.day()).or_default().push(e);
     }
+    if days.is_empty() && dump.day_files.as_ref().is_none_or(BTreeMap::is_empty) {
+        return;
+    }
+    // Each session's events in attributed order, as the store reads them.
+    let mut events: BTreeMap<&SessionId, Vec<StoredEvent>> = BTreeMap::new();
+    for e in &dump.events {
+        events.entry(&e.session_id).or_default().push(e.clone());
+    }
+    for list in events.values_mut() {
+        list.sort_by_key(|e| (e.attributed, e.seq));
+    }
+    let inputs: Vec<SessionInput<'_>> = dump
+        .sessions
+        .iter()
+        .map(|s| SessionInput {
+            session: s,
+            events: events.get(&s.id).map_or(&[], Vec::as_slice),
+        })
+        .collect();
     for (day, entries) in &days {
         let name = day_name(*day);
-        let rendered = render_day(*day, entries);
-        out.extend(check_day_text(&name, &rendered, entries.len()));
+        let rendered = render_day(*day, entries, &inputs);
+        let sections = section_count(*day, entries);
+        out.extend(check_day_text(&name, &rendered, sections));
         let Some(files) = &dump.day_files else { continue };
         match files.get(&name) {
             None => out.push(Violation::DayFileMissing(name)),
             Some(text) if *text != rendered => {
-                out.extend(check_day_text(&name, text, entries.len()));
+                out.extend(check_day_text(&name, text, sections));
                 out.push(Violation::DayFileMismatch(name));
             }
             Some(_) => {}
@@ -477,8 +499,9 @@ fn check_projection(dump: &Dump, out: &mut Vec<Violation>) {
 }
 
 /// SPEC §12 on the text of one day file: its title, `# daybook — DAY`, is
-/// line 1 and the only level-1 heading; the only other headings are entry
-/// headers (`## ` at the start of a line), exactly `entries` of them; no
+/// line 1 and the only level-1 heading; the only other headings are
+/// session headers (`## ` at the start of a line), exactly `entries` of
+/// them ([`crate::daylog::section_count`]); no
 /// line is a setext underline that would turn the line above into a
 /// heading; and no character is a control (C0 or C1, `\n` aside) or a
 /// Unicode line or paragraph separator. Whatever an event carries, a

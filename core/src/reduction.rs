@@ -126,16 +126,19 @@ pub struct Summary {
     pub lines: Vec<String>,
 }
 
-/// Writes the words of an entry. Calls may fail ([`Error::Summarizer`]);
-/// failures take the retry path and never lose the blocks.
+/// Writes the words of an entry: what a shell runs to answer a summary
+/// request, off the engine's path (the engine never calls one). Calls may
+/// fail ([`Error::Summarizer`]); the shell hands the failure back as the
+/// answer, and it takes the retry path without losing the blocks.
 pub trait Summarizer {
     /// Summarizes the request's blocks.
     fn summarize(&mut self, request: &SummaryRequest) -> Result<Summary, Error>;
 }
 
-/// The built-in summarizer: deterministic, offline, no model. It names the
-/// apps by how many captures each had and writes one sub-task line per run
-/// of consecutive blocks led by the same app.
+/// The built-in summarizer: deterministic, offline, no model. Its
+/// sentence is [`prose`] (apps by time, their top titles, switches); it
+/// writes one sub-task line per run of consecutive blocks led by the same
+/// app.
 ///
 /// `O(n log n)` in the blocks' distinct apps and lines: apps are counted in
 /// a `BTreeMap` keyed by name, a run's lines are deduplicated in a
@@ -152,8 +155,15 @@ const DETAIL_CHARS: usize = 240;
 
 impl Summarizer for BuiltinSummarizer {
     fn summarize(&mut self, request: &SummaryRequest) -> Result<Summary, Error> {
-        Ok(summarize_with(&request.blocks, app_captures, run_detail))
+        Ok(builtin_summary(&request.blocks))
     }
+}
+
+/// The built-in summary of `blocks`, as a pure function: what the shells
+/// answer a request with when no model is configured, and what
+/// reduce-pending writes itself for [`crate::SummarizerKind::Builtin`].
+pub fn builtin_summary(blocks: &[Block]) -> Summary {
+    summarize_with(blocks, app_captures, run_detail)
 }
 
 /// The built-in summary, given how to count each app's captures (`(app,
@@ -164,16 +174,10 @@ fn summarize_with<'a>(
     count: impl Fn(&'a [Block]) -> Vec<(&'a str, u32, usize)>,
     detail: impl Fn(&[Block]) -> String,
 ) -> Summary {
-    let captures: u32 = blocks.iter().map(|b| b.capture_count).sum();
-    let mut apps = count(blocks);
-    apps.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
-    let names: Vec<&str> = apps.iter().map(|(a, ..)| *a).collect();
-    let windows = blocks.len();
-    let summary = format!(
-        "Worked in {} ({captures} captures in {windows} active window{}).",
-        names.join(", "),
-        if windows == 1 { "" } else { "s" }
-    );
+    // The apps' capture counts no longer make the sentence (`prose`
+    // weighs time); the reference implementations still tie the counting.
+    let _ = count(blocks);
+    let summary = prose(blocks);
     let mut lines = Vec::new();
     let mut i = 0;
     while i < blocks.len() {
@@ -187,6 +191,128 @@ fn summarize_with<'a>(
         i = j + 1;
     }
     Summary { summary, lines }
+}
+
+/// The most bytes of a title read from a block line: enough for the
+/// words a summary quotes, and a bound on the work per line.
+const TITLE_KEY_BYTES: usize = 160;
+/// The most characters of a title quoted in a summary.
+const TITLE_CHARS: usize = 40;
+
+/// The built-in summary sentence, written as a person would from the same
+/// blocks: the apps by time, the main one's top titles, the next ones with
+/// what they were for, and how often the app changed. For example
+/// "Mostly Code (main.rs, engine.rs), with Firefox for tokio docs; 3
+/// switches." A pure function of the blocks: deterministic and offline.
+///
+/// Time: each block's window is shared equally among its lines (the
+/// contexts seen in it); a line's app is the block app it starts with,
+/// its title what follows ` — ` up to the URL or typed text. Switches:
+/// the changes of app along the blocks' lines in order (within a block,
+/// first-seen order). `O(n log n)` in the lines, each read for at most
+/// [`TITLE_KEY_BYTES`].
+pub fn prose(blocks: &[Block]) -> String {
+    let mut apps: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut titles: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+    let mut switches = 0u32;
+    let mut previous: Option<&str> = None;
+    for b in blocks {
+        let share = b.end.millis_since(b.start).max(0) / i64::try_from(b.lines.len().max(1)).unwrap_or(i64::MAX);
+        let shown: Vec<(String, &str)> = b.apps.iter().map(|a| (text::inline(a), a.as_str())).collect();
+        for line in &b.lines {
+            let Some((app, title)) = split_line(line, &shown) else {
+                continue;
+            };
+            *apps.entry(app).or_default() += share;
+            if !title.is_empty() {
+                *titles.entry((app, title)).or_default() += share;
+            }
+            if previous.is_some_and(|p| p != app) {
+                switches += 1;
+            }
+            previous = Some(app);
+        }
+        if b.lines.is_empty() {
+            for app in &b.apps {
+                *apps.entry(app).or_default() += share;
+            }
+        }
+    }
+    let mut ranked: Vec<(&str, i64)> = apps.into_iter().collect();
+    ranked.sort_by_key(|(_, ms)| std::cmp::Reverse(*ms));
+    if ranked.is_empty() {
+        return "No activity captured.".to_owned();
+    }
+    let total: i64 = ranked.iter().map(|(_, ms)| ms).sum();
+    let top_titles = |app: &str, n: usize| -> Vec<String> {
+        let mut t: Vec<(&str, i64)> = titles
+            .range((app, "")..)
+            .take_while(|((a, _), _)| *a == app)
+            .map(|((_, title), ms)| (*title, *ms))
+            .collect();
+        t.sort_by_key(|(_, ms)| std::cmp::Reverse(*ms));
+        t.into_iter()
+            .map(|(title, _)| shorten(crate::daylog::display_title(app, title), TITLE_CHARS))
+            .filter(|t| !t.is_empty())
+            .take(n)
+            .collect()
+    };
+    let (lead, lead_ms) = ranked[0];
+    let mut out = String::new();
+    if lead_ms * 2 > total || ranked.len() == 1 {
+        out.push_str("Mostly ");
+    }
+    out.push_str(lead);
+    let lead_titles = top_titles(lead, 2);
+    if !lead_titles.is_empty() {
+        out.push_str(&format!(" ({})", lead_titles.join(", ")));
+    }
+    let others: Vec<String> = ranked[1..]
+        .iter()
+        .take(2)
+        .map(|(app, _)| match top_titles(app, 1).first() {
+            Some(t) => format!("{app} for {t}"),
+            None => (*app).to_owned(),
+        })
+        .collect();
+    if !others.is_empty() {
+        out.push_str(", with ");
+        out.push_str(&others.join(" and "));
+        if ranked.len() > 3 {
+            out.push_str(" and more");
+        }
+    }
+    match switches {
+        0 => out.push('.'),
+        1 => out.push_str("; 1 switch."),
+        n => out.push_str(&format!("; {n} switches.")),
+    }
+    out
+}
+
+/// A block line's app (the first of `apps`, each `(as lines show it, its
+/// name)`, whose [`crate::text::inline`] form the line starts with) and
+/// title (the text after ` — `, up
+/// to ` <` of a URL or ` | typed: `, read for at most
+/// [`TITLE_KEY_BYTES`]).
+fn split_line<'a>(line: &'a str, apps: &[(String, &'a str)]) -> Option<(&'a str, &'a str)> {
+    let (app, rest) = apps
+        .iter()
+        .find_map(|(shown, app)| line.strip_prefix(shown.as_str()).map(|rest| (*app, rest)))?;
+    let Some(title) = rest.strip_prefix(" — ") else {
+        return Some((app, ""));
+    };
+    let mut end = title.len().min(TITLE_KEY_BYTES);
+    while !title.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = &title[..end];
+    let stop = [" <", " | typed: "]
+        .iter()
+        .filter_map(|m| head.find(m))
+        .min()
+        .unwrap_or(head.len());
+    Some((app, head[..stop].trim()))
 }
 
 /// `(app, captures, first block)` for every app, in first-seen order; a
@@ -448,10 +574,48 @@ mod tests {
         };
         let a = BuiltinSummarizer.summarize(&req).unwrap();
         assert_eq!(a, BuiltinSummarizer.summarize(&req).unwrap());
-        assert_eq!(a.summary, "Worked in Term, Code (14 captures in 3 active windows).");
+        assert_eq!(a.summary, "Code (work), with Term for work; 1 switch.");
         assert_eq!(a.lines.len(), 2);
         assert!(a.lines[0].starts_with("[08:00-08:02, Code]"), "{}", a.lines[0]);
         assert!(a.lines[1].starts_with("[08:02-08:03, Term]"), "{}", a.lines[1]);
+    }
+
+    fn titled(min: i64, lines: &[(&str, &str)]) -> Block {
+        let mut apps: Vec<String> = Vec::new();
+        for (a, _) in lines {
+            if !apps.iter().any(|x| x == a) {
+                apps.push((*a).to_owned());
+            }
+        }
+        Block {
+            lines: lines.iter().map(|(a, t)| format!("{a} — {t}")).collect(),
+            apps,
+            ..block(min, &[], 1)
+        }
+    }
+
+    #[test]
+    fn the_sentence_reads_as_a_person_would_write_it() {
+        let mut blocks: Vec<Block> = (0..20)
+            .map(|m| titled(m, &[("Code", "main.rs — daybook — Code")]))
+            .collect();
+        blocks.push(titled(
+            20,
+            &[
+                ("Code", "main.rs — daybook — Code"),
+                ("Firefox", "tokio docs <https://docs.rs/tokio>"),
+            ],
+        ));
+        blocks.extend((21..26).map(|m| titled(m, &[("Firefox", "tokio docs <https://docs.rs/tokio> | typed: spawn")])));
+        blocks.extend((26..40).map(|m| titled(m, &[("Code", "engine.rs — daybook — Code")])));
+        blocks.push(titled(40, &[("Slack", "general")]));
+        let s = prose(&blocks);
+        assert_eq!(
+            s,
+            "Mostly Code (main.rs — daybook, engine.rs — daybook), with Firefox for tokio docs and Slack for general; 3 switches."
+        );
+        assert_eq!(prose(&[]), "No activity captured.");
+        assert_eq!(prose(&[titled(0, &[("Code", "")])]), "Mostly Code.");
     }
 
     #[test]

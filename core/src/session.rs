@@ -62,6 +62,9 @@ pub enum EndReason {
     /// A late session (SPEC §2): made of late events in a gap between
     /// sessions, ended when its batch committed.
     Late,
+    /// Ended in another tool and imported (`daybook import`); that tool
+    /// recorded no reason.
+    Imported,
 }
 
 impl EndReason {
@@ -76,6 +79,7 @@ impl EndReason {
             Self::Paused => "paused",
             Self::Recovered => "recovered",
             Self::Late => "late",
+            Self::Imported => "imported",
         }
     }
 
@@ -90,6 +94,7 @@ impl EndReason {
             Self::Paused,
             Self::Recovered,
             Self::Late,
+            Self::Imported,
         ]
         .into_iter()
         .find(|r| r.as_str() == s)

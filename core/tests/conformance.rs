@@ -44,6 +44,11 @@ fn mark_failed_and_due_sessions() {
 }
 
 #[test]
+fn pending_work_is_pending_sessions_with_their_uncovered_blocks() {
+    conformance::pending_work_is_pending_sessions_with_their_uncovered_blocks(MemStore::new());
+}
+
+#[test]
 fn recover_applies_plan_once() {
     conformance::recover_applies_plan_once(MemStore::new());
 }
@@ -75,7 +80,7 @@ fn every_field_round_trips() {
 
 #[test]
 fn run_all_runs_every_check() {
-    assert_eq!(conformance::checks::<MemStore>().len(), 13);
+    assert_eq!(conformance::checks::<MemStore>().len(), 14);
     conformance::run_all(MemStore::new);
 }
 

@@ -224,7 +224,7 @@ fn the_safety_net_ends_the_open_session_and_reduces_it() {
     let mut rig = Rig::new(Config::default());
     rig.start(at(0));
     rig.script(&[(0, "Code"), (30, "Code")]);
-    rig.engine().handle_safety_net(at(40)).unwrap();
+    rig.safety_net(at(40));
     let dump = rig.checked();
     assert_eq!(
         spans(&dump.sessions),

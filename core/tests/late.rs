@@ -102,6 +102,7 @@ fn late_events_in_a_gap_form_late_sessions_cut_by_the_usual_rules() {
     let got = rig.engine().handle_events(min(61), &replay).unwrap();
     assert_eq!(got.late, [0, 1, 2, 3]);
     rig.engine().handle_reductions(min(61)).unwrap();
+    rig.minute(min(61));
     let dump = rig.checked();
     let late: Vec<_> = spans(&dump.sessions)
         .into_iter()

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
+use daybook_core::aggregate::SessionInput;
 use daybook_core::daylog::render_day;
 use daybook_core::oracle::check_day_text;
 use daybook_core::reduction::render_entry;
@@ -80,9 +81,21 @@ fn project(dump: &mut Dump) {
     for e in &dump.entries {
         days.entry(e.day()).or_default().push(e);
     }
+    let mut events: BTreeMap<&SessionId, Vec<StoredEvent>> = BTreeMap::new();
+    for e in &dump.events {
+        events.entry(&e.session_id).or_default().push(e.clone());
+    }
+    let inputs: Vec<SessionInput<'_>> = dump
+        .sessions
+        .iter()
+        .map(|s| SessionInput {
+            session: s,
+            events: events.get(&s.id).map_or(&[], Vec::as_slice),
+        })
+        .collect();
     let files = days
         .iter()
-        .map(|(day, entries)| (day.format("%Y-%m-%d").to_string(), render_day(*day, entries)))
+        .map(|(day, entries)| (day.format("%Y-%m-%d").to_string(), render_day(*day, entries, &inputs)))
         .collect();
     dump.day_files = Some(files);
 }
@@ -482,7 +495,7 @@ fn text_is_data_a_renderer_that_passes_text_through_fails() {
         ..entry(1, "a", EntryKind::Final, 0, 60)
     };
     let day = NaiveDate::from_ymd_opt(2027, 1, 15).unwrap();
-    assert_eq!(check_day_text(DAY, &render_day(day, &[&e]), 1), []);
+    assert_eq!(check_day_text(DAY, &render_day(day, &[&e], &[]), 1), []);
 }
 
 #[test]
@@ -494,7 +507,8 @@ fn text_is_data_an_old_hostile_entry_renders_inert() {
     project(&mut dump);
     assert_eq!(check_quiet(&dump), []);
     let file = &dump.day_files.as_ref().expect("projected")[DAY];
-    assert_eq!(file.lines().filter(|l| l.starts_with("## ")).count(), 3, "{file}");
+    // One section per session: `a` (a flush and a final) and `b`.
+    assert_eq!(file.lines().filter(|l| l.starts_with("## ")).count(), 2, "{file}");
     assert_eq!(file.lines().filter(|l| l.starts_with("# ")).count(), 1, "{file}");
 
     // ...and a file the old renderer wrote is caught, not only as a
@@ -509,7 +523,7 @@ fn text_is_data_an_old_hostile_entry_renders_inert() {
         Violation::DayFileEntryHeaders {
             day: DAY.into(),
             headers: 5,
-            entries: 3,
+            entries: 2,
         },
         "text is data",
     );

@@ -14,8 +14,8 @@ use common::{T0, min};
 use daybook_core::recovery::{RecoveryInput, RecoveryPlan};
 use daybook_core::reduction::ReductionCommit;
 use daybook_core::{
-    Block, BuiltinSummarizer, Config, Dump, EndReason, Engine, Entry, Error, IngestStep, LooseBlock, MemStore, Output,
-    Phase, REDUCE_BATCH, Session, SessionId, Store, StoredEvent, Timestamp, UtcOffset, check_quiet,
+    Block, Config, Dump, EndReason, Engine, Entry, Error, IngestStep, LooseBlock, MemStore, Output, Phase,
+    REDUCE_BATCH, Session, SessionId, Store, StoredEvent, SummarizerKind, Timestamp, UtcOffset, check_quiet,
 };
 
 /// A `MemStore` that records each batch commit's size and each single
@@ -151,7 +151,7 @@ fn pending(store: &mut Recording, n: usize) {
 fn start(store: &Recording) -> Vec<Output> {
     let now = Timestamp(T0.0 + 3_000 * 86_400_000);
     let mut engine =
-        Engine::start(store.clone(), BuiltinSummarizer, Config::default(), "t-", now).expect("engine starts");
+        Engine::start(store.clone(), SummarizerKind::Builtin, Config::default(), "t-", now).expect("engine starts");
     std::iter::from_fn(|| engine.poll_output()).collect()
 }
 

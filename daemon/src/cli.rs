@@ -22,7 +22,6 @@ use crate::error::{Error, Result};
 use crate::http::SessionJson;
 use crate::service::Status;
 use crate::store::SqliteStore;
-use crate::summarizer::DaemonSummarizer;
 use crate::{import, projection, server, token};
 
 /// daybook: a local-first activity daybook.
@@ -40,6 +39,14 @@ pub struct Cli {
     pub command: CommandLine,
 }
 
+/// `--activitywatch-listen`: an address, or `None` for `off`.
+#[derive(Clone, Copy, Debug)]
+pub struct AwListen(pub Option<SocketAddr>);
+
+fn parse_aw_listen(text: &str) -> std::result::Result<AwListen, String> {
+    crate::config::parse_activitywatch_listen(text).map(AwListen)
+}
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum CommandLine {
@@ -48,6 +55,10 @@ pub enum CommandLine {
         /// API address (loopback by default).
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Where ActivityWatch's watchers reach daybook (`/api/0` only), or
+        /// `off`; overrides `activitywatch_listen` (default 127.0.0.1:5600).
+        #[arg(long, value_parser = parse_aw_listen)]
+        activitywatch_listen: Option<AwListen>,
     },
     /// Is the daemon running; the open session and counts.
     Status {
@@ -62,8 +73,8 @@ pub enum CommandLine {
     },
     /// List sessions of a day (default today) or all.
     Sessions {
-        /// The local day, YYYY-MM-DD.
-        #[arg(long, conflicts_with = "all")]
+        /// The local day: YYYY-MM-DD, today, yesterday or -N (days ago).
+        #[arg(long, conflicts_with = "all", allow_hyphen_values = true)]
         day: Option<String>,
         /// Every session.
         #[arg(long)]
@@ -74,7 +85,8 @@ pub enum CommandLine {
     },
     /// Print a day's log (default today).
     Show {
-        /// The local day, YYYY-MM-DD.
+        /// The local day: YYYY-MM-DD, today, yesterday or -N (days ago).
+        #[arg(allow_hyphen_values = true)]
         day: Option<String>,
     },
     /// Recover orphaned sessions now (normally done at startup).
@@ -141,10 +153,14 @@ pub enum CommandLine {
 /// Import sources.
 #[derive(Debug, Subcommand)]
 pub enum ImportSource {
-    /// An OpenChronicle index.db.
+    /// An OpenChronicle index.db (or the directory holding it, e.g.
+    /// ~/.openchronicle) and the event-YYYY-MM-DD.md memory files beside it.
     Openchronicle {
-        /// Path to index.db.
+        /// Path to index.db, or a directory with an index.db.
         path: PathBuf,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -152,10 +168,56 @@ fn print_json(v: &impl Serialize) {
     println!("{}", serde_json::to_string_pretty(v).expect("serializable"));
 }
 
+/// `2026-03-29`, with `(today)` or `(yesterday)` when it is.
+fn day_label(day: chrono::NaiveDate) -> String {
+    let today = clock::today();
+    let name = daybook_core::daylog::day_name(day);
+    if day == today {
+        format!("{name} (today)")
+    } else if today.pred_opt() == Some(day) {
+        format!("{name} (yesterday)")
+    } else {
+        name
+    }
+}
+
+/// One session for a person: its date, local times each labelled with
+/// the offset of its own instant, its length, status and id.
+/// `2026-03-29 09:12–10:40 UTC+01:00 · 1 h 28 min · reduced (idle_gap) · s1`;
+/// across a DST change both offsets show: `01:30 UTC+01:00–03:10 UTC+02:00`.
+fn session_line(s: &daybook_core::Session) -> String {
+    use daybook_core::aggregate::human_duration;
+    let label = |o: daybook_core::UtcOffset| format!("UTC{}", o.fixed());
+    let date = daybook_core::daylog::day_name(s.start.local_date(s.offset));
+    let start = s.start.hhmm(s.offset);
+    let (times, length) = match s.phase.end() {
+        Some(end) => {
+            let eo = crate::http::v1::end_offset(s, end);
+            let times = if eo == s.offset {
+                format!("{start}–{} {}", end.hhmm(eo), label(eo))
+            } else {
+                format!("{start} {}–{} {}", label(s.offset), end.hhmm(eo), label(eo))
+            };
+            (times, human_duration(end.millis_since(s.start)))
+        }
+        None => (format!("{start} {}–…", label(s.offset)), "in progress".to_owned()),
+    };
+    let status = match s.phase.reason() {
+        Some(r) => format!("{} ({})", s.phase.status(), r.as_str()),
+        None => s.phase.status().to_owned(),
+    };
+    format!(
+        "{date} {times} · {length} · {status} · {}",
+        daybook_core::text::inline(&s.id.0)
+    )
+}
+
+/// A day as typed: see [`daybook_core::daylog::parse_day_spec`]; `today`
+/// is this machine's local date.
 fn parse_day(s: &str) -> Result<chrono::NaiveDate> {
-    daybook_core::daylog::parse_asked_day(s).ok_or_else(|| Error::BadInput {
+    daybook_core::daylog::parse_day_spec(s, clock::today()).ok_or_else(|| Error::BadInput {
         path: PathBuf::from(crate::error::quote(s)),
-        message: "not a date like 2026-11-28 (from 1970-01-01 on)".into(),
+        message: format!("not a day: {}", daybook_core::daylog::DAY_SPEC_HELP),
     })
 }
 
@@ -184,10 +246,16 @@ impl Cli {
     /// Runs the command; `Ok(false)` means "exit 1" (doctor found something).
     pub fn execute(self) -> Result<bool> {
         match &self.command {
-            CommandLine::Run { listen } => {
+            CommandLine::Run {
+                listen,
+                activitywatch_listen,
+            } => {
                 let mut settings = self.settings()?;
                 if let Some(addr) = listen {
                     settings.listen = *addr;
+                }
+                if let Some(AwListen(aw)) = activitywatch_listen {
+                    settings.activitywatch_listen = *aw;
                 }
                 server::run(self.data()?, settings)?;
                 Ok(true)
@@ -198,19 +266,26 @@ impl Cli {
             CommandLine::Show { day } => {
                 let day = day.as_deref().map_or_else(|| Ok(clock::today()), parse_day)?;
                 let store = SqliteStore::open(&self.existing_data()?.existing_database()?)?;
-                print!("{}", projection::render(&store, day)?);
+                print!("{}", projection::show(&store, day)?);
                 Ok(true)
             }
             CommandLine::Recover { dry_run, json } => self.recover(*dry_run, *json),
             CommandLine::ReducePending { json } => self.reduce_pending(*json),
             CommandLine::Import {
-                source: ImportSource::Openchronicle { path },
+                source: ImportSource::Openchronicle { path, json },
             } => {
+                let settings = self.settings()?;
                 let data = self.data()?;
                 let _lock = data.lock()?;
                 let mut store = SqliteStore::open(&data.database())?;
-                let report = import::import_openchronicle(&mut store, path, &self.settings()?.privacy)?;
-                print_json(&report);
+                let report =
+                    import::import_openchronicle(&mut store, path, &settings.privacy, settings.engine.max_session)?;
+                projection::rebuild_all(&store, &data.days())?;
+                if *json {
+                    print_json(&report);
+                } else {
+                    print!("{report}");
+                }
                 Ok(true)
             }
             CommandLine::Doctor { json } => self.doctor(*json),
@@ -445,26 +520,29 @@ impl Cli {
 
     fn sessions(&self, day: Option<&str>, all: bool, json: bool) -> Result<bool> {
         let store = SqliteStore::open(&self.existing_data()?.existing_database()?)?;
+        let day = day.map_or_else(|| Ok(clock::today()), parse_day)?;
         let sessions = if all {
             store.all_sessions()?
         } else {
-            let day = day.map_or_else(|| Ok(clock::today()), parse_day)?;
             let (from, to) = clock::local_day_bounds(day);
             store.sessions_between(from, to)?
         };
         let rows: Vec<SessionJson> = sessions.iter().map(SessionJson::from).collect();
         if json {
             print_json(&rows);
+        } else if sessions.is_empty() {
+            let why = if store.daemon_state()?.paused {
+                "capture is paused"
+            } else {
+                "no event was captured"
+            };
+            match (all, day) {
+                (true, _) => println!("no sessions yet ({why})"),
+                (false, _) => println!("no sessions on {} ({why} that day)", day_label(day)),
+            }
         } else {
-            for r in rows {
-                println!(
-                    "{}  {} → {}  {} {}",
-                    r.id,
-                    r.start,
-                    r.end.as_deref().unwrap_or("…"),
-                    r.status,
-                    r.end_reason.as_deref().unwrap_or("")
-                );
+            for s in &sessions {
+                println!("{}", session_line(s));
             }
         }
         Ok(true)
@@ -605,20 +683,33 @@ impl Cli {
 }
 
 /// Starts an engine on `path` (startup recovery and reduce-pending run)
-/// and returns it with its outputs.
-fn start_engine(path: &Path, settings: &Settings) -> Result<(Engine<SqliteStore, DaemonSummarizer>, Vec<Output>)> {
+/// and returns it with its outputs, once every summary it asked for is
+/// answered and committed. A one-shot command has nothing else to do, so
+/// it runs the summarizer on its own thread, one request at a time; the
+/// built-in summarizer's reduce-pending needs no request at all.
+fn start_engine(path: &Path, settings: &Settings) -> Result<(Engine<SqliteStore>, Vec<Output>)> {
     let store = SqliteStore::open_verified(path)?;
-    let summarizer = server::summarizer(settings)?;
+    let mut summarizer = server::summarizer(settings)?;
     let now = clock::now();
-    let mut engine = Engine::start(store, summarizer, settings.engine.clone(), format!("c{}-", now.0), now)?;
+    let mut engine = Engine::start(
+        store,
+        summarizer.kind(),
+        settings.engine.clone(),
+        format!("c{}-", now.0),
+        now,
+    )?;
     let mut outputs = Vec::new();
     while let Some(o) = engine.poll_output() {
+        if let Output::SummaryRequested { id, request } = &o {
+            let answer = summarizer.answer(id.clone(), request);
+            engine.handle_answers(clock::now(), &[answer])?;
+        }
         outputs.push(o);
     }
     Ok((engine, outputs))
 }
 
-fn project_all(engine: &Engine<SqliteStore, DaemonSummarizer>, data: &DataDir) -> Result<()> {
+fn project_all(engine: &Engine<SqliteStore>, data: &DataDir) -> Result<()> {
     projection::rebuild_all(engine.store(), &data.days()).map(drop)
 }
 

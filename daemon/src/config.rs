@@ -21,6 +21,21 @@ use crate::privacy::{Privacy, UserRules};
 /// The default API address: loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5612";
 
+/// Where ActivityWatch's watchers look by default: aw-server's own
+/// address (the browser extension cannot be pointed anywhere else).
+pub const DEFAULT_ACTIVITYWATCH_LISTEN: &str = "127.0.0.1:5600";
+
+/// `activitywatch_listen` as written: an address, or `"off"`.
+pub fn parse_activitywatch_listen(text: &str) -> std::result::Result<Option<SocketAddr>, String> {
+    if text.trim().eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    text.trim()
+        .parse()
+        .map(Some)
+        .map_err(|_| format!("`activitywatch_listen` = {text:?} is not an address like \"127.0.0.1:5600\" or \"off\""))
+}
+
 /// Everything `daybook run` is configured with.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -28,6 +43,11 @@ pub struct Settings {
     pub engine: EngineConfig,
     /// Where the HTTP API listens.
     pub listen: SocketAddr,
+    /// A second listener serving only ActivityWatch's `/api/0`
+    /// (`activitywatch_listen`, default `127.0.0.1:5600`; `None` when
+    /// `"off"`). If it cannot be bound (ActivityWatch's own server runs
+    /// there) the daemon warns once and runs on without it.
+    pub activitywatch_listen: Option<SocketAddr>,
     /// The privacy rules: events never stored, parts redacted.
     pub privacy: Privacy,
     /// Which summarizer writes the entries' words.
@@ -49,6 +69,7 @@ impl Default for Settings {
         Self {
             engine: EngineConfig::default(),
             listen: DEFAULT_LISTEN.parse().expect("valid default address"),
+            activitywatch_listen: Some(DEFAULT_ACTIVITYWATCH_LISTEN.parse().expect("valid default address")),
             privacy: Privacy::default(),
             summarizer: SummarizerSettings::Builtin,
             api_token_file: None,
@@ -251,6 +272,7 @@ fn is_env_name(name: &str) -> bool {
 #[serde(deny_unknown_fields)]
 struct RawSettings {
     listen: Option<String>,
+    activitywatch_listen: Option<String>,
     gap_minutes: Option<RawDuration>,
     soft_cut_minutes: Option<RawDuration>,
     switch_window_minutes: Option<RawDuration>,
@@ -265,6 +287,8 @@ struct RawSettings {
     future_tolerance_seconds: Option<RawDuration>,
     reorder_tolerance_seconds: Option<RawDuration>,
     max_lateness_days: Option<RawDuration>,
+    summarizer_concurrency: Option<usize>,
+    shutdown_grace_seconds: Option<RawDuration>,
     ignore_apps: Option<Vec<String>>,
     ignore_title_patterns: Option<Vec<String>>,
     ignore_url_patterns: Option<Vec<String>>,
@@ -376,6 +400,15 @@ impl Settings {
         if let Some(n) = raw.max_reduce_attempts {
             e.max_reduce_attempts = n;
         }
+        if let Some(n) = raw.summarizer_concurrency {
+            e.summarizer_concurrency = n;
+        }
+        set(
+            &mut e.shutdown_grace,
+            &raw.shutdown_grace_seconds,
+            "shutdown_grace_seconds",
+            SECOND,
+        )?;
         if let Some(t) = &raw.daily_safety_net {
             e.daily_safety_net = NaiveTime::parse_from_str(t, "%H:%M")
                 .map_err(|_| format!("`daily_safety_net` = {t:?} is not a local time like \"23:55\""))?;
@@ -385,6 +418,9 @@ impl Settings {
             s.listen = listen
                 .parse()
                 .map_err(|_| format!("`listen` = {listen:?} is not an address like \"127.0.0.1:5612\""))?;
+        }
+        if let Some(aw) = &raw.activitywatch_listen {
+            s.activitywatch_listen = parse_activitywatch_listen(aw)?;
         }
         s.api_token_file = raw.api_token_file;
         set(
@@ -424,6 +460,20 @@ mod tests {
         let s = Settings::parse("").unwrap();
         assert_eq!(s.engine, EngineConfig::default());
         assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(
+            s.activitywatch_listen.map(|a| a.to_string()).as_deref(),
+            Some(DEFAULT_ACTIVITYWATCH_LISTEN)
+        );
+    }
+
+    #[test]
+    fn the_activitywatch_listener_is_an_address_or_off() {
+        let s = Settings::parse("activitywatch_listen = \"off\"").unwrap();
+        assert_eq!(s.activitywatch_listen, None);
+        let s = Settings::parse("activitywatch_listen = \"127.0.0.1:5666\"").unwrap();
+        assert_eq!(s.activitywatch_listen.unwrap().port(), 5666);
+        let err = Settings::parse("activitywatch_listen = \"5600\"").unwrap_err();
+        assert!(err.contains("activitywatch_listen"), "{err}");
     }
 
     #[test]

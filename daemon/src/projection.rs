@@ -2,16 +2,19 @@
 //! `event-YYYY-MM-DD.md`. A file is rewritten whole from the database after
 //! each commit that touches its day, atomically: temp file, fsync, rename,
 //! fsync of the directory. A crash at any point leaves the old file or the
-//! new one, never a torn one; startup rewrites any file that differs.
+//! new one, never a torn one; startup rewrites any file that differs, so a
+//! new format ([`daybook_core::daylog::FORMAT_VERSION`]) rewrites every
+//! file once, from entries that stay as they are.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
-use daybook_core::daylog::{file_name, render_day};
-use daybook_core::{Entry, Store};
+use daybook_core::aggregate::SessionInput;
+use daybook_core::daylog::{day_name, file_name, render_day};
+use daybook_core::{Entry, Session, SessionId, Store, StoredEvent};
 
 use crate::error::{Error, Result};
 use crate::store::SqliteStore;
@@ -41,11 +44,48 @@ fn replace_file(dir: &Path, name: &str, text: &str, between: impl FnOnce()) -> R
     Ok(())
 }
 
-/// Renders `day` from the store's entries.
+/// Renders `day` from the store: its entries, the sessions they reduce
+/// and those sessions' events (one indexed read each).
 pub fn render<S: Store>(store: &S, day: NaiveDate) -> Result<String> {
     let entries = store.entries_for_day(day)?;
     let refs: Vec<&Entry> = entries.iter().collect();
-    Ok(render_day(day, &refs))
+    let ids: BTreeSet<&SessionId> = entries.iter().map(|e| &e.session_id).collect();
+    let mut rows: Vec<(Session, Vec<StoredEvent>)> = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(session) = store.session(id)? {
+            let events = store.session_events(id)?;
+            rows.push((session, events));
+        }
+    }
+    let inputs: Vec<SessionInput<'_>> = rows
+        .iter()
+        .map(|(session, events)| SessionInput { session, events })
+        .collect();
+    Ok(render_day(day, &refs, &inputs))
+}
+
+/// What `daybook show` and `GET /v1/days/…` print: the day's rendering,
+/// and for a day with nothing written up, why: its sessions are not
+/// reduced yet, capture is paused, or no event was captured.
+pub fn show(store: &SqliteStore, day: NaiveDate) -> Result<String> {
+    if !store.entries_for_day(day)?.is_empty() {
+        return render(store, day);
+    }
+    let (from, to) = crate::clock::local_day_bounds(day);
+    let sessions = store.sessions_between(from, to)?.len();
+    let why = if sessions == 1 {
+        "its session is not written up yet (still active, or waiting for its reduction)".to_owned()
+    } else if sessions > 1 {
+        format!("its {sessions} sessions are not written up yet (still active, or waiting for their reduction)")
+    } else if store.daemon_state()?.paused {
+        "capture is paused, so no event was kept".to_owned()
+    } else {
+        "no event was captured".to_owned()
+    };
+    Ok(format!(
+        "# daybook — {}\n\nNothing recorded on this day: {why}.\n",
+        day_name(day)
+    ))
 }
 
 /// Rewrites the file of `day` from the store.

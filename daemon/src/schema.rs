@@ -121,7 +121,31 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO daemon_state (id) VALUES (1);
     ",
-    // 4: late events (SPEC §2). An event records the block revision it
+    // ActivityWatch buckets and events (SPEC §11), stored as aw-server
+    // stores them: instants in UTC nanoseconds, `data` as JSON text.
+    // `emitted_ms` is the bucket's thinning mark (core `watcher`): the
+    // instant of the last daybook event derived from it, committed with
+    // that event. Deleting a bucket deletes its events.
+    "
+    CREATE TABLE aw_buckets (
+        id         TEXT PRIMARY KEY NOT NULL,
+        type       TEXT NOT NULL,
+        client     TEXT NOT NULL,
+        hostname   TEXT NOT NULL,
+        created    TEXT NOT NULL,
+        data       TEXT NOT NULL DEFAULT '{}',
+        emitted_ms INTEGER
+    ) WITHOUT ROWID;
+    CREATE TABLE aw_events (
+        id       INTEGER PRIMARY KEY,
+        bucket   TEXT NOT NULL REFERENCES aw_buckets (id) ON DELETE CASCADE,
+        start_ns INTEGER NOT NULL,
+        end_ns   INTEGER NOT NULL CHECK (end_ns >= start_ns),
+        data     TEXT NOT NULL
+    );
+    CREATE INDEX aw_events_by_bucket ON aw_events (bucket, start_ns, id);
+    ",
+    // 5: late events (SPEC §2). An event records the block revision it
     // went into (0 for every event so far); a block is keyed by session,
     // window and revision, so a late event adds a new block beside one an
     // entry covers instead of changing it; an entry may be `late`. The
@@ -166,8 +190,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ",
 ];
 
-/// The schema version this build migrates to: how many migrations it
-/// ships (tests compare with it instead of a number of their own).
+/// The schema version this build writes: the number of [`MIGRATIONS`].
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// What [`migrate`] found and did.

@@ -109,12 +109,16 @@ fn open_and_serve(data: &DataDir, settings: &Settings) -> Result<Stopped> {
     // Refused before anything is opened: a daemon beyond loopback without
     // a token would hand the typed text to anyone on the network.
     let token = crate::token::load(settings, data.root())?;
-    if !settings.listen.ip().is_loopback() && token.is_none() {
+    let wide = std::iter::once(settings.listen)
+        .chain(settings.activitywatch_listen)
+        .find(|a| !a.ip().is_loopback());
+    if let Some(addr) = wide
+        && token.is_none()
+    {
         return Err(Error::Config {
             path: crate::token::path(settings, data.root()),
             message: format!(
-                "listening on {} (not loopback) needs an API token: run `daybook token --new` or set `api_token_file`",
-                settings.listen
+                "listening on {addr} (not loopback) needs an API token: run `daybook token --new` or set `api_token_file`"
             ),
         });
     }
@@ -152,16 +156,52 @@ fn open_and_serve(data: &DataDir, settings: &Settings) -> Result<Stopped> {
             .await
             .map_err(listening)?;
         let addr = listener.local_addr().map_err(listening)?;
-        let guard = Arc::new(crate::http::Guard::new(addr, token, settings.http_read_timeout));
+        let guard = Arc::new(crate::http::Guard::new(addr, token.clone(), settings.http_read_timeout));
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let aw = match settings.activitywatch_listen {
+            None => None,
+            Some(aw_addr) => match tokio::net::TcpListener::bind(aw_addr).await {
+                Ok(aw_listener) => {
+                    let bound = aw_listener.local_addr().map_err(listening)?;
+                    let aw_guard = Arc::new(crate::http::Guard::new(bound, token, settings.http_read_timeout));
+                    tracing::info!(addr = %bound, "ActivityWatch watchers can reach daybook here (/api/0)");
+                    Some(tokio::spawn(crate::http::serve::serve(
+                        aw_listener,
+                        crate::http::activitywatch_router(tx.clone(), aw_guard),
+                        settings.http_read_timeout,
+                        stopped(stop_rx.clone()),
+                    )))
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "cannot listen for ActivityWatch watchers on {aw_addr} ({e}): is ActivityWatch's own server \
+                         running there? daybook runs on without it; its /api/0 is still served on {addr}. \
+                         Set `activitywatch_listen` to another address, or to \"off\" to silence this"
+                    );
+                    None
+                }
+            },
+        };
         write_atomically(data.root(), ADDR_FILE, &format!("{addr}\n"))?;
         tracing::info!(%addr, data_dir = %data.root().display(), "daybook is accepting events");
+        let probe = handle.finished_probe();
+        tokio::spawn(async move {
+            stop_signal(probe).await;
+            let _ = stop_tx.send(true);
+        });
         crate::http::serve::serve(
             listener,
             crate::http::router(tx, guard),
             settings.http_read_timeout,
-            stop_signal(handle.finished_probe()),
+            stopped(stop_rx),
         )
         .await;
+        if let Some(aw) = aw {
+            let _ = aw.await;
+        }
         Ok::<(), Error>(())
     });
     runtime.shutdown_timeout(Duration::from_secs(1));

@@ -2,13 +2,25 @@
 //! timers, group-commits ingest requests, and projects day files. The HTTP
 //! layer talks to it only through [`Command`]s, so exactly one thread ever
 //! touches the engine and the database connection.
+//!
+//! Summaries never run here (SPEC §6). The engine hands out summary
+//! requests; a command or an LLM endpoint answers each on its own worker
+//! thread ([`Workers`]), which sends the answer back as
+//! [`Command::Answer`]; answers waiting together are handed to the engine
+//! at once and commit in one transaction. So an ingest ack, status, pause,
+//! sessions and day reads wait at most for one commit, never for a model.
+//! Only the built-in summarizer, a pure function of microseconds, answers
+//! inline. On shutdown the engine thread waits for outstanding answers at
+//! most `shutdown_grace_seconds`, then abandons them (a running command is
+//! killed); their sessions stay pending and the next start reduces them.
 
 use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use daybook_core::{Engine, Event, Output, Session, Timestamp};
+use daybook_core::watcher::{AwEvent, AwWrite, Nanos, Watchers};
+use daybook_core::{Engine, Event, Output, Session, SummaryAnswer, Timestamp};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
@@ -17,8 +29,8 @@ use crate::config::Settings;
 use crate::datadir::{DataDir, FileWatch};
 use crate::error::{Error, Result};
 use crate::projection;
-use crate::store::SqliteStore;
-use crate::summarizer::DaemonSummarizer;
+use crate::store::{AwBucket, AwRange, SqliteStore};
+use crate::summarizer::Workers;
 
 /// The most events one group commit takes before it commits.
 const GROUP_COMMIT_MAX: usize = 20_000;
@@ -166,18 +178,174 @@ pub enum Command {
     Sessions(NaiveDate, oneshot::Sender<Result<Vec<Session>, String>>),
     /// A day's Markdown.
     Day(NaiveDate, oneshot::Sender<Result<String, String>>),
-    /// Stop: end the open session, finish its reduction, return.
+    /// A summary answer from a worker.
+    Answer(SummaryAnswer),
+    /// Stop: end the open session, wait up to the grace period for
+    /// outstanding summaries, return.
     Shutdown,
+    /// An ActivityWatch request (`/api/0`). Heartbeats and inserted events
+    /// group-commit with ingest; the rest run alone.
+    ActivityWatch(AwRequest, oneshot::Sender<Result<AwReply, AwRefused>>),
     /// Liveness probe; ignored.
     Ping,
 }
 
+/// What an `/api/0` route asks of the engine thread.
+#[derive(Debug)]
+pub enum AwRequest {
+    /// Every bucket.
+    Buckets,
+    /// One bucket.
+    Bucket(String),
+    /// Create a bucket (`Created(false)` when it exists).
+    CreateBucket(AwBucket),
+    /// Delete a bucket and its events.
+    DeleteBucket(String),
+    /// A heartbeat with its pulsetime, in nanoseconds.
+    Heartbeat {
+        /// The bucket.
+        bucket: String,
+        /// The heartbeat.
+        event: AwEvent,
+        /// The merge window past the last event's end.
+        pulsetime: Nanos,
+    },
+    /// Whole events to store.
+    Insert {
+        /// The bucket.
+        bucket: String,
+        /// The events.
+        events: Vec<AwEvent>,
+    },
+    /// A bucket's events.
+    Events(String, AwRange),
+    /// How many events.
+    Count(String, AwRange),
+    /// One event.
+    Event(String, u64),
+    /// Delete one event.
+    DeleteEvent(String, u64),
+    /// Every bucket with its events, or one.
+    Export(Option<String>),
+    /// Whole buckets with their events.
+    Import(Vec<(AwBucket, Vec<AwEvent>)>),
+}
+
+/// The engine thread's answer to an [`AwRequest`].
+#[derive(Debug)]
+pub enum AwReply {
+    /// Buckets.
+    Buckets(Vec<AwBucket>),
+    /// Whether a bucket was created.
+    Created(bool),
+    /// One event (a heartbeat's result or a read).
+    Event(AwEvent),
+    /// Events.
+    Events(Vec<AwEvent>),
+    /// A count.
+    Count(u64),
+    /// Buckets with their events.
+    Export(Vec<(AwBucket, Vec<AwEvent>)>),
+    /// Done.
+    Done,
+}
+
+/// Why an [`AwRequest`] was not done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AwRefused {
+    /// A bucket or event that does not exist.
+    NotFound(String),
+    /// An import of a bucket that exists.
+    Exists(String),
+    /// An event the engine cannot take (an instant too far ahead).
+    Invalid(String),
+    /// Storage failed, or the disk is almost full.
+    Failed(String),
+}
+
+/// How far back an inserted ActivityWatch event still derives daybook
+/// events: the default `max_lateness_days` (SPEC §2), beyond which the
+/// engine refuses events. Older ones are stored raw only.
+const DERIVE_HORIZON: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// One request of a group commit.
+enum Item {
+    Ingest(Vec<Event>, oneshot::Sender<Result<Accepted, Refused>>),
+    Aw(AwRequest, oneshot::Sender<Result<AwReply, AwRefused>>),
+}
+
+/// A command sorted: one a group commit takes, or one answered alone.
+enum Sorted {
+    Grouped(Item),
+    Alone(Command),
+}
+
+impl Item {
+    fn of(cmd: Command) -> Sorted {
+        match cmd {
+            Command::Ingest(events, reply) => Sorted::Grouped(Self::Ingest(events, reply)),
+            Command::ActivityWatch(req @ (AwRequest::Heartbeat { .. } | AwRequest::Insert { .. }), reply) => {
+                Sorted::Grouped(Self::Aw(req, reply))
+            }
+            other => Sorted::Alone(other),
+        }
+    }
+
+    fn size(&self) -> usize {
+        match self {
+            Self::Ingest(events, _) => events.len(),
+            Self::Aw(AwRequest::Insert { events, .. }, _) => events.len(),
+            Self::Aw(..) => 1,
+        }
+    }
+}
+
+/// What [`Service::watch`] made of one heartbeat or insert.
+struct Watched {
+    reply: AwReply,
+    writes: Vec<AwWrite>,
+    derived: Vec<Event>,
+    /// Events not stored: ignored by the privacy filters, or paused.
+    dropped: u64,
+}
+
 /// The engine thread's state.
 struct Service {
-    engine: Engine<SqliteStore, DaemonSummarizer>,
+    engine: Engine<SqliteStore>,
+    workers: Workers,
+    /// Where workers send their answers: the engine thread's own channel.
+    answers: Sender<Command>,
     settings: Settings,
     days_dir: std::path::PathBuf,
     watch: FileWatch,
+    /// ActivityWatch buckets as the translation sees them (core `watcher`).
+    watchers: Watchers,
+}
+
+/// The translation's state as the database holds it: every bucket with its
+/// last event and thinning mark, and the `afk` periods of the last
+/// [`DERIVE_HORIZON`].
+fn load_watchers(store: &SqliteStore, now: Timestamp) -> Result<Watchers> {
+    let mut w = Watchers::new(store.aw_max_id()? + 1);
+    let since = (now - DERIVE_HORIZON)
+        .0
+        .saturating_mul(daybook_core::watcher::NANOS_PER_MILLI);
+    for b in store.aw_buckets()? {
+        let model = b.model();
+        let last = store.aw_last_event(&b.id)?;
+        if model.kind == daybook_core::BucketKind::Afk {
+            let events = store.aw_events(
+                &b.id,
+                AwRange {
+                    start: Some(since),
+                    ..AwRange::default()
+                },
+            )?;
+            w.restore_presence(&b.hostname, &events);
+        }
+        w.restore(model, last, b.emitted);
+    }
+    Ok(w)
 }
 
 /// Opens the engine: SPEC §7's startup (blocks from durable events,
@@ -191,23 +359,33 @@ pub fn start(store: SqliteStore, settings: &Settings, data: &DataDir) -> Result<
     let summarizer = crate::server::summarizer(settings)?;
     let now = clock::now();
     let prefix = format!("s{}-", now.0);
-    let mut engine = Engine::start(store, summarizer, settings.engine.clone(), prefix, now)?;
+    let mut engine = Engine::start(store, summarizer.kind(), settings.engine.clone(), prefix, now)?;
     if engine.store().daemon_state()?.paused {
         // No session is open yet: this only keeps events out until resume.
         engine.handle_pause(now)?;
         tracing::warn!("capture is paused (paused before this start); POST /v1/resume to resume");
     }
+    let watchers = load_watchers(engine.store(), now)?;
+    let (tx, rx) = std::sync::mpsc::channel();
     let mut service = Service {
         engine,
+        workers: Workers::new(summarizer),
+        answers: tx.clone(),
         settings: settings.clone(),
         days_dir: data.days(),
         watch,
+        watchers,
     };
     let recovered = service.drain_outputs()?;
     let rebuilt = projection::rebuild_all(service.engine.store(), &service.days_dir)?;
     service.watch.after_writes();
-    tracing::info!(recovered, day_files_rebuilt = rebuilt.len(), "startup complete");
-    let (tx, rx) = std::sync::mpsc::channel();
+    tracing::info!(
+        recovered,
+        day_files_rebuilt = rebuilt.len(),
+        summaries_outstanding = service.engine.outstanding(),
+        summaries_waiting = service.engine.waiting(),
+        "startup complete"
+    );
     let thread = std::thread::Builder::new()
         .name("daybook-engine".into())
         .spawn(move || service.run(&rx))
@@ -294,9 +472,12 @@ impl Service {
                 },
             };
             match cmd {
-                Some(Command::Shutdown) => return self.shutdown(),
-                Some(Command::Ingest(events, reply)) => self.group_commit(events, reply, rx, &mut queued)?,
-                Some(other) => self.answer(other)?,
+                Some(Command::Shutdown) => return self.shutdown(rx),
+                Some(Command::Answer(answer)) => self.take_answers(answer, rx, &mut queued)?,
+                Some(cmd) => match Item::of(cmd) {
+                    Sorted::Grouped(item) => self.group_commit(item, rx, &mut queued)?,
+                    Sorted::Alone(other) => self.answer(other)?,
+                },
                 None => {}
             }
             self.run_timers(&mut timers)?;
@@ -310,6 +491,7 @@ impl Service {
         if instant >= timers.tick {
             timers.tick = instant + timers.tick_every;
             self.engine.handle_tick(now)?;
+            self.commit_tails(now)?;
         }
         if instant >= timers.minute {
             timers.minute = instant + Duration::from_secs(60);
@@ -329,28 +511,25 @@ impl Service {
         Ok(())
     }
 
-    /// Takes this request and every ingest request already waiting, commits
-    /// them in one transaction, and answers each.
-    fn group_commit(
-        &mut self,
-        first: Vec<Event>,
-        reply: oneshot::Sender<Result<Accepted, Refused>>,
-        rx: &Receiver<Command>,
-        queued: &mut VecDeque<Command>,
-    ) -> Result<()> {
+    /// Takes this request and every ingest request (events, heartbeats,
+    /// inserted ActivityWatch events) already waiting, commits them in one
+    /// transaction, and answers each.
+    fn group_commit(&mut self, first: Item, rx: &Receiver<Command>, queued: &mut VecDeque<Command>) -> Result<()> {
         let now = clock::now();
-        let mut requests = vec![(first, reply)];
-        let mut total = requests[0].0.len();
+        let mut total = first.size();
+        let mut requests = vec![first];
         while total < GROUP_COMMIT_MAX {
             match rx.try_recv() {
-                Ok(Command::Ingest(events, reply)) => {
-                    total += events.len();
-                    requests.push((events, reply));
-                }
-                Ok(other) => {
-                    queued.push_back(other);
-                    break;
-                }
+                Ok(cmd) => match Item::of(cmd) {
+                    Sorted::Grouped(item) => {
+                        total += item.size();
+                        requests.push(item);
+                    }
+                    Sorted::Alone(other) => {
+                        queued.push_back(other);
+                        break;
+                    }
+                },
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
@@ -364,39 +543,79 @@ impl Service {
                     floor_mib = floor >> 20,
                     "disk almost full; events refused"
                 );
-                for (_, reply) in requests {
-                    let _ = reply.send(Err(Refused::DiskFull { free, floor }));
+                for item in requests {
+                    match item {
+                        Item::Ingest(_, reply) => {
+                            let _ = reply.send(Err(Refused::DiskFull { free, floor }));
+                        }
+                        Item::Aw(_, reply) => {
+                            let _ = reply.send(Err(AwRefused::Failed(Refused::DiskFull { free, floor }.to_string())));
+                        }
+                    }
                 }
                 return Ok(());
             }
             Ok(_) => {}
             Err(e) => tracing::debug!(error = %e, "cannot read the free disk space"),
         }
+        let before = self.watchers.clone();
+        let paused = self.engine.is_paused();
         let mut batch = Vec::with_capacity(total);
         let mut answers = Vec::with_capacity(requests.len());
+        let mut aw_answers = Vec::new();
+        let mut aw_writes = Vec::new();
         let mut ignored = 0;
-        for (events, reply) in requests {
-            // Checked here against this `now` and the configured tolerance,
-            // request by request, so one bad request cannot fail the group.
-            match self.screen(now, events) {
-                Ok((kept, dropped)) => {
-                    let counts = Accepted {
-                        accepted: kept.len(),
-                        ignored: dropped,
-                        dropped_paused: 0,
-                        late: 0,
-                        refused_too_old: 0,
-                    };
-                    ignored += counts.ignored as u64;
-                    batch.extend(kept);
-                    answers.push((counts, batch.len(), reply));
+        let mut aw_paused = 0;
+        for item in requests {
+            match item {
+                Item::Ingest(events, reply) => {
+                    // Checked here against this `now` and the configured
+                    // tolerance, request by request, so one bad request
+                    // cannot fail the group.
+                    match self.screen(now, events) {
+                        Ok((kept, dropped)) => {
+                            let counts = Accepted {
+                                accepted: kept.len(),
+                                ignored: dropped,
+                                dropped_paused: 0,
+                                late: 0,
+                                refused_too_old: 0,
+                            };
+                            ignored += counts.ignored as u64;
+                            let start = batch.len();
+                            batch.extend(kept);
+                            answers.push((counts, start..batch.len(), reply));
+                        }
+                        Err(refused) => {
+                            let _ = reply.send(Err(refused));
+                        }
+                    }
                 }
-                Err(refused) => {
-                    let _ = reply.send(Err(refused));
-                }
+                Item::Aw(req, reply) => match self.watch(now, req, paused) {
+                    Ok(Watched {
+                        reply: answer,
+                        writes,
+                        derived,
+                        dropped,
+                    }) => {
+                        if paused {
+                            aw_paused += dropped;
+                        } else {
+                            ignored += dropped;
+                        }
+                        aw_writes.extend(writes);
+                        batch.extend(derived);
+                        aw_answers.push((answer, reply));
+                    }
+                    Err(refused) => {
+                        let _ = reply.send(Err(refused));
+                    }
+                },
             }
         }
-        self.engine.store().stage_dropped(0, ignored);
+        let store = self.engine.store();
+        store.stage_dropped(aw_paused, ignored);
+        store.stage_aw(aw_writes);
         match self.engine.handle_events(now, &batch) {
             Ok(done) => {
                 // A paused engine wrote nothing: the counts commit alone,
@@ -406,8 +625,12 @@ impl Service {
                 if let Err(e) = store.commit_staged() {
                     tracing::error!(error = %e, "could not count dropped events");
                     self.watch.distrust();
+                    self.watchers = before;
                     for (_, _, reply) in answers {
                         let _ = reply.send(Err(Refused::Failed(e.to_string())));
+                    }
+                    for (_, reply) in aw_answers {
+                        let _ = reply.send(Err(AwRefused::Failed(e.to_string())));
                     }
                     return Ok(());
                 }
@@ -415,32 +638,263 @@ impl Service {
                 // acknowledgement finds the record current.
                 self.watch.after_writes();
                 let paused = done.dropped_paused > 0;
-                // Each request's late events, from the batch's indices:
-                // request k holds batch indices [ends[k-1], ends[k]).
-                let mut late = done.late.iter().peekable();
-                for (mut counts, end, reply) in answers {
-                    while late.next_if(|&&i| i < end).is_some() {
-                        counts.late += 1;
-                    }
+                // Each request's late events, from the batch's (ascending)
+                // indices of late events and the request's range in it.
+                for (mut counts, range, reply) in answers {
+                    counts.late =
+                        done.late.partition_point(|&i| i < range.end) - done.late.partition_point(|&i| i < range.start);
                     if paused {
                         counts.dropped_paused = counts.accepted;
                         counts.accepted = 0;
                     }
                     let _ = reply.send(Ok(counts));
                 }
+                for (answer, reply) in aw_answers {
+                    let _ = reply.send(Ok(answer));
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, events = batch.len(), "group commit failed; nothing of it was stored");
                 self.engine.store().discard_staged();
                 self.watch.distrust();
+                self.watchers = before;
                 for (_, _, reply) in answers {
                     let _ = reply.send(Err(Refused::Failed(e.to_string())));
+                }
+                for (_, reply) in aw_answers {
+                    let _ = reply.send(Err(AwRefused::Failed(e.to_string())));
                 }
                 return Ok(());
             }
         }
         self.engine.handle_reductions(now)?;
         self.drain_outputs()?;
+        Ok(())
+    }
+
+    /// One heartbeat or insert of a group commit, through the translation:
+    /// its instants checked against `now`, its data screened by the privacy
+    /// filters (an ignored window is not stored at all, a redacted one is
+    /// stored redacted), then merged or added. While paused it is answered
+    /// and nothing is stored.
+    fn watch(&mut self, now: Timestamp, req: AwRequest, paused: bool) -> std::result::Result<Watched, AwRefused> {
+        let tolerance = self.engine.config().future_tolerance;
+        let latest = (now + tolerance)
+            .0
+            .saturating_mul(daybook_core::watcher::NANOS_PER_MILLI);
+        let check = |e: &AwEvent| {
+            if e.end > latest {
+                Err(AwRefused::Invalid(
+                    "event ends further in the future than `future_tolerance_seconds` allows".into(),
+                ))
+            } else if e.start < 0 {
+                Err(AwRefused::Invalid("event starts before 1970-01-01".into()))
+            } else {
+                Ok(())
+            }
+        };
+        let (bucket, events) = match &req {
+            AwRequest::Heartbeat { bucket, event, .. } => (bucket, std::slice::from_ref(event)),
+            AwRequest::Insert { bucket, events } => (bucket, events.as_slice()),
+            _ => unreachable!("only heartbeats and inserts are grouped"),
+        };
+        let Some(model) = self.watchers.bucket(bucket).cloned() else {
+            return Err(AwRefused::NotFound(format!(
+                "there is no bucket {}",
+                crate::error::quote(bucket)
+            )));
+        };
+        events.iter().try_for_each(check)?;
+        if paused {
+            let reply = match req {
+                AwRequest::Heartbeat { event, .. } => AwReply::Event(event),
+                AwRequest::Insert { events, .. } => AwReply::Events(events),
+                _ => unreachable!("only heartbeats and inserts are grouped"),
+            };
+            let dropped = match &reply {
+                AwReply::Events(e) => e.len() as u64,
+                _ => 1,
+            };
+            return Ok(Watched {
+                reply,
+                writes: Vec::new(),
+                derived: Vec::new(),
+                dropped,
+            });
+        }
+        // Screened one by one; the ignored are answered but never stored.
+        let screen = |e: AwEvent| -> Option<AwEvent> {
+            let ms = Timestamp(e.start.div_euclid(daybook_core::watcher::NANOS_PER_MILLI));
+            match model.activity(&e.data, ms, clock::local_offset(ms)) {
+                None => Some(e),
+                Some(daybook) => self.settings.privacy.screen(daybook).map(|screened| AwEvent {
+                    data: model.redacted(&e.data, &screened),
+                    ..e
+                }),
+            }
+        };
+        match req {
+            AwRequest::Heartbeat {
+                bucket,
+                event,
+                pulsetime,
+            } => {
+                let Some(event) = screen(event.clone()) else {
+                    return Ok(Watched {
+                        reply: AwReply::Event(event),
+                        writes: Vec::new(),
+                        derived: Vec::new(),
+                        dropped: 1,
+                    });
+                };
+                let ms = Timestamp(event.start.div_euclid(daybook_core::watcher::NANOS_PER_MILLI));
+                let beat = self
+                    .watchers
+                    .handle_heartbeat(&bucket, event, pulsetime, clock::local_offset(ms))
+                    .map_err(|e| AwRefused::NotFound(e.to_string()))?;
+                Ok(Watched {
+                    reply: AwReply::Event(beat.event),
+                    writes: beat.writes,
+                    derived: beat.derived,
+                    dropped: 0,
+                })
+            }
+            AwRequest::Insert { bucket, events } => {
+                let total = events.len();
+                let kept: Vec<AwEvent> = events.into_iter().filter_map(screen).collect();
+                let dropped = (total - kept.len()) as u64;
+                let out = self
+                    .watchers
+                    .handle_events(&bucket, kept, now - DERIVE_HORIZON, clock::local_offset)
+                    .map_err(|e| AwRefused::NotFound(e.to_string()))?;
+                Ok(Watched {
+                    reply: AwReply::Events(out.events),
+                    writes: out.writes,
+                    derived: out.derived,
+                    dropped,
+                })
+            }
+            _ => unreachable!("only heartbeats and inserts are grouped"),
+        }
+    }
+
+    /// Derives the tails of buckets whose heartbeats stopped (core
+    /// `Watchers::poll_tails`) and commits them with their marks.
+    fn commit_tails(&mut self, now: Timestamp) -> Result<()> {
+        if self.engine.is_paused() {
+            return Ok(());
+        }
+        let before = self.watchers.clone();
+        let tails = self.watchers.poll_tails(now, clock::local_offset);
+        if tails.writes.is_empty() {
+            return Ok(());
+        }
+        let kept: Vec<Event> = tails
+            .derived
+            .into_iter()
+            .filter_map(|e| self.settings.privacy.screen(e))
+            .collect();
+        self.engine.store().stage_aw(tails.writes);
+        match self.engine.handle_events(now, &kept) {
+            Ok(_) => {
+                self.watch.after_writes();
+                self.engine.handle_reductions(now)?;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not commit the tails of stopped watchers");
+                self.engine.store().discard_staged();
+                self.watch.distrust();
+                self.watchers = before;
+            }
+        }
+        Ok(())
+    }
+
+    /// An `/api/0` request that is not grouped: reads, bucket changes,
+    /// deletes and imports, each its own transaction. A change that can
+    /// alter what a heartbeat merges into reloads the translation's state.
+    fn answer_aw(&mut self, now: Timestamp, req: AwRequest) -> std::result::Result<AwReply, AwRefused> {
+        let failed = |e: daybook_core::Error| AwRefused::Failed(e.to_string());
+        let missing =
+            |what: &str, id: &str| AwRefused::NotFound(format!("there is no {what} {}", crate::error::quote(id)));
+        let store = self.engine.store();
+        let known = |id: &str| -> std::result::Result<AwBucket, AwRefused> {
+            store
+                .aw_bucket(id)
+                .map_err(failed)?
+                .ok_or_else(|| missing("bucket", id))
+        };
+        let reply = match req {
+            AwRequest::Buckets => AwReply::Buckets(store.aw_buckets().map_err(failed)?),
+            AwRequest::Bucket(id) => AwReply::Buckets(vec![known(&id)?]),
+            AwRequest::CreateBucket(b) => {
+                let created = store.aw_create_bucket(&b).map_err(failed)?;
+                if created {
+                    self.watchers.restore(b.model(), None, None);
+                }
+                AwReply::Created(created)
+            }
+            AwRequest::DeleteBucket(id) => {
+                if !store.aw_delete_bucket(&id).map_err(failed)? {
+                    return Err(missing("bucket", &id));
+                }
+                self.reload_watchers(now)?;
+                AwReply::Done
+            }
+            AwRequest::Events(id, range) => {
+                known(&id)?;
+                AwReply::Events(store.aw_events(&id, range).map_err(failed)?)
+            }
+            AwRequest::Count(id, range) => {
+                known(&id)?;
+                AwReply::Count(store.aw_count(&id, range).map_err(failed)?)
+            }
+            AwRequest::Event(id, eid) => {
+                known(&id)?;
+                AwReply::Event(
+                    store
+                        .aw_event(&id, eid)
+                        .map_err(failed)?
+                        .ok_or_else(|| missing("event", &eid.to_string()))?,
+                )
+            }
+            AwRequest::DeleteEvent(id, eid) => {
+                known(&id)?;
+                if !store.aw_delete_event(&id, eid).map_err(failed)? {
+                    return Err(missing("event", &eid.to_string()));
+                }
+                self.reload_watchers(now)?;
+                AwReply::Done
+            }
+            AwRequest::Export(one) => {
+                let buckets = match one {
+                    Some(id) => vec![known(&id)?],
+                    None => store.aw_buckets().map_err(failed)?,
+                };
+                let mut out = Vec::with_capacity(buckets.len());
+                for b in buckets {
+                    let events = store.aw_events(&b.id, AwRange::default()).map_err(failed)?;
+                    out.push((b, events));
+                }
+                AwReply::Export(out)
+            }
+            AwRequest::Import(buckets) => {
+                if let Err(id) = store.aw_import(&buckets).map_err(failed)? {
+                    return Err(AwRefused::Exists(format!(
+                        "bucket {} already exists; nothing was imported",
+                        crate::error::quote(&id)
+                    )));
+                }
+                self.reload_watchers(now)?;
+                AwReply::Done
+            }
+            AwRequest::Heartbeat { .. } | AwRequest::Insert { .. } => unreachable!("grouped with ingest"),
+        };
+        Ok(reply)
+    }
+
+    fn reload_watchers(&mut self, now: Timestamp) -> std::result::Result<(), AwRefused> {
+        self.watchers = load_watchers(self.engine.store(), now).map_err(|e| AwRefused::Failed(e.to_string()))?;
         Ok(())
     }
 
@@ -527,11 +981,19 @@ impl Service {
                 let _ = reply.send(self.answered(r));
             }
             Command::Day(day, reply) => {
-                let r = projection::render(self.engine.store(), day);
+                let r = projection::show(self.engine.store(), day);
                 let _ = reply.send(self.answered(r));
             }
+            Command::ActivityWatch(req, reply) => {
+                let r = self.answer_aw(now, req);
+                if matches!(r, Err(AwRefused::Failed(_))) {
+                    self.watch.distrust();
+                }
+                self.watch.after_writes();
+                let _ = reply.send(r);
+            }
             Command::Ping => {}
-            Command::Ingest(..) | Command::Shutdown => unreachable!("handled by run"),
+            Command::Ingest(..) | Command::Answer(_) | Command::Shutdown => unreachable!("handled by run"),
         }
         self.drain_outputs()?;
         Ok(())
@@ -560,14 +1022,91 @@ impl Service {
         })
     }
 
-    fn shutdown(mut self) -> Result<Stopped> {
+    /// Takes this answer and every answer already waiting, hands them to
+    /// the engine together (one transaction), and projects what changed.
+    fn take_answers(
+        &mut self,
+        first: SummaryAnswer,
+        rx: &Receiver<Command>,
+        queued: &mut VecDeque<Command>,
+    ) -> Result<()> {
+        let mut answers = vec![first];
+        loop {
+            match rx.try_recv() {
+                Ok(Command::Answer(answer)) => answers.push(answer),
+                Ok(other) => {
+                    queued.push_back(other);
+                    break;
+                }
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        self.engine.handle_answers(clock::now(), &answers)?;
+        self.drain_outputs()?;
+        Ok(())
+    }
+
+    /// Ends the open session and asks for its final reduction, then waits
+    /// for outstanding summaries at most `shutdown_grace`, answering reads
+    /// meanwhile (ingest is refused: capture has stopped). What is still
+    /// outstanding then is abandoned: those sessions stay pending and the
+    /// next start reduces them.
+    fn shutdown(mut self, rx: &Receiver<Command>) -> Result<Stopped> {
         let now = clock::now();
         self.engine.handle_shutdown(now)?;
         self.drain_outputs()?;
+        let deadline = Instant::now() + self.engine.config().shutdown_grace;
+        while self.engine.outstanding() > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match rx.recv_timeout(left) {
+                Ok(Command::Answer(answer)) => {
+                    let mut queued = VecDeque::new();
+                    self.take_answers(answer, rx, &mut queued)?;
+                    for cmd in queued {
+                        self.answer_stopping(cmd)?;
+                    }
+                }
+                Ok(cmd) => self.answer_stopping(cmd)?,
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        let abandoned = self.engine.outstanding() + self.engine.waiting();
+        self.workers.abandon();
+        if abandoned > 0 {
+            tracing::info!(
+                outstanding = self.engine.outstanding(),
+                waiting = self.engine.waiting(),
+                "summaries abandoned at stop; their sessions are reduced at the next start"
+            );
+        }
+        self.watch.after_writes();
         tracing::info!("engine stopped");
         Ok(Stopped {
             vouch: self.watch.trusted(),
         })
+    }
+
+    /// A command that arrives while the engine thread is stopping.
+    fn answer_stopping(&mut self, cmd: Command) -> Result<()> {
+        match cmd {
+            Command::Ingest(_, reply) => {
+                let _ = reply.send(Err(Refused::Failed("daybook is stopping".into())));
+                Ok(())
+            }
+            Command::Answer(answer) => {
+                self.engine.handle_answers(clock::now(), &[answer])?;
+                self.drain_outputs().map(drop)
+            }
+            Command::ActivityWatch(AwRequest::Heartbeat { .. } | AwRequest::Insert { .. }, reply) => {
+                let _ = reply.send(Err(AwRefused::Failed("daybook is stopping".into())));
+                Ok(())
+            }
+            Command::Shutdown | Command::Ping => Ok(()),
+            other => self.answer(other),
+        }
     }
 
     /// A store error answered to a client instead of stopping the engine:
@@ -585,8 +1124,42 @@ impl Service {
     fn drain_outputs(&mut self) -> Result<usize> {
         let mut days: Vec<NaiveDate> = Vec::new();
         let mut recovered = 0;
-        while let Some(output) = self.engine.poll_output() {
+        let mut inline = Vec::new();
+        loop {
+            let Some(output) = self.engine.poll_output() else {
+                // Built-in answers go back together, and may ask for more.
+                if inline.is_empty() {
+                    break;
+                }
+                self.engine.handle_answers(clock::now(), &std::mem::take(&mut inline))?;
+                continue;
+            };
             match output {
+                Output::SummaryRequested { id, request } => {
+                    tracing::debug!(request = %id, session = %request.session_id, kind = request.kind.as_str(), blocks = request.blocks.len(), "summary requested");
+                    if self.workers.inline() {
+                        inline.push(Workers::answer_inline(id, &request));
+                    } else {
+                        let tx = self.answers.clone();
+                        let spawned = self.workers.spawn(id.clone(), request, move |answer| {
+                            let _ = tx.send(Command::Answer(answer));
+                        });
+                        if let Err(e) = spawned {
+                            // No thread, no answer: the failure takes the retry path.
+                            tracing::error!(error = %e, "cannot start a summary worker");
+                            inline.push(SummaryAnswer {
+                                id,
+                                outcome: Err(format!("cannot start a summary worker: {e}")),
+                            });
+                        }
+                    }
+                }
+                Output::ReductionRefused { session_id } => {
+                    tracing::warn!(session = %session_id, "reduction refused by the store; the session stays pending");
+                }
+                Output::AnswerDropped { id, why } => {
+                    tracing::debug!(request = %id, ?why, "summary answer no longer applies; asked again if still needed");
+                }
                 Output::DayTouched(day) => {
                     if !days.contains(&day) {
                         days.push(day);

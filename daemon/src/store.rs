@@ -8,7 +8,10 @@
 //! (`sessions_open`, `events_by_session`): no query per orphan from
 //! this side.
 
-use std::cell::Cell;
+mod activitywatch;
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -24,6 +27,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, Trans
 
 use crate::error::{Error, Result};
 use crate::schema::{self, Migrated};
+
+pub use activitywatch::{AwBucket, AwRange};
 
 /// See [`SqliteStore::status_counts`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -56,6 +61,9 @@ pub struct SqliteStore {
     /// Drop counts `(paused, ignored)` to add in the next ingest
     /// transaction (see [`SqliteStore::stage_dropped`]).
     staged: Cell<(u64, u64)>,
+    /// ActivityWatch writes for the next ingest transaction (see
+    /// [`SqliteStore::stage_aw`]).
+    aw_staged: RefCell<Vec<daybook_core::AwWrite>>,
 }
 
 type CoreResult<T> = std::result::Result<T, CoreError>;
@@ -369,6 +377,7 @@ impl SqliteStore {
             conn,
             path: path.to_owned(),
             staged: Cell::new((0, 0)),
+            aw_staged: RefCell::new(Vec::new()),
         })
     }
 
@@ -409,15 +418,20 @@ impl SqliteStore {
     /// Commits counts still staged, in their own transaction.
     pub fn commit_staged(&self) -> CoreResult<()> {
         let (paused, ignored) = self.staged.take();
-        if (paused, ignored) == (0, 0) {
+        let aw = self.aw_staged.take();
+        if (paused, ignored) == (0, 0) && aw.is_empty() {
             return Ok(());
         }
-        Self::add_dropped(&self.conn, paused, ignored)
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate).map_err(storage)?;
+        Self::add_dropped(&tx, paused, ignored)?;
+        Self::apply_aw(&tx, &aw)?;
+        tx.commit().map_err(storage)
     }
 
-    /// Forgets staged counts (their batch did not commit).
+    /// Forgets staged counts and writes (their batch did not commit).
     pub fn discard_staged(&self) {
         self.staged.set((0, 0));
+        self.aw_staged.borrow_mut().clear();
     }
 
     fn add_dropped(conn: &Connection, paused: u64, ignored: u64) -> CoreResult<()> {
@@ -441,13 +455,31 @@ impl SqliteStore {
 
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction; commits only if it
     /// returns `Ok`. Dropping an uncommitted transaction rolls it back.
-    fn write<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> CoreResult<T>) -> CoreResult<T> {
+    /// The importers write their batches through it.
+    pub(crate) fn write<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> CoreResult<T>) -> CoreResult<T> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(storage)?;
         let out = f(&tx)?;
         tx.commit().map_err(storage)?;
+        Ok(out)
+    }
+
+    /// A reduction transaction, run with foreign-key enforcement off.
+    /// SQLite checked each block's `entry_id` against `entries` row by
+    /// row, which cost more than half of reduce-pending (BENCHMARKS.md);
+    /// every reference such a transaction writes is checked by
+    /// [`Self::reduce_in`] itself: the session exists, the entry is the
+    /// commit's session's, and blocks point at the entry inserted just
+    /// before them. Enforcement is back on before this returns, whatever
+    /// happened.
+    fn reducing<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> CoreResult<T>) -> CoreResult<T> {
+        self.conn.pragma_update(None, "foreign_keys", "OFF").map_err(storage)?;
+        let out = self.write(f);
+        let on = self.conn.pragma_update(None, "foreign_keys", "ON").map_err(storage);
+        let out = out?;
+        on?;
         Ok(out)
     }
 
@@ -493,15 +525,28 @@ impl SqliteStore {
                 })
                 .map_err(storage)?;
                 let entry_id = tx.last_insert_rowid();
-                let mut mark = tx
+                // One statement marks every covered block (the starts as a
+                // JSON array): the count says whether each was there and
+                // uncovered, since a start listed twice, missing or covered
+                // matches no row of its own.
+                let starts = serde_json::to_string(
+                    &commit
+                        .covered
+                        .iter()
+                        .map(|(start, rev)| (start.0, *rev))
+                        .collect::<Vec<_>>(),
+                )
+                .expect("integers serialize");
+                let marked = tx
                     .prepare_cached(
-                        "UPDATE blocks SET entry_id = ?3 WHERE session_id = ?1 AND start_ms = ?2 AND rev = ?4 AND entry_id IS NULL",
+                        "UPDATE blocks SET entry_id = ?3
+                         WHERE session_id = ?1 AND entry_id IS NULL AND (start_ms, rev) IN
+                           (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?2))",
                     )
+                    .and_then(|mut s| s.execute(params![id.0, starts, entry_id]))
                     .map_err(storage)?;
-                for (start, rev) in &commit.covered {
-                    if mark.execute(params![id.0, start.0, entry_id, rev]).map_err(storage)? != 1 {
-                        return Err(conflict(id, "covered block is missing or already covered"));
-                    }
+                if marked != commit.covered.len() {
+                    return Err(conflict(id, "covered block is missing or already covered"));
                 }
                 Some(Entry {
                     id: entry_id as u64,
@@ -642,7 +687,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    fn insert_session(tx: &Transaction<'_>, s: &Session) -> CoreResult<usize> {
+    pub(crate) fn insert_session(tx: &Transaction<'_>, s: &Session) -> CoreResult<usize> {
         let (status, end, reason, retry) = phase_columns(&s.phase);
         tx.prepare_cached(
             "INSERT INTO sessions (id, start_ms, offset_s, status, end_ms, end_reason, next_retry_ms, retry_count, flush_end_ms)
@@ -826,10 +871,14 @@ impl Store for SqliteStore {
 
     fn ingest(&mut self, steps: &[IngestStep]) -> CoreResult<()> {
         let (paused, ignored) = self.staged.take();
+        let aw = self.aw_staged.take();
         self.write(|tx| {
             if (paused, ignored) != (0, 0) {
                 Self::add_dropped(tx, paused, ignored)?;
             }
+            // The heartbeats' own rows and marks, before the daybook
+            // events derived from them: one transaction for both.
+            Self::apply_aw(tx, &aw)?;
             // Inside this transaction only an `End` step changes a status,
             // so a session once found active stays active until one ends
             // it: its appends are checked once, not with a query per event.
@@ -906,7 +955,7 @@ impl Store for SqliteStore {
     }
 
     fn commit_reduction(&mut self, commit: &ReductionCommit) -> CoreResult<Option<Entry>> {
-        self.write(|tx| {
+        self.reducing(|tx| {
             let entry = Self::reduce_in(tx, commit)?;
             crate::crash_point!("reduction-before-commit");
             Ok(entry)
@@ -914,7 +963,7 @@ impl Store for SqliteStore {
     }
 
     fn commit_reductions(&mut self, commits: &[ReductionCommit]) -> CoreResult<Vec<Option<Entry>>> {
-        self.write(|tx| {
+        self.reducing(|tx| {
             let entries = commits
                 .iter()
                 .map(|c| Self::reduce_in(tx, c))
@@ -1074,6 +1123,33 @@ impl Store for SqliteStore {
              WHERE s.{OPEN} AND s.status = 'active' ORDER BY e.session_id, e.attributed_ms, e.seq"
         );
         collect(&self.conn, &sql, [], read_event, Ok)
+    }
+
+    fn pending_work(&self) -> CoreResult<Vec<(Session, Vec<Block>)>> {
+        let sessions = self.pending_sessions()?;
+        let columns = BLOCK_COLUMNS
+            .split(", ")
+            .map(|c| format!("b.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // Every uncovered block of a session that is not active belongs
+        // to a pending session (ended, failed, or reduced with late blocks).
+        let sql = format!(
+            "SELECT {columns} FROM blocks b JOIN sessions s ON s.id = b.session_id
+             WHERE b.entry_id IS NULL AND s.status <> 'active'"
+        );
+        let mut by_session: BTreeMap<SessionId, Vec<Block>> = BTreeMap::new();
+        for b in collect(&self.conn, &sql, [], read_block_row, block)? {
+            by_session.entry(b.session_id.clone()).or_default().push(b);
+        }
+        Ok(sessions
+            .into_iter()
+            .map(|s| {
+                let mut blocks = by_session.remove(&s.id).unwrap_or_default();
+                blocks.sort_by_key(|b| (b.start, b.rev));
+                (s, blocks)
+            })
+            .collect())
     }
 
     fn uncovered_blocks(&self, id: &SessionId) -> CoreResult<Vec<Block>> {

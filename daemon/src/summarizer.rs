@@ -15,10 +15,15 @@
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use daybook_core::{BuiltinSummarizer, EntryKind, Error as CoreError, SessionId, Summarizer, Summary, SummaryRequest};
+use daybook_core::{
+    BuiltinSummarizer, EntryKind, Error as CoreError, RequestId, SessionId, Summarizer, SummarizerKind, Summary,
+    SummaryAnswer, SummaryRequest, builtin_summary,
+};
 use serde::Serialize;
 
 pub mod openai;
@@ -121,6 +126,12 @@ pub enum ExternalFailure {
         /// The cap, in bytes.
         limit: u64,
     },
+    /// A graceful stop gave up waiting for it, and it was killed.
+    #[error("{program} was stopped: daybook is stopping")]
+    Abandoned {
+        /// The program.
+        program: String,
+    },
     /// Its stdout was not a summary.
     #[error("{program} printed no valid summary JSON: {source}")]
     Output {
@@ -148,13 +159,101 @@ pub enum DaemonSummarizer {
     OpenAi(OpenAi),
 }
 
+impl DaemonSummarizer {
+    /// What the engine must know of it: the built-in one is a pure
+    /// function reduce-pending applies itself; any other is asked.
+    pub fn kind(&self) -> SummarizerKind {
+        match self {
+            Self::Builtin => SummarizerKind::Builtin,
+            Self::External { .. } | Self::OpenAi(_) => SummarizerKind::External,
+        }
+    }
+
+    /// The answer to the engine's request `id`, computed here and now (the
+    /// caller's thread waits for it): what the one-shot commands
+    /// (`daybook recover`, `reduce-pending`) and the built-in summarizer
+    /// use. The daemon runs the others on [`Workers`].
+    pub fn answer(&mut self, id: RequestId, request: &SummaryRequest) -> SummaryAnswer {
+        SummaryAnswer {
+            id,
+            outcome: self.summarize(request).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// Runs summary requests off the engine's thread: one thread per request,
+/// which ends when its answer is handed back through `deliver` (the
+/// engine bounds how many are outstanding, `summarizer_concurrency`, so
+/// this never holds more). [`Workers::abandon`] gives up on every request
+/// still running: a command is killed at once, an HTTP request ends with
+/// its timeout or the process, and no answer is handed back after it.
+#[derive(Debug)]
+pub struct Workers {
+    summarizer: DaemonSummarizer,
+    abandoned: Arc<AtomicBool>,
+}
+
+impl Workers {
+    /// Workers running `summarizer`.
+    pub fn new(summarizer: DaemonSummarizer) -> Self {
+        Self {
+            summarizer,
+            abandoned: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Whether requests are answered inline (the built-in summarizer: a
+    /// pure function of microseconds, not worth a thread).
+    pub fn inline(&self) -> bool {
+        matches!(self.summarizer, DaemonSummarizer::Builtin)
+    }
+
+    /// The built-in answer to `request`, inline.
+    pub fn answer_inline(id: RequestId, request: &SummaryRequest) -> SummaryAnswer {
+        SummaryAnswer {
+            id,
+            outcome: Ok(builtin_summary(&request.blocks)),
+        }
+    }
+
+    /// Starts summarizing `request` on its own thread; `deliver` gets the
+    /// answer unless the workers were abandoned meanwhile.
+    pub fn spawn(
+        &self,
+        id: RequestId,
+        request: SummaryRequest,
+        deliver: impl FnOnce(SummaryAnswer) + Send + 'static,
+    ) -> std::io::Result<()> {
+        let summarizer = self.summarizer.clone();
+        let abandoned = Arc::clone(&self.abandoned);
+        thread::Builder::new().name("daybook-summary".into()).spawn(move || {
+            let outcome = match &summarizer {
+                DaemonSummarizer::Builtin => Ok(builtin_summary(&request.blocks)),
+                DaemonSummarizer::External { command, timeout } => {
+                    run_external(command, *timeout, &request, &abandoned).map_err(|e| e.to_string())
+                }
+                DaemonSummarizer::OpenAi(endpoint) => endpoint.summarize(&request).map_err(|e| e.to_string()),
+            };
+            if !abandoned.load(Ordering::SeqCst) {
+                deliver(SummaryAnswer { id, outcome });
+            }
+        })?;
+        Ok(())
+    }
+
+    /// Gives up on every request still running (graceful stop, after the
+    /// grace period).
+    pub fn abandon(&self) {
+        self.abandoned.store(true, Ordering::SeqCst);
+    }
+}
+
 impl Summarizer for DaemonSummarizer {
     fn summarize(&mut self, request: &SummaryRequest) -> Result<Summary, CoreError> {
         match self {
             Self::Builtin => BuiltinSummarizer.summarize(request),
-            Self::External { command, timeout } => {
-                run_external(command, *timeout, request).map_err(|e| CoreError::Summarizer(Box::new(e)))
-            }
+            Self::External { command, timeout } => run_external(command, *timeout, request, &AtomicBool::new(false))
+                .map_err(|e| CoreError::Summarizer(Box::new(e))),
             Self::OpenAi(endpoint) => endpoint
                 .summarize(request)
                 .map_err(|e| CoreError::Summarizer(Box::new(e))),
@@ -162,7 +261,14 @@ impl Summarizer for DaemonSummarizer {
     }
 }
 
-fn run_external(command: &[String], timeout: Duration, request: &SummaryRequest) -> Result<Summary, ExternalFailure> {
+/// Runs the command on `request`; killed at its timeout, or at once when
+/// `abandoned` is set (a graceful stop gave up waiting).
+fn run_external(
+    command: &[String],
+    timeout: Duration,
+    request: &SummaryRequest,
+    abandoned: &AtomicBool,
+) -> Result<Summary, ExternalFailure> {
     let program = command[0].clone();
     let mut child = Command::new(&program)
         .args(&command[1..])
@@ -203,6 +309,11 @@ fn run_external(command: &[String], timeout: Duration, request: &SummaryRequest)
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(ExternalFailure::Timeout { program, timeout });
+            }
+            Ok(None) if abandoned.load(Ordering::SeqCst) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(ExternalFailure::Abandoned { program });
             }
             Ok(None) => thread::sleep(Duration::from_millis(10)),
             Err(source) => return Err(ExternalFailure::Spawn { program, source }),

@@ -105,10 +105,36 @@ fn show_prints_the_day_file() {
     let out = dir.daybook(&["show", DAY]);
     assert_eq!(out.assert_ok("show").stdout, file);
 
+    // One section per session, with its length and its apps by time.
+    assert_eq!(file.lines().filter(|l| l.starts_with("## ")).count(), 1, "{file}");
+    assert!(file.contains(" <!-- daybook day file, format 2 -->\n"), "{file}");
+
     let empty = dir.daybook(&["show", "2026-01-11"]);
-    assert_eq!(empty.assert_ok("show an empty day").stdout, "# daybook — 2026-01-11\n");
-    let bad = dir.daybook(&["show", "11/01/2026"]);
-    assert!(!bad.ok() && bad.stderr.contains("11/01/2026"), "{bad:?}");
+    assert_eq!(
+        empty.assert_ok("show an empty day").stdout,
+        "# daybook — 2026-01-11\n\nNothing recorded on this day: no event was captured.\n"
+    );
+    let none = dir.daybook(&["sessions", "--day", "2026-01-11"]);
+    assert_eq!(
+        none.assert_ok("sessions of an empty day").stdout,
+        "no sessions on 2026-01-11 (no event was captured that day)\n"
+    );
+    let listed = dir.daybook(&["sessions", "--day", DAY]).assert_ok("sessions").stdout;
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(
+        listed.starts_with(&format!("{DAY} 12:00–12:01 UTC+01:00 · 1 min · reduced (")),
+        "one offset, labelled, for both times: {listed}"
+    );
+    // Days as people type them.
+    for spec in ["today", "yesterday", "-1", "3d"] {
+        dir.daybook(&["show", spec]).assert_ok(spec);
+        dir.daybook(&["sessions", "--day", spec]).assert_ok(spec);
+    }
+    for wrong in ["11/01/2026", "2026-13-01", "tomorrow"] {
+        let bad = dir.daybook(&["show", wrong]);
+        assert!(!bad.ok() && bad.stderr.contains(wrong), "{bad:?}");
+        assert!(!bad.stderr.contains("2026-11-28"), "{bad:?}");
+    }
 }
 
 #[test]
@@ -210,7 +236,7 @@ fn a_second_run_exits_at_once_naming_the_holder() {
     let first = dir.start();
     let addr = std::fs::read_to_string(dir.data().join("daybook.addr")).unwrap();
 
-    let second = dir.daybook(&["run", "--listen", "127.0.0.1:0"]);
+    let second = dir.daybook(&["run", "--listen", "127.0.0.1:0", "--activitywatch-listen", "off"]);
     assert_eq!(second.code, Some(1), "the second daemon: {second:?}");
     assert!(
         second.stderr.contains(&format!("pid {}", first.pid())),
@@ -241,7 +267,7 @@ fn config_errors_stop_startup_and_name_the_key() {
         ("[summarizer]\ncomand = [\"x\"]\n", "comand"),
     ] {
         let dir = TestDir::new(config);
-        let out = dir.daybook(&["run", "--listen", "127.0.0.1:0"]);
+        let out = dir.daybook(&["run", "--listen", "127.0.0.1:0", "--activitywatch-listen", "off"]);
         assert!(!out.ok(), "{config:?} started a daemon: {out:?}");
         assert!(
             out.stderr.contains(key),
@@ -284,7 +310,7 @@ fn a_damaged_database_stops_startup_and_is_left_untouched() {
         for side in ["daybook.db-wal", "daybook.db-shm"] {
             let _ = std::fs::remove_file(dir.data().join(side));
         }
-        let out = dir.daybook(&["run", "--listen", "127.0.0.1:0"]);
+        let out = dir.daybook(&["run", "--listen", "127.0.0.1:0", "--activitywatch-listen", "off"]);
         assert_eq!(
             out.code,
             Some(1),
@@ -363,7 +389,7 @@ fn after_a_kill_an_untouched_file_skips_the_page_check_and_a_damaged_one_is_refu
 
     let damaged = scrambled_pages(&std::fs::read(dir.db()).unwrap());
     std::fs::write(dir.db(), &damaged).unwrap();
-    let out = dir.daybook(&["run", "--listen", "127.0.0.1:0"]);
+    let out = dir.daybook(&["run", "--listen", "127.0.0.1:0", "--activitywatch-listen", "off"]);
     assert_eq!(
         out.code,
         Some(1),
@@ -394,7 +420,7 @@ fn a_clean_stop_vouches_for_the_file_and_a_stop_on_an_error_does_not() {
     // daemon stops on an error after it had recorded the file.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let out = dir.daybook(&["run", "--listen", &addr]);
+    let out = dir.daybook(&["run", "--listen", &addr, "--activitywatch-listen", "off"]);
     assert_eq!(out.code, Some(1), "{out:?}");
     assert!(
         out.stderr.contains(SKIPPED),

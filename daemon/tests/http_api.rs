@@ -69,8 +69,20 @@ fn one_event_or_an_array_is_committed_and_shows_up_everywhere() {
     let file = std::fs::read_to_string(dir.days().join(format!("event-{DAY}.md"))).expect("day file");
     assert_eq!(md.body, file, "the API and the day file disagree");
 
-    assert_eq!(daemon.get("/v1/days/10-01-2026").status, 400);
-    assert_eq!(daemon.get("/v1/sessions?day=yesterday").status, 400);
+    let bad = daemon.get("/v1/days/10-01-2026");
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body.contains("10-01-2026") && !bad.body.contains("2026-11-28"),
+        "{}",
+        bad.body
+    );
+    assert_eq!(daemon.get("/v1/sessions?day=someday").status, 400);
+    // Days as people name them.
+    assert_eq!(daemon.get("/v1/sessions?day=yesterday").status, 200);
+    let today = daemon.get("/v1/days/today");
+    assert_eq!(today.status, 200, "{}", today.body);
+    assert!(today.body.starts_with("# daybook — "), "{}", today.body);
+    assert_eq!(daemon.get("/v1/days/-1").status, 200);
 }
 
 #[test]

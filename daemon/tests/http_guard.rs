@@ -196,7 +196,7 @@ fn with_a_token_every_api_request_needs_it_and_the_cli_sends_it() {
 fn listening_beyond_loopback_needs_a_token() {
     let dir = TestDir::new("");
     std::fs::create_dir_all(dir.data()).unwrap();
-    let refused = dir.daybook(&["run", "--listen", "0.0.0.0:0"]);
+    let refused = dir.daybook(&["run", "--listen", "0.0.0.0:0", "--activitywatch-listen", "off"]);
     assert!(!refused.ok(), "{refused:?}");
     assert!(refused.stderr.contains("needs an API token"), "{}", refused.stderr);
     assert!(!dir.db().exists(), "refused before the database was opened");
@@ -204,7 +204,7 @@ fn listening_beyond_loopback_needs_a_token() {
     dir.daybook(&["token", "--new"]).assert_ok("token --new");
     let wide = dir
         .command()
-        .args(["run", "--listen", "0.0.0.0:0"])
+        .args(["run", "--listen", "0.0.0.0:0", "--activitywatch-listen", "off"])
         .spawn()
         .expect("spawn");
     let mut wide = KillOnDrop(wide);

@@ -101,17 +101,27 @@ fn import_then_recover_an_orphan_from_the_command_line() {
     let oc = openchronicle_db(&dir);
     let oc = oc.to_str().unwrap();
 
-    let first = dir.daybook(&["import", "openchronicle", oc]);
+    let first = dir.daybook(&["import", "openchronicle", oc, "--json"]);
     let report = first.assert_ok("import").json();
-    assert_eq!(report, json!({"sessions": 3, "orphans": 1, "blocks": 7}));
+    assert_eq!(report["sessions"], json!({"read": 3, "new": 3}), "{report}");
+    assert_eq!(report["orphans"], 1, "{report}");
+    assert_eq!(report["blocks"], json!({"read": 7, "new": 7}), "{report}");
+    assert_eq!(
+        (report["blocks_owned"].as_u64(), report["blocks_unowned"].as_u64()),
+        (Some(6), Some(1))
+    );
     let imported = dir.dump();
     assert_eq!(imported.sessions.len(), 3);
-    assert_eq!(imported.loose_blocks.len(), 7);
+    // Every block is owned at once but the one that overlaps no session.
+    assert_eq!(imported.blocks.len(), 6);
+    assert_eq!(imported.loose_blocks.len(), 1);
     assert_eq!(imported.sessions[1].phase, Phase::Active, "{:?}", imported.sessions[1]);
     assert_eq!(imported.sessions[1].start.0, ms("2026-03-10T10:00:00+01:00"));
 
-    let again = dir.daybook(&["import", "openchronicle", oc]);
-    assert_eq!(again.assert_ok("second import").json(), report);
+    let again = dir.daybook(&["import", "openchronicle", oc, "--json"]);
+    let again = again.assert_ok("second import").json();
+    assert_eq!(again["sessions"], json!({"read": 3, "new": 0}), "{again}");
+    assert_eq!(again["blocks"], json!({"read": 7, "new": 0}), "{again}");
     assert_eq!(dir.dump(), imported, "importing twice added something");
 
     // The dry run reports what a real run does and changes nothing.
@@ -226,7 +236,7 @@ fn imported_lines_pass_the_redaction_rules() {
     );
     dir.daybook(&["import", "openchronicle", path.to_str().unwrap()])
         .assert_ok("import");
-    let lines = &dir.dump().loose_blocks[0].lines;
+    let lines = &dir.dump().blocks[0].lines;
     assert_eq!(
         lines,
         &["[Terminal] typed: [redacted]", "[Firefox] paid with [redacted]"],

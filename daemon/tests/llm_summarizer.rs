@@ -44,7 +44,14 @@ fn the_models_summary_reaches_the_day_file_and_the_key_is_a_bearer_token() {
     assert_eq!(dump.entries[0].kind, EntryKind::Final);
     let file = std::fs::read_to_string(dir.days().join(format!("event-{DAY}.md"))).expect("day file");
     assert!(file.contains("Reviewed the parser."), "{file}");
-    assert!(file.contains("[12:00-12:01, Code] Read parser.rs"), "{file}");
+    // The session's section holds the model's summary; its lines stay
+    // in the entry, the section lists the session's contexts instead.
+    assert!(
+        dump.entries[0].body.contains("[12:00-12:01, Code] Read parser.rs"),
+        "{:?}",
+        dump.entries
+    );
+    assert!(file.contains("- 12:00 Code — parser.rs — daybook\n"), "{file}");
 
     let seen = fake.seen();
     assert_eq!(seen.len(), 1, "{seen:?}");
@@ -73,7 +80,7 @@ fn a_key_variable_that_is_not_set_stops_startup_naming_it() {
         "{}api_key_env = \"DAYBOOK_TEST_LLM_KEY_UNSET\"\n",
         config(&fake, "")
     ));
-    let ran = dir.daybook(&["run", "--listen", "127.0.0.1:0"]);
+    let ran = dir.daybook(&["run", "--listen", "127.0.0.1:0", "--activitywatch-listen", "off"]);
     assert!(!ran.ok(), "{ran:?}");
     assert!(ran.stderr.contains("DAYBOOK_TEST_LLM_KEY_UNSET"), "{}", ran.stderr);
     assert!(fake.seen().is_empty());

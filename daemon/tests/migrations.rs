@@ -12,7 +12,9 @@ use daybook_core::{Event, IngestStep, Session, SessionId, Store, Timestamp, UtcO
 /// run the old migrations alone).
 const MIGRATIONS: i64 = daybook::SCHEMA_VERSION;
 
-const TABLES: [&str; 6] = [
+const TABLES: [&str; 8] = [
+    "aw_buckets",
+    "aw_events",
     "blocks",
     "daemon_state",
     "entries",

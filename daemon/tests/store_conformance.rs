@@ -41,6 +41,7 @@ checks!(
     commit_reduction_covers_once,
     commit_reductions_all_or_nothing,
     mark_failed_and_due_sessions,
+    pending_work_is_pending_sessions_with_their_uncovered_blocks,
     recover_applies_plan_once,
     active_events_gathers_every_orphans_events,
     import_is_idempotent,

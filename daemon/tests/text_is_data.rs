@@ -37,7 +37,7 @@ fn assert_inert(what: &str, text: &str, entries: usize) {
     assert_eq!(headers, entries, "{what}: entry headers {headings:?}\n{text}");
     assert_eq!(headings.len(), entries, "{what}: a heading no entry made {headings:?}");
     for h in &headings {
-        assert!(h.contains(" · session "), "{what}: {h}");
+        assert!(h.contains(" <!-- session "), "{what}: {h}");
         assert!(!h.contains("session x"), "{what}: a fake entry header {h}");
     }
     let bad: Vec<char> = text
@@ -117,7 +117,8 @@ fn an_entry_stored_with_raw_text_renders_inert_after_a_restart() {
     let daemon = dir.start();
     let file = std::fs::read_to_string(&path).expect("day file");
     assert_inert("rebuilt day file", &file, 1);
-    assert!(file.contains("\\# daybook — 2026-01-01"), "{file}");
+    // The old body's words are there, run into its summary's one line.
+    assert!(file.contains("main.rs # daybook — 2026-01-01 ## 09:00–10:00"), "{file}");
     assert_inert("GET /v1/days", &daemon.get(&format!("/v1/days/{DAY}")).body, 1);
     drop(daemon);
     assert_inert("daybook show", &dir.daybook(&["show", DAY]).assert_ok("show").stdout, 1);

@@ -45,12 +45,30 @@ pub enum Finding {
     StartNotFirstEvent(SessionId),
     /// A session is still active right after startup recovery.
     ActiveAfterStart(SessionId),
+    /// An event derived from ActivityWatch watchers lies inside an `afk`
+    /// period that was known when it was derived (SPEC §11).
+    WatcherWhileAway {
+        /// Its source tag.
+        source: String,
+        /// Its instant.
+        at: Timestamp,
+    },
+    /// The store refused a reduction the engine had checked: the engine
+    /// committed something that no longer applied (a stale answer).
+    ReductionRefused(SessionId),
 }
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::AckedLost(s) => write!(f, "no loss: acknowledged event {s} is not in the store"),
+            Self::WatcherWhileAway { source, at } => {
+                write!(
+                    f,
+                    "presence: watcher event {source} at {at} lies in a reported afk period"
+                )
+            }
+            Self::ReductionRefused(s) => write!(f, "stale answer: the store refused a reduction of session {s}"),
             Self::StoredTwice { source, copies } => write!(f, "no loss: event {source} is stored {copies} times"),
             Self::UnknownEvent(seq) => write!(f, "no loss: stored event {seq} was never sent"),
             Self::SpansGap { session, from, to } => {
@@ -94,6 +112,21 @@ pub fn events_once(dump: &Dump, sent: &BTreeSet<String>, acked: &BTreeSet<String
         }
     }
     out
+}
+
+/// SPEC §11's presence rule: no event derived from a watcher (source
+/// `aw-watcher-…`) lies in `(reported, end)` of an `afk` period, the time
+/// from the AFK watcher's report to the user's return.
+pub fn watchers_away(dump: &Dump, away: &[(Timestamp, Timestamp)]) -> Vec<Finding> {
+    dump.events
+        .iter()
+        .filter(|e| e.event.source.as_deref().is_some_and(|s| s.starts_with("aw-watcher-")))
+        .filter(|e| away.iter().any(|&(from, to)| from < e.event.at && e.event.at < to))
+        .map(|e| Finding::WatcherWhileAway {
+            source: e.event.source.clone().unwrap_or_default(),
+            at: e.event.at,
+        })
+        .collect()
 }
 
 /// SPEC §4's consequences: within a session, consecutive events (by

@@ -50,11 +50,47 @@ pub enum Mark {
     /// An entry reduced text a hostile capture sent, echoed by the
     /// summarizer (SPEC §12): the oracle checked its day's rendering.
     HostileText,
+    /// An ActivityWatch heartbeat merged into its bucket's last event.
+    WatcherMerge,
+    /// A merged heartbeat derived no event (thinning).
+    WatcherThinned,
+    /// An event was withheld because a known `afk` period covered it.
+    AfkCut,
+    /// A summary answer came back after one asked later than it.
+    AnswerOutOfOrder,
+    /// A summary answer came back after more events were ingested.
+    AnswerAfterEvents,
+    /// A summary answer came back after a flush ran.
+    AnswerAfterFlush,
+    /// Several summary answers came back at once (one transaction).
+    AnswersTogether,
+    /// A summary took longer than the flush interval.
+    SummaryBeyondFlush,
+    /// Answers outstanding at a stop or a crash were never delivered.
+    AnswerLostInRestart,
+    /// An answer asked before a restart reached the new engine and was dropped.
+    AnswerAfterRestart,
+    /// The node crashed or was killed with summaries outstanding.
+    CrashBetweenRequestAndAnswer,
+    /// An answer no longer applied (superseded, session changed, blocks covered) and was dropped.
+    StaleAnswerDropped,
+    /// An imported orphan ended at its evidence, unclamped.
+    ImportEvidence,
+    /// An imported orphan's evidence was clamped by the next session.
+    ImportEvidenceNextSession,
+    /// An imported orphan's evidence was capped at two hours.
+    ImportEvidenceMaxSession,
+    /// An imported orphan with no evidence got the fallback length, unclamped.
+    ImportFallback,
+    /// An imported orphan's fallback was clamped by the next session.
+    ImportFallbackNextSession,
+    /// An imported orphan's fallback was capped at `max_session`.
+    ImportFallbackMaxSession,
 }
 
 impl Mark {
     /// Every mark, in report order.
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 37] = [
         Self::CrashInRecovery,
         Self::CrashInReductionCommit,
         Self::CrashInBatchCommit,
@@ -74,10 +110,28 @@ impl Mark {
         Self::Kill,
         Self::Shutdown,
         Self::HostileText,
+        Self::WatcherMerge,
+        Self::WatcherThinned,
+        Self::AfkCut,
+        Self::AnswerOutOfOrder,
+        Self::AnswerAfterEvents,
+        Self::AnswerAfterFlush,
+        Self::AnswersTogether,
+        Self::SummaryBeyondFlush,
+        Self::AnswerLostInRestart,
+        Self::AnswerAfterRestart,
+        Self::CrashBetweenRequestAndAnswer,
+        Self::StaleAnswerDropped,
+        Self::ImportEvidence,
+        Self::ImportEvidenceNextSession,
+        Self::ImportEvidenceMaxSession,
+        Self::ImportFallback,
+        Self::ImportFallbackNextSession,
+        Self::ImportFallbackMaxSession,
     ];
 
-    /// The marks issue 4 requires of a multi-seed run.
-    pub const REQUIRED: [Self; 13] = [
+    /// The marks a multi-seed run requires (issues 4, 12 and 13).
+    pub const REQUIRED: [Self; 31] = [
         Self::CrashInRecovery,
         Self::CrashInReductionCommit,
         Self::CrashInBatchCommit,
@@ -91,6 +145,24 @@ impl Mark {
         Self::BackwardsClock,
         Self::SleepGap,
         Self::HostileText,
+        Self::WatcherMerge,
+        Self::WatcherThinned,
+        Self::AfkCut,
+        Self::AnswerOutOfOrder,
+        Self::AnswerAfterEvents,
+        Self::AnswerAfterFlush,
+        Self::AnswersTogether,
+        Self::SummaryBeyondFlush,
+        Self::AnswerLostInRestart,
+        Self::AnswerAfterRestart,
+        Self::CrashBetweenRequestAndAnswer,
+        Self::StaleAnswerDropped,
+        Self::ImportEvidence,
+        Self::ImportEvidenceNextSession,
+        Self::ImportEvidenceMaxSession,
+        Self::ImportFallback,
+        Self::ImportFallbackNextSession,
+        Self::ImportFallbackMaxSession,
     ];
 
     /// A short name for the summary line.
@@ -115,6 +187,24 @@ impl Mark {
             Self::Kill => "kill",
             Self::Shutdown => "shutdown",
             Self::HostileText => "hostile_text",
+            Self::WatcherMerge => "watcher_merge",
+            Self::WatcherThinned => "watcher_thinned",
+            Self::AfkCut => "afk_cut",
+            Self::AnswerOutOfOrder => "answer_out_of_order",
+            Self::AnswerAfterEvents => "answer_after_events",
+            Self::AnswerAfterFlush => "answer_after_flush",
+            Self::AnswersTogether => "answers_together",
+            Self::SummaryBeyondFlush => "summary_beyond_flush",
+            Self::AnswerLostInRestart => "answer_lost_in_restart",
+            Self::AnswerAfterRestart => "answer_after_restart",
+            Self::CrashBetweenRequestAndAnswer => "crash_between_request_and_answer",
+            Self::StaleAnswerDropped => "stale_answer_dropped",
+            Self::ImportEvidence => "import_evidence",
+            Self::ImportEvidenceNextSession => "import_evidence_next_session",
+            Self::ImportEvidenceMaxSession => "import_evidence_max_session",
+            Self::ImportFallback => "import_fallback",
+            Self::ImportFallbackNextSession => "import_fallback_next_session",
+            Self::ImportFallbackMaxSession => "import_fallback_max_session",
         }
     }
 
@@ -124,15 +214,28 @@ impl Mark {
 }
 
 /// How many times each mark happened.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Coverage {
     counts: [u64; Mark::ALL.len()],
+}
+
+impl Default for Coverage {
+    fn default() -> Self {
+        Self {
+            counts: [0; Mark::ALL.len()],
+        }
+    }
 }
 
 impl Coverage {
     /// Counts one occurrence of `mark`.
     pub fn hit(&mut self, mark: Mark) {
         self.counts[mark.index()] += 1;
+    }
+
+    /// Counts `n` occurrences of `mark`.
+    pub fn hit_n(&mut self, mark: Mark, n: u64) {
+        self.counts[mark.index()] += n;
     }
 
     /// How often `mark` happened.

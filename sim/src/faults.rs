@@ -206,7 +206,14 @@ impl<S: Store> Store for FaultyStore<S> {
     }
 
     fn commit_reductions(&mut self, commits: &[ReductionCommit]) -> Result<Vec<Option<Entry>>, Error> {
-        self.durable("commit_reductions", |s| s.commit_reductions(commits))
+        // One answer's reduction is a single commit; answers that came
+        // together, and reduce-pending's, a batch.
+        let step = if commits.len() == 1 {
+            "commit_reduction"
+        } else {
+            "commit_reductions"
+        };
+        self.durable(step, |s| s.commit_reductions(commits))
     }
 
     fn mark_failed(&mut self, id: &SessionId, retry_count: u32, next_retry_at: Timestamp) -> Result<(), Error> {

@@ -3,6 +3,12 @@
 //! client's deliveries and the daemon's timers — tick every 30 s, minute,
 //! flush every 5 min, the 23:55 local safety net — until it is killed.
 //!
+//! Summaries take simulated time: the engine's requests go to the world's
+//! simulated summarizer, and each answer comes back as an input when its
+//! delay is over (seconds to beyond the flush interval), answers ready
+//! together in one input. A kill loses them; a graceful stop waits
+//! `shutdown_grace` for them.
+//!
 //! When several inputs are due at once (after a laptop sleep, or a restart)
 //! the seed's dice order them, so an event after a long sleep sometimes
 //! arrives before the tick that would have cut the old session.
@@ -11,13 +17,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Timelike;
-use daybook_core::{Engine, Input, Output, Store, Summarizer, Timestamp, check};
+use daybook_core::{Engine, Input, Output, Store, SummarizerKind, Timestamp, check};
 
 use crate::audit;
 use crate::failure::Failure;
 use crate::faults::{self, FaultyStore, Stage};
 use crate::stores::StoreFactory;
-use crate::summarizer::SimSummarizer;
 use crate::workload::Action;
 use crate::world::{Call, World};
 
@@ -62,6 +67,7 @@ enum Due {
     Minute,
     Flush,
     SafetyNet,
+    Answers,
 }
 
 async fn serve<F: StoreFactory>(world: &World<F>) -> Stop {
@@ -96,12 +102,14 @@ async fn serve<F: StoreFactory>(world: &World<F>) -> Stop {
         }
         let wall = world.workload.wall(mono);
         let net = mono + u64::try_from(timers.net.0.millis_since(wall)).unwrap_or(0);
+        let answers_at = world.next_answer();
         let next = [
             Some(timers.tick),
             Some(timers.minute),
             Some(timers.flush),
             Some(net),
             step_at,
+            answers_at,
         ]
         .into_iter()
         .flatten()
@@ -127,6 +135,9 @@ async fn serve<F: StoreFactory>(world: &World<F>) -> Stop {
         if net <= mono {
             due.push(Due::SafetyNet);
         }
+        if answers_at.is_some_and(|t| t <= mono) {
+            due.push(Due::Answers);
+        }
         let pick = {
             let mut log = world.log();
             *log.order.pick(&due)
@@ -149,6 +160,10 @@ async fn serve<F: StoreFactory>(world: &World<F>) -> Stop {
             Due::SafetyNet => {
                 timers.net = next_safety_net(world, mono);
                 call(world, &mut engine, mono, now, Input::SafetyNet)
+            }
+            Due::Answers => {
+                let answers = world.answers_due(mono);
+                call(world, &mut engine, mono, now, Input::Answers(answers))
             }
             Due::Step => {
                 // Delivered: if the daemon dies before replying, the client
@@ -174,7 +189,15 @@ async fn serve<F: StoreFactory>(world: &World<F>) -> Stop {
                     Action::Resume => call(world, &mut engine, mono, now, Input::Resume),
                     Action::Shutdown => {
                         world.log().coverage.hit(crate::coverage::Mark::Shutdown);
-                        let ok = call(world, &mut engine, mono, now, Input::Shutdown);
+                        let mut ok = call(world, &mut engine, mono, now, Input::Shutdown);
+                        // The grace period: answers ready within it are
+                        // taken; the rest are abandoned with the engine.
+                        let grace = u64::try_from(config.shutdown_grace.as_millis()).unwrap_or(0);
+                        let answers = world.answers_due(mono + grace);
+                        if ok && !answers.is_empty() {
+                            ok = call(world, &mut engine, mono, now, Input::Answers(answers));
+                        }
+                        world.log().graceful = true;
                         drop(engine);
                         return if ok { Stop::Shutdown } else { Stop::Failed };
                     }
@@ -187,7 +210,7 @@ async fn serve<F: StoreFactory>(world: &World<F>) -> Stop {
     }
 }
 
-type NodeEngine<F> = Engine<FaultyStore<<F as StoreFactory>::Store>, SimSummarizer>;
+type NodeEngine<F> = Engine<FaultyStore<<F as StoreFactory>::Store>>;
 
 /// Starts the engine (startup recovery and reduce-pending, under fault
 /// injection), then checks the store: the oracle, no orphan left, every
@@ -212,9 +235,14 @@ fn start<F: StoreFactory>(world: &World<F>) -> Option<NodeEngine<F>> {
     };
     world.set_summarizer(mono);
     faults::lock(&world.faults).set_stage(Stage::Starting);
+    let kind = if world.workload.swarm.builtin_summarizer {
+        SummarizerKind::Builtin
+    } else {
+        SummarizerKind::External
+    };
     let started = Engine::start(
         FaultyStore::new(store, Arc::clone(&world.faults)),
-        SimSummarizer::new(Arc::clone(&world.summarizer)),
+        kind,
         world.config.clone(),
         format!("r{run}-"),
         now,
@@ -231,6 +259,10 @@ fn start<F: StoreFactory>(world: &World<F>) -> Option<NodeEngine<F>> {
     world.observe(mono, now, Call::Start, true, &outputs);
     if let Err(failure) = audit_after_start(world, engine.store().inner(), &when) {
         world.fail(failure);
+        return None;
+    }
+    let late = world.answers_of_earlier_runs();
+    if !late.is_empty() && !call(world, &mut engine, mono, now, Input::Answers(late)) {
         return None;
     }
     Some(engine)
@@ -254,6 +286,7 @@ fn audit_after_start<F: StoreFactory>(world: &World<F>, store: &F::Store, when: 
     let mut findings = audit::no_orphans(&dump);
     findings.extend(audit::events_once(&dump, &world.sent, &acked));
     findings.extend(audit::cut_rules(&dump, &world.config));
+    findings.extend(audit::watchers_away(&dump, &world.workload.watched.away));
     if !findings.is_empty() {
         return Err(Failure::Audit {
             when: format!("after {when}"),
@@ -263,7 +296,7 @@ fn audit_after_start<F: StoreFactory>(world: &World<F>, store: &F::Store, when: 
     Ok(())
 }
 
-fn drain<S: Store, Z: Summarizer>(engine: &mut Engine<S, Z>) -> Vec<Output> {
+fn drain<S: Store>(engine: &mut Engine<S>) -> Vec<Output> {
     std::iter::from_fn(|| engine.poll_output()).collect()
 }
 

@@ -8,7 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
 
-use daybook_core::{BuiltinSummarizer, Dump, Engine, Output, Store, check_quiet};
+use daybook_core::{Dump, Engine, Output, Store, SummarizerKind, check_quiet};
 
 use crate::audit;
 use crate::coverage::Mark;
@@ -133,7 +133,8 @@ fn quiet<F: StoreFactory>(world: &World<F>) -> Result<Dump, Failure> {
             source,
         };
         let store = world.factory.open().map_err(wrap)?;
-        let mut engine = Engine::start(store, BuiltinSummarizer, world.config.clone(), prefix, now).map_err(wrap)?;
+        let mut engine =
+            Engine::start(store, SummarizerKind::Builtin, world.config.clone(), prefix, now).map_err(wrap)?;
         let outputs: Vec<Output> = std::iter::from_fn(|| engine.poll_output()).collect();
         let dump = engine.store().dump().map_err(wrap)?;
         Ok((dump, outputs))
@@ -150,6 +151,7 @@ fn quiet<F: StoreFactory>(world: &World<F>) -> Result<Dump, Failure> {
     let acked = world.log().acked.clone();
     let mut findings = audit::events_once(&first, &world.sent, &acked);
     findings.extend(audit::cut_rules(&first, &world.config));
+    findings.extend(audit::watchers_away(&first, &world.workload.watched.away));
     if !findings.is_empty() {
         return Err(Failure::Audit {
             when: "once quiet".into(),
@@ -203,6 +205,10 @@ fn report<F: StoreFactory>(world: &World<F>, quiet: &Dump) -> SeedReport {
     for _ in quiet.entries.iter().filter(|e| e.body.contains(HOSTILE_TAG)) {
         log.coverage.hit(Mark::HostileText);
     }
+    let watched = &world.workload.watched;
+    log.coverage.hit_n(Mark::WatcherMerge, watched.merges);
+    log.coverage.hit_n(Mark::WatcherThinned, watched.thinned);
+    log.coverage.hit_n(Mark::AfkCut, watched.afk_cuts);
     log.trace.record(&plan.crashes);
     SeedReport {
         seed: world.workload.seed,

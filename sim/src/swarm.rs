@@ -50,6 +50,16 @@ pub struct Swarm {
     pub start_local_minute: u64,
     /// The UTC offset at the start, in seconds.
     pub start_offset_secs: i32,
+    /// The daemon runs the built-in summarizer (reduce-pending applies it
+    /// itself, in batches); otherwise an external one (every summary,
+    /// reduce-pending's too, is a request).
+    pub builtin_summarizer: bool,
+    /// Shortest and longest time a summary takes, in seconds: from a
+    /// quick local model to one slower than the flush interval.
+    pub summary_secs: (u64, u64),
+    /// `empty_session` is longer than `max_session` (a user's odd
+    /// setting): an imported orphan with no evidence is capped.
+    pub long_empty_session: bool,
 }
 
 /// Offsets real users have, whole and half hours included.
@@ -102,6 +112,13 @@ impl Swarm {
             crash_budget: u32::try_from(r.range(2, 10)).unwrap_or(2),
             start_local_minute,
             start_offset_secs: *r.pick(&OFFSETS),
+            builtin_summarizer: r.chance(400),
+            summary_secs: match r.range(0, 10) {
+                0..=3 => (1, 1 + r.range(1, 30)),
+                4..=7 => (5, 60 + r.range(0, 240)),
+                _ => (60, 300 + r.range(60, 600)),
+            },
+            long_empty_session: r.chance(150),
         }
     }
 }

@@ -18,6 +18,9 @@ use crate::swarm::Swarm;
 
 /// The stream of the seed's [`Rng`] the workload draws from.
 const STREAM: u64 = 2;
+/// The stream the ActivityWatch watchers of a day draw from, apart from the
+/// rest so that adding them changed no other part of any day.
+const WATCH_STREAM: u64 = 7;
 const SECOND: u64 = 1000;
 const MINUTE: u64 = 60 * SECOND;
 const HOUR: u64 = 60 * MINUTE;
@@ -107,6 +110,28 @@ pub struct Workload {
     pub import: Import,
     /// When the day is over.
     pub end: u64,
+    /// What the day's ActivityWatch watchers did, if it has them.
+    pub watched: Watched,
+}
+
+/// A stretch of the day captured by ActivityWatch watchers (window, browser
+/// tab, AFK) instead of a daybook client: their heartbeats go through the
+/// core translation (`daybook_core::watcher`), as in the daemon, and what
+/// it derives is delivered as events.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Watched {
+    /// Heartbeats sent.
+    pub heartbeats: u64,
+    /// Heartbeats that merged into their bucket's last event.
+    pub merges: u64,
+    /// Merges that derived no event (thinned).
+    pub thinned: u64,
+    /// Events withheld because a known `afk` period covered them.
+    pub afk_cuts: u64,
+    /// `(reported, end)` of each `afk` period, on the wall clock: from the
+    /// moment the AFK watcher reported it to its end, no watcher event may
+    /// be stored.
+    pub away: Vec<(Timestamp, Timestamp)>,
 }
 
 impl Workload {
@@ -193,6 +218,7 @@ impl Generator {
                 steps: Vec::new(),
                 import: Import::default(),
                 end: 0,
+                watched: Watched::default(),
             },
             next_event: 0,
             draft: String::new(),
@@ -228,8 +254,150 @@ impl Generator {
             last.1 = self.w.end;
         }
         self.environment();
+        self.watchers();
         self.w.steps.sort_by_key(|s| s.at);
         self.w
+    }
+
+    /// On about a third of the days, after the day's own stretches and a
+    /// nap, one stretch of 40 to 150 minutes captured by ActivityWatch
+    /// watchers: window heartbeats every 5 s (the window changing every
+    /// minute or so), browser-tab heartbeats while Firefox is focused, and
+    /// one or two `afk` periods that the AFK watcher reports 0 to 200 s
+    /// late (about 180 s, as it does), each long enough that the idle gap
+    /// after the late-report interval ends the session. Drawn from its own
+    /// stream, after the clock and offset schedules are known, and stamped
+    /// on them.
+    fn watchers(&mut self) {
+        use daybook_core::watcher::{AwEvent, Bucket, NANOS_PER_MILLI, Watchers};
+        let mut r = Rng::new(self.w.seed, WATCH_STREAM);
+        if !r.chance(330) {
+            return;
+        }
+        let ns = |mono: u64| as_i64(mono).saturating_mul(NANOS_PER_MILLI);
+        let from = self.w.end + r.range(HOUR, 3 * HOUR);
+        let until = from + r.range(40, 150) * MINUTE;
+        let mut away: Vec<(u64, u64, u64)> = Vec::new();
+        let mut t = from + r.range(5, 15) * MINUTE;
+        for _ in 0..r.range(1, 3) {
+            let delay = r.range(0, 200) * SECOND;
+            let len = delay + r.range(6 * MINUTE, 30 * MINUTE);
+            if t + len + 5 * MINUTE > until {
+                break;
+            }
+            away.push((t, delay, t + len));
+            t += len + r.range(5, 25) * MINUTE;
+        }
+        let mut w = Watchers::new(1);
+        let (win, web, afk) = (
+            "aw-watcher-window_sim",
+            "aw-watcher-web-firefox_sim",
+            "aw-watcher-afk_sim",
+        );
+        w.restore(Bucket::new(win, "currentwindow", "sim"), None, None);
+        w.restore(Bucket::new(web, "web.tab.current", "sim"), None, None);
+        w.restore(Bucket::new(afk, "afkstatus", "sim"), None, None);
+        let is_away = |mono: u64| away.iter().any(|&(a, _, b)| a <= mono && mono < b);
+        let mut app = *r.pick(&APPS);
+        let mut title = 0;
+        let mut mono = from;
+        let mut derived: Vec<(u64, Event)> = Vec::new();
+        let mut reported = vec![false; away.len()];
+        let mut returned = vec![false; away.len()];
+        while mono < until {
+            let offset = UtcOffset::UTC;
+            // The AFK watcher: the period reported `delay` after its
+            // start, then extended every 5 s; on return, its end and a
+            // `not-afk` just after it.
+            for (i, &(a, delay, b)) in away.iter().enumerate() {
+                let status = |start: u64, end: u64, afk: bool| AwEvent {
+                    id: None,
+                    start: ns(start) + i64::from(afk),
+                    end: ns(end),
+                    data: serde_json::json!({"status": if afk { "afk" } else { "not-afk" }}),
+                };
+                let pulse = ns(185 * SECOND);
+                let mut beat = |e: AwEvent| {
+                    w.handle_heartbeat(afk, e, pulse, offset)
+                        .expect("the sim's buckets exist");
+                };
+                if mono >= a + delay && mono < b {
+                    if !reported[i] {
+                        reported[i] = true;
+                        beat(status(from.min(a), a, false));
+                    }
+                    beat(status(a, mono, true));
+                } else if mono >= b && reported[i] && !returned[i] {
+                    returned[i] = true;
+                    beat(status(a, b, true));
+                    beat(status(b + 1, b + 1, false));
+                }
+            }
+            if !is_away(mono) && r.chance(80) {
+                app = *r.pick(&APPS);
+                title = r.range(0, 4);
+            }
+            let data = serde_json::json!({"app": app, "title": format!("{app} — doc {title}")});
+            let mut beats = vec![(win, data)];
+            if app == "Firefox" && !is_away(mono) {
+                beats.push((web, serde_json::json!({"url": format!("https://docs.example/page{title}"), "title": format!("doc {title}")})));
+            }
+            for (bucket, data) in beats {
+                let hb = AwEvent {
+                    id: None,
+                    start: ns(mono),
+                    end: ns(mono),
+                    data,
+                };
+                let beat = w
+                    .handle_heartbeat(bucket, hb, ns(6 * SECOND), offset)
+                    .expect("the sim's buckets exist");
+                self.w.watched.heartbeats += 1;
+                if beat.merged {
+                    self.w.watched.merges += 1;
+                    if beat.derived.is_empty() && !beat.away {
+                        self.w.watched.thinned += 1;
+                    }
+                }
+                if beat.away {
+                    self.w.watched.afk_cuts += 1;
+                }
+                derived.extend(beat.derived.into_iter().map(|e| (mono, e)));
+            }
+            let tails = w.poll_tails(Timestamp(as_i64(mono)), |_| offset);
+            derived.extend(tails.derived.into_iter().map(|e| (mono, e)));
+            mono += 5 * SECOND;
+        }
+        for i in 0..20 {
+            let later = until + i * 5 * SECOND;
+            let tails = w.poll_tails(Timestamp(as_i64(later)), |_| UtcOffset::UTC);
+            derived.extend(tails.derived.into_iter().map(|e| (later, e)));
+        }
+        // Delivered when derived, stamped on the day's clock; each source
+        // made unique (`bucket#n`) so the harness can follow every one.
+        for (arrival, mut e) in derived {
+            self.next_event += 1;
+            let at_mono = u64::try_from(e.at.0).unwrap_or(0);
+            e.at = Timestamp(self.w.wall(arrival).0 - as_i64(arrival - at_mono.min(arrival)));
+            e.offset = self.w.offset(arrival);
+            e.source = Some(format!(
+                "{}#s{}e{}",
+                e.source.unwrap_or_default(),
+                self.w.seed,
+                self.next_event
+            ));
+            self.w.steps.push(Step {
+                at: arrival,
+                action: Action::Events(vec![e]),
+            });
+        }
+        self.w.watched.away = away
+            .iter()
+            .map(|&(a, delay, b)| (self.w.wall(a + delay), self.w.wall(b)))
+            .collect();
+        self.w.sleeps.push((self.w.end, from));
+        self.w.awake.push((from, until + 10 * MINUTE));
+        self.w.end = until + 10 * MINUTE;
     }
 
     /// Clock jumps, the DST change, outages, pauses and shutdowns, each at
@@ -640,6 +808,11 @@ mod tests {
         assert!(orphans > 50, "imported orphans: {orphans}");
         let events: usize = days.iter().map(Workload::events_sent).sum();
         assert!(events / days.len() > 50, "a day has a real workload");
+        let watched: Vec<&Watched> = days.iter().map(|w| &w.watched).filter(|w| w.heartbeats > 0).collect();
+        assert!(watched.len() > 50, "days with watchers: {}", watched.len());
+        assert!(watched.iter().all(|w| w.merges > 0 && w.thinned > 0));
+        assert!(watched.iter().filter(|w| !w.away.is_empty()).count() > 25);
+        assert!(watched.iter().any(|w| w.afk_cuts > 0));
     }
 
     #[test]

@@ -12,19 +12,40 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use daybook_core::recovery::EndBound;
-use daybook_core::{Config, EndReason, EntryKind, Input, Output, SessionId, Timestamp};
+use daybook_core::{
+    Config, EndReason, EntryKind, Input, Output, SessionId, Stale, Summarizer, SummaryAnswer, Timestamp,
+};
 
 use crate::coverage::{Coverage, Mark};
 use crate::failure::Failure;
 use crate::faults::{FaultPlan, SharedFaults};
 use crate::rng::Rng;
 use crate::stores::StoreFactory;
-use crate::summarizer::SummarizerState;
+use crate::summarizer::{SimSummarizer, SummarizerState};
 use crate::trace::TraceHash;
 use crate::workload::{Action, Workload};
 
 /// The stream the node's choice among simultaneously due inputs draws from.
 const ORDER_STREAM: u64 = 6;
+/// The stream how long each summary takes draws from.
+const DELAY_STREAM: u64 = 7;
+
+/// A summary the simulated summarizer is working on: its answer is
+/// computed when asked (from the summarizer's health then) and handed to
+/// the engine at `due`, if the engine that asked still runs.
+#[derive(Clone, Debug)]
+pub(crate) struct Flight {
+    /// When the answer is ready (monotonic ms).
+    pub(crate) due: u64,
+    /// The engine start that asked.
+    pub(crate) run: u64,
+    /// The answer.
+    pub(crate) answer: SummaryAnswer,
+    /// Event batches ingested before it was asked.
+    events: u64,
+    /// Flushes run before it was asked.
+    flushes: u64,
+}
 
 /// One call into the engine, as the trace records it.
 #[derive(Debug)]
@@ -72,6 +93,19 @@ pub(crate) struct Log {
     last_now: Option<Timestamp>,
     /// Sessions whose final reduction failed at least once.
     failed: BTreeSet<SessionId>,
+    /// Summaries being worked on, in the order they were asked.
+    pub(crate) flights: Vec<Flight>,
+    /// How long each summary takes.
+    delays: Rng,
+    /// The highest request counter answered in this run.
+    answered_seq: u64,
+    /// Whether the node's last stop was graceful (not a kill or a crash).
+    pub(crate) graceful: bool,
+    /// Event batches and flushes handed to the engine so far.
+    event_inputs: u64,
+    flush_inputs: u64,
+    /// Ids of the sessions imported from the older tool.
+    imported: BTreeSet<SessionId>,
 }
 
 impl<F: StoreFactory> World<F> {
@@ -107,6 +141,18 @@ impl<F: StoreFactory> World<F> {
             failure: None,
             last_now: None,
             failed: BTreeSet::new(),
+            flights: Vec::new(),
+            delays: Rng::new(workload.seed, DELAY_STREAM),
+            answered_seq: 0,
+            graceful: false,
+            event_inputs: 0,
+            flush_inputs: 0,
+            imported: workload.import.sessions.iter().map(|s| s.id.clone()).collect(),
+        };
+        let empty_session = if swarm.long_empty_session {
+            Duration::from_secs(3 * 3600)
+        } else {
+            Config::default().empty_session
         };
         Self {
             factory,
@@ -121,6 +167,7 @@ impl<F: StoreFactory> World<F> {
             // refusal itself is tested against the daemon.
             config: Config {
                 future_tolerance: Duration::from_secs(24 * 3600),
+                empty_session,
                 ..Config::default()
             },
             faults,
@@ -161,10 +208,61 @@ impl<F: StoreFactory> World<F> {
         self.summarizer.lock().unwrap_or_else(PoisonError::into_inner).down = down;
     }
 
-    /// Adds one engine call and its outcome to the trace and the marks.
+    /// Adds one engine call and its outcome to the trace and the marks,
+    /// and hands each summary request among the outputs to the simulated
+    /// summarizer: its answer comes back after the seed's delay. A
+    /// refused reduction fails the run (the engine checks every answer
+    /// before it commits it; the store refusing one means a stale answer
+    /// got through).
     pub(crate) fn observe(&self, mono: u64, now: Timestamp, call: Call<'_>, ok: bool, outputs: &[Output]) {
+        let refused: Vec<_> = outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::ReductionRefused { session_id } => {
+                    Some(crate::audit::Finding::ReductionRefused(session_id.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        if !refused.is_empty() {
+            self.fail(Failure::Audit {
+                when: format!("{call:?} at +{mono}ms"),
+                findings: refused,
+            });
+        }
         let mut log = self.log();
         log.inputs += 1;
+        match call {
+            Call::Input(Input::Events(_)) => log.event_inputs += 1,
+            Call::Input(Input::Flush) => log.flush_inputs += 1,
+            _ => {}
+        }
+        let run = log.starts;
+        let flush = u64::try_from(self.config.flush.as_millis()).unwrap_or(u64::MAX);
+        for o in outputs {
+            let Output::SummaryRequested { id, request } = o else {
+                continue;
+            };
+            let (lo, hi) = self.workload.swarm.summary_secs;
+            let delay = log.delays.range(lo * 1000, hi * 1000 + 1);
+            if delay > flush {
+                log.coverage.hit(Mark::SummaryBeyondFlush);
+            }
+            let outcome = SimSummarizer::new(Arc::clone(&self.summarizer))
+                .summarize(request)
+                .map_err(|e| e.to_string());
+            let flight = Flight {
+                due: mono + delay,
+                run,
+                answer: SummaryAnswer {
+                    id: id.clone(),
+                    outcome,
+                },
+                events: log.event_inputs,
+                flushes: log.flush_inputs,
+            };
+            log.flights.push(flight);
+        }
         log.trace.record(&(mono, now.0, ok));
         log.trace.record(&call);
         if log.last_now.is_some_and(|last| now < last) {
@@ -183,6 +281,65 @@ impl<F: StoreFactory> World<F> {
         }
     }
 
+    /// When the next answer of this run's engine is ready.
+    pub(crate) fn next_answer(&self) -> Option<u64> {
+        let log = self.log();
+        log.flights.iter().filter(|f| f.run == log.starts).map(|f| f.due).min()
+    }
+
+    /// The answers of this run's engine ready by `mono`, in the order they
+    /// became ready, with their marks.
+    pub(crate) fn answers_due(&self, mono: u64) -> Vec<SummaryAnswer> {
+        let mut log = self.log();
+        let run = log.starts;
+        let (mut ready, rest): (Vec<Flight>, Vec<Flight>) = std::mem::take(&mut log.flights)
+            .into_iter()
+            .partition(|f| f.run == run && f.due <= mono);
+        log.flights = rest;
+        ready.sort_by_key(|f| (f.due, f.answer.id.seq));
+        if ready.len() > 1 {
+            log.coverage.hit(Mark::AnswersTogether);
+        }
+        for f in &ready {
+            if f.answer.id.seq < log.answered_seq {
+                log.coverage.hit(Mark::AnswerOutOfOrder);
+            }
+            log.answered_seq = log.answered_seq.max(f.answer.id.seq);
+            if f.events < log.event_inputs {
+                log.coverage.hit(Mark::AnswerAfterEvents);
+            }
+            if f.flushes < log.flush_inputs {
+                log.coverage.hit(Mark::AnswerAfterFlush);
+            }
+        }
+        ready.into_iter().map(|f| f.answer).collect()
+    }
+
+    /// At a start: the answers earlier engines asked for and never got.
+    /// A daemon's are lost with it; sometimes (the dice) one arrives at the
+    /// new engine anyway, which must drop it.
+    pub(crate) fn answers_of_earlier_runs(&self) -> Vec<SummaryAnswer> {
+        let mut log = self.log();
+        let run = log.starts;
+        let (old, current): (Vec<Flight>, Vec<Flight>) =
+            std::mem::take(&mut log.flights).into_iter().partition(|f| f.run < run);
+        log.flights = current;
+        log.answered_seq = 0;
+        let graceful = std::mem::take(&mut log.graceful);
+        if old.is_empty() {
+            return Vec::new();
+        }
+        if !graceful {
+            log.coverage.hit(Mark::CrashBetweenRequestAndAnswer);
+        }
+        if log.delays.chance(300) {
+            old.into_iter().map(|f| f.answer).collect()
+        } else {
+            log.coverage.hit(Mark::AnswerLostInRestart);
+            Vec::new()
+        }
+    }
+
     /// Adds a harness happening (a kill, a start) to the trace.
     pub(crate) fn note(&self, what: &dyn Debug) {
         self.log().trace.record(what);
@@ -196,6 +353,16 @@ impl Log {
     fn mark(&mut self, o: &Output, now: Timestamp, events_input: bool) {
         match o {
             Output::OrphanRecovered(end) => {
+                if self.imported.contains(&end.id) {
+                    self.coverage.hit(match (end.had_evidence, end.bound) {
+                        (true, EndBound::NextSession) => Mark::ImportEvidenceNextSession,
+                        (true, EndBound::MaxSession) => Mark::ImportEvidenceMaxSession,
+                        (true, _) => Mark::ImportEvidence,
+                        (false, EndBound::NextSession) => Mark::ImportFallbackNextSession,
+                        (false, EndBound::MaxSession) => Mark::ImportFallbackMaxSession,
+                        (false, _) => Mark::ImportFallback,
+                    });
+                }
                 self.coverage.hit(if end.had_evidence {
                     Mark::OrphanWithEvidence
                 } else {
@@ -226,9 +393,18 @@ impl Log {
                 }
                 _ => {}
             },
+            Output::AnswerDropped { why, .. } => match why {
+                Stale::Restarted => self.coverage.hit(Mark::AnswerAfterRestart),
+                Stale::Superseded | Stale::SessionChanged | Stale::BlocksChanged => {
+                    self.coverage.hit(Mark::StaleAnswerDropped);
+                }
+                Stale::Unknown => {}
+            },
             Output::SessionStarted { .. }
             | Output::SessionReduced { .. }
             | Output::FlushFailed { .. }
+            | Output::ReductionRefused { .. }
+            | Output::SummaryRequested { .. }
             | Output::DayTouched(_) => {}
         }
     }

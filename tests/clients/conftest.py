@@ -36,12 +36,17 @@ def free_port() -> int:
 class Daemon:
     """One `daybook run` process over its own data directory."""
 
-    def __init__(self, data_dir: pathlib.Path, config: str = "") -> None:
+    def __init__(self, data_dir: pathlib.Path, config: str = "", activitywatch: bool = False) -> None:
         self.data_dir = data_dir
         self.config_path = data_dir.parent / f"{data_dir.name}-config.toml"
         self.config_path.write_text(config)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # ActivityWatch's own port (5600) is never used here: tests run in
+        # parallel and a developer may run ActivityWatch. With
+        # `activitywatch=True` the `/api/0`-only listener gets a free port
+        # of its own (`aw_port`); otherwise it is off.
+        self.aw_port = free_port() if activitywatch else None
         self.proc: subprocess.Popen | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-daemon.log"
 
@@ -51,7 +56,9 @@ class Daemon:
     def start(self, timeout: float = 30.0) -> "Daemon":
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            self.base_args() + ["run", "--listen", f"127.0.0.1:{self.port}"],
+            self.base_args()
+            + ["run", "--listen", f"127.0.0.1:{self.port}"]
+            + ["--activitywatch-listen", f"127.0.0.1:{self.aw_port}" if self.aw_port else "off"],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -120,8 +127,8 @@ def make_daemon(tmp_path):
     """A factory: `make_daemon(config="...")` starts a daemon; all are stopped at the end."""
     started: list[Daemon] = []
 
-    def make(config: str = "", name: str = "data", start: bool = True) -> Daemon:
-        d = Daemon(tmp_path / name, config)
+    def make(config: str = "", name: str = "data", start: bool = True, activitywatch: bool = False) -> Daemon:
+        d = Daemon(tmp_path / name, config, activitywatch)
         started.append(d)
         return d.start() if start else d
 

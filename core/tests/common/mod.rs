@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use daybook_core::{
     BuiltinSummarizer, Config, Dump, Engine, Error, Event, MemStore, Output, Phase, Session, Store, Summarizer,
-    Summary, SummaryRequest, Timestamp, check,
+    SummarizerKind, Summary, SummaryAnswer, SummaryRequest, Timestamp, check,
 };
 
 /// 2027-01-15T08:00:00Z, on a minute boundary.
@@ -51,11 +51,17 @@ impl Summarizer for Scripted {
     }
 }
 
+/// The rig's shell answers every summary request at once, with the
+/// scripted summarizer, at the `now` of the call that asked for it. (The
+/// simulator delays, reorders and loses answers; these tests pin the
+/// rules one reduction at a time.)
 pub struct Rig {
     pub store: MemStore,
     pub summarizer: Scripted,
     pub config: Config,
-    pub engine: Option<Engine<MemStore, Scripted>>,
+    pub kind: SummarizerKind,
+    pub now: Timestamp,
+    pub engine: Option<Engine<MemStore>>,
     pub runs: u32,
     pub outputs: Vec<Output>,
 }
@@ -71,6 +77,8 @@ impl Rig {
             store,
             summarizer: Scripted::default(),
             config,
+            kind: SummarizerKind::External,
+            now: T0,
             engine: None,
             runs: 0,
             outputs: Vec::new(),
@@ -79,9 +87,10 @@ impl Rig {
 
     pub fn start(&mut self, now: Timestamp) {
         self.runs += 1;
+        self.now = now;
         let engine = Engine::start(
             MemStore::from_shared(self.store.shared()),
-            self.summarizer.clone(),
+            self.kind,
             self.config.clone(),
             format!("r{}-", self.runs),
             now,
@@ -97,19 +106,31 @@ impl Rig {
         self.engine = None;
     }
 
-    pub fn engine(&mut self) -> &mut Engine<MemStore, Scripted> {
+    pub fn engine(&mut self) -> &mut Engine<MemStore> {
         self.engine.as_mut().expect("engine started")
     }
 
+    /// Drains the outputs, answering each summary request as it comes.
     fn drain(&mut self) {
-        if let Some(engine) = self.engine.as_mut() {
-            while let Some(o) = engine.poll_output() {
-                self.outputs.push(o);
+        let now = self.now;
+        let Some(engine) = self.engine.as_mut() else {
+            return;
+        };
+        while let Some(o) = engine.poll_output() {
+            if let Output::SummaryRequested { id, request } = &o {
+                let outcome = self.summarizer.summarize(request).map_err(|e| e.to_string());
+                let answer = SummaryAnswer {
+                    id: id.clone(),
+                    outcome,
+                };
+                engine.handle_answers(now, &[answer]).expect("answer taken");
             }
+            self.outputs.push(o);
         }
     }
 
     pub fn send(&mut self, now: Timestamp, events: &[Event]) {
+        self.now = now;
         self.engine().handle_events(now, events).expect("events accepted");
         self.engine().handle_reductions(now).expect("reductions run");
         self.drain();
@@ -123,21 +144,31 @@ impl Rig {
     }
 
     pub fn tick(&mut self, now: Timestamp) {
+        self.now = now;
         self.engine().handle_tick(now).expect("tick");
         self.drain();
     }
 
     pub fn flush(&mut self, now: Timestamp) {
+        self.now = now;
         self.engine().handle_flush(now).expect("flush");
         self.drain();
     }
 
     pub fn minute(&mut self, now: Timestamp) {
+        self.now = now;
         self.engine().handle_minute(now).expect("minute");
         self.drain();
     }
 
+    pub fn safety_net(&mut self, now: Timestamp) {
+        self.now = now;
+        self.engine().handle_safety_net(now).expect("safety net");
+        self.drain();
+    }
+
     pub fn shutdown(&mut self, now: Timestamp) {
+        self.now = now;
         self.engine().handle_shutdown(now).expect("shutdown");
         self.drain();
     }

@@ -20,8 +20,16 @@
 //! 4. **Token.** With an API token set, every request needs
 //!    `Authorization: Bearer TOKEN` (compared in constant time), whatever
 //!    its path, so no caller without it gets as far as a body being read.
-//!    The ActivityWatch surface (`/api/0`) alone is left to its own rules:
-//!    its watchers cannot be given daybook's token.
+//!    The ActivityWatch surface (`/api/0`) has its own rule, because its
+//!    watchers (aw-client, the browser extension) cannot send daybook's
+//!    token: on a loopback listener, what watchers do (`GET /info`, reading
+//!    bucket metadata, creating a bucket, heartbeats, posting events) needs
+//!    no token, and everything that reads or removes captured data
+//!    (events, counts, export, import, deletes, queries) needs it, as
+//!    aw-server-rust's `api_key` does. So with a token set, a local process
+//!    without it can add activity but never read or delete any. On a
+//!    listener beyond loopback every `/api/0` request but `GET /info` needs
+//!    the token (aw-server-rust's rule for all of them).
 //! 5. **Content-Type.** A write (`POST`, `PUT`, `PATCH`) must say
 //!    `application/json`. A page can send `text/plain`, form or multipart
 //!    bodies cross-site without a preflight; it cannot send JSON.
@@ -94,9 +102,27 @@ impl Surface {
         }
     }
 
-    /// Whether the API token, when set, is required here.
-    fn needs_token(self) -> bool {
-        self != Self::ActivityWatch
+    /// Whether the API token, when set, is required for `method path`
+    /// here (see the module doc, step 4); `wide` when the listener is
+    /// beyond loopback.
+    fn needs_token(self, method: &Method, path: &str, wide: bool) -> bool {
+        if self != Self::ActivityWatch {
+            return true;
+        }
+        let rest = path.trim_start_matches("/api/0").trim_matches('/');
+        let parts: Vec<&str> = rest.split('/').collect();
+        if *method == Method::GET && rest == "info" {
+            return false;
+        }
+        if wide {
+            return true;
+        }
+        let watcher_does = matches!(
+            (method.as_str(), parts.as_slice()),
+            ("GET", ["buckets"] | ["buckets", _] | ["settings"])
+                | ("POST", ["buckets", _] | ["buckets", _, "heartbeat" | "events"])
+        );
+        !watcher_does
     }
 }
 
@@ -307,7 +333,7 @@ pub async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next
         }
         return r;
     }
-    if surface.needs_token() && !guard.token_ok(headers) {
+    if surface.needs_token(request.method(), request.uri().path(), guard.any_ip_host) && !guard.token_ok(headers) {
         return guard.refuse(Refusal::Token, "");
     }
     let writes = matches!(*request.method(), Method::POST | Method::PUT | Method::PATCH);
@@ -461,6 +487,40 @@ mod tests {
         assert_eq!(Surface::of("/mcp"), Surface::Mcp);
         assert_eq!(Surface::of("/api/0/buckets/"), Surface::ActivityWatch);
         assert_eq!(Surface::of("/"), Surface::Other);
+    }
+
+    #[test]
+    fn activitywatch_needs_the_token_to_read_or_remove_data() {
+        let needs = |m: Method, p: &str, wide: bool| Surface::of(p).needs_token(&m, p, wide);
+        for (m, p) in [
+            (Method::GET, "/api/0/info"),
+            (Method::GET, "/api/0/buckets/"),
+            (Method::GET, "/api/0/buckets/aw-watcher-window_h"),
+            (Method::POST, "/api/0/buckets/aw-watcher-window_h"),
+            (Method::POST, "/api/0/buckets/b/heartbeat"),
+            (Method::POST, "/api/0/buckets/b/events"),
+        ] {
+            assert!(!needs(m.clone(), p, false), "{m} {p}");
+        }
+        for (m, p) in [
+            (Method::GET, "/api/0/buckets/b/events"),
+            (Method::GET, "/api/0/buckets/b/events/count"),
+            (Method::GET, "/api/0/buckets/b/events/1"),
+            (Method::DELETE, "/api/0/buckets/b/events/1"),
+            (Method::DELETE, "/api/0/buckets/b"),
+            (Method::GET, "/api/0/export"),
+            (Method::GET, "/api/0/buckets/b/export"),
+            (Method::POST, "/api/0/import"),
+            (Method::POST, "/api/0/query/"),
+            (Method::GET, "/v1/status"),
+        ] {
+            assert!(needs(m.clone(), p, false), "{m} {p}");
+        }
+        assert!(
+            needs(Method::POST, "/api/0/buckets/b/heartbeat", true),
+            "beyond loopback"
+        );
+        assert!(!needs(Method::GET, "/api/0/info", true));
     }
 
     #[test]

@@ -5,9 +5,12 @@
 //! - [`guard`]: Host, Origin, CORS, the API token, Content-Type and the
 //!   body budget, checked before any handler runs;
 //! - [`v1`]: daybook's own API under `/v1`;
+//! - [`activitywatch`]: ActivityWatch's watcher API under `/api/0`, on
+//!   daybook's listener and on its own (`activitywatch_listen`);
 //! - [`serve`]: the accept loop with its connection cap, timeouts and
 //!   bounded stop.
 
+pub mod activitywatch;
 pub mod guard;
 pub mod serve;
 pub mod v1;
@@ -17,6 +20,7 @@ use std::sync::mpsc::Sender;
 
 use axum::Router;
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 
 pub use guard::Guard;
 pub use v1::{ApiError, MAX_BODY_BYTES, MAX_EVENTS, SessionJson, parse_events};
@@ -41,7 +45,28 @@ pub fn router(engine: Sender<Command>, guard: Arc<Guard>) -> Router {
     };
     Router::new()
         .merge(v1::routes())
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such path") })
+        .merge(activitywatch::routes())
+        .fallback(|uri: axum::http::Uri| async move {
+            if guard::Surface::of(uri.path()) == guard::Surface::ActivityWatch {
+                activitywatch::not_found().await
+            } else {
+                ApiError::new(StatusCode::NOT_FOUND, "no such path").into_response()
+            }
+        })
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(guard, guard::check))
+}
+
+/// The ActivityWatch surface alone, for its own listener
+/// (`activitywatch_listen`): `/api/0` behind the guard, nothing else.
+pub fn activitywatch_router(engine: Sender<Command>, guard: Arc<Guard>) -> Router {
+    let state = AppState {
+        engine,
+        guard: Arc::clone(&guard),
+    };
+    Router::new()
+        .merge(activitywatch::routes())
+        .fallback(activitywatch::not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(guard, guard::check))
 }

@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, NaiveDate};
-use daybook_core::daylog::parse_asked_day;
+use daybook_core::daylog::{DAY_SPEC_HELP, parse_day_spec};
 use daybook_core::{Error as CoreError, Event, Session, Timestamp, UtcOffset};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -240,13 +240,11 @@ struct DayQuery {
     day: Option<String>,
 }
 
+/// A day as typed (`YYYY-MM-DD`, `today`, `yesterday`, `-N`): see
+/// [`parse_day_spec`]; `today` is the daemon's local date.
 fn parse_day(s: &str) -> Result<NaiveDate, ApiError> {
-    parse_asked_day(s).ok_or_else(|| {
-        ApiError::bad(format!(
-            "{} is not a date like 2026-11-28 (from 1970-01-01 on)",
-            quote(s)
-        ))
-    })
+    parse_day_spec(s, clock::today())
+        .ok_or_else(|| ApiError::bad(format!("{} is not a day: {DAY_SPEC_HELP}", quote(s))))
 }
 
 /// A session as the JSON contract shows it (also `daybook sessions --json`).
@@ -266,12 +264,22 @@ pub struct SessionJson {
     pub retry_count: u32,
 }
 
+/// The offset to print a session's end in: its own (start) offset,
+/// moved by the change of this machine's offset between start and end,
+/// so a session across a DST change ends in the new offset and one that
+/// does not keeps its start's offset (a client in another zone than the
+/// daemon's is not relabelled half-way).
+pub fn end_offset(s: &Session, end: Timestamp) -> UtcOffset {
+    let shift = clock::local_offset(end).0 - clock::local_offset(s.start).0;
+    UtcOffset(s.offset.0 + shift)
+}
+
 impl From<&Session> for SessionJson {
     fn from(s: &Session) -> Self {
         Self {
             id: s.id.0.clone(),
             start: s.start.rfc3339(s.offset),
-            end: s.phase.end().map(|t| t.rfc3339(clock::local_offset(t))),
+            end: s.phase.end().map(|t| t.rfc3339(end_offset(s, t))),
             status: s.phase.status().to_owned(),
             end_reason: s.phase.reason().map(|r| r.as_str().to_owned()),
             retry_count: s.retry_count,

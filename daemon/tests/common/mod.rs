@@ -9,6 +9,7 @@
 #![allow(dead_code, unreachable_pub)] // each test binary uses a part of it
 
 pub mod fake_llm;
+pub mod openchronicle;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -264,7 +265,7 @@ impl TestDir {
         ));
         let log_file = File::create(&log).expect("create log");
         let child = command
-            .args(["run", "--listen", "127.0.0.1:0"])
+            .args(["run", "--listen", "127.0.0.1:0", "--activitywatch-listen", "off"])
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("clone log"))
             .stderr(log_file)
@@ -490,30 +491,27 @@ pub type OcBlock<'a> = (&'a str, &'a str, &'a str, &'a [&'a str], &'a [&'a str],
 /// Writes a small OpenChronicle `index.db` at `path`, timestamps as given
 /// (ISO-8601 text with offsets), lists as JSON text.
 pub fn write_openchronicle(path: &Path, sessions: &[OcSession<'_>], blocks: &[OcBlock<'_>]) {
-    let conn = rusqlite::Connection::open(path).expect("create index.db");
-    conn.execute_batch(
-        "CREATE TABLE sessions (id TEXT PRIMARY KEY, start_time TEXT, end_time TEXT, status TEXT);
-         CREATE TABLE timeline_blocks (id TEXT PRIMARY KEY, start_time TEXT, end_time TEXT, timezone TEXT,
-                                       entries TEXT, apps_used TEXT, capture_count INTEGER);",
-    )
-    .expect("create tables");
+    let root = openchronicle::Root::create(path.parent().expect("index.db has a directory"));
+    let conn = root.connection();
     for (id, start, end, status) in sessions {
         conn.execute(
-            "INSERT INTO sessions (id, start_time, end_time, status) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO sessions (id, start_time, end_time, status, retry_count, last_error, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, 0, '', ?2, ?2)",
             rusqlite::params![id, start, end, status],
         )
         .expect("insert session");
     }
     for (id, start, end, entries, apps, count) in blocks {
+        let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         conn.execute(
-            "INSERT INTO timeline_blocks (id, start_time, end_time, timezone, entries, apps_used, capture_count)
-             VALUES (?1, ?2, ?3, 'Europe/Berlin', ?4, ?5, ?6)",
+            "INSERT INTO timeline_blocks (id, start_time, end_time, timezone, entries, apps_used, capture_count, created_at)
+             VALUES (?1, ?2, ?3, 'CET', ?4, ?5, ?6, ?3)",
             rusqlite::params![
                 id,
                 start,
                 end,
-                serde_json::to_string(entries).expect("json"),
-                serde_json::to_string(apps).expect("json"),
+                openchronicle::py_json(&strings(entries)),
+                openchronicle::py_json(&strings(apps)),
                 count
             ],
         )

@@ -389,7 +389,7 @@ impl Daemon {
             .arg(&fx.data)
             .arg("--config")
             .arg(&fx.config)
-            .args(["run", "--listen", "127.0.0.1:0"])
+            .args(["run", "--listen", "127.0.0.1:0", "--activitywatch-listen", "off"])
             .env_remove("DAYBOOK_DATA_DIR")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())

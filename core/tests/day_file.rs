@@ -1,0 +1,315 @@
+//! The day file as a reader gets it (issue 15): a golden rendering of a
+//! fixed seeded day with every kind of section, the newcomer's morning
+//! within its line budget, and the day's totals as sums of its sessions.
+//!
+//! The golden file is `tests/golden/day-2026-03-29.md`, reviewed by hand;
+//! `DAYBOOK_UPDATE_GOLDEN=1 cargo test -p daybook-core --test day_file`
+//! rewrites it after a deliberate change of the format (review the diff).
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use common::Rig;
+use daybook_core::aggregate::{SessionInput, aggregate_day};
+use daybook_core::daylog::{render_day, section_count};
+use daybook_core::oracle::check_day_text;
+use daybook_core::{Config, Dump, Entry, Event, Input, SessionId, StoredEvent, Timestamp, UtcOffset, check};
+use proptest::prelude::*;
+
+/// 2026-03-29T00:00:00Z. Europe's clocks go from 02:00+01:00 to
+/// 03:00+02:00 at 01:00Z that day.
+const MIDNIGHT_Z: i64 = 1_774_742_400_000;
+const CET: UtcOffset = UtcOffset(3600);
+const CEST: UtcOffset = UtcOffset(7200);
+
+/// UTC minutes after 2026-03-29T00:00Z.
+fn z(minutes: i64) -> Timestamp {
+    Timestamp(MIDNIGHT_Z + minutes * 60_000)
+}
+
+/// The offset Europe/Paris has at `t`.
+fn paris(t: Timestamp) -> UtcOffset {
+    if t < z(60) { CET } else { CEST }
+}
+
+/// A tiny deterministic generator: the day is "seeded", not random.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+}
+
+const CONTEXTS: [(&str, &str, Option<&str>); 6] = [
+    ("Code", "main.rs — daybook — Code", None),
+    ("Code", "engine.rs — daybook — Code", None),
+    ("Firefox", "tokio - Rust", Some("https://docs.rs/tokio/latest/tokio/")),
+    (
+        "Firefox",
+        "Pull request #42 · daybook",
+        Some("https://github.com/daybook/daybook/pull/42"),
+    ),
+    ("Slack", "general — Slack", None),
+    ("Terminal", "cargo test", None),
+];
+
+fn event(t: Timestamp, (app, title, url): (&str, &str, Option<&str>)) -> Event {
+    Event {
+        offset: paris(t),
+        title: Some(title.into()),
+        url: url.map(Into::into),
+        ..Event::new(t, app)
+    }
+}
+
+/// Drives the engine through a stretch of work: an event every 20 to 80
+/// seconds from `from` to `to` (UTC minutes), switching context now and
+/// then, with the minute timer and a flush every 20 minutes.
+fn work(rig: &mut Rig, rng: &mut Lcg, from: i64, to: i64, contexts: &[usize]) {
+    let mut t = z(from);
+    let mut current = contexts[0];
+    let mut next_flush = t.0 + 20 * 60_000;
+    while t < z(to) {
+        if rng.next(5) == 0 {
+            current = contexts[rng.next(contexts.len() as u64) as usize];
+        }
+        rig.send(t, &[event(t, CONTEXTS[current])]);
+        rig.minute(t);
+        if t.0 >= next_flush {
+            rig.flush(t);
+            next_flush += 20 * 60_000;
+        }
+        t = Timestamp(t.0 + 20_000 + rng.next(60) as i64 * 1000);
+    }
+}
+
+/// Every day's rendering of a dump, as the oracle computes it.
+fn render_all(dump: &Dump) -> BTreeMap<NaiveDate, String> {
+    let mut days: BTreeMap<NaiveDate, Vec<&Entry>> = BTreeMap::new();
+    for e in &dump.entries {
+        days.entry(e.day()).or_default().push(e);
+    }
+    let mut events: BTreeMap<&SessionId, Vec<StoredEvent>> = BTreeMap::new();
+    for e in &dump.events {
+        events.entry(&e.session_id).or_default().push(e.clone());
+    }
+    let inputs: Vec<SessionInput<'_>> = dump
+        .sessions
+        .iter()
+        .map(|s| SessionInput {
+            session: s,
+            events: events.get(&s.id).map_or(&[], Vec::as_slice),
+        })
+        .collect();
+    days.iter()
+        .map(|(day, entries)| {
+            let text = render_day(*day, entries, &inputs);
+            let sections = section_count(*day, entries);
+            assert_eq!(check_day_text(&day.to_string(), &text, sections), [], "{text}");
+            (*day, text)
+        })
+        .collect()
+}
+
+/// The seeded day: a night session across the DST change with flushes,
+/// a morning session ended by a pause, one recovered after a crash, and
+/// an afternoon one ended by an idle gap.
+fn seeded_day() -> Dump {
+    let mut rng = Lcg(20_260_329);
+    // No soft cuts: the random holds would cut the day into many short
+    // sessions, which the newcomer's morning covers.
+    let config = Config {
+        soft_cut: std::time::Duration::from_secs(3600),
+        ..Config::default()
+    };
+    let mut rig = Rig::new(config);
+    rig.start(z(0));
+    // 01:30+01:00 to 03:25+02:00: across the change, flushed twice.
+    work(&mut rig, &mut rng, 30, 85, &[0, 1, 5, 2]);
+    rig.tick(z(100));
+    rig.minute(z(100));
+    // 09:00+02:00 (07:00Z): a call, then a pause.
+    work(&mut rig, &mut rng, 420, 455, &[2, 3, 4]);
+    rig.engine().handle_input(z(456), &Input::Pause).expect("pause");
+    rig.minute(z(457));
+    rig.engine().handle_input(z(500), &Input::Resume).expect("resume");
+    // 10:20+02:00: work, then the daemon is killed and restarted.
+    work(&mut rig, &mut rng, 500, 540, &[0, 5, 1]);
+    rig.crash();
+    rig.start(z(600));
+    // 14:00+02:00: an afternoon session ended by an idle gap.
+    work(&mut rig, &mut rng, 720, 760, &[3, 2, 4, 1]);
+    rig.tick(z(780));
+    rig.minute(z(780));
+    rig.checked()
+}
+
+#[test]
+fn a_seeded_day_renders_as_its_reviewed_golden_file() {
+    let dump = seeded_day();
+    let days = render_all(&dump);
+    let day = NaiveDate::from_ymd_opt(2026, 3, 29).unwrap();
+    let text = &days[&day];
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/day-2026-03-29.md");
+    if std::env::var_os("DAYBOOK_UPDATE_GOLDEN").is_some() {
+        std::fs::write(path, text).expect("write the golden file");
+    }
+    let golden = std::fs::read_to_string(path).expect("the golden file");
+    assert_eq!(*text, golden, "the day file changed; review and update the golden file");
+    // What the golden file must show, whatever its words.
+    assert!(text.contains("UTC+01:00, then UTC+02:00"), "{text}");
+    assert!(text.contains("recovered after a crash"), "{text}");
+    assert!(text.contains("ended by a pause"), "{text}");
+    assert!(text.contains("\n_Paused "), "{text}");
+    assert!(text.contains("\n_Idle "), "{text}");
+    assert_eq!(text.lines().filter(|l| l.starts_with("## ")).count(), 4, "{text}");
+    let flushed = dump
+        .entries
+        .iter()
+        .filter(|e| e.kind == daybook_core::EntryKind::Flush)
+        .count();
+    assert!(flushed >= 2, "sessions with flushes: {flushed}");
+    assert_eq!(check(&dump), []);
+}
+
+/// The newcomer's morning from issue 15: an editor, a browser, chat, a
+/// 12-minute call; about 75 events over 100 minutes in four sessions with
+/// two gaps.
+fn newcomer_morning() -> Dump {
+    let mut rig = Rig::new(Config::default());
+    let start = z(480); // 10:00+02:00
+    rig.start(start);
+    let mut n = 0;
+    let mut send = |rig: &mut Rig, minute: f64, ctx: (&str, &str, Option<&str>)| {
+        let t = Timestamp(start.0 + (minute * 60_000.0) as i64);
+        rig.tick(t);
+        rig.send(t, &[event(t, ctx)]);
+        rig.minute(t);
+        n += 1;
+    };
+    let code = ("Code", "main.rs — daybook — Code", None);
+    let engine = ("Code", "engine.rs — daybook — Code", None);
+    let docs = ("Firefox", "tokio - Rust", Some("https://docs.rs/tokio/"));
+    let chat = ("Slack", "general — Slack", None);
+    let call = ("Zoom", "Zoom Meeting", None);
+    let vault = ("1Password", "1Password — Vault", None);
+    // 0–30: editing with docs and chat, every ~40 s.
+    for i in 0..45 {
+        let ctx = match i % 6 {
+            0..=2 => code,
+            3 => docs,
+            4 => chat,
+            _ => engine,
+        };
+        send(&mut rig, f64::from(i) * 0.66, ctx);
+    }
+    // 30–42: the call, an event a minute.
+    for i in 0..13 {
+        send(&mut rig, 30.0 + f64::from(i), call);
+    }
+    // Gap, then 55–75: back in the editor, a password.
+    for i in 0..10 {
+        let ctx = if i == 8 { vault } else { engine };
+        send(&mut rig, 55.0 + f64::from(i) * 2.0, ctx);
+    }
+    // Gap, then 88–100: chat and docs.
+    for i in 0..7 {
+        send(
+            &mut rig,
+            88.0 + f64::from(i) * 2.0,
+            if i % 2 == 0 { chat } else { docs },
+        );
+    }
+    assert_eq!(n, 75);
+    rig.tick(Timestamp(start.0 + 120 * 60_000));
+    rig.minute(Timestamp(start.0 + 120 * 60_000));
+    rig.checked()
+}
+
+#[test]
+fn the_newcomers_morning_fits_fifteen_lines_per_hour_of_work() {
+    let dump = newcomer_morning();
+    assert_eq!(dump.sessions.len(), 4, "{:#?}", dump.sessions);
+    let day = NaiveDate::from_ymd_opt(2026, 3, 29).unwrap();
+    let text = &render_all(&dump)[&day];
+    let active: i64 = dump
+        .sessions
+        .iter()
+        .map(|s| s.phase.end().expect("ended").millis_since(s.start))
+        .sum();
+    let lines = text.lines().count();
+    // Fifteen lines per hour of work, counted in started hours (71 min of
+    // work: 30 lines), and each session within one screen.
+    let hours = (active + 3_599_999) / 3_600_000;
+    println!("{text}\n{lines} lines for {} min of work", active / 60_000);
+    assert!(lines as i64 <= 15 * hours, "{lines} lines for {hours} h:\n{text}");
+    for section in text.split("\n## ").skip(1) {
+        assert!(section.lines().count() <= 15, "{section}");
+    }
+    // The call's first minutes end the editing session: SPEC's soft cut
+    // ends a session at its last event, which is already in the call.
+    let first = text.split("\n## ").nth(1).expect("a first section");
+    assert!(first.contains(" Zoom — Zoom Meeting ("), "{first}");
+    // One section per session, each with its summary and spans.
+    assert_eq!(text.lines().filter(|l| l.starts_with("## ")).count(), 4, "{text}");
+    assert!(!text.contains("1Password — 1Password"), "{text}");
+    assert!(!text.contains(" 1 captures"), "{text}");
+}
+
+proptest! {
+    /// A day's totals are the sums of its sessions and never exceed its
+    /// wall time, 23 hours long on the DST day.
+    #[test]
+    fn day_totals_are_session_sums_within_wall_time(
+        spans in prop::collection::vec((0i64..1_500, 0i64..200, 1usize..20), 0..12),
+    ) {
+        let mut sessions = Vec::new();
+        let mut events = Vec::new();
+        let mut t = -120;
+        for (k, (gap, len, n)) in spans.iter().enumerate() {
+            let start = t + gap;
+            let id: SessionId = format!("s{k}").as_str().into();
+            let evs: Vec<StoredEvent> = (0..*n)
+                .map(|i| {
+                    let at = z(start + len * i as i64 / *n as i64);
+                    StoredEvent {
+                        seq: (k * 100 + i) as u64,
+                        session_id: id.clone(),
+                        attributed: at,
+                        rev: 0,
+                        event: event(at, CONTEXTS[i % CONTEXTS.len()]),
+                    }
+                })
+                .collect();
+            let session = daybook_core::Session {
+                phase: daybook_core::Phase::Reduced { end: z(start + len), reason: daybook_core::EndReason::IdleGap },
+                ..daybook_core::Session::active(id, z(start), paris(z(start)))
+            };
+            sessions.push(session);
+            events.push(evs);
+            t = start + len;
+        }
+        let inputs: Vec<SessionInput<'_>> = sessions
+            .iter()
+            .zip(&events)
+            .map(|(session, events)| SessionInput { session, events })
+            .collect();
+        let day = NaiveDate::from_ymd_opt(2026, 3, 29).unwrap();
+        let (bounds, agg) = aggregate_day(day, &inputs, CET);
+        let sum: i64 = agg.sessions.iter().map(|s| s.active_millis).sum();
+        prop_assert_eq!(agg.active_millis, sum);
+        prop_assert!(agg.active_millis + agg.idle_millis + agg.paused_millis <= bounds.wall_millis());
+        let apps: i64 = agg.totals.apps.iter().map(|a| a.millis).sum();
+        prop_assert_eq!(apps, agg.active_millis);
+        if bounds.offsets().len() == 2 {
+            prop_assert_eq!(bounds.wall_millis(), 23 * 3_600_000);
+        }
+    }
+}

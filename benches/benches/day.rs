@@ -72,6 +72,7 @@ fn day_of(midnight: i64, sessions: usize, n: usize) -> Vec<(Session, Vec<StoredE
                         seq,
                         session_id: id.as_str().into(),
                         attributed: at,
+                        rev: 0,
                         event: Event {
                             offset: CET,
                             title: Some(format!("title {}", ctx % 400)),

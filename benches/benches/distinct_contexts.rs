@@ -28,6 +28,7 @@ fn events(n: usize) -> Vec<StoredEvent> {
                 seq: i as u64 + 1,
                 session_id: "s".into(),
                 attributed: at,
+                rev: 0,
                 event: Event {
                     title: Some(format!("{prefix}{i:08}")),
                     ..Event::new(at, "Firefox")

@@ -136,6 +136,7 @@ impl<'c> Writer<'c> {
                 seq: 0,
                 session_id: id.clone(),
                 attributed: e.at,
+                rev: 0,
                 event: e.clone(),
             })
             .collect();

@@ -633,6 +633,7 @@ mod tests {
             seq,
             session_id: id.into(),
             attributed: at(secs),
+            rev: 0,
             event: Event {
                 offset: CET,
                 title: title.map(Into::into),
@@ -796,6 +797,7 @@ mod tests {
             seq,
             session_id: "s".into(),
             attributed: t,
+            rev: 0,
             event: Event {
                 offset,
                 ..Event::new(t, "A")

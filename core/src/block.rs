@@ -18,13 +18,15 @@ use crate::time::{Timestamp, UtcOffset};
 /// The most typed text one block line keeps from one event, in bytes.
 pub const MAX_LINE_TEXT_BYTES: usize = 4 * 1024;
 
-/// What identifies a block: one session, one window.
+/// What identifies a block: one session, one window, one revision.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct BlockKey {
     /// The owning session.
     pub session_id: SessionId,
     /// The window's start.
     pub start: Timestamp,
+    /// The revision (see [`Block::rev`]).
+    pub rev: u32,
 }
 
 /// An entry's id, assigned by the store when the reduction commits.
@@ -39,6 +41,14 @@ pub struct Block {
     pub start: Timestamp,
     /// The window's end (exclusive).
     pub end: Timestamp,
+    /// Which block of its session's window this is. Revision 0 holds the
+    /// events that arrived before the window's block was written; late
+    /// events (SPEC §2) into a window that has a block already go into
+    /// the next revision, a new block, so a block an entry covers never
+    /// changes and the new events are reduced by the session's next
+    /// reduction (or a `late` entry).
+    #[serde(default)]
+    pub rev: u32,
     /// The offset of the window's first event, for display.
     pub offset: UtcOffset,
     /// Normalized context lines, in first-seen order.
@@ -57,6 +67,7 @@ impl Block {
         BlockKey {
             session_id: self.session_id.clone(),
             start: self.start,
+            rev: self.rev,
         }
     }
 }
@@ -88,6 +99,7 @@ impl LooseBlock {
             session_id: owner,
             start: self.start,
             end: self.end,
+            rev: 0,
             offset: self.offset,
             lines: self.lines.clone(),
             apps: self.apps.clone(),
@@ -167,9 +179,9 @@ fn cap(s: &str, max: usize) -> &str {
 }
 
 /// Builds the blocks of one session from its events (in attributed order),
-/// for the windows starting in `[from, until)`. Deterministic: the same
-/// events give the same blocks, so rebuilding after a crash rewrites
-/// identical content.
+/// for the windows starting in `[from, until)`, one per window and
+/// revision. Deterministic: the same events give the same blocks, so
+/// rebuilding after a crash rewrites identical content.
 pub fn build_blocks(
     session_id: &SessionId,
     events: &[StoredEvent],
@@ -177,16 +189,19 @@ pub fn build_blocks(
     from: Timestamp,
     until: Timestamp,
 ) -> Vec<Block> {
-    let mut by_window: BTreeMap<Timestamp, Vec<&StoredEvent>> = BTreeMap::new();
+    let mut by_window: BTreeMap<(Timestamp, u32), Vec<&StoredEvent>> = BTreeMap::new();
     for e in events {
         let start = e.attributed.window_start(window);
         if start >= from && start < until {
-            by_window.entry(start).or_default().push(e);
+            by_window.entry((start, e.rev)).or_default().push(e);
         }
     }
     by_window
         .into_iter()
-        .map(|(start, events)| normalize(session_id, start, start + window, &events))
+        .map(|((start, rev), events)| Block {
+            rev,
+            ..normalize(session_id, start, start + window, &events)
+        })
         .collect()
 }
 
@@ -235,6 +250,7 @@ fn assemble(
         session_id: session_id.clone(),
         start,
         end,
+        rev: 0,
         offset: events.first().map_or(UtcOffset::UTC, |e| e.event.offset),
         lines: contexts.iter().map(Context::line).collect(),
         apps,
@@ -290,6 +306,7 @@ mod tests {
                 seq: 0,
                 session_id: "s".into(),
                 attributed: at,
+                rev: 0,
                 event: Event {
                     title: title.map(Into::into),
                     url: url.map(Into::into),
@@ -323,6 +340,7 @@ mod tests {
             seq,
             session_id: "s".into(),
             attributed: at,
+            rev: 0,
             event: Event {
                 title: Some(title.into()),
                 text: text.map(Into::into),
@@ -392,6 +410,16 @@ mod tests {
         );
         assert_eq!(blocks.len(), 1);
         assert_eq!(blocks[0].start, Timestamp(T0 + 60_000));
+    }
+
+    #[test]
+    fn each_revision_of_a_window_is_its_own_block() {
+        let mut late = ev(3, 10, "B", "y", None);
+        late.rev = 1;
+        let events = [ev(1, 0, "A", "x", None), late, ev(2, 20, "A", "x", None)];
+        let blocks = build_blocks(&"s".into(), &events, MIN, Timestamp(T0), Timestamp(i64::MAX));
+        let revs: Vec<(u32, u32, &[String])> = blocks.iter().map(|b| (b.rev, b.capture_count, &b.apps[..])).collect();
+        assert_eq!(revs, [(0, 2, &["A".to_owned()][..]), (1, 1, &["B".to_owned()][..])]);
     }
 
     #[test]

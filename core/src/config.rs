@@ -41,6 +41,15 @@ pub struct Config {
     /// (SPEC §2): one event from the future would pin the time floor.
     #[serde(default = "default_future_tolerance")]
     pub future_tolerance: Duration,
+    /// An event no more than this behind the watermark is a reordering and
+    /// is attributed at the watermark; one further behind is late and is
+    /// attributed at its own `at` (SPEC §2).
+    #[serde(default = "default_reorder_tolerance")]
+    pub reorder_tolerance: Duration,
+    /// An event older than `now` minus this is refused (SPEC §2).
+    #[serde(default = "default_max_lateness")]
+    pub max_lateness: Duration,
+
     /// At most this many summary requests are outstanding at once (SPEC
     /// §6): a local model runs one or two answers at a time, and a queue
     /// of requests in the engine costs nothing while one in the model
@@ -51,6 +60,14 @@ pub struct Config {
     /// abandons them (their sessions stay pending for the next start).
     #[serde(default = "default_shutdown_grace")]
     pub shutdown_grace: Duration,
+}
+
+fn default_reorder_tolerance() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn default_max_lateness() -> Duration {
+    Duration::from_secs(30 * 24 * 3600)
 }
 
 fn default_summarizer_concurrency() -> usize {
@@ -80,6 +97,8 @@ impl Default for Config {
             empty_session: MINUTE,
             daily_safety_net: NaiveTime::from_hms_opt(23, 55, 0).expect("valid time"),
             future_tolerance: default_future_tolerance(),
+            reorder_tolerance: default_reorder_tolerance(),
+            max_lateness: default_max_lateness(),
             summarizer_concurrency: default_summarizer_concurrency(),
             shutdown_grace: default_shutdown_grace(),
         }
@@ -100,6 +119,7 @@ impl Config {
             ("max_session", self.max_session),
             ("tick", self.tick),
             ("empty_session", self.empty_session),
+            ("max_lateness", self.max_lateness),
         ];
         for (name, d) in named {
             if d.is_zero() {

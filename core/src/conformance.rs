@@ -157,6 +157,7 @@ fn block(session: &str, start: Timestamp) -> Block {
         session_id: sid(session),
         start,
         end: Timestamp(start.0 + MINUTE),
+        rev: 0,
         offset: UtcOffset::UTC,
         lines: vec![format!("App — {session} at {}", start.0)],
         apps: vec!["App".to_owned()],
@@ -243,7 +244,7 @@ fn covering(session: &str, kind: EntryKind, blocks: &[&Block], finish: bool) -> 
     ReductionCommit {
         session_id: sid(session),
         entry: Some(new_entry(session, kind, from, to, blocks[0].offset)),
-        covered: blocks.iter().map(|b| b.start).collect(),
+        covered: blocks.iter().map(|b| (b.start, b.rev)).collect(),
         flush_end: Some(to),
         finish,
     }
@@ -1889,7 +1890,7 @@ pub fn every_field_round_trips<S: Store>(mut store: S) {
         let commit = ReductionCommit {
             session_id: sid("ev ✓"),
             entry: Some(new),
-            covered: vec![b.start],
+            covered: vec![(b.start, b.rev)],
             flush_end: Some(b.end),
             finish: last,
         };

@@ -230,7 +230,7 @@ impl<'a> Part<'a> {
         );
         let finished = entries.iter().any(|e| match e.kind {
             EntryKind::Final | EntryKind::Heuristic => true,
-            EntryKind::Flush => false,
+            EntryKind::Flush | EntryKind::Late => false,
         });
         let Some(input) = input else {
             // No row: the entries alone, with no time of their own.
@@ -434,6 +434,7 @@ fn end_note(reason: Option<EndReason>) -> Option<&'static str> {
     match reason? {
         EndReason::Recovered => Some("recovered after a crash, end estimated"),
         EndReason::Paused => Some("ended by a pause"),
+        EndReason::Late => Some("replayed late, placed where it happened"),
         EndReason::Imported => Some("imported"),
         EndReason::IdleGap
         | EndReason::SoftCut
@@ -694,6 +695,7 @@ mod tests {
             seq,
             session_id: "s".into(),
             attributed: at(min),
+            rev: 0,
             event: crate::event::Event {
                 offset: CET,
                 title: Some(title.into()),

@@ -194,7 +194,9 @@ pub enum Output {
         /// When the retry is due.
         next_retry_at: Timestamp,
     },
-    /// A flush failed; the next flush covers more (never retried itself).
+    /// A flush (or a `late` reduction of a reduced session) failed; the
+    /// next flush, or the next reduce-pending, covers more (never retried
+    /// itself).
     FlushFailed {
         /// The session.
         session_id: SessionId,
@@ -227,12 +229,38 @@ pub enum Output {
 }
 
 /// What [`Engine::handle_events`] did with a batch.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ingested {
     /// Events committed.
     pub accepted: usize,
     /// Events dropped because capture is paused.
     pub dropped_paused: usize,
+    /// Indices (in the batch, ascending) of the committed events that were
+    /// late (SPEC §2): attributed at their own `at`, behind the watermark.
+    pub late: Vec<usize>,
+}
+
+/// A batch under construction in [`Engine::handle_events`].
+#[derive(Default)]
+struct Batch {
+    /// The open session as the batch leaves it.
+    open: Option<OpenSession>,
+    steps: Vec<IngestStep>,
+    outputs: Vec<Output>,
+    /// Sessions to reduce once the batch commits: those it ended, late
+    /// sessions, and reduced sessions that late events gave new blocks.
+    ended: Vec<SessionId>,
+    started: Vec<SessionId>,
+    /// Indices of the late events.
+    late: Vec<usize>,
+}
+
+/// A late session being gathered: its cut-rule tracker, the start of the
+/// session after its gap (it never reaches it), and its events by `at`.
+struct LateSession {
+    open: OpenSession,
+    hi: Timestamp,
+    events: Vec<Event>,
 }
 
 /// The engine's in-memory state. Paused and open are exclusive: pausing
@@ -412,89 +440,310 @@ impl<S: Store> Engine<S> {
 
     /// Attributes and commits a batch of events in one transaction, cutting
     /// sessions where the rules say, each rule checked before the event is
-    /// attributed. All or nothing: an invalid event rejects the batch, and a
+    /// attributed. All or nothing: an invalid event (too far in the
+    /// future, or older than `max_lateness`) rejects the batch, and a
     /// failed commit leaves the engine as it was.
+    ///
+    /// Attribution (SPEC §2): an event no more than `reorder_tolerance`
+    /// behind the watermark (the latest instant any session reached) is
+    /// attributed at `max(at, watermark)` and goes through the cut rules
+    /// of the open session. An event further behind is late: it is
+    /// attributed at its own `at`, after the in-order events of the batch,
+    /// by [`Engine::place_late`].
     pub fn handle_events(&mut self, now: Timestamp, events: &[Event]) -> Result<Ingested, Error> {
         for e in events {
             e.validate(now, self.config.future_tolerance)?;
+            e.validate_lateness(now, self.config.max_lateness)?;
         }
         if self.state == State::Paused {
             return Ok(Ingested {
                 accepted: 0,
                 dropped_paused: events.len(),
+                late: Vec::new(),
             });
         }
-        let mut open = match &self.state {
-            State::Open(open) => Some(open.clone()),
-            State::Idle | State::Paused => None,
-        };
-        let mut floor = self.floor;
-        let mut steps: Vec<IngestStep> = Vec::new();
-        let mut outputs = Vec::new();
-        let mut ended = Vec::new();
-        let mut started: Vec<SessionId> = Vec::new();
         let next_id = self.next_id;
-        for event in events {
+        let mut batch = Batch {
+            open: match &self.state {
+                State::Open(open) => Some(open.clone()),
+                State::Idle | State::Paused => None,
+            },
+            ..Batch::default()
+        };
+        let result = self
+            .attribute(events, &mut batch)
+            .and_then(|floor| self.store.ingest(&batch.steps).map(|()| floor));
+        match result {
+            Ok(floor) => self.floor = floor,
+            Err(e) => {
+                self.next_id = next_id;
+                return Err(e);
+            }
+        }
+        self.state = batch.open.map_or(State::Idle, State::Open);
+        for id in batch.ended {
+            if !self.finals.contains(&id) {
+                self.finals.push_back(id);
+            }
+        }
+        self.outputs.extend(batch.outputs);
+        Ok(Ingested {
+            accepted: events.len(),
+            dropped_paused: 0,
+            late: batch.late,
+        })
+    }
+
+    /// Builds the steps of a batch; returns the new watermark.
+    fn attribute(&mut self, events: &[Event], batch: &mut Batch) -> Result<Timestamp, Error> {
+        let mut floor = self.floor;
+        for (index, event) in events.iter().enumerate() {
+            if floor.exceeds(event.at, self.config.reorder_tolerance) {
+                batch.late.push(index);
+                continue;
+            }
             let at = event.at.max(floor);
             floor = at;
-            if let Some(session) = open.take_if(|s| s.cut_at(at, &self.config).is_some()) {
+            if let Some(session) = batch.open.take_if(|s| s.cut_at(at, &self.config).is_some()) {
                 let reason = session.cut_at(at, &self.config).expect("checked by take_if");
-                let blocks = self.tail_blocks(&session, &steps)?;
-                outputs.push(Output::SessionEnded {
+                let blocks = self.tail_blocks(&session, &batch.steps)?;
+                batch.outputs.push(Output::SessionEnded {
                     id: session.id.clone(),
                     end: session.last,
                     reason,
                 });
-                ended.push(session.id.clone());
-                steps.push(IngestStep::End {
+                batch.ended.push(session.id.clone());
+                batch.steps.push(IngestStep::End {
                     id: session.id,
                     end: session.last,
                     reason,
                     blocks,
                 });
             }
-            match &mut open {
+            match &mut batch.open {
                 Some(session) => {
                     session.observe(at, &event.app, &self.config);
-                    steps.push(IngestStep::Append {
+                    batch.steps.push(IngestStep::Append {
                         id: session.id.clone(),
                         attributed: at,
                         event: event.clone(),
                     });
                 }
                 None => {
-                    let id = match self.fresh_id(&started) {
-                        Ok(id) => id,
-                        Err(e) => {
-                            self.next_id = next_id;
-                            return Err(e);
-                        }
-                    };
-                    started.push(id.clone());
-                    outputs.push(Output::SessionStarted {
+                    let id = self.fresh_id(&batch.started)?;
+                    batch.started.push(id.clone());
+                    batch.outputs.push(Output::SessionStarted {
                         id: id.clone(),
                         start: at,
                     });
-                    steps.push(IngestStep::Start {
+                    batch.steps.push(IngestStep::Start {
                         session: Session::active(id.clone(), at, event.offset),
                         first: event.clone(),
                     });
-                    open = Some(OpenSession::new(id, at, &event.app, self.config.window));
+                    batch.open = Some(OpenSession::new(id, at, &event.app, self.config.window));
                 }
             }
         }
-        if let Err(e) = self.store.ingest(&steps) {
-            self.next_id = next_id;
-            return Err(e);
+        if !batch.late.is_empty() {
+            let late: Vec<&Event> = batch.late.iter().map(|&i| &events[i]).collect();
+            self.place_late(late, batch)?;
         }
-        self.state = open.map_or(State::Idle, State::Open);
-        self.floor = floor;
-        self.finals.extend(ended);
-        self.outputs.extend(outputs);
-        Ok(Ingested {
-            accepted: events.len(),
-            dropped_paused: 0,
-        })
+        Ok(floor)
+    }
+
+    /// Places the batch's late events (SPEC §2), in order of `at`: each
+    /// goes to the session whose `[start, end]` holds its `at` (the open
+    /// one, one this batch touched, or a stored one), or else to a late
+    /// session confined to the gap it falls in. Late sessions are cut by
+    /// the usual rules, never reach the next session's start, and end
+    /// (`end_reason = late`) in this batch. An event that lands in a
+    /// window whose block is written already goes into a new revision of
+    /// that window, written in this batch; a reduced session it lands in
+    /// is queued for a `late` entry.
+    fn place_late(&mut self, mut late: Vec<&Event>, batch: &mut Batch) -> Result<(), Error> {
+        late.sort_by_key(|e| e.at);
+        let window = self.config.window;
+        // The sessions this batch ran through, `(id, start, last)`: their
+        // rows (or their ends) are not in the store yet.
+        let mut spans: Vec<(SessionId, Timestamp, Timestamp)> = Vec::new();
+        if let State::Open(o) = &self.state {
+            spans.push((o.id.clone(), o.start, o.last));
+        }
+        for step in &batch.steps {
+            match step {
+                IngestStep::Start { session, .. } => spans.push((session.id.clone(), session.start, session.start)),
+                IngestStep::Append { id, attributed, .. } => {
+                    if let Some(span) = spans.iter_mut().find(|s| s.0 == *id) {
+                        span.2 = *attributed;
+                    }
+                }
+                IngestStep::End { .. } | IngestStep::Late { .. } | IngestStep::LateBlocks { .. } => {}
+            }
+        }
+        let mut revs: BTreeMap<(SessionId, Timestamp), u32> = BTreeMap::new();
+        let mut written: BTreeMap<SessionId, Vec<StoredEvent>> = BTreeMap::new();
+        let mut tracker: Option<LateSession> = None;
+        for event in late {
+            let at = event.at;
+            let w = at.window_start(window);
+            let holder = spans
+                .iter()
+                .find(|s| s.1 <= at && at <= s.2)
+                .map(|span| (span.0.clone(), false));
+            let around = match holder {
+                Some(_) => None,
+                None => Some(self.store.around(at)?),
+            };
+            let holder = holder.or_else(|| {
+                around
+                    .as_ref()
+                    .and_then(|a| a.holder.as_ref())
+                    .map(|s| (s.id.clone(), matches!(s.phase, Phase::Reduced { .. })))
+            });
+            if let Some((id, reduced)) = holder {
+                let unbuilt = batch.open.as_ref().is_some_and(|o| o.id == id && w >= o.built_until);
+                let rev = if unbuilt {
+                    0
+                } else {
+                    self.fresh_rev(&id, w, &batch.steps, &mut revs)?
+                };
+                if rev > 0 {
+                    written.entry(id.clone()).or_default().push(StoredEvent {
+                        seq: u64::MAX,
+                        session_id: id.clone(),
+                        attributed: at,
+                        rev,
+                        event: event.clone(),
+                    });
+                }
+                if reduced && !batch.ended.contains(&id) {
+                    batch.ended.push(id.clone());
+                }
+                batch.steps.push(IngestStep::Late {
+                    id,
+                    rev,
+                    event: event.clone(),
+                });
+                continue;
+            }
+            let around = around.unwrap_or_default();
+            let hi = spans
+                .iter()
+                .map(|s| s.1)
+                .filter(|t| *t > at)
+                .chain(around.after)
+                .min()
+                .unwrap_or(Timestamp(i64::MAX));
+            if let Some(t) = &mut tracker
+                && at < t.hi
+                && t.open.cut_at(at, &self.config).is_none()
+            {
+                t.open.observe(at, &event.app, &self.config);
+                t.events.push(event.clone());
+                continue;
+            }
+            if let Some(done) = tracker.take() {
+                self.close_late(done, batch);
+            }
+            let id = self.fresh_id(&batch.started)?;
+            batch.started.push(id.clone());
+            tracker = Some(LateSession {
+                open: OpenSession::new(id, at, &event.app, window),
+                hi,
+                events: vec![event.clone()],
+            });
+        }
+        if let Some(done) = tracker.take() {
+            self.close_late(done, batch);
+        }
+        for (id, events) in written {
+            let blocks = build_blocks(&id, &events, window, Timestamp(i64::MIN), Timestamp(i64::MAX));
+            batch.steps.push(IngestStep::LateBlocks { id, blocks });
+        }
+        Ok(())
+    }
+
+    /// The revision a late event into `(id, w)` goes to, when that
+    /// window's blocks are written already: one past the highest there
+    /// (stored or written earlier in this batch), at least 1, shared by
+    /// every late event of this batch into that window.
+    fn fresh_rev(
+        &self,
+        id: &SessionId,
+        w: Timestamp,
+        steps: &[IngestStep],
+        revs: &mut BTreeMap<(SessionId, Timestamp), u32>,
+    ) -> Result<u32, Error> {
+        if let Some(rev) = revs.get(&(id.clone(), w)) {
+            return Ok(*rev);
+        }
+        let stored = self.store.window_blocks(id, w)?.iter().map(|b| b.rev).max();
+        let in_batch = steps
+            .iter()
+            .filter_map(|s| match s {
+                IngestStep::End { id: i, blocks, .. } if i == id => Some(blocks),
+                _ => None,
+            })
+            .flatten()
+            .filter(|b| b.start == w)
+            .map(|b| b.rev)
+            .max();
+        let rev = stored.max(in_batch).map_or(1, |r| r + 1);
+        revs.insert((id.clone(), w), rev);
+        Ok(rev)
+    }
+
+    /// The steps of a finished late session: its row, its events, its
+    /// end and every block, in the batch's transaction.
+    fn close_late(&self, late: LateSession, batch: &mut Batch) {
+        let LateSession { open, events, .. } = late;
+        let id = open.id.clone();
+        let stored: Vec<StoredEvent> = events
+            .iter()
+            .map(|e| StoredEvent {
+                seq: u64::MAX,
+                session_id: id.clone(),
+                attributed: e.at,
+                rev: 0,
+                event: e.clone(),
+            })
+            .collect();
+        let blocks = build_blocks(
+            &id,
+            &stored,
+            self.config.window,
+            Timestamp(i64::MIN),
+            Timestamp(i64::MAX),
+        );
+        let mut events = events.into_iter();
+        let first = events.next().expect("a late session has a first event");
+        batch.outputs.push(Output::SessionStarted {
+            id: id.clone(),
+            start: open.start,
+        });
+        batch.steps.push(IngestStep::Start {
+            session: Session::active(id.clone(), open.start, first.offset),
+            first,
+        });
+        for event in events {
+            batch.steps.push(IngestStep::Append {
+                id: id.clone(),
+                attributed: event.at,
+                event,
+            });
+        }
+        batch.outputs.push(Output::SessionEnded {
+            id: id.clone(),
+            end: open.last,
+            reason: EndReason::Late,
+        });
+        batch.steps.push(IngestStep::End {
+            id: id.clone(),
+            end: open.last,
+            reason: EndReason::Late,
+            blocks,
+        });
+        batch.ended.push(id);
     }
 
     /// The blocks of `session` not yet written, trailing partial window
@@ -505,13 +754,14 @@ impl<S: Store> Engine<S> {
             let (id, attributed, event) = match step {
                 IngestStep::Start { session, first } => (&session.id, session.start, first),
                 IngestStep::Append { id, attributed, event } => (id, *attributed, event),
-                IngestStep::End { .. } => continue,
+                IngestStep::End { .. } | IngestStep::Late { .. } | IngestStep::LateBlocks { .. } => continue,
             };
             if *id == session.id {
                 events.push(StoredEvent {
                     seq: u64::MAX,
                     session_id: id.clone(),
                     attributed,
+                    rev: 0,
                     event: event.clone(),
                 });
             }
@@ -668,7 +918,10 @@ impl<S: Store> Engine<S> {
             SummarizerKind::Builtin => {
                 let mut batch = Vec::new();
                 for (session, blocks) in self.store.pending_work()? {
-                    let kind = EntryKind::Final;
+                    let kind = match session.phase {
+                        Phase::Reduced { .. } => EntryKind::Late,
+                        Phase::Active | Phase::Ended { .. } | Phase::Failed { .. } => EntryKind::Final,
+                    };
                     let summary = (!blocks.is_empty()).then(|| builtin_summary(&blocks));
                     batch.push(reduction_commit(&session, kind, &blocks, summary.as_ref()));
                     if batch.len() >= REDUCE_BATCH {
@@ -722,8 +975,10 @@ impl<S: Store> Engine<S> {
             let Some(session) = self.store.session(&id)? else {
                 continue;
             };
+            // A reduced session is wanted only when late events gave it
+            // new blocks: a `late` entry covers just those.
             let kind = match session.phase {
-                Phase::Reduced { .. } => continue,
+                Phase::Reduced { .. } => EntryKind::Late,
                 Phase::Active => EntryKind::Flush,
                 Phase::Ended { .. } | Phase::Failed { .. } => EntryKind::Final,
             };
@@ -817,7 +1072,7 @@ impl<S: Store> Engine<S> {
         let same_phase = match session.phase {
             Phase::Active => asked.kind == EntryKind::Flush,
             Phase::Ended { .. } | Phase::Failed { .. } => asked.kind == EntryKind::Final,
-            Phase::Reduced { .. } => false,
+            Phase::Reduced { .. } => asked.kind == EntryKind::Late,
         };
         if !same_phase || session.retry_count != asked.retry_count {
             drop(self, Stale::SessionChanged);
@@ -837,8 +1092,8 @@ impl<S: Store> Engine<S> {
         let kind = asked.kind;
         match &answer.outcome {
             Ok(summary) => Ok(Some(reduction_commit(&session, kind, &asked.blocks, Some(summary)))),
-            Err(e) if kind == EntryKind::Flush => {
-                tracing::warn!(session = %id, error = %e, "flush failed; the next flush covers more");
+            Err(e) if matches!(kind, EntryKind::Flush | EntryKind::Late) => {
+                tracing::warn!(session = %id, error = %e, kind = kind.as_str(), "flush or late reduction failed; the next reduction covers more");
                 self.outputs.push_back(Output::FlushFailed { session_id: id });
                 Ok(None)
             }
@@ -954,12 +1209,14 @@ fn reduction_commit(
     ReductionCommit {
         session_id: session.id.clone(),
         covered: if entry.is_some() {
-            blocks.iter().map(|b| b.start).collect()
+            blocks.iter().map(|b| (b.start, b.rev)).collect()
         } else {
             Vec::new()
         },
-        flush_end: entry.as_ref().map(|e| e.to),
+        // A late entry's blocks lie anywhere in the session: the session's
+        // `flush_end` stays where its own reductions left it.
+        flush_end: entry.as_ref().filter(|_| kind != EntryKind::Late).map(|e| e.to),
         entry,
-        finish: kind != EntryKind::Flush,
+        finish: !matches!(kind, EntryKind::Flush | EntryKind::Late),
     }
 }

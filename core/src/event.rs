@@ -50,8 +50,15 @@ pub struct StoredEvent {
     pub seq: u64,
     /// The owning session.
     pub session_id: SessionId,
-    /// The engine's time for this event: `max(at, floor)` (SPEC §2).
+    /// The engine's time for this event (SPEC §2): its own `at`, or the
+    /// watermark when it arrived no more than `reorder_tolerance` behind it.
     pub attributed: Timestamp,
+    /// Which block of its session's window holds it: 0 for events that
+    /// arrived before their window's block was written; a late event into
+    /// a window whose block already exists gets the next revision, so no
+    /// block an entry already covers ever changes (see [`crate::Block::rev`]).
+    #[serde(default)]
+    pub rev: u32,
     /// The event as received.
     pub event: Event,
 }
@@ -88,6 +95,18 @@ impl Event {
             return Err(Error::InvalidEvent {
                 field: "at",
                 reason: "is further in the future than `future_tolerance_seconds` allows",
+            });
+        }
+        Ok(())
+    }
+
+    /// Refuses an event older than `now - max_lateness` (SPEC §2,
+    /// `max_lateness_days`).
+    pub fn validate_lateness(&self, now: Timestamp, max_lateness: Duration) -> Result<(), Error> {
+        if now.exceeds(self.at, max_lateness) {
+            return Err(Error::InvalidEvent {
+                field: "at",
+                reason: "is older than `max_lateness_days` allows",
             });
         }
         Ok(())

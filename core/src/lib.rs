@@ -44,13 +44,13 @@ pub use engine::{
 pub use error::Error;
 pub use event::{Event, StoredEvent};
 pub use memstore::{MemState, MemStore};
-pub use oracle::{Violation, check, check_quiet};
+pub use oracle::{Violation, check, check_quiet, check_quiet_with, check_with};
 pub use recovery::{BoundCounts, RecoveryInput, RecoveryPlan};
 pub use reduction::{
     BuiltinSummarizer, Entry, EntryKind, NewEntry, ReductionCommit, Summarizer, Summary, SummaryRequest,
     builtin_summary,
 };
 pub use session::{EndReason, Phase, Session, SessionId};
-pub use store::{Dump, IngestStep, Store};
+pub use store::{Around, Dump, IngestStep, Store};
 pub use time::{Timestamp, UtcOffset};
 pub use watcher::{AwEvent, AwWrite, Bucket, BucketKind, Watchers};

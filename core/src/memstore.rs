@@ -15,9 +15,9 @@ use crate::block::{Block, BlockKey, EntryId, LooseBlock};
 use crate::error::Error;
 use crate::event::StoredEvent;
 use crate::recovery::{BlockSpan, RecoveryInput, RecoveryPlan, SessionSpan};
-use crate::reduction::{Entry, ReductionCommit};
+use crate::reduction::{Entry, EntryKind, ReductionCommit};
 use crate::session::{EndReason, Phase, Session, SessionId};
-use crate::store::{Dump, IngestStep, Store};
+use crate::store::{Around, Dump, IngestStep, Store};
 use crate::time::Timestamp;
 
 /// Everything a [`MemStore`] has committed.
@@ -80,8 +80,12 @@ impl MemState {
     fn reduce(&mut self, commit: &ReductionCommit) -> Result<Option<Entry>, Error> {
         let id = &commit.session_id;
         let session = self.sessions.get(id).ok_or_else(|| Error::UnknownSession(id.clone()))?;
-        if matches!(session.phase, Phase::Reduced { .. }) {
+        let late = commit.entry.as_ref().is_some_and(|e| e.kind == EntryKind::Late);
+        if matches!(session.phase, Phase::Reduced { .. }) && !late {
             return Err(conflict(id, "session is already reduced"));
+        }
+        if late && commit.finish {
+            return Err(conflict(id, "a late entry never finishes a session"));
         }
         if commit.entry.is_none() && !commit.covered.is_empty() {
             return Err(conflict(id, "blocks can only be covered by an entry"));
@@ -92,10 +96,11 @@ impl MemState {
         if commit.finish && session.phase == Phase::Active {
             return Err(conflict(id, "an active session cannot be finished"));
         }
-        for start in &commit.covered {
+        for &(start, rev) in &commit.covered {
             let key = BlockKey {
                 session_id: id.clone(),
-                start: *start,
+                start,
+                rev,
             };
             match self.blocks.get(&key) {
                 None => return Err(conflict(id, "covered block does not exist")),
@@ -119,10 +124,11 @@ impl MemState {
         });
         if let Some(e) = &entry {
             self.entries.insert(e.id, e.clone());
-            for start in &commit.covered {
+            for &(start, rev) in &commit.covered {
                 let key = BlockKey {
                     session_id: id.clone(),
-                    start: *start,
+                    start,
+                    rev,
                 };
                 if let Some(b) = self.blocks.get_mut(&key) {
                     b.covered_by = Some(e.id);
@@ -210,6 +216,25 @@ impl Store for MemStore {
                         return Err(conflict(id, "events go to an active session only"));
                     }
                 }
+                IngestStep::Late { id, event, .. } => match st.sessions.get(id) {
+                    None if active.contains_key(id) => {}
+                    None => return Err(Error::UnknownSession(id.clone())),
+                    Some(s) if event.at < s.start || s.phase.end().is_some_and(|end| event.at > end) => {
+                        return Err(conflict(id, "a late event lies outside its session"));
+                    }
+                    Some(_) => {}
+                },
+                IngestStep::LateBlocks { id, blocks } => {
+                    if !st.sessions.contains_key(id) && !active.contains_key(id) {
+                        return Err(Error::UnknownSession(id.clone()));
+                    }
+                    if blocks.iter().any(|b| b.session_id != *id) {
+                        return Err(conflict(id, "a block of another session"));
+                    }
+                    if blocks.iter().any(|b| st.blocks.contains_key(&b.key())) {
+                        return Err(conflict(id, "a late block would replace a block"));
+                    }
+                }
             }
         }
         for step in steps {
@@ -230,6 +255,7 @@ impl Store for MemStore {
                         seq,
                         session_id: session.id.clone(),
                         attributed: session.start,
+                        rev: 0,
                         event: first.clone(),
                     });
                 }
@@ -238,8 +264,23 @@ impl Store for MemStore {
                         seq,
                         session_id: id.clone(),
                         attributed: *attributed,
+                        rev: 0,
                         event: event.clone(),
                     });
+                }
+                IngestStep::Late { id, rev, event } => {
+                    st.events.push(StoredEvent {
+                        seq,
+                        session_id: id.clone(),
+                        attributed: event.at,
+                        rev: *rev,
+                        event: event.clone(),
+                    });
+                }
+                IngestStep::LateBlocks { blocks, .. } => {
+                    for b in blocks {
+                        st.blocks.insert(b.key(), b.clone());
+                    }
                 }
             }
         }
@@ -344,9 +385,48 @@ impl Store for MemStore {
         ))
     }
 
+    fn around(&self, at: Timestamp) -> Result<Around, Error> {
+        let st = self.lock();
+        let mut around = Around::default();
+        for s in st.sessions.values() {
+            match s.phase.end() {
+                None if s.start > at => around.after = Some(around.after.map_or(s.start, |t| t.min(s.start))),
+                None => {}
+                Some(end) if s.start <= at && at <= end => around.holder = Some(s.clone()),
+                Some(end) if end < at => around.before = Some(around.before.map_or(end, |t| t.max(end))),
+                Some(_) => around.after = Some(around.after.map_or(s.start, |t| t.min(s.start))),
+            }
+        }
+        Ok(around)
+    }
+
+    fn window_blocks(&self, id: &SessionId, start: Timestamp) -> Result<Vec<Block>, Error> {
+        let st = self.lock();
+        let key = |rev| BlockKey {
+            session_id: id.clone(),
+            start,
+            rev,
+        };
+        Ok(st
+            .blocks
+            .range(key(0)..=key(u32::MAX))
+            .map(|(_, b)| b.clone())
+            .collect())
+    }
+
     fn pending_sessions(&self) -> Result<Vec<Session>, Error> {
         let st = self.lock();
-        let pending = |s: &&Session| matches!(s.phase, Phase::Ended { .. } | Phase::Failed { .. });
+        let late: BTreeSet<&SessionId> = st
+            .blocks
+            .values()
+            .filter(|b| b.covered_by.is_none())
+            .map(|b| &b.session_id)
+            .collect();
+        let pending = |s: &&Session| match s.phase {
+            Phase::Ended { .. } | Phase::Failed { .. } => true,
+            Phase::Reduced { .. } => late.contains(&s.id),
+            Phase::Active => false,
+        };
         Ok(by_start(st.sessions.values().filter(pending).cloned().collect()))
     }
 
@@ -384,6 +464,7 @@ impl Store for MemStore {
         let from = BlockKey {
             session_id: id.clone(),
             start: Timestamp(i64::MIN),
+            rev: 0,
         };
         Ok(st
             .blocks

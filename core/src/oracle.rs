@@ -7,8 +7,11 @@ use std::fmt;
 
 use chrono::NaiveDate;
 
+use std::time::Duration;
+
 use crate::aggregate::SessionInput;
-use crate::block::{BlockKey, EntryId};
+use crate::block::{Block, BlockKey, EntryId};
+use crate::config::Config;
 use crate::daylog::{day_name, render_day, section_count};
 use crate::event::StoredEvent;
 use crate::reduction::Entry;
@@ -43,6 +46,14 @@ pub enum Violation {
         seq: u64,
         /// Its session.
         session: SessionId,
+    },
+    /// 2: an event's attributed time is neither its `at` nor within the
+    /// reorder tolerance after it.
+    AttributedAway {
+        /// The event's seq.
+        seq: u64,
+        /// Attributed minus `at`, in milliseconds.
+        by_ms: i64,
     },
     /// 3: a block names a session that does not exist.
     BlockWithoutSession(BlockKey),
@@ -137,7 +148,7 @@ pub enum Violation {
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let k = |k: &BlockKey| format!("block ({}, {})", k.session_id, k.start);
+        let k = |k: &BlockKey| format!("block ({}, {}, rev {})", k.session_id, k.start, k.rev);
         match self {
             Self::SessionsOverlap { first, second } => {
                 write!(f, "disjoint: session {second} starts before session {first} ends")
@@ -152,6 +163,10 @@ impl fmt::Display for Violation {
             Self::EventOutsideSession { seq, session } => {
                 write!(f, "owned events: event {seq} lies outside session {session}")
             }
+            Self::AttributedAway { seq, by_ms } => write!(
+                f,
+                "owned events: event {seq} is attributed {by_ms} ms away from its own time, beyond the reorder tolerance"
+            ),
             Self::BlockWithoutSession(key) => write!(f, "no double attribution: {} names a missing session", k(key)),
             Self::BlockCountMismatch { key, block, events } => {
                 write!(
@@ -208,13 +223,20 @@ impl fmt::Display for Violation {
 }
 
 /// Checks the invariants that hold at every instant: 1 (disjoint), 2
-/// (owned events), 3 (no double attribution), the block counts behind 4,
-/// and 6 (projection, when the dump carries day files).
+/// (owned events, with the default `reorder_tolerance`), 3 (no double
+/// attribution), the block counts behind 4, and 6 (projection, when the
+/// dump carries day files).
 pub fn check(dump: &Dump) -> Vec<Violation> {
+    check_with(dump, Config::default().reorder_tolerance)
+}
+
+/// [`check`] for a store whose engine ran with `reorder_tolerance`.
+pub fn check_with(dump: &Dump, reorder_tolerance: Duration) -> Vec<Violation> {
     let mut out = Vec::new();
     let sessions: BTreeMap<&SessionId, &Session> = dump.sessions.iter().map(|s| (&s.id, s)).collect();
     check_disjoint(dump, &mut out);
     check_events(dump, &sessions, &mut out);
+    check_attribution(dump, reorder_tolerance, &mut out);
     check_blocks(dump, &sessions, &mut out);
     check_projection(dump, &mut out);
     out
@@ -223,16 +245,15 @@ pub fn check(dump: &Dump) -> Vec<Violation> {
 /// [`check`] plus invariant 4 as it holds once the engine is quiet:
 /// every event in a block, every session reduced, every block covered.
 pub fn check_quiet(dump: &Dump) -> Vec<Violation> {
-    let mut out = check(dump);
-    let blocks: BTreeSet<(&SessionId, Timestamp, Timestamp)> =
-        dump.blocks.iter().map(|b| (&b.session_id, b.start, b.end)).collect();
+    check_quiet_with(dump, Config::default().reorder_tolerance)
+}
+
+/// [`check_quiet`] for a store whose engine ran with `reorder_tolerance`.
+pub fn check_quiet_with(dump: &Dump, reorder_tolerance: Duration) -> Vec<Violation> {
+    let mut out = check_with(dump, reorder_tolerance);
+    let blocks = blocks_by_revision(dump);
     for e in &dump.events {
-        let inside = blocks
-            .range(
-                (&e.session_id, Timestamp(i64::MIN), Timestamp(i64::MIN))
-                    ..=(&e.session_id, e.attributed, Timestamp(i64::MAX)),
-            )
-            .any(|(_, start, end)| *start <= e.attributed && e.attributed < *end);
+        let inside = block_of(&blocks, e).is_some();
         if !inside {
             out.push(Violation::EventNotInBlock { seq: e.seq });
         }
@@ -307,28 +328,68 @@ fn check_events(dump: &Dump, sessions: &BTreeMap<&SessionId, &Session>, out: &mu
     }
 }
 
-fn check_blocks(dump: &Dump, sessions: &BTreeMap<&SessionId, &Session>, out: &mut Vec<Violation>) {
-    let entries: BTreeMap<EntryId, &Entry> = dump.entries.iter().map(|e| (e.id, e)).collect();
-    let mut counts: BTreeMap<(&SessionId, Timestamp), u32> = BTreeMap::new();
-    let window_of = |e: &crate::event::StoredEvent| {
-        dump.blocks
-            .binary_search_by(|b| (&b.session_id, b.start).cmp(&(&e.session_id, e.attributed)))
-            .map_or_else(|i| i.checked_sub(1), Some)
-            .map(|i| &dump.blocks[i])
-            .filter(|b| b.session_id == e.session_id && b.start <= e.attributed && e.attributed < b.end)
-    };
+/// Invariant 2's second half: an event is attributed at its own `at`, or,
+/// as a small reordering, at most `tolerance` after it (at the watermark).
+/// Earlier than its `at` is allowed: `daybook repair` brings the events of
+/// a clock that ran ahead back to the present (SPEC §2's future bound),
+/// and the engine itself never attributes an event before its `at`.
+fn check_attribution(dump: &Dump, tolerance: Duration, out: &mut Vec<Violation>) {
+    let tolerance = i64::try_from(tolerance.as_millis()).unwrap_or(i64::MAX);
     for e in &dump.events {
-        if let Some(b) = window_of(e) {
-            *counts.entry((&b.session_id, b.start)).or_default() += 1;
+        let by_ms = e.attributed.millis_since(e.event.at);
+        if by_ms > tolerance {
+            out.push(Violation::AttributedAway { seq: e.seq, by_ms });
         }
     }
+}
+
+/// Blocks keyed by `(session, revision, start)`, to find an event's block.
+type ByRevision<'a> = BTreeMap<(&'a SessionId, u32, Timestamp), &'a Block>;
+
+fn blocks_by_revision(dump: &Dump) -> ByRevision<'_> {
+    dump.blocks
+        .iter()
+        .map(|b| ((&b.session_id, b.rev, b.start), b))
+        .collect()
+}
+
+/// The block of `e`'s session and revision whose window holds its
+/// attributed time.
+fn block_of<'a>(blocks: &ByRevision<'a>, e: &StoredEvent) -> Option<&'a Block> {
+    blocks
+        .range(..=(&e.session_id, e.rev, e.attributed))
+        .next_back()
+        .map(|(_, b)| *b)
+        .filter(|b| b.session_id == e.session_id && b.rev == e.rev && b.start <= e.attributed && e.attributed < b.end)
+}
+
+fn check_blocks(dump: &Dump, sessions: &BTreeMap<&SessionId, &Session>, out: &mut Vec<Violation>) {
+    let entries: BTreeMap<EntryId, &Entry> = dump.entries.iter().map(|e| (e.id, e)).collect();
+    let by_revision = blocks_by_revision(dump);
+    let mut counts: BTreeMap<BlockKey, u32> = BTreeMap::new();
+    for e in &dump.events {
+        if let Some(b) = block_of(&by_revision, e) {
+            *counts.entry(b.key()).or_default() += 1;
+        }
+    }
+    // Each entry's span over the revision-0 blocks it covers: in-order
+    // reductions of one session cover disjoint runs of windows, but late
+    // blocks (revision 1 on) lie inside windows an earlier entry spans,
+    // so an entry that covers one has a window reaching over others.
+    let mut spans: BTreeMap<EntryId, (Timestamp, Timestamp)> = BTreeMap::new();
     for b in &dump.blocks {
         let key = b.key();
         if !sessions.contains_key(&b.session_id) {
             out.push(Violation::BlockWithoutSession(key.clone()));
         }
+        if b.rev == 0
+            && let Some(entry) = b.covered_by
+        {
+            let span = spans.entry(entry).or_insert((b.start, b.end));
+            *span = (span.0.min(b.start), span.1.max(b.end));
+        }
         // Blocks imported without events keep their own count.
-        if let Some(&events) = counts.get(&(&b.session_id, b.start))
+        if let Some(&events) = counts.get(&key)
             && events != b.capture_count
         {
             out.push(Violation::BlockCountMismatch {
@@ -358,13 +419,29 @@ fn check_blocks(dump: &Dump, sessions: &BTreeMap<&SessionId, &Session>, out: &mu
         }
         by_session.entry(&e.session_id).or_default().push(e);
     }
-    for entries in by_session.values_mut() {
-        entries.sort_by_key(|e| (e.from, e.id));
-        for pair in entries.windows(2) {
-            if pair[0].to > pair[1].from {
+    // An entry is taken at its window, unless it covers late blocks: then
+    // at the span of its revision-0 blocks (none: nothing to keep apart).
+    let late: BTreeSet<EntryId> = dump
+        .blocks
+        .iter()
+        .filter(|b| b.rev > 0)
+        .filter_map(|b| b.covered_by)
+        .collect();
+    for entries in by_session.values() {
+        let mut runs: Vec<(Timestamp, Timestamp, EntryId)> = entries
+            .iter()
+            .filter_map(|e| match spans.get(&e.id) {
+                _ if !late.contains(&e.id) => Some((e.from, e.to, e.id)),
+                Some(&(from, to)) => Some((from, to, e.id)),
+                None => None,
+            })
+            .collect();
+        runs.sort();
+        for pair in runs.windows(2) {
+            if pair[0].1 > pair[1].0 {
                 out.push(Violation::EntriesOverlap {
-                    first: pair[0].id,
-                    second: pair[1].id,
+                    first: pair[0].2,
+                    second: pair[1].2,
                 });
             }
         }

@@ -22,6 +22,9 @@ pub enum EntryKind {
     Final,
     /// Written without the summarizer after too many failures.
     Heuristic,
+    /// Covers only the blocks late events added to a session that was
+    /// already reduced (SPEC §2); the session stays reduced.
+    Late,
 }
 
 impl EntryKind {
@@ -31,12 +34,13 @@ impl EntryKind {
             Self::Flush => "flush",
             Self::Final => "final",
             Self::Heuristic => "heuristic",
+            Self::Late => "late",
         }
     }
 
     /// Parses [`Self::as_str`]'s output.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Flush, Self::Final, Self::Heuristic]
+        [Self::Flush, Self::Final, Self::Heuristic, Self::Late]
             .into_iter()
             .find(|k| k.as_str() == s)
     }
@@ -94,8 +98,8 @@ pub struct ReductionCommit {
     pub session_id: SessionId,
     /// The entry, or `None` for a final reduction with nothing left to cover.
     pub entry: Option<NewEntry>,
-    /// Starts of the session's blocks the entry covers.
-    pub covered: Vec<Timestamp>,
+    /// `(start, rev)` of the session's blocks the entry covers.
+    pub covered: Vec<(Timestamp, u32)>,
     /// The end of the last covered block.
     pub flush_end: Option<Timestamp>,
     /// Whether the session becomes `reduced`.
@@ -548,6 +552,7 @@ mod tests {
             session_id: "s".into(),
             start: Timestamp(T0 + min * 60_000),
             end: Timestamp(T0 + (min + 1) * 60_000),
+            rev: 0,
             offset: UtcOffset::UTC,
             lines: apps.iter().map(|a| format!("{a} — work")).collect(),
             apps: apps.iter().map(|a| (*a).to_owned()).collect(),

@@ -59,6 +59,9 @@ pub enum EndReason {
     Paused,
     /// Startup recovery ended an orphan.
     Recovered,
+    /// A late session (SPEC §2): made of late events in a gap between
+    /// sessions, ended when its batch committed.
+    Late,
     /// Ended in another tool and imported (`daybook import`); that tool
     /// recorded no reason.
     Imported,
@@ -75,6 +78,7 @@ impl EndReason {
             Self::DailySafetyNet => "daily_safety_net",
             Self::Paused => "paused",
             Self::Recovered => "recovered",
+            Self::Late => "late",
             Self::Imported => "imported",
         }
     }
@@ -89,6 +93,7 @@ impl EndReason {
             Self::DailySafetyNet,
             Self::Paused,
             Self::Recovered,
+            Self::Late,
             Self::Imported,
         ]
         .into_iter()
@@ -356,7 +361,12 @@ mod tests {
 
     #[test]
     fn end_reason_names_round_trip() {
-        for r in [EndReason::IdleGap, EndReason::Recovered, EndReason::DailySafetyNet] {
+        for r in [
+            EndReason::IdleGap,
+            EndReason::Recovered,
+            EndReason::DailySafetyNet,
+            EndReason::Late,
+        ] {
             assert_eq!(EndReason::parse(r.as_str()), Some(r));
         }
     }

@@ -38,6 +38,26 @@ pub enum IngestStep {
         /// Its first event, attributed at `session.start`.
         first: Event,
     },
+    /// Append a late event (SPEC §2) to a session of any status whose
+    /// `[start, end]` holds its `at`; it is attributed at its `at`, in the
+    /// block revision `rev` of its window.
+    Late {
+        /// The session.
+        id: SessionId,
+        /// Its revision (see [`crate::StoredEvent::rev`]).
+        rev: u32,
+        /// The event; attributed at its own `at`.
+        event: Event,
+    },
+    /// Write new blocks of a session that late events made (their own
+    /// revisions of windows that had a block already). A block already
+    /// present is refused, so no block an entry covers ever changes.
+    LateBlocks {
+        /// The session.
+        id: SessionId,
+        /// The new blocks.
+        blocks: Vec<Block>,
+    },
     /// Append an event to an active session.
     Append {
         /// The session.
@@ -47,6 +67,20 @@ pub enum IngestStep {
         /// The event.
         event: Event,
     },
+}
+
+/// Where an instant lies among the stored sessions that are not active
+/// (the engine knows the active one better than the store): what a late
+/// event needs to find its session or its gap (SPEC §2).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Around {
+    /// The session whose `[start, end]` holds the instant, if any.
+    pub holder: Option<Session>,
+    /// The latest end before the instant (the gap's lower bound).
+    pub before: Option<Timestamp>,
+    /// The earliest start of any session, active included, after the
+    /// instant (the gap's upper bound).
+    pub after: Option<Timestamp>,
 }
 
 /// The logical content of a store, in a canonical order, for checking and
@@ -94,7 +128,8 @@ pub trait Store {
 
     /// Commits a reduction: the entry, the mark on each covered block, the
     /// session's `flush_end` and, if `finish`, `reduced`. Refuses
-    /// (`Conflict`) if the session is already reduced, a block is already
+    /// (`Conflict`) if the session is already reduced (unless the entry is
+    /// a `late` one, which never finishes), a block is already
     /// covered or missing, blocks are covered without an entry, the entry
     /// belongs to another session, or an active session would be finished.
     /// Returns the new entry, if one was written.
@@ -122,7 +157,15 @@ pub trait Store {
     /// Every `active` session, by `(start, id)`.
     fn active_sessions(&self) -> Result<Vec<Session>, Error>;
 
-    /// Every `ended` or `failed` session, by `(start, id)`: reduce-pending's work.
+    /// Where `at` lies among the sessions that are not active (see
+    /// [`Around`]).
+    fn around(&self, at: Timestamp) -> Result<Around, Error>;
+
+    /// Every block of one session's window, every revision, by revision.
+    fn window_blocks(&self, id: &SessionId, start: Timestamp) -> Result<Vec<Block>, Error>;
+
+    /// Every `ended` or `failed` session, and every `reduced` one that late
+    /// events gave uncovered blocks, by `(start, id)`: reduce-pending's work.
     fn pending_sessions(&self) -> Result<Vec<Session>, Error>;
 
     /// Every pending session (as [`Store::pending_sessions`]) with its

@@ -160,22 +160,29 @@ fn a_clock_that_goes_backwards_never_makes_sessions_overlap() {
     let mut rig = Rig::new(Config::default());
     rig.start(at(0));
     rig.script(&[(0, "Code"), (60, "Code")]);
-    // The clock jumps back an hour: the event is attributed at the last time.
+    // The clock jumps back an hour: the event is late, attributed at its
+    // own time, in a late session before the open one.
     rig.send(at(90), &[ev(at(-3600), "Code")]);
     let dump = rig.checked();
-    assert_eq!(dump.events.last().map(|e| e.attributed), Some(at(60)));
-    assert_eq!(
-        dump.events.last().map(|e| e.event.at),
-        Some(at(-3600)),
-        "the original at is kept"
-    );
-    // Crash, restart: the floor is the latest end of any session.
+    let late = dump.events.iter().find(|e| e.event.at == at(-3600)).expect("stored");
+    assert_eq!(late.attributed, at(-3600), "a late event keeps its own time");
+    assert_ne!(late.session_id, dump.events[0].session_id);
+    // Crash, restart: the watermark is the latest end of any session.
     rig.crash();
     rig.start(at(100));
     rig.send(at(100), &[ev(at(-7200), "Code")]);
     let dump = rig.checked();
-    let first_end = dump.sessions[0].phase.end().expect("recovered");
-    assert!(dump.sessions[1].start >= first_end, "{:?}", spans(&dump.sessions));
+    assert_eq!(
+        spans(&dump.sessions)
+            .iter()
+            .map(|s| (s.0, s.1, s.3))
+            .collect::<Vec<_>>(),
+        [
+            (at(-7200), Some(at(-7200)), Some("late")),
+            (at(-3600), Some(at(-3600)), Some("late")),
+            (at(0), Some(at(120)), Some("recovered")),
+        ]
+    );
 }
 
 #[test]

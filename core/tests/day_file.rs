@@ -283,6 +283,7 @@ proptest! {
                         seq: (k * 100 + i) as u64,
                         session_id: id.clone(),
                         attributed: at,
+                        rev: 0,
                         event: event(at, CONTEXTS[i % CONTEXTS.len()]),
                     }
                 })

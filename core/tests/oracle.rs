@@ -43,6 +43,7 @@ fn event(seq: u64, session: &str, s: i64) -> StoredEvent {
         seq,
         session_id: sid(session),
         attributed: at(s),
+        rev: 0,
         event: Event::new(at(s), "Code"),
     }
 }
@@ -53,6 +54,7 @@ fn block(session: &str, s: i64, capture_count: u32, covered_by: Option<u64>) -> 
         session_id: sid(session),
         start: at(s),
         end: at(s + 60),
+        rev: 0,
         offset: UtcOffset::UTC,
         lines: vec!["Code".into()],
         apps: vec!["Code".into()],
@@ -132,6 +134,7 @@ fn key(session: &str, s: i64) -> BlockKey {
     BlockKey {
         session_id: sid(session),
         start: at(s),
+        rev: 0,
     }
 }
 
@@ -218,11 +221,52 @@ fn owned_events_lie_inside_their_session() {
     let mut dump = good();
     // Still inside b's block [300 s, 360 s), but after b's end at 330 s.
     dump.events[4].attributed = at(340);
+    dump.events[4].event.at = at(340);
     let outside = Violation::EventOutsideSession {
         seq: 5,
         session: sid("b"),
     };
     assert_only(&check_quiet(&dump), outside, "owned events");
+}
+
+#[test]
+fn owned_events_are_attributed_at_their_own_time_or_within_the_tolerance() {
+    let mut dump = good();
+    // 5 s after its own time: a reordering, attributed at the watermark.
+    dump.events[1].event.at = Timestamp(dump.events[1].attributed.0 - 5_000);
+    assert_eq!(check_quiet(&dump), []);
+    // Further behind: a late event must keep its own time.
+    dump.events[1].event.at = Timestamp(dump.events[1].attributed.0 - 5_001);
+    let away = Violation::AttributedAway { seq: 2, by_ms: 5_001 };
+    assert_only(&check_quiet(&dump), away, "owned events");
+    // Before its own time: only `daybook repair` does that, to events of
+    // a clock that ran ahead.
+    dump.events[1].event.at = Timestamp(dump.events[1].attributed.0 + 60_000);
+    assert_eq!(check_quiet(&dump), []);
+}
+
+#[test]
+fn late_blocks_are_counted_by_revision_and_may_lie_inside_an_earlier_entry() {
+    let mut dump = good();
+    // A late event in a's first window, in revision 1, covered by a late
+    // entry whose window reaches over entry 2's.
+    let mut late = event(9, "a", 10);
+    late.rev = 1;
+    dump.events.push(late);
+    let mut b = block("a", 0, 1, Some(9));
+    b.rev = 1;
+    dump.blocks.insert(1, b);
+    dump.entries.push(entry(9, "a", EntryKind::Late, 0, 120));
+    project(&mut dump);
+    assert_eq!(check_quiet(&dump), []);
+    // Its count is its own revision's.
+    dump.blocks[1].capture_count = 2;
+    let mismatch = Violation::BlockCountMismatch {
+        key: BlockKey { rev: 1, ..key("a", 0) },
+        block: 2,
+        events: 1,
+    };
+    assert_only(&check_quiet(&dump), mismatch, "no loss");
 }
 
 #[test]

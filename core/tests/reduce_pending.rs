@@ -78,6 +78,12 @@ impl Store for Recording {
     fn active_sessions(&self) -> Result<Vec<Session>, Error> {
         self.inner.active_sessions()
     }
+    fn around(&self, at: Timestamp) -> Result<daybook_core::Around, Error> {
+        self.inner.around(at)
+    }
+    fn window_blocks(&self, id: &SessionId, start: Timestamp) -> Result<Vec<Block>, Error> {
+        self.inner.window_blocks(id, start)
+    }
     fn pending_sessions(&self) -> Result<Vec<Session>, Error> {
         self.inner.pending_sessions()
     }
@@ -130,6 +136,7 @@ fn pending(store: &mut Recording, n: usize) {
                 session_id: s.id.clone(),
                 start: Timestamp(s.start.0 + k * 60_000),
                 end: Timestamp(s.start.0 + (k + 1) * 60_000),
+                rev: 0,
                 offset: UtcOffset::UTC,
                 lines: vec![format!("Code — {} block {k}", s.id)],
                 apps: vec!["Code".to_owned()],

@@ -616,7 +616,8 @@ impl Cli {
             }
             other => other?,
         };
-        let tolerance = self.settings()?.engine.future_tolerance;
+        let engine = self.settings()?.engine;
+        let (tolerance, max_lateness) = (engine.future_tolerance, engine.max_lateness);
         if !data.is_locked()? {
             return Err(Error::NotRunning {
                 addr: "(none)".into(),
@@ -644,10 +645,12 @@ impl Cli {
             );
             bar
         });
-        let (events, lines) = read_event_lines(reader, &name, tolerance)?;
-        let mut sent = 0u64;
+        let (events, lines) = read_event_lines(reader, &name, tolerance, max_lateness)?;
+        let (mut sent, mut late) = (0u64, 0u64);
         for range in batches(&events) {
-            sent += post_batch(&api, &events[range.clone()], &lines[range], &name, sent)?;
+            let (accepted, late_here) = post_batch(&api, &events[range.clone()], &lines[range], &name, sent)?;
+            sent += accepted;
+            late += late_here;
             if let Some(bar) = &bar {
                 bar.set_position(sent);
             }
@@ -655,7 +658,10 @@ impl Cli {
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
-        println!("{sent} events accepted");
+        // Late events (SPEC §2) are stored at their own time, in the
+        // session or day they happened in: say so, since they do not show
+        // up where the newest events do.
+        println!("{sent} events accepted ({late} late, 0 refused as too old)");
         Ok(true)
     }
 
@@ -910,12 +916,15 @@ fn get(api: &Api, path: &str) -> Result<String> {
 }
 
 /// Every non-blank line of `reader` as an event object, each checked as
-/// the daemon checks it (the future bound with the configured tolerance),
-/// with its 1-based line number. The first bad line is an error naming it.
+/// the daemon checks it (the future bound with the configured tolerance,
+/// and `max_lateness_days`), with its 1-based line number. The first bad
+/// line is an error naming it; events too old are refused together, every
+/// one of their lines named, before anything is sent.
 fn read_event_lines(
     reader: impl BufRead,
     name: &Path,
     tolerance: std::time::Duration,
+    max_lateness: std::time::Duration,
 ) -> Result<(Vec<Value>, Vec<usize>)> {
     let now = clock::now();
     let bad = |line: usize, message: String| Error::BadInput {
@@ -924,6 +933,7 @@ fn read_event_lines(
     };
     let mut events = Vec::new();
     let mut lines = Vec::new();
+    let mut too_old = Vec::new();
     for (i, line) in reader.lines().enumerate() {
         let line = line.map_err(|source| Error::Io {
             what: "reading",
@@ -940,9 +950,25 @@ fn read_event_lines(
         let parsed = crate::http::parse_events(line.as_bytes(), now).map_err(|e| bad(i + 1, e.to_string()))?;
         for event in &parsed {
             event.validate(now, tolerance).map_err(|e| bad(i + 1, e.to_string()))?;
+            if event.validate_lateness(now, max_lateness).is_err() {
+                too_old.push(i + 1);
+            }
         }
         events.push(v);
         lines.push(i + 1);
+    }
+    if !too_old.is_empty() {
+        let shown: Vec<String> = too_old.iter().take(20).map(usize::to_string).collect();
+        return Err(Error::BadInput {
+            path: name.to_owned(),
+            message: format!(
+                "{} event(s) refused as older than `max_lateness_days` ({}) allows, on line {}{}; nothing was sent",
+                too_old.len(),
+                max_lateness.as_secs_f64() / 86_400.0,
+                shown.join(", "),
+                if too_old.len() > shown.len() { ", …" } else { "" }
+            ),
+        });
     }
     Ok((events, lines))
 }
@@ -975,10 +1001,10 @@ fn batches(events: &[Value]) -> Vec<std::ops::Range<usize>> {
     out
 }
 
-/// Posts a batch; on a 400 names the line of the bad item, and on any
-/// failure after the first batch says how many events were already
-/// stored, so the user does not send them twice.
-fn post_batch(api: &Api, batch: &[Value], lines: &[usize], name: &Path, sent_before: u64) -> Result<u64> {
+/// Posts a batch: `(accepted, late)`. On a 400 names the line of the bad
+/// item, and on any failure after the first batch says how many events
+/// were already stored, so the user does not send them twice.
+fn post_batch(api: &Api, batch: &[Value], lines: &[usize], name: &Path, sent_before: u64) -> Result<(u64, u64)> {
     let stored = match (sent_before, lines.first()) {
         (0, _) | (_, None) => "; nothing was stored".to_owned(),
         (n, Some(first)) => format!("; the {n} events before line {first} were stored"),
@@ -1000,7 +1026,10 @@ fn post_batch(api: &Api, batch: &[Value], lines: &[usize], name: &Path, sent_bef
     match status {
         200 => {
             let v: Value = serde_json::from_str(&body).unwrap_or_default();
-            Ok(v["accepted"].as_u64().unwrap_or(batch.len() as u64))
+            Ok((
+                v["accepted"].as_u64().unwrap_or(batch.len() as u64),
+                v["late"].as_u64().unwrap_or(0),
+            ))
         }
         400 => {
             let v: Value = serde_json::from_str(&body).unwrap_or_default();

@@ -285,6 +285,8 @@ struct RawSettings {
     empty_session_minutes: Option<RawDuration>,
     daily_safety_net: Option<String>,
     future_tolerance_seconds: Option<RawDuration>,
+    reorder_tolerance_seconds: Option<RawDuration>,
+    max_lateness_days: Option<RawDuration>,
     summarizer_concurrency: Option<usize>,
     shutdown_grace_seconds: Option<RawDuration>,
     ignore_apps: Option<Vec<String>>,
@@ -313,6 +315,7 @@ impl RawDuration {
 const SECOND: Duration = Duration::from_secs(1);
 const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(24 * 3600);
 
 impl Settings {
     /// Reads `path` if given (it must exist) or the default config path if
@@ -375,6 +378,13 @@ impl Settings {
             "future_tolerance_seconds",
             SECOND,
         )?;
+        set(
+            &mut e.reorder_tolerance,
+            &raw.reorder_tolerance_seconds,
+            "reorder_tolerance_seconds",
+            SECOND,
+        )?;
+        set(&mut e.max_lateness, &raw.max_lateness_days, "max_lateness_days", DAY)?;
         set(
             &mut e.empty_session,
             &raw.empty_session_minutes,

@@ -723,7 +723,7 @@ fn write_blocks(tx: &Transaction<'_>, batch: &[(OcBlock, Option<SessionId>)]) ->
     let mut owned = tx
         .prepare_cached(
             "INSERT INTO blocks (session_id, start_ms, end_ms, offset_s, lines, apps, capture_count)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (session_id, start_ms) DO NOTHING",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (session_id, start_ms, rev) DO NOTHING",
         )
         .map_err(storage)?;
     let mut same = tx

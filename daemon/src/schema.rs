@@ -145,6 +145,49 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX aw_events_by_bucket ON aw_events (bucket, start_ns, id);
     ",
+    // 5: late events (SPEC §2). An event records the block revision it
+    // went into (0 for every event so far); a block is keyed by session,
+    // window and revision, so a late event adds a new block beside one an
+    // entry covers instead of changing it; an entry may be `late`. The
+    // entries and blocks tables are rebuilt (a CHECK and a primary key
+    // change) keeping every row, with foreign keys off as for migration 2.
+    // Uncovered blocks get a small partial index: reduce-pending finds
+    // the reduced sessions that late events gave new blocks through it.
+    "
+    ALTER TABLE events ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+
+    CREATE TABLE entries_new (
+        id         INTEGER PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions (id),
+        kind       TEXT NOT NULL CHECK (kind IN ('flush', 'final', 'heuristic', 'late')),
+        from_ms    INTEGER NOT NULL,
+        to_ms      INTEGER NOT NULL,
+        offset_s   INTEGER NOT NULL,
+        day        TEXT NOT NULL,
+        body       TEXT NOT NULL
+    );
+    INSERT INTO entries_new SELECT id, session_id, kind, from_ms, to_ms, offset_s, day, body FROM entries;
+    DROP TABLE entries;
+    ALTER TABLE entries_new RENAME TO entries;
+    CREATE INDEX entries_by_day ON entries (day, from_ms, id);
+
+    CREATE TABLE blocks_new (
+        session_id    TEXT NOT NULL REFERENCES sessions (id),
+        start_ms      INTEGER NOT NULL,
+        end_ms        INTEGER NOT NULL,
+        offset_s      INTEGER NOT NULL,
+        lines         TEXT NOT NULL,
+        apps          TEXT NOT NULL,
+        capture_count INTEGER NOT NULL,
+        entry_id      INTEGER REFERENCES entries (id),
+        rev           INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (session_id, start_ms, rev)
+    ) WITHOUT ROWID;
+    INSERT INTO blocks_new SELECT session_id, start_ms, end_ms, offset_s, lines, apps, capture_count, entry_id, 0 FROM blocks;
+    DROP TABLE blocks;
+    ALTER TABLE blocks_new RENAME TO blocks;
+    CREATE INDEX blocks_uncovered ON blocks (session_id) WHERE entry_id IS NULL;
+    ",
     // 6: full-text search (SPEC §12). Two FTS5 indexes over the rows
     // themselves (external content: the text is not stored twice):
     // events by app, title, url and typed text, entries by their body
@@ -288,12 +331,28 @@ mod tests {
         tx.commit().unwrap();
     }
 
-    /// Every row of every table, in key order.
+    /// Every row of every table, in key order, in version 1's columns
+    /// (later migrations add columns, never change these).
     fn rows(path: &Path) -> Vec<Vec<Value>> {
         let conn = Connection::open(path).unwrap();
         let mut all = Vec::new();
-        for table in ["sessions", "events", "entries", "blocks", "loose_blocks"] {
-            let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2")).unwrap();
+        let tables = [
+            ("sessions", "*"),
+            (
+                "events",
+                "seq, session_id, attributed_ms, at_ms, offset_s, app, title, url, text, source",
+            ),
+            ("entries", "*"),
+            (
+                "blocks",
+                "session_id, start_ms, end_ms, offset_s, lines, apps, capture_count, entry_id",
+            ),
+            ("loose_blocks", "*"),
+        ];
+        for (table, columns) in tables {
+            let mut stmt = conn
+                .prepare(&format!("SELECT {columns} FROM {table} ORDER BY 1, 2"))
+                .unwrap();
             let n = stmt.column_count();
             let found = stmt
                 .query_map([], |r| {
@@ -468,6 +527,76 @@ mod tests {
             problems.iter().any(|p| p.contains("whose events row is not there")),
             "{problems:?}"
         );
+    /// The migration that keys blocks by revision (issue 11): every row
+    /// kept, every event and block at revision 0, and what late events
+    /// need works on the migrated file: a second block of a covered
+    /// window, a `late` entry over it, reduce-pending finding it.
+    #[test]
+    fn the_revision_migration_keeps_every_row_at_revision_0_and_takes_late_blocks() {
+        use daybook_core::{Block, EntryKind, IngestStep, NewEntry, ReductionCommit, SessionId, UtcOffset};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("daybook.db");
+        version_1(&path, ROWS, "WAL");
+        let before = rows(&path);
+        let mut store = SqliteStore::open(&path).unwrap();
+        assert_eq!(rows(&path), before, "the migration changed a row");
+        let dump = store.dump().unwrap();
+        assert!(dump.events.iter().all(|e| e.rev == 0));
+        assert!(dump.blocks.iter().all(|b| b.rev == 0));
+        assert_eq!(dump.blocks.len(), 3);
+
+        let id = SessionId::from("s7-1");
+        let late = Block {
+            rev: 1,
+            covered_by: None,
+            ..dump.blocks[0].clone()
+        };
+        let mut event = dump.events[0].event.clone();
+        event.at = Timestamp(30_000);
+        store
+            .ingest(&[
+                IngestStep::Late {
+                    id: id.clone(),
+                    rev: 1,
+                    event,
+                },
+                IngestStep::LateBlocks {
+                    id: id.clone(),
+                    blocks: vec![late.clone()],
+                },
+            ])
+            .unwrap();
+        assert_eq!(
+            store.window_blocks(&id, Timestamp(0)).unwrap().len(),
+            2,
+            "a covered window takes a second revision"
+        );
+        let pending: Vec<String> = store.pending_sessions().unwrap().into_iter().map(|s| s.id.0).collect();
+        assert_eq!(
+            pending,
+            ["s7-1", "s7-2", "s7-3"],
+            "the reduced session has a late block"
+        );
+        store
+            .commit_reduction(&ReductionCommit {
+                session_id: id.clone(),
+                entry: Some(NewEntry {
+                    session_id: id.clone(),
+                    kind: EntryKind::Late,
+                    from: late.start,
+                    to: late.end,
+                    offset: UtcOffset(3600),
+                    body: "late".into(),
+                }),
+                covered: vec![(late.start, 1)],
+                flush_end: None,
+                finish: false,
+            })
+            .expect("a late entry over a reduced session's new block");
+        let pending: Vec<String> = store.pending_sessions().unwrap().into_iter().map(|s| s.id.0).collect();
+        assert_eq!(pending, ["s7-2", "s7-3"]);
+        let dump = store.dump().unwrap();
+        assert_eq!(dump.entries.last().map(|e| e.kind), Some(EntryKind::Late));
     }
 
     #[test]

@@ -44,6 +44,15 @@ pub struct Accepted {
     pub ignored: usize,
     /// Events dropped because capture is paused.
     pub dropped_paused: usize,
+    /// Accepted events that were late (SPEC §2): more than
+    /// `reorder_tolerance_seconds` behind the latest instant any session
+    /// reached, so attributed at their own time, in the session that
+    /// holds it or a late session in its gap.
+    pub late: usize,
+    /// Events refused as older than `max_lateness_days`: always 0 in an
+    /// acknowledgement, since such an event refuses its whole request
+    /// ([`Refused::TooOld`] carries the count then).
+    pub refused_too_old: usize,
 }
 
 /// The open session, as status shows it.
@@ -100,6 +109,14 @@ pub enum Refused {
         /// What is wrong.
         message: String,
     },
+    /// Events of the request are older than `max_lateness_days` (SPEC
+    /// §2); nothing of it was stored.
+    TooOld {
+        /// Their indices in the request, ascending.
+        indices: Vec<usize>,
+        /// The bound.
+        max_lateness: std::time::Duration,
+    },
     /// The disk holding the data directory is almost full: nothing is
     /// stored while less than `min_free_disk_mb` is free, so neither a
     /// runaway client nor daybook itself can fill the user's disk.
@@ -117,6 +134,17 @@ impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Invalid { message, .. } | Self::Failed(message) => f.write_str(message),
+            Self::TooOld { indices, max_lateness } => {
+                let max_days = max_lateness.as_secs_f64() / 86_400.0;
+                let shown: Vec<String> = indices.iter().take(20).map(usize::to_string).collect();
+                write!(
+                    f,
+                    "{} event(s) are older than `max_lateness_days` ({max_days}) allows: index {}{}; nothing of this request was stored",
+                    indices.len(),
+                    shown.join(", "),
+                    if indices.len() > shown.len() { ", …" } else { "" }
+                )
+            }
             Self::DiskFull { free, floor } => write!(
                 f,
                 "the disk is almost full ({} MiB free); daybook stores nothing while less than {} MiB is free \
@@ -550,10 +578,13 @@ impl Service {
                                 accepted: kept.len(),
                                 ignored: dropped,
                                 dropped_paused: 0,
+                                late: 0,
+                                refused_too_old: 0,
                             };
                             ignored += counts.ignored as u64;
+                            let start = batch.len();
                             batch.extend(kept);
-                            answers.push((counts, reply));
+                            answers.push((counts, start..batch.len(), reply));
                         }
                         Err(refused) => {
                             let _ = reply.send(Err(refused));
@@ -595,7 +626,7 @@ impl Service {
                     tracing::error!(error = %e, "could not count dropped events");
                     self.watch.distrust();
                     self.watchers = before;
-                    for (_, reply) in answers {
+                    for (_, _, reply) in answers {
                         let _ = reply.send(Err(Refused::Failed(e.to_string())));
                     }
                     for (_, reply) in aw_answers {
@@ -607,7 +638,11 @@ impl Service {
                 // acknowledgement finds the record current.
                 self.watch.after_writes();
                 let paused = done.dropped_paused > 0;
-                for (mut counts, reply) in answers {
+                // Each request's late events, from the batch's (ascending)
+                // indices of late events and the request's range in it.
+                for (mut counts, range, reply) in answers {
+                    counts.late =
+                        done.late.partition_point(|&i| i < range.end) - done.late.partition_point(|&i| i < range.start);
                     if paused {
                         counts.dropped_paused = counts.accepted;
                         counts.accepted = 0;
@@ -623,7 +658,7 @@ impl Service {
                 self.engine.store().discard_staged();
                 self.watch.distrust();
                 self.watchers = before;
-                for (_, reply) in answers {
+                for (_, _, reply) in answers {
                     let _ = reply.send(Err(Refused::Failed(e.to_string())));
                 }
                 for (_, reply) in aw_answers {
@@ -878,6 +913,19 @@ impl Service {
             },
             other => Refused::Failed(other.to_string()),
         };
+        let max_lateness = self.engine.config().max_lateness;
+        let too_old: Vec<usize> = events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.validate_lateness(now, max_lateness).is_err())
+            .map(|(i, _)| i)
+            .collect();
+        if !too_old.is_empty() {
+            return Err(Refused::TooOld {
+                indices: too_old,
+                max_lateness,
+            });
+        }
         let total = events.len();
         let mut kept = Vec::with_capacity(total);
         // The HTTP layer checked every field when it parsed the request;

@@ -19,7 +19,7 @@ use chrono::NaiveDate;
 use daybook_core::daylog::{day_name, parse_day_name};
 use daybook_core::recovery::{BlockSpan, RecoveryInput, RecoveryPlan, SessionSpan};
 use daybook_core::{
-    Block, Dump, EndReason, Entry, EntryKind, Error as CoreError, Event, IngestStep, LooseBlock, Phase,
+    Around, Block, Dump, EndReason, Entry, EntryKind, Error as CoreError, Event, IngestStep, LooseBlock, Phase,
     ReductionCommit, Session, SessionId, Store, StoredEvent, Timestamp, UtcOffset,
 };
 use rusqlite::config::DbConfig;
@@ -167,13 +167,14 @@ fn phase_columns(phase: &Phase) -> (&'static str, Option<i64>, Option<&'static s
     )
 }
 
-const EVENT_COLUMNS: &str = "seq, session_id, attributed_ms, at_ms, offset_s, app, title, url, text, source";
+const EVENT_COLUMNS: &str = "seq, session_id, attributed_ms, at_ms, offset_s, app, title, url, text, source, rev";
 
 fn read_event(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
     Ok(StoredEvent {
         seq: r.get::<_, i64>(0)? as u64,
         session_id: SessionId(r.get(1)?),
         attributed: Timestamp(r.get(2)?),
+        rev: r.get(10)?,
         event: Event {
             at: Timestamp(r.get(3)?),
             offset: UtcOffset(r.get(4)?),
@@ -186,10 +187,10 @@ fn read_event(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
     })
 }
 
-const BLOCK_COLUMNS: &str = "session_id, start_ms, end_ms, offset_s, lines, apps, capture_count, entry_id";
+const BLOCK_COLUMNS: &str = "session_id, start_ms, end_ms, offset_s, lines, apps, capture_count, entry_id, rev";
 
 /// The raw columns of a block row.
-type BlockRow = (String, i64, i64, i32, String, String, u32, Option<i64>);
+type BlockRow = (String, i64, i64, i32, String, String, u32, Option<i64>, u32);
 
 fn read_block_row(r: &Row<'_>) -> rusqlite::Result<BlockRow> {
     Ok((
@@ -201,18 +202,20 @@ fn read_block_row(r: &Row<'_>) -> rusqlite::Result<BlockRow> {
         r.get(5)?,
         r.get(6)?,
         r.get(7)?,
+        r.get(8)?,
     ))
 }
 
 fn block(row: BlockRow) -> CoreResult<Block> {
-    let (session, start, end, offset, lines, apps, capture_count, entry) = row;
-    let key = format!("({session}, {start})");
+    let (session, start, end, offset, lines, apps, capture_count, entry, rev) = row;
+    let key = format!("({session}, {start}, {rev})");
     Ok(Block {
         lines: from_json("blocks", &key, &lines)?,
         apps: from_json("blocks", &key, &apps)?,
         session_id: SessionId(session),
         start: Timestamp(start),
         end: Timestamp(end),
+        rev,
         offset: UtcOffset(offset),
         capture_count,
         covered_by: entry.map(|e| e as u64),
@@ -582,8 +585,12 @@ impl SqliteStore {
     fn reduce_in(tx: &Transaction<'_>, commit: &ReductionCommit) -> CoreResult<Option<Entry>> {
         let id = &commit.session_id;
         let status = Self::status(tx, id)?.ok_or_else(|| CoreError::UnknownSession(id.clone()))?;
-        if status == "reduced" {
+        let late = commit.entry.as_ref().is_some_and(|e| e.kind == EntryKind::Late);
+        if status == "reduced" && !late {
             return Err(conflict(id, "session is already reduced"));
+        }
+        if late && commit.finish {
+            return Err(conflict(id, "a late entry never finishes a session"));
         }
         if commit.entry.as_ref().is_some_and(|e| e.session_id != *id) {
             return Err(conflict(id, "the entry belongs to another session"));
@@ -619,12 +626,19 @@ impl SqliteStore {
                 // JSON array): the count says whether each was there and
                 // uncovered, since a start listed twice, missing or covered
                 // matches no row of its own.
-                let starts = serde_json::to_string(&commit.covered.iter().map(|t| t.0).collect::<Vec<_>>())
-                    .expect("integers serialize");
+                let starts = serde_json::to_string(
+                    &commit
+                        .covered
+                        .iter()
+                        .map(|(start, rev)| (start.0, *rev))
+                        .collect::<Vec<_>>(),
+                )
+                .expect("integers serialize");
                 let marked = tx
                     .prepare_cached(
                         "UPDATE blocks SET entry_id = ?3
-                         WHERE session_id = ?1 AND start_ms IN (SELECT value FROM json_each(?2)) AND entry_id IS NULL",
+                         WHERE session_id = ?1 AND entry_id IS NULL AND (start_ms, rev) IN
+                           (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?2))",
                     )
                     .and_then(|mut s| s.execute(params![id.0, starts, entry_id]))
                     .map_err(storage)?;
@@ -666,9 +680,9 @@ impl SqliteStore {
         // function of the events, so only the content is rewritten.
         let mut stmt = tx
             .prepare_cached(
-                "INSERT INTO blocks (session_id, start_ms, end_ms, offset_s, lines, apps, capture_count)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (session_id, start_ms) DO UPDATE SET
+                "INSERT INTO blocks (session_id, start_ms, end_ms, offset_s, lines, apps, capture_count, rev)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (session_id, start_ms, rev) DO UPDATE SET
                    end_ms = excluded.end_ms, offset_s = excluded.offset_s, lines = excluded.lines,
                    apps = excluded.apps, capture_count = excluded.capture_count",
             )
@@ -681,9 +695,42 @@ impl SqliteStore {
                 b.offset.0,
                 to_json(&b.lines),
                 to_json(&b.apps),
-                b.capture_count
+                b.capture_count,
+                b.rev
             ])
             .map_err(storage)?;
+        }
+        Ok(())
+    }
+
+    /// Writes blocks late events made; refuses (`Conflict`) to replace a
+    /// block already there.
+    fn insert_late_blocks(tx: &Transaction<'_>, id: &SessionId, blocks: &[Block]) -> CoreResult<()> {
+        if blocks.iter().any(|b| b.session_id != *id) {
+            return Err(conflict(id, "a block of another session"));
+        }
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT INTO blocks (session_id, start_ms, end_ms, offset_s, lines, apps, capture_count, rev)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (session_id, start_ms, rev) DO NOTHING",
+            )
+            .map_err(storage)?;
+        for b in blocks {
+            let n = stmt
+                .execute(params![
+                    b.session_id.0,
+                    b.start.0,
+                    b.end.0,
+                    b.offset.0,
+                    to_json(&b.lines),
+                    to_json(&b.apps),
+                    b.capture_count,
+                    b.rev
+                ])
+                .map_err(storage)?;
+            if n != 1 {
+                return Err(conflict(id, "a late block would replace a block"));
+            }
         }
         Ok(())
     }
@@ -708,10 +755,16 @@ impl SqliteStore {
         Self::upsert_blocks(tx, blocks)
     }
 
-    fn insert_event(tx: &Transaction<'_>, id: &SessionId, attributed: Timestamp, e: &Event) -> CoreResult<()> {
+    fn insert_event(
+        tx: &Transaction<'_>,
+        id: &SessionId,
+        attributed: Timestamp,
+        rev: u32,
+        e: &Event,
+    ) -> CoreResult<()> {
         tx.prepare_cached(
-            "INSERT INTO events (session_id, attributed_ms, at_ms, offset_s, app, title, url, text, source)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO events (session_id, attributed_ms, at_ms, offset_s, app, title, url, text, source, rev)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )
         .and_then(|mut s| {
             s.execute(params![
@@ -723,7 +776,8 @@ impl SqliteStore {
                 e.title,
                 e.url,
                 e.text,
-                e.source
+                e.source,
+                rev
             ])
         })
         .map_err(storage)?;
@@ -980,7 +1034,7 @@ impl Store for SqliteStore {
                         if session.phase != Phase::Active || Self::insert_session(tx, session)? != 1 {
                             return Err(conflict(&session.id, "session id already exists"));
                         }
-                        Self::insert_event(tx, &session.id, session.start, first)?;
+                        Self::insert_event(tx, &session.id, session.start, 0, first)?;
                         open = Some(&session.id);
                     }
                     IngestStep::Append { id, attributed, event } => {
@@ -990,8 +1044,22 @@ impl Store for SqliteStore {
                             }
                             open = Some(id);
                         }
-                        Self::insert_event(tx, id, *attributed, event)?;
+                        Self::insert_event(tx, id, *attributed, 0, event)?;
                     }
+                    IngestStep::Late { id, rev, event } => {
+                        let bounds: Option<(i64, Option<i64>)> = tx
+                            .prepare_cached("SELECT start_ms, end_ms FROM sessions WHERE id = ?1")
+                            .and_then(|mut s| s.query_row([&id.0], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+                            .map_err(storage)?;
+                        let Some((start, end)) = bounds else {
+                            return Err(CoreError::UnknownSession(id.clone()));
+                        };
+                        if event.at.0 < start || end.is_some_and(|end| event.at.0 > end) {
+                            return Err(conflict(id, "a late event lies outside its session"));
+                        }
+                        Self::insert_event(tx, id, event.at, *rev, event)?;
+                    }
+                    IngestStep::LateBlocks { id, blocks } => Self::insert_late_blocks(tx, id, blocks)?,
                 }
             }
             tx.prepare_cached(
@@ -1074,12 +1142,12 @@ impl Store for SqliteStore {
             // reduction and only into a free window; the row stays, owned.
             let mut adopt = tx
                 .prepare_cached(
-                    "INSERT INTO blocks (session_id, start_ms, end_ms, offset_s, lines, apps, capture_count)
-                     SELECT ?2, l.start_ms, l.end_ms, l.offset_s, l.lines, l.apps, l.capture_count
+                    "INSERT INTO blocks (session_id, start_ms, end_ms, offset_s, lines, apps, capture_count, rev)
+                     SELECT ?2, l.start_ms, l.end_ms, l.offset_s, l.lines, l.apps, l.capture_count, 0
                      FROM loose_blocks l
                      WHERE l.id = ?1 AND l.owner IS NULL
                        AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = ?2 AND s.status <> 'reduced')
-                     ON CONFLICT (session_id, start_ms) DO NOTHING",
+                     ON CONFLICT (session_id, start_ms, rev) DO NOTHING",
                 )
                 .map_err(storage)?;
             let mut own = tx
@@ -1099,8 +1167,70 @@ impl Store for SqliteStore {
         self.sessions_where(&format!("{OPEN} AND status = 'active'"), [])
     }
 
+    fn around(&self, at: Timestamp) -> CoreResult<Around> {
+        // Sessions never overlap: the stored session that starts last at
+        // or before `at` either holds it or ends before it.
+        // Ordered as `sessions_by_start` is, so SQLite walks that index
+        // backwards; of sessions sharing that start (zero-length ones
+        // beside a longer one) the one that ends last decides.
+        let start: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT start_ms FROM sessions WHERE start_ms <= ?1 AND status <> 'active'
+                 ORDER BY start_ms DESC, id DESC LIMIT 1",
+            )
+            .and_then(|mut s| s.query_row([at.0], |r| r.get(0)).optional())
+            .map_err(storage)?;
+        let below = match start {
+            None => None,
+            Some(start) => {
+                let sql = format!(
+                    "SELECT {SESSION_COLUMNS} FROM sessions WHERE start_ms = ?1 AND status <> 'active'
+                     ORDER BY end_ms DESC, id LIMIT 1"
+                );
+                collect(&self.conn, &sql, [start], SessionRow::read, SessionRow::session)?.pop()
+            }
+        };
+        let after: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT min(start_ms) FROM sessions WHERE start_ms > ?1")
+            .and_then(|mut s| s.query_row([at.0], |r| r.get(0)))
+            .map_err(storage)?;
+        let mut around = Around {
+            after: after.map(Timestamp),
+            ..Around::default()
+        };
+        if let Some(s) = below {
+            match s.phase.end() {
+                Some(end) if end >= at => around.holder = Some(s),
+                end => around.before = end,
+            }
+        }
+        Ok(around)
+    }
+
+    fn window_blocks(&self, id: &SessionId, start: Timestamp) -> CoreResult<Vec<Block>> {
+        let sql = format!("SELECT {BLOCK_COLUMNS} FROM blocks WHERE session_id = ?1 AND start_ms = ?2 ORDER BY rev");
+        collect(&self.conn, &sql, params![id.0, start.0], read_block_row, block)
+    }
+
     fn pending_sessions(&self) -> CoreResult<Vec<Session>> {
-        self.sessions_where(&format!("{OPEN} AND status IN ('ended', 'failed')"), [])
+        // Reduced sessions leave the `sessions_open` index; the few with
+        // late blocks still uncovered are found through `blocks_uncovered`.
+        let columns = SESSION_COLUMNS
+            .split(", ")
+            .map(|c| format!("s.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM (
+               SELECT {SESSION_COLUMNS} FROM sessions WHERE {OPEN} AND status IN ('ended', 'failed')
+               UNION
+               SELECT {columns} FROM sessions s
+               WHERE s.status = 'reduced' AND s.id IN (SELECT session_id FROM blocks WHERE entry_id IS NULL)
+             ) ORDER BY start_ms, id"
+        );
+        collect(&self.conn, &sql, [], SessionRow::read, SessionRow::session)
     }
 
     fn due_sessions(&self, now: Timestamp) -> CoreResult<Vec<Session>> {
@@ -1139,9 +1269,11 @@ impl Store for SqliteStore {
             .map(|c| format!("b.{c}"))
             .collect::<Vec<_>>()
             .join(", ");
+        // Every uncovered block of a session that is not active belongs
+        // to a pending session (ended, failed, or reduced with late blocks).
         let sql = format!(
-            "SELECT {columns} FROM sessions s JOIN blocks b ON b.session_id = s.id
-             WHERE s.{OPEN} AND s.status IN ('ended', 'failed') AND b.entry_id IS NULL"
+            "SELECT {columns} FROM blocks b JOIN sessions s ON s.id = b.session_id
+             WHERE b.entry_id IS NULL AND s.status <> 'active'"
         );
         let mut by_session: BTreeMap<SessionId, Vec<Block>> = BTreeMap::new();
         for b in collect(&self.conn, &sql, [], read_block_row, block)? {
@@ -1151,15 +1283,16 @@ impl Store for SqliteStore {
             .into_iter()
             .map(|s| {
                 let mut blocks = by_session.remove(&s.id).unwrap_or_default();
-                blocks.sort_by_key(|b| b.start);
+                blocks.sort_by_key(|b| (b.start, b.rev));
                 (s, blocks)
             })
             .collect())
     }
 
     fn uncovered_blocks(&self, id: &SessionId) -> CoreResult<Vec<Block>> {
-        let sql =
-            format!("SELECT {BLOCK_COLUMNS} FROM blocks WHERE session_id = ?1 AND entry_id IS NULL ORDER BY start_ms");
+        let sql = format!(
+            "SELECT {BLOCK_COLUMNS} FROM blocks WHERE session_id = ?1 AND entry_id IS NULL ORDER BY start_ms, rev"
+        );
         collect(&self.conn, &sql, [&id.0], read_block_row, block)
     }
 
@@ -1259,7 +1392,7 @@ impl Store for SqliteStore {
         )?;
         let blocks = collect(
             &self.conn,
-            &format!("SELECT {BLOCK_COLUMNS} FROM blocks ORDER BY session_id, start_ms"),
+            &format!("SELECT {BLOCK_COLUMNS} FROM blocks ORDER BY session_id, start_ms, rev"),
             [],
             read_block_row,
             block,

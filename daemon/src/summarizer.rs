@@ -382,6 +382,7 @@ mod tests {
                 session_id: SessionId::from("s1"),
                 start,
                 end: Timestamp(start.0 + 60_000),
+                rev: 0,
                 offset: UtcOffset(3600),
                 lines: vec!["Code — main.rs | typed: fn main() {}".into()],
                 apps: vec!["Code".into()],

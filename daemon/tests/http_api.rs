@@ -204,3 +204,47 @@ fn a_field_that_redaction_makes_too_long_is_refused_naming_it() {
     assert!(v["error"].as_str().unwrap().contains("once redacted"), "{v}");
     assert_eq!(daemon.status()["events_total"], 0, "nothing of the request was stored");
 }
+
+/// SPEC §2 over HTTP: the reply counts late events, and events older than
+/// `max_lateness_days` refuse their request naming every one of them.
+#[test]
+fn the_reply_counts_late_events_and_too_old_ones_are_refused_by_index() {
+    let dir = TestDir::new(&format!("{FAST_TICK}max_lateness_days = 30\n"));
+    let daemon = dir.start();
+    let now = daemon.ingest(&json!({"app": "Code", "at": from_now(0)}));
+    assert_eq!(now["late"], 0, "{now}");
+    let late = daemon.ingest(&json!([
+        {"app": "Editor", "at": from_now(-3600)},
+        {"app": "Code", "at": from_now(0)},
+        {"app": "Editor", "at": from_now(-3 * 86_400)},
+    ]));
+    assert_eq!(
+        (late["accepted"].as_u64(), late["late"].as_u64()),
+        (Some(3), Some(2)),
+        "{late}"
+    );
+    let before = daemon.status()["events_total"].clone();
+    let refused = daemon.post_json(
+        "/v1/events",
+        &json!([
+            {"app": "Code", "at": from_now(0)},
+            {"app": "Old", "at": from_now(-31 * 86_400)},
+            {"app": "Older", "at": from_now(-40 * 86_400)},
+        ]),
+    );
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    let body = refused.json();
+    assert_eq!(body["refused_too_old"], 2, "{body}");
+    assert_eq!(body["indices"], json!([1, 2]), "{body}");
+    assert!(body["error"].as_str().unwrap().contains("max_lateness_days"), "{body}");
+    assert_eq!(
+        daemon.status()["events_total"],
+        before,
+        "nothing of the request was stored"
+    );
+}
+
+/// `seconds` from now, RFC 3339 in UTC.
+fn from_now(seconds: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::seconds(seconds)).to_rfc3339()
+}

@@ -39,6 +39,7 @@ fn request() -> SummaryRequest {
             session_id: SessionId::from("s"),
             start,
             end: Timestamp(start.0 + 60_000),
+            rev: 0,
             offset: UtcOffset(3600),
             lines: vec!["Code — parser.rs".into()],
             apps: vec!["Code".into()],

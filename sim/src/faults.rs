@@ -228,6 +228,14 @@ impl<S: Store> Store for FaultyStore<S> {
         self.inner.active_sessions()
     }
 
+    fn around(&self, at: Timestamp) -> Result<daybook_core::Around, Error> {
+        self.inner.around(at)
+    }
+
+    fn window_blocks(&self, id: &SessionId, start: Timestamp) -> Result<Vec<Block>, Error> {
+        self.inner.window_blocks(id, start)
+    }
+
     fn pending_sessions(&self) -> Result<Vec<Session>, Error> {
         self.inner.pending_sessions()
     }

@@ -134,6 +134,7 @@ mod tests {
             session_id: "s".into(),
             start: daybook_core::Timestamp(0),
             end: daybook_core::Timestamp(60_000),
+            rev: 0,
             offset: daybook_core::UtcOffset::UTC,
             lines: vec![line.into()],
             apps: vec!["Code".into()],

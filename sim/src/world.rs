@@ -379,7 +379,7 @@ impl Log {
                 EntryKind::Final if self.failed.contains(session_id) => {
                     self.coverage.hit(Mark::RetryLaterSucceeded);
                 }
-                EntryKind::Final | EntryKind::Flush => {}
+                EntryKind::Final | EntryKind::Flush | EntryKind::Late => {}
             },
             Output::ReductionFailed { session_id, .. } => {
                 self.failed.insert(session_id.clone());

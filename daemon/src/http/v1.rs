@@ -61,6 +61,12 @@ pub struct ApiError {
     index: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<String>,
+    /// For a request refused because events were older than
+    /// `max_lateness_days`: how many, and their indices.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refused_too_old: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    indices: Option<Vec<usize>>,
 }
 
 impl ApiError {
@@ -72,6 +78,8 @@ impl ApiError {
             error: error.into(),
             index: None,
             field: None,
+            refused_too_old: None,
+            indices: None,
         }
     }
 
@@ -85,6 +93,15 @@ impl ApiError {
             error: error.into(),
             index: Some(index),
             field: Some(field.to_owned()),
+            refused_too_old: None,
+            indices: None,
+        }
+    }
+
+    fn with_indices(self, indices: Vec<usize>) -> Self {
+        Self {
+            indices: Some(indices),
+            ..self
         }
     }
 
@@ -197,6 +214,17 @@ async fn post_events(
         .await?
         .map_err(|refused| match refused {
             Refused::Invalid { index, field, message } => ApiError::item(index, field, message),
+            old @ Refused::TooOld { .. } => {
+                let message = old.to_string();
+                let Refused::TooOld { indices, .. } = old else {
+                    unreachable!("matched above")
+                };
+                ApiError {
+                    refused_too_old: Some(indices.len()),
+                    ..ApiError::item(indices[0], "at", message)
+                }
+                .with_indices(indices)
+            }
             full @ Refused::DiskFull { .. } => ApiError::new(StatusCode::INSUFFICIENT_STORAGE, full.to_string()),
             Refused::Failed(message) => ApiError::internal(message),
         })?;

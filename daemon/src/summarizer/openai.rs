@@ -447,6 +447,7 @@ mod tests {
             session_id: SessionId::from("s"),
             start: Timestamp(T0 + minute * 60_000),
             end: Timestamp(T0 + (minute + 1) * 60_000),
+            rev: 0,
             offset: UtcOffset(3600),
             lines: vec![line.to_owned()],
             apps: vec![app.to_owned()],

@@ -105,9 +105,18 @@ pub struct TestDir {
 }
 
 impl TestDir {
-    /// A fresh directory whose config file holds `config` (TOML).
+    /// A fresh directory whose config file holds `config` (TOML). Many
+    /// tests send events on fixed dates, further back than the default
+    /// `max_lateness_days` (30) allows; unless `config` sets it, the file
+    /// starts with a ten-year bound (before any table, so it stays a
+    /// top-level key).
     pub fn new(config: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
+        let config = if config.contains("max_lateness_days") {
+            config.to_owned()
+        } else {
+            format!("max_lateness_days = 3650\n{config}")
+        };
         std::fs::write(dir.path().join("config.toml"), config).expect("write config");
         Self { dir }
     }

@@ -378,12 +378,15 @@ pub fn current_context(store: &SqliteStore, privacy: &Privacy, now: Timestamp) -
     };
     let mut st = store
         .connection()
-        .prepare("SELECT at_ms, offset_s, app, title, url, text, session_id FROM events ORDER BY seq DESC LIMIT 200")
+        .prepare(
+            "SELECT at_ms, offset_s, app, title, url, text, session_id, rev FROM events ORDER BY seq DESC LIMIT 200",
+        )
         .map_err(db)?;
     let rows = st
         .query_map([], |r| {
             Ok(daybook_core::StoredEvent {
                 seq: 0,
+                rev: r.get(7)?,
                 session_id: daybook_core::SessionId(r.get(6)?),
                 attributed: Timestamp(r.get(0)?),
                 event: daybook_core::Event {

@@ -516,7 +516,7 @@ pub fn sessions_with_events(
     let mut st = store
         .connection()
         .prepare_cached(
-            "SELECT seq, attributed_ms, at_ms, offset_s, app, title, url FROM events
+            "SELECT seq, attributed_ms, at_ms, offset_s, app, title, url, rev FROM events
               WHERE session_id = ?1 ORDER BY attributed_ms, seq",
         )
         .map_err(db(store))?;
@@ -530,6 +530,7 @@ pub fn sessions_with_events(
             let read = |r: &rusqlite::Row<'_>| -> rusqlite::Result<StoredEvent> {
                 Ok(StoredEvent {
                     seq: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                    rev: r.get(7)?,
                     session_id: SessionId(s.id.0.clone()),
                     attributed: Timestamp(r.get(1)?),
                     event: Event {

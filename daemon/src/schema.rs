@@ -514,7 +514,7 @@ mod tests {
         let conn = store.connection();
         // Rows written past the store, as a bug would.
         conn.execute_batch(
-            "INSERT INTO events VALUES (6, 's7-10', 1800001, 1800001, 3600, 'Mail', NULL, NULL, 'unindexed', NULL);
+            "INSERT INTO events VALUES (6, 's7-10', 1800001, 1800001, 3600, 'Mail', NULL, NULL, 'unindexed', NULL, 0);
              INSERT INTO events_fts (rowid, app, title, url, text) VALUES (99, 'Ghost', NULL, NULL, 'stray');",
         )
         .unwrap();
@@ -527,6 +527,8 @@ mod tests {
             problems.iter().any(|p| p.contains("whose events row is not there")),
             "{problems:?}"
         );
+    }
+
     /// The migration that keys blocks by revision (issue 11): every row
     /// kept, every event and block at revision 0, and what late events
     /// need works on the migrated file: a second block of a covered

@@ -817,7 +817,7 @@ impl SqliteStore {
     pub fn events_of_sessions_between(&self, from: Timestamp, to: Timestamp) -> CoreResult<Vec<StoredEvent>> {
         collect(
             &self.conn,
-            "SELECT e.seq, e.session_id, e.attributed_ms, e.at_ms, e.offset_s, e.app, e.title, e.url, NULL, NULL
+            "SELECT e.seq, e.session_id, e.attributed_ms, e.at_ms, e.offset_s, e.app, e.title, e.url, NULL, NULL, e.rev
              FROM sessions s JOIN events e ON e.session_id = s.id
              WHERE s.start_ms < ?2 AND (s.end_ms IS NULL OR s.end_ms >= ?1)",
             params![from.0, to.0],

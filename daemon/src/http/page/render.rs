@@ -48,6 +48,7 @@ pub(crate) fn reason_text(reason: Option<EndReason>) -> String {
         Some(EndReason::Paused) => "ended: capture paused".to_owned(),
         Some(EndReason::Recovered) => "recovered after a crash".to_owned(),
         Some(EndReason::Imported) => "ended in another tool (imported)".to_owned(),
+        Some(EndReason::Late) => "replayed late, placed where it happened".to_owned(),
     }
 }
 

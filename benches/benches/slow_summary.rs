@@ -27,7 +27,9 @@ const SUMMARY_SECS: u64 = 10;
 fn config() -> String {
     let script = format!("cat >/dev/null; sleep {SUMMARY_SECS}; echo '{{\"summary\":\"slow\",\"lines\":[]}}'");
     format!(
-        "tick_seconds = \"1s\"\n[summarizer]\nkind = \"command\"\ncommand = [\"sh\", \"-c\", {}]\ntimeout_seconds = 60\n",
+        // The events start a month back, past the default
+        // `max_lateness_days`; in order, none of them is late.
+        "tick_seconds = \"1s\"\nmax_lateness_days = 3650\n[summarizer]\nkind = \"command\"\ncommand = [\"sh\", \"-c\", {}]\ntimeout_seconds = 60\n",
         serde_json::Value::String(script)
     )
 }

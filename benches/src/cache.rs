@@ -36,10 +36,14 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// The cached file `<root>/<key>`, made by `make(tmp)` if missing. `make`
-/// writes to a temporary path that is renamed into place only when it
-/// finished, so an interrupted preparation is never taken for a fixture.
+/// The cached file `<root>/<key>.schema<N>`, made by `make(tmp)` if
+/// missing. `make` writes to a temporary path that is renamed into place
+/// only when it finished, so an interrupted preparation is never taken for
+/// a fixture. `N` is the database schema this build writes, so a fixture
+/// prepared by an older build is never opened by a newer one.
 pub fn cached(key: &str, make: impl FnOnce(&Path)) -> PathBuf {
+    let key = format!("{key}.schema{}", daybook::SCHEMA_VERSION);
+    let key = key.as_str();
     let path = root().join(key);
     if !path.exists() {
         let tmp = root().join(format!("{key}.partial"));

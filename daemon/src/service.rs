@@ -263,11 +263,6 @@ pub enum AwRefused {
     Failed(String),
 }
 
-/// How far back an inserted ActivityWatch event still derives daybook
-/// events: the default `max_lateness_days` (SPEC §2), beyond which the
-/// engine refuses events. Older ones are stored raw only.
-const DERIVE_HORIZON: Duration = Duration::from_secs(30 * 24 * 3600);
-
 /// One request of a group commit.
 enum Item {
     Ingest(Vec<Event>, oneshot::Sender<Result<Accepted, Refused>>),
@@ -324,12 +319,12 @@ struct Service {
 
 /// The translation's state as the database holds it: every bucket with its
 /// last event and thinning mark, and the `afk` periods of the last
-/// [`DERIVE_HORIZON`].
-fn load_watchers(store: &SqliteStore, now: Timestamp) -> Result<Watchers> {
+/// `horizon`: the engine's `max_lateness_days` (SPEC §2), how far back an
+/// ActivityWatch event still derives daybook events (older ones are
+/// stored raw only, since the engine would refuse them).
+fn load_watchers(store: &SqliteStore, now: Timestamp, horizon: Duration) -> Result<Watchers> {
     let mut w = Watchers::new(store.aw_max_id()? + 1);
-    let since = (now - DERIVE_HORIZON)
-        .0
-        .saturating_mul(daybook_core::watcher::NANOS_PER_MILLI);
+    let since = (now - horizon).0.saturating_mul(daybook_core::watcher::NANOS_PER_MILLI);
     for b in store.aw_buckets()? {
         let model = b.model();
         let last = store.aw_last_event(&b.id)?;
@@ -365,7 +360,7 @@ pub fn start(store: SqliteStore, settings: &Settings, data: &DataDir) -> Result<
         engine.handle_pause(now)?;
         tracing::warn!("capture is paused (paused before this start); POST /v1/resume to resume");
     }
-    let watchers = load_watchers(engine.store(), now)?;
+    let watchers = load_watchers(engine.store(), now, engine.config().max_lateness)?;
     let (tx, rx) = std::sync::mpsc::channel();
     let mut service = Service {
         engine,
@@ -765,7 +760,12 @@ impl Service {
                 let dropped = (total - kept.len()) as u64;
                 let out = self
                     .watchers
-                    .handle_events(&bucket, kept, now - DERIVE_HORIZON, clock::local_offset)
+                    .handle_events(
+                        &bucket,
+                        kept,
+                        now - self.engine.config().max_lateness,
+                        clock::local_offset,
+                    )
                     .map_err(|e| AwRefused::NotFound(e.to_string()))?;
                 Ok(Watched {
                     reply: AwReply::Events(out.events),
@@ -894,7 +894,8 @@ impl Service {
     }
 
     fn reload_watchers(&mut self, now: Timestamp) -> std::result::Result<(), AwRefused> {
-        self.watchers = load_watchers(self.engine.store(), now).map_err(|e| AwRefused::Failed(e.to_string()))?;
+        self.watchers = load_watchers(self.engine.store(), now, self.engine.config().max_lateness)
+            .map_err(|e| AwRefused::Failed(e.to_string()))?;
         Ok(())
     }
 

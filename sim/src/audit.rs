@@ -58,6 +58,8 @@ pub enum Finding {
     ReductionRefused(SessionId),
     /// The SQLite store's full-text index does not match its rows.
     SearchIndex(String),
+    /// An event the daemon refused as older than `max_lateness` is stored.
+    RefusedStored(String),
 }
 
 impl fmt::Display for Finding {
@@ -85,6 +87,7 @@ impl fmt::Display for Finding {
             Self::StartNotFirstEvent(s) => write!(f, "cut rules: session {s} does not start at its first event"),
             Self::ActiveAfterStart(s) => write!(f, "disjoint: session {s} is still active after recovery"),
             Self::SearchIndex(problem) => write!(f, "search index: {problem}"),
+            Self::RefusedStored(s) => write!(f, "too old: refused event {s} is stored"),
         }
     }
 }
@@ -115,6 +118,17 @@ pub fn events_once(dump: &Dump, sent: &BTreeSet<String>, acked: &BTreeSet<String
         }
     }
     out
+}
+
+/// SPEC §2: an event refused as older than `max_lateness` left nothing in
+/// the store (its batch was refused whole; the client sent the rest again).
+pub fn refused_absent(dump: &Dump, refused: &BTreeSet<String>) -> Vec<Finding> {
+    dump.events
+        .iter()
+        .filter_map(|e| e.event.source.as_ref())
+        .filter(|s| refused.contains(*s))
+        .map(|s| Finding::RefusedStored(s.clone()))
+        .collect()
 }
 
 /// SPEC §11's presence rule: no event derived from a watcher (source
@@ -241,6 +255,11 @@ mod tests {
                 Finding::AckedLost("e3".into()),
             ]
         );
+        assert_eq!(
+            refused_absent(&dump, &set(&["e2", "e9"])),
+            [Finding::RefusedStored("e2".into()), Finding::RefusedStored("e2".into())]
+        );
+        assert!(refused_absent(&dump, &set(&["e9"])).is_empty());
         let stranger = Dump {
             events: vec![stored(9, "a", 0, "zz")],
             ..Dump::default()

@@ -86,11 +86,35 @@ pub enum Mark {
     ImportFallbackNextSession,
     /// An imported orphan's fallback was capped at `max_session`.
     ImportFallbackMaxSession,
+    /// A crash was injected just before or after the one commit of several
+    /// summary answers that came back together.
+    CrashInAnswerBatch,
+    /// A late event landed in the open session.
+    LateIntoOpen,
+    /// A late event landed in an ended (or failed) session not reduced yet.
+    LateIntoEnded,
+    /// A late event landed in a reduced session.
+    LateIntoReduced,
+    /// A `late` entry was written for a reduced session's new blocks.
+    LateEntry,
+    /// A late event landed in a gap: a late session confined to it.
+    LateIntoGap,
+    /// A late event arrived a day or more after it happened.
+    LateByDays,
+    /// Events older than `max_lateness` were refused (and the client sent
+    /// the rest of its batch again).
+    RefusedTooOld,
+    /// An event behind the watermark by no more than the reorder tolerance
+    /// was attributed at the watermark.
+    ReorderedWithinTolerance,
+    /// After a restart the client sent live captures first and replayed
+    /// its queue later.
+    QueueReplayed,
 }
 
 impl Mark {
     /// Every mark, in report order.
-    pub const ALL: [Self; 37] = [
+    pub const ALL: [Self; 47] = [
         Self::CrashInRecovery,
         Self::CrashInReductionCommit,
         Self::CrashInBatchCommit,
@@ -128,10 +152,20 @@ impl Mark {
         Self::ImportFallback,
         Self::ImportFallbackNextSession,
         Self::ImportFallbackMaxSession,
+        Self::CrashInAnswerBatch,
+        Self::LateIntoOpen,
+        Self::LateIntoEnded,
+        Self::LateIntoReduced,
+        Self::LateEntry,
+        Self::LateIntoGap,
+        Self::LateByDays,
+        Self::RefusedTooOld,
+        Self::ReorderedWithinTolerance,
+        Self::QueueReplayed,
     ];
 
-    /// The marks a multi-seed run requires (issues 4, 12 and 13).
-    pub const REQUIRED: [Self; 31] = [
+    /// The marks a multi-seed run requires (issues 4, 11, 12 and 13).
+    pub const REQUIRED: [Self; 41] = [
         Self::CrashInRecovery,
         Self::CrashInReductionCommit,
         Self::CrashInBatchCommit,
@@ -163,6 +197,16 @@ impl Mark {
         Self::ImportFallback,
         Self::ImportFallbackNextSession,
         Self::ImportFallbackMaxSession,
+        Self::CrashInAnswerBatch,
+        Self::LateIntoOpen,
+        Self::LateIntoEnded,
+        Self::LateIntoReduced,
+        Self::LateEntry,
+        Self::LateIntoGap,
+        Self::LateByDays,
+        Self::RefusedTooOld,
+        Self::ReorderedWithinTolerance,
+        Self::QueueReplayed,
     ];
 
     /// A short name for the summary line.
@@ -205,6 +249,16 @@ impl Mark {
             Self::ImportFallback => "import_fallback",
             Self::ImportFallbackNextSession => "import_fallback_next_session",
             Self::ImportFallbackMaxSession => "import_fallback_max_session",
+            Self::CrashInAnswerBatch => "crash_in_answer_batch",
+            Self::LateIntoOpen => "late_into_open",
+            Self::LateIntoEnded => "late_into_ended",
+            Self::LateIntoReduced => "late_into_reduced",
+            Self::LateEntry => "late_entry",
+            Self::LateIntoGap => "late_into_gap",
+            Self::LateByDays => "late_by_days",
+            Self::RefusedTooOld => "refused_too_old",
+            Self::ReorderedWithinTolerance => "reordered_within_tolerance",
+            Self::QueueReplayed => "queue_replayed",
         }
     }
 

@@ -42,6 +42,8 @@ pub enum Stage {
     Starting,
     /// Serving inputs.
     Running,
+    /// Taking summary answers back (`Input::Answers`).
+    Answering,
 }
 
 /// Which side of a durable step a crash lands on.
@@ -118,7 +120,16 @@ impl FaultPlan {
         if !self.enabled || self.crashes.len() >= self.budget as usize || self.per_mille == 0 {
             return false;
         }
-        if !self.rng.chance(self.per_mille) {
+        // Answers that come back together are rare (a few a day, and
+        // only some with two summaries or more): on a day with crashes
+        // their commit is a crash point at no less than 400‰, so every
+        // run of a couple of hundred seeds lands one there.
+        let per_mille = if step == "commit_answers" {
+            self.per_mille.max(400)
+        } else {
+            self.per_mille
+        };
+        if !self.rng.chance(per_mille) {
             return false;
         }
         let crash = Crash {
@@ -133,6 +144,10 @@ impl FaultPlan {
         match step {
             "commit_reduction" => self.coverage.hit(Mark::CrashInReductionCommit),
             "commit_reductions" => self.coverage.hit(Mark::CrashInBatchCommit),
+            "commit_answers" => {
+                self.coverage.hit(Mark::CrashInBatchCommit);
+                self.coverage.hit(Mark::CrashInAnswerBatch);
+            }
             _ => {}
         }
         true
@@ -207,11 +222,15 @@ impl<S: Store> Store for FaultyStore<S> {
 
     fn commit_reductions(&mut self, commits: &[ReductionCommit]) -> Result<Vec<Option<Entry>>, Error> {
         // One answer's reduction is a single commit; answers that came
-        // together, and reduce-pending's, a batch.
-        let step = if commits.len() == 1 {
-            "commit_reduction"
-        } else {
-            "commit_reductions"
+        // together, and reduce-pending's, a batch. While answers are taken
+        // back, a batch with several entries is theirs (the engine's other
+        // batch then, finishing sessions with nothing left, has none).
+        let answers =
+            lock(&self.faults).stage == Stage::Answering && commits.iter().filter(|c| c.entry.is_some()).count() > 1;
+        let step = match commits.len() {
+            1 => "commit_reduction",
+            _ if answers => "commit_answers",
+            _ => "commit_reductions",
         };
         self.durable(step, |s| s.commit_reductions(commits))
     }
@@ -465,6 +484,54 @@ mod tests {
         assert!(plan.crashes.iter().all(|c| c.step == "commit_reductions"));
         assert_eq!(plan.coverage.count(Mark::CrashInBatchCommit), plan.crashes.len() as u64);
         assert_eq!(plan.coverage.count(Mark::CrashInReductionCommit), 0);
+    }
+
+    #[test]
+    fn a_crash_around_answers_committed_together_is_an_answer_batch() {
+        use daybook_core::{EntryKind, NewEntry, Phase};
+        let commit = |s: &Session, entry: bool| ReductionCommit {
+            session_id: s.id.clone(),
+            entry: entry.then(|| NewEntry {
+                session_id: s.id.clone(),
+                kind: EntryKind::Final,
+                from: s.start,
+                to: Timestamp(s.start.0 + 50),
+                offset: UtcOffset::UTC,
+                body: format!("entry of {}", s.id),
+            }),
+            covered: Vec::new(),
+            flush_end: None,
+            finish: true,
+        };
+        // (stage, entries in a batch of two) -> the step a crash names.
+        let cases = [
+            (Stage::Answering, 2, "commit_answers"),
+            (Stage::Answering, 0, "commit_reductions"),
+            (Stage::Running, 2, "commit_reductions"),
+        ];
+        for (stage, entries, step) in cases {
+            let faults: SharedFaults = Arc::new(Mutex::new(FaultPlan::new(4, 1000, 1)));
+            let mem = MemStore::new();
+            let sessions: Vec<Session> = (0..2)
+                .map(|i| Session {
+                    phase: Phase::Ended {
+                        end: Timestamp(i * 100 + 50),
+                        reason: EndReason::IdleGap,
+                    },
+                    ..Session::active(format!("a{i}").as_str().into(), Timestamp(i * 100), UtcOffset::UTC)
+                })
+                .collect();
+            MemStore::from_shared(mem.shared()).import(&sessions, &[]).unwrap();
+            let batch: Vec<ReductionCommit> = sessions.iter().map(|s| commit(s, entries > 0)).collect();
+            lock(&faults).set_stage(stage);
+            let mut store = FaultyStore::new(MemStore::from_shared(mem.shared()), Arc::clone(&faults));
+            assert!(panics_with_crash(|| store.commit_reductions(&batch).map(drop).unwrap()));
+            let plan = lock(&faults);
+            assert_eq!(plan.crashes[0].step, step, "{stage:?} with {entries} entries");
+            let answers = u64::from(step == "commit_answers");
+            assert_eq!(plan.coverage.count(Mark::CrashInAnswerBatch), answers);
+            assert_eq!(plan.coverage.count(Mark::CrashInBatchCommit), 1);
+        }
     }
 
     #[test]

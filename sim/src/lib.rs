@@ -2,9 +2,12 @@
 //!
 //! It runs the very `Engine` the daemon runs, inside a madsim node, through
 //! a seed-generated day of one user (bursts over a handful of apps, soft
-//! cuts and idle gaps, laptop sleeps, sessions past the timeout, late
-//! events, a clock set back, a DST change, summarizer outages, pause and
-//! resume, the 23:55 safety net), and crashes it: the supervisor kills the
+//! cuts and idle gaps, laptop sleeps, sessions past the timeout, a clock
+//! set back, a DST change, summarizer outages, pause and resume, the 23:55
+//! safety net), delivered the way real clients deliver (a queue replayed
+//! after the daemon comes back, minutes to days late, some of it past
+//! `max_lateness_days`; a second client whose clock lags and steps back),
+//! and crashes it: the supervisor kills the
 //! node at random instants, and [`faults::FaultyStore`] panics it just
 //! before or after any durable step, inside startup recovery and around
 //! reduction commits included. After every restart the core oracle and the

@@ -9,6 +9,12 @@
 //! together in one input. A kill loses them; a graceful stop waits
 //! `shutdown_grace` for them.
 //!
+//! The capture client keeps a queue: what it captured while the daemon was
+//! down is, by the seed's dice, replayed after its live captures, in
+//! chunks, seconds to minutes after the start (late events, days late
+//! after a long off); a batch refused as too old is sent again without
+//! the events the refusal names.
+//!
 //! When several inputs are due at once (after a laptop sleep, or a restart)
 //! the seed's dice order them, so an event after a long sleep sometimes
 //! arrives before the tick that would have cut the old session.
@@ -17,9 +23,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Timelike;
-use daybook_core::{Engine, Input, Output, Store, SummarizerKind, Timestamp, check};
+use daybook_core::{
+    EndReason, Engine, Error, Event, Ingested, Input, Output, Phase, Store, SummarizerKind, Timestamp, check,
+};
 
 use crate::audit;
+use crate::coverage::Mark;
 use crate::failure::Failure;
 use crate::faults::{self, FaultyStore, Stage};
 use crate::stores::StoreFactory;
@@ -68,6 +77,7 @@ enum Due {
     Flush,
     SafetyNet,
     Answers,
+    Replay,
 }
 
 async fn serve<F: StoreFactory>(world: &World<F>) -> Stop {
@@ -83,6 +93,7 @@ async fn serve<F: StoreFactory>(world: &World<F>) -> Stop {
         return Stop::Failed;
     };
     let mono = world.mono();
+    world.queue_backlog(mono);
     let config = world.config.clone();
     let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
     let mut timers = Timers {
@@ -103,6 +114,7 @@ async fn serve<F: StoreFactory>(world: &World<F>) -> Stop {
         let wall = world.workload.wall(mono);
         let net = mono + u64::try_from(timers.net.0.millis_since(wall)).unwrap_or(0);
         let answers_at = world.next_answer();
+        let replay_at = world.next_replay();
         let next = [
             Some(timers.tick),
             Some(timers.minute),
@@ -110,6 +122,7 @@ async fn serve<F: StoreFactory>(world: &World<F>) -> Stop {
             Some(net),
             step_at,
             answers_at,
+            replay_at,
         ]
         .into_iter()
         .flatten()
@@ -138,6 +151,9 @@ async fn serve<F: StoreFactory>(world: &World<F>) -> Stop {
         if answers_at.is_some_and(|t| t <= mono) {
             due.push(Due::Answers);
         }
+        if replay_at.is_some_and(|t| t <= mono) {
+            due.push(Due::Replay);
+        }
         let pick = {
             let mut log = world.log();
             *log.order.pick(&due)
@@ -164,6 +180,16 @@ async fn serve<F: StoreFactory>(world: &World<F>) -> Stop {
             Due::Answers => {
                 let answers = world.answers_due(mono);
                 call(world, &mut engine, mono, now, Input::Answers(answers))
+            }
+            Due::Replay => {
+                // Like a step: no resend if the daemon dies before replying.
+                let events = world.replay_chunk(mono);
+                if !ingest(world, &mut engine, mono, now, events) {
+                    return Stop::Failed;
+                }
+                madsim::time::sleep(Duration::from_millis(1)).await;
+                let mono = world.mono();
+                reductions(world, &mut engine, mono)
             }
             Due::Step => {
                 // Delivered: if the daemon dies before replying, the client
@@ -222,6 +248,7 @@ fn start<F: StoreFactory>(world: &World<F>) -> Option<NodeEngine<F>> {
     let run = {
         let mut log = world.log();
         log.starts += 1;
+        log.high = None;
         log.starts
     };
     world.note(&("start", run, mono, now.0));
@@ -282,9 +309,13 @@ fn audit_after_start<F: StoreFactory>(world: &World<F>, store: &F::Store, when: 
             violations,
         });
     }
-    let acked = world.log().acked.clone();
+    let (acked, refused) = {
+        let log = world.log();
+        (log.acked.clone(), log.refused.clone())
+    };
     let mut findings = audit::no_orphans(&dump);
     findings.extend(audit::events_once(&dump, &world.sent, &acked));
+    findings.extend(audit::refused_absent(&dump, &refused));
     findings.extend(audit::cut_rules(&dump, &world.config));
     findings.extend(audit::watchers_away(&dump, &world.workload.watched.away));
     let index = world.factory.index_problems(store).map_err(engine_failure)?;
@@ -310,7 +341,14 @@ fn call<F: StoreFactory>(
     now: Timestamp,
     input: Input,
 ) -> bool {
+    let answers = matches!(input, Input::Answers(_));
+    if answers {
+        faults::lock(&world.faults).set_stage(Stage::Answering);
+    }
     let result = engine.handle_input(now, &input);
+    if answers {
+        faults::lock(&world.faults).set_stage(Stage::Running);
+    }
     let outputs = drain(engine);
     world.observe(mono, now, Call::Input(&input), result.is_ok(), &outputs);
     match result {
@@ -326,12 +364,17 @@ fn call<F: StoreFactory>(
 }
 
 /// One group commit; records the acknowledgement. False if the run failed.
+///
+/// A batch holding events older than `max_lateness` is refused whole
+/// (SPEC §2); the daemon's reply names them, so the client drops them and
+/// sends the rest again at once. Any other refusal fails the run: the
+/// workload only sends what the engine must take.
 fn ingest<F: StoreFactory>(
     world: &World<F>,
     engine: &mut NodeEngine<F>,
     mono: u64,
     now: Timestamp,
-    events: Vec<daybook_core::Event>,
+    events: Vec<Event>,
 ) -> bool {
     let result = engine.handle_events(now, &events);
     let outputs = drain(engine);
@@ -342,22 +385,98 @@ fn ingest<F: StoreFactory>(
     };
     match result {
         Ok(ingested) => {
+            mark_attribution(world, engine, now, &events, &ingested, &outputs);
             let mut log = world.log();
             if ingested.accepted > 0 {
                 log.acked.extend(events.into_iter().filter_map(|e| e.source));
             }
             if ingested.dropped_paused > 0 {
-                log.coverage.hit(crate::coverage::Mark::DroppedWhilePaused);
+                log.coverage.hit(Mark::DroppedWhilePaused);
             }
             true
         }
         Err(source) => {
-            world.fail(Failure::Engine {
-                when: format!("events at +{mono}ms"),
-                source,
-            });
-            false
+            let max = world.config.max_lateness;
+            let (old, rest): (Vec<Event>, Vec<Event>) =
+                events.into_iter().partition(|e| e.validate_lateness(now, max).is_err());
+            if old.is_empty() || !matches!(source, Error::InvalidEvent { field: "at", .. }) {
+                world.fail(Failure::Engine {
+                    when: format!("events at +{mono}ms"),
+                    source,
+                });
+                return false;
+            }
+            {
+                let mut log = world.log();
+                log.coverage.hit(Mark::RefusedTooOld);
+                log.refused.extend(old.into_iter().filter_map(|e| e.source));
+            }
+            rest.is_empty() || ingest(world, engine, mono, now, rest)
         }
+    }
+}
+
+/// The marks of where a committed batch's events went: in order but
+/// behind an earlier one (attributed at the watermark), or late, into the
+/// open session, an ended or reduced one, or a gap (a late session this
+/// batch ended), and how late.
+fn mark_attribution<F: StoreFactory>(
+    world: &World<F>,
+    engine: &NodeEngine<F>,
+    now: Timestamp,
+    events: &[Event],
+    ingested: &Ingested,
+    outputs: &[Output],
+) {
+    let mut marks = Vec::new();
+    {
+        let mut log = world.log();
+        for (i, e) in events.iter().enumerate() {
+            if ingested.late.binary_search(&i).is_ok() {
+                continue;
+            }
+            if log.high.is_some_and(|high| e.at < high) {
+                marks.push(Mark::ReorderedWithinTolerance);
+            }
+            log.high = log.high.max(Some(e.at));
+        }
+    }
+    let gap_sessions: Vec<_> = outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::SessionEnded {
+                id,
+                reason: EndReason::Late,
+                ..
+            } => Some(id),
+            _ => None,
+        })
+        .collect();
+    for &i in &ingested.late {
+        let at = events[i].at;
+        if now.millis_since(at) >= DAY {
+            marks.push(Mark::LateByDays);
+        }
+        if engine.open_session().is_some_and(|o| o.start <= at && at <= o.last) {
+            marks.push(Mark::LateIntoOpen);
+            continue;
+        }
+        let Ok(around) = engine.store().inner().around(at) else {
+            continue;
+        };
+        match around.holder {
+            Some(h) if gap_sessions.contains(&&h.id) => marks.push(Mark::LateIntoGap),
+            Some(h) => match h.phase {
+                Phase::Reduced { .. } => marks.push(Mark::LateIntoReduced),
+                Phase::Ended { .. } | Phase::Failed { .. } => marks.push(Mark::LateIntoEnded),
+                Phase::Active => marks.push(Mark::LateIntoOpen),
+            },
+            None => {}
+        }
+    }
+    let mut log = world.log();
+    for m in marks {
+        log.coverage.hit(m);
     }
 }
 

@@ -39,6 +39,9 @@ enum Chaos {
     Sleep { until: u64 },
     /// The daemon is killed.
     Kill(Kill),
+    /// The daemon dies and stays off until `until` (across a sleep of
+    /// days); nothing else happens to it meanwhile.
+    Off { until: u64 },
 }
 
 async fn supervise<F: StoreFactory>(world: Arc<World<F>>) -> Result<SeedReport, Failure> {
@@ -76,13 +79,34 @@ async fn supervise<F: StoreFactory>(world: Arc<World<F>>) -> Result<SeedReport, 
             .into_iter()
             .map(|k| (k.at, Chaos::Kill(k))),
     );
+    chaos.extend(
+        world
+            .workload
+            .off
+            .iter()
+            .map(|(from, until)| (*from, Chaos::Off { until: *until })),
+    );
     chaos.sort_by_key(|(at, _)| *at);
+    let mut off_until = 0;
     for (at, what) in chaos {
+        if at < off_until {
+            // The daemon is off: no kill, and the laptop's sleep passes
+            // with it down.
+            continue;
+        }
         sleep_until(&world, at).await;
         if world.failed() {
             break;
         }
         match what {
+            Chaos::Off { until } => {
+                world.note(&("off", world.mono(), until));
+                world.log().kills += 1;
+                handle.kill(id);
+                sleep_until(&world, until).await;
+                off_until = until;
+                handle.restart(id);
+            }
             Chaos::Sleep { until } => {
                 world.note(&("sleep", world.mono(), until));
                 handle.pause(id);
@@ -148,8 +172,12 @@ fn quiet<F: StoreFactory>(world: &World<F>) -> Result<Dump, Failure> {
             violations,
         });
     }
-    let acked = world.log().acked.clone();
+    let (acked, refused) = {
+        let log = world.log();
+        (log.acked.clone(), log.refused.clone())
+    };
     let mut findings = audit::events_once(&first, &world.sent, &acked);
+    findings.extend(audit::refused_absent(&first, &refused));
     findings.extend(audit::cut_rules(&first, &world.config));
     findings.extend(audit::watchers_away(&first, &world.workload.watched.away));
     if !findings.is_empty() {

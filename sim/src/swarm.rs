@@ -60,6 +60,25 @@ pub struct Swarm {
     /// `empty_session` is longer than `max_session` (a user's odd
     /// setting): an imported orphan with no evidence is capped.
     pub long_empty_session: bool,
+    /// Chance (‰) that a capture of the main client is accompanied by one
+    /// of a second client (a browser extension), delivered just after it
+    /// and stamped by that client's own clock.
+    pub second_per_mille: u32,
+    /// How far the second client's clock lags the machine's, in ms: within
+    /// `reorder_tolerance` (a reordering) or beyond it (late events).
+    pub second_lag_ms: u64,
+    /// The second client's clock steps backwards once, by 1 to 30
+    /// minutes (and, on some days, forward again later).
+    pub second_clock_step: bool,
+    /// Chance (‰) that, when the daemon comes back, the client sends its
+    /// live captures first and replays its queue afterwards (as clients
+    /// with one queue per watcher do); otherwise it replays in order.
+    pub replay_live_first_per_mille: u32,
+    /// The daemon stays off across one laptop sleep that lasts days (a
+    /// weekend, a vacation) while the client queues what was captured
+    /// before it: replayed days late, some of it past
+    /// `max_lateness_days` on some days.
+    pub long_off: bool,
 }
 
 /// Offsets real users have, whole and half hours included.
@@ -119,6 +138,19 @@ impl Swarm {
                 _ => (60, 300 + r.range(60, 600)),
             },
             long_empty_session: r.chance(150),
+            second_per_mille: if r.chance(450) {
+                u32::try_from(r.range(100, 450)).unwrap_or(0)
+            } else {
+                0
+            },
+            second_lag_ms: if r.chance(500) {
+                r.range(0, 5_001)
+            } else {
+                r.range(5_001, 4 * 60_000)
+            },
+            second_clock_step: r.chance(350),
+            replay_live_first_per_mille: u32::try_from(r.range(300, 1000)).unwrap_or(0),
+            long_off: r.chance(400),
         }
     }
 }

@@ -21,9 +21,15 @@ const STREAM: u64 = 2;
 /// The stream the ActivityWatch watchers of a day draw from, apart from the
 /// rest so that adding them changed no other part of any day.
 const WATCH_STREAM: u64 = 7;
+/// The stream delayed delivery draws from (the second client, the days
+/// the daemon stays off), apart from the rest for the same reason.
+const LATE_STREAM: u64 = 9;
+/// The second client's sources start with this.
+pub const SECOND_SOURCE: &str = "ext#";
 const SECOND: u64 = 1000;
 const MINUTE: u64 = 60 * SECOND;
 const HOUR: u64 = 60 * MINUTE;
+const DAY: u64 = 24 * HOUR;
 /// 2027-01-01T00:00:00Z: the first day a run can start on.
 const EPOCH_DAY: i64 = 1_798_761_600_000;
 const DAY_MS: i64 = 86_400_000;
@@ -104,6 +110,11 @@ pub struct Workload {
     pub sleeps: Vec<(u64, u64)>,
     /// `[from, until)` intervals in which the laptop is awake.
     pub awake: Vec<(u64, u64)>,
+    /// `[from, until)` intervals in which the daemon is off (it died and
+    /// nobody restarted it, across a sleep of days): the supervisor kills
+    /// it at `from` and starts it at `until`, and the capture clients
+    /// queue what they capture meanwhile.
+    pub off: Vec<(u64, u64)>,
     /// Deliveries, sorted by `at`.
     pub steps: Vec<Step>,
     /// History imported before the first start.
@@ -189,6 +200,8 @@ fn as_i64(ms: u64) -> i64 {
 /// The generator's running state.
 struct Generator {
     r: Rng,
+    /// The dice of delayed delivery ([`LATE_STREAM`]).
+    late: Rng,
     w: Workload,
     /// Next event number, for unique sources.
     next_event: u64,
@@ -206,6 +219,7 @@ impl Generator {
         let wall_start = Timestamp(day + local_start - i64::from(offset.0) * 1000);
         Self {
             r,
+            late: Rng::new(seed, LATE_STREAM),
             w: Workload {
                 seed,
                 swarm,
@@ -215,6 +229,7 @@ impl Generator {
                 outages: Vec::new(),
                 sleeps: Vec::new(),
                 awake: Vec::new(),
+                off: Vec::new(),
                 steps: Vec::new(),
                 import: Import::default(),
                 end: 0,
@@ -233,6 +248,8 @@ impl Generator {
         // Awake stretches separated by laptop sleeps of hours.
         let mut t = self.r.range(0, 2 * MINUTE);
         let long_in = self.r.range(0, u64::from(swarm.stretches));
+        let long_off_after =
+            (swarm.long_off && swarm.stretches >= 2).then(|| self.late.range(0, u64::from(swarm.stretches) - 1));
         for i in 0..u64::from(swarm.stretches) {
             let (lo, hi) = swarm.stretch_minutes;
             let mut len = self.r.range(lo, hi + 1) * MINUTE;
@@ -244,7 +261,10 @@ impl Generator {
             self.w.awake.push((t, t + len));
             t += len;
             if i + 1 < u64::from(swarm.stretches) {
-                let nap = self.r.range(HOUR, 9 * HOUR);
+                let mut nap = self.r.range(HOUR, 9 * HOUR);
+                if long_off_after == Some(i) {
+                    nap = self.long_off(t - len, t);
+                }
                 self.w.sleeps.push((t, t + nap));
                 t += nap;
             }
@@ -254,9 +274,99 @@ impl Generator {
             last.1 = self.w.end;
         }
         self.environment();
+        self.second_client();
+        self.controls_after_off();
         self.watchers();
         self.w.steps.sort_by_key(|s| s.at);
         self.w
+    }
+
+    /// The daemon dies near the end of the awake stretch `[from, until)`
+    /// and stays off across the laptop sleep after it, which lasts days:
+    /// one to three, or about `max_lateness_days` (30), so that the oldest
+    /// captures of the client's queue are refused and the newest are not.
+    /// Records the off interval; returns the sleep's length.
+    fn long_off(&mut self, from: u64, until: u64) -> u64 {
+        let thirty = self.late.chance(350);
+        let queued = if thirty {
+            self.late.range(20 * MINUTE, 90 * MINUTE)
+        } else {
+            self.late.range(5 * MINUTE, 60 * MINUTE)
+        }
+        .min(until - from);
+        let nap = if thirty {
+            // The queue straddles the bound: the oldest capture is about
+            // `queued / 2` past it at the wake, the newest as much short.
+            30 * DAY - queued / 2
+        } else {
+            self.late.range(DAY, 3 * DAY + 12 * HOUR)
+        };
+        let back = until + nap + self.late.range(10 * SECOND, 5 * MINUTE);
+        self.w.off.push((until - queued, back));
+        nap
+    }
+
+    /// A user's commands (pause, resume, stop) that fall while the daemon
+    /// is off wait until it is back, in their order.
+    fn controls_after_off(&mut self) {
+        for &(from, until) in &self.w.off {
+            for s in &mut self.w.steps {
+                if (from..until).contains(&s.at) && !matches!(s.action, Action::Events(_)) {
+                    s.at = until;
+                }
+            }
+        }
+    }
+
+    /// A second capture client (a browser extension) beside the main one:
+    /// on some captures of the main client it reports the same app, sent
+    /// just after, stamped by its own clock. That clock lags the machine's
+    /// by [`Swarm::second_lag_ms`] (within the reorder tolerance, or
+    /// beyond it: late events), and on some days steps backwards by 1 to
+    /// 30 minutes (late events that land in earlier sessions and gaps),
+    /// sometimes stepping forward again later.
+    fn second_client(&mut self) {
+        let swarm = self.w.swarm.clone();
+        if swarm.second_per_mille == 0 {
+            return;
+        }
+        let mut lag: Vec<(u64, u64)> = vec![(0, swarm.second_lag_ms)];
+        if swarm.second_clock_step {
+            let (a, b) = *self.late.pick(&self.w.awake);
+            let at = self.late.range(a, b);
+            lag.push((at, swarm.second_lag_ms + self.late.range(MINUTE, 30 * MINUTE)));
+            if self.late.chance(500) {
+                lag.push((at + self.late.range(5 * MINUTE, HOUR), swarm.second_lag_ms));
+            }
+        }
+        let mut added = Vec::new();
+        for step in &self.w.steps {
+            let Action::Events(events) = &step.action else { continue };
+            if !self.late.chance(swarm.second_per_mille) {
+                continue;
+            }
+            let Some(app) = events.last().map(|e| e.app.clone()) else {
+                continue;
+            };
+            self.next_event += 1;
+            let tab = self.late.range(1, 6);
+            let behind = last_at(&lag, step.at).unwrap_or(0);
+            added.push(Step {
+                at: step.at,
+                action: Action::Events(vec![Event {
+                    at: Timestamp(self.w.wall(step.at).0 - as_i64(behind)),
+                    offset: self.w.offset(step.at),
+                    app,
+                    title: Some(format!("tab {tab}")),
+                    url: Some(format!("https://ext.example/{tab}")),
+                    text: None,
+                    source: Some(format!("{SECOND_SOURCE}s{}e{}", self.w.seed, self.next_event)),
+                }]),
+            });
+        }
+        // After the main client's step of the same instant (the sort is
+        // stable).
+        self.w.steps.extend(added);
     }
 
     /// On about a third of the days, after the day's own stretches and a
@@ -779,9 +889,13 @@ mod tests {
                             "seed {seed}: duplicate source"
                         );
                         // The capture is stamped from the wall clock of its
-                        // step, lagging by less than a quarter hour.
+                        // step, lagging by less than a quarter hour (the
+                        // second client's clock: by its lag plus its step
+                        // back).
                         let lag = w.wall(s.at).0 - e.at.0;
-                        assert!((0..15 * 60_000).contains(&lag), "seed {seed}: lag {lag}");
+                        let second = e.source.as_deref().is_some_and(|s| s.starts_with(SECOND_SOURCE));
+                        let most = if second { 35 * 60_000 } else { 15 * 60_000 };
+                        assert!((0..most).contains(&lag), "seed {seed}: lag {lag}");
                         assert_eq!(e.offset, w.offset(s.at));
                         e.validate(w.wall(s.at), daybook_core::Config::default().future_tolerance)
                             .unwrap();
@@ -813,6 +927,31 @@ mod tests {
         assert!(watched.iter().all(|w| w.merges > 0 && w.thinned > 0));
         assert!(watched.iter().filter(|w| !w.away.is_empty()).count() > 25);
         assert!(watched.iter().any(|w| w.afk_cuts > 0));
+        // Delayed delivery: days the daemon is off across a sleep of days
+        // (some about `max_lateness_days`), with nothing but captures
+        // inside them, and a second client whose clock lags.
+        let off: Vec<&Workload> = days.iter().filter(|w| !w.off.is_empty()).collect();
+        assert!(off.len() > 30, "days with a long off: {}", off.len());
+        for w in &off {
+            let (from, until) = w.off[0];
+            assert!(until - from > DAY, "seed {}", w.seed);
+            assert!(
+                w.steps
+                    .iter()
+                    .filter(|s| (from..until).contains(&s.at))
+                    .all(|s| matches!(s.action, Action::Events(_))),
+                "seed {}: a command while the daemon is off",
+                w.seed
+            );
+        }
+        assert!(off.iter().any(|w| w.off[0].1 - w.off[0].0 > 29 * DAY));
+        let second = |w: &&Workload| {
+            w.steps.iter().any(|s| match &s.action {
+                Action::Events(e) => e[0].source.as_deref().is_some_and(|s| s.starts_with(SECOND_SOURCE)),
+                _ => false,
+            })
+        };
+        assert!(days.iter().filter(second).count() > 60);
     }
 
     #[test]

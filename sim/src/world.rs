@@ -6,14 +6,14 @@
 //!
 //! No lock here is ever held across an `.await` or a call into the engine.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use daybook_core::recovery::EndBound;
 use daybook_core::{
-    Config, EndReason, EntryKind, Input, Output, SessionId, Stale, Summarizer, SummaryAnswer, Timestamp,
+    Config, EndReason, EntryKind, Event, Input, Output, SessionId, Stale, Summarizer, SummaryAnswer, Timestamp,
 };
 
 use crate::coverage::{Coverage, Mark};
@@ -29,6 +29,8 @@ use crate::workload::{Action, Workload};
 const ORDER_STREAM: u64 = 6;
 /// The stream how long each summary takes draws from.
 const DELAY_STREAM: u64 = 7;
+/// The stream the capture client's queue draws from.
+const CLIENT_STREAM: u64 = 10;
 
 /// A summary the simulated summarizer is working on: its answer is
 /// computed when asked (from the summarizer's health then) and handed to
@@ -106,6 +108,18 @@ pub(crate) struct Log {
     flush_inputs: u64,
     /// Ids of the sessions imported from the older tool.
     imported: BTreeSet<SessionId>,
+    /// The client's queue: captures held while the daemon was down,
+    /// replayed after its live captures, in order.
+    pub(crate) queue: VecDeque<Event>,
+    /// When the client sends the next part of its queue.
+    pub(crate) replay_at: Option<u64>,
+    /// The client's dice: live first or in order, chunk sizes, delays.
+    client: Rng,
+    /// Sources the daemon refused as older than `max_lateness`.
+    pub(crate) refused: BTreeSet<String>,
+    /// The latest `at` of an event this engine attributed in order: an
+    /// in-order event before it was attributed at the watermark.
+    pub(crate) high: Option<Timestamp>,
 }
 
 impl<F: StoreFactory> World<F> {
@@ -148,6 +162,11 @@ impl<F: StoreFactory> World<F> {
             event_inputs: 0,
             flush_inputs: 0,
             imported: workload.import.sessions.iter().map(|s| s.id.clone()).collect(),
+            queue: VecDeque::new(),
+            replay_at: None,
+            client: Rng::new(workload.seed, CLIENT_STREAM),
+            refused: BTreeSet::new(),
+            high: None,
         };
         let empty_session = if swarm.long_empty_session {
             Duration::from_secs(3 * 3600)
@@ -340,6 +359,54 @@ impl<F: StoreFactory> World<F> {
         }
     }
 
+    /// At a start: what the client captured while the daemon was down
+    /// (the steps due before `mono`). By the client's dice (the seed's
+    /// `replay_live_first_per_mille`) it is queued and replayed after the
+    /// live captures, from a few seconds to minutes later, as clients with
+    /// a queue per watcher or a retry backoff do; otherwise (and always
+    /// when the backlog holds a user's command) it is sent in order, as
+    /// the step loop does by itself.
+    pub(crate) fn queue_backlog(&self, mono: u64) {
+        let mut log = self.log();
+        let steps = &self.workload.steps[log.cursor..];
+        let backlog = &steps[..steps.partition_point(|s| s.at < mono)];
+        if backlog.is_empty() || backlog.iter().any(|s| !matches!(s.action, Action::Events(_))) {
+            return;
+        }
+        if !log.client.chance(self.workload.swarm.replay_live_first_per_mille) {
+            return;
+        }
+        for s in backlog {
+            if let Action::Events(events) = &s.action {
+                log.queue.extend(events.iter().cloned());
+            }
+        }
+        log.cursor += backlog.len();
+        let delay = log.client.range(5_000, 5 * 60_000);
+        log.replay_at = Some(mono + delay);
+        log.trace.record(&("queued", mono, backlog.len(), delay));
+    }
+
+    /// When the client sends the next part of its queue.
+    pub(crate) fn next_replay(&self) -> Option<u64> {
+        let log = self.log();
+        log.replay_at.filter(|_| !log.queue.is_empty())
+    }
+
+    /// The next part of the client's queue (1 to 40 captures, in order);
+    /// the rest follows a few seconds later.
+    pub(crate) fn replay_chunk(&self, mono: u64) -> Vec<Event> {
+        let mut log = self.log();
+        let n = usize::try_from(log.client.range(1, 41))
+            .unwrap_or(1)
+            .min(log.queue.len());
+        let chunk: Vec<Event> = log.queue.drain(..n).collect();
+        let next = mono + log.client.range(0, 5_000);
+        log.replay_at = Some(next);
+        log.coverage.hit(Mark::QueueReplayed);
+        chunk
+    }
+
     /// Adds a harness happening (a kill, a start) to the trace.
     pub(crate) fn note(&self, what: &dyn Debug) {
         self.log().trace.record(what);
@@ -379,7 +446,8 @@ impl Log {
                 EntryKind::Final if self.failed.contains(session_id) => {
                     self.coverage.hit(Mark::RetryLaterSucceeded);
                 }
-                EntryKind::Final | EntryKind::Flush | EntryKind::Late => {}
+                EntryKind::Late => self.coverage.hit(Mark::LateEntry),
+                EntryKind::Final | EntryKind::Flush => {}
             },
             Output::ReductionFailed { session_id, .. } => {
                 self.failed.insert(session_id.clone());

@@ -123,7 +123,9 @@ pub fn section_count(day: NaiveDate, entries: &[&Entry]) -> usize {
 ///   Code, Firefox` (top apps by time, with what a reader should know of
 ///   its end: recovered after a crash, ended by a pause, still in
 ///   progress) and the session id in an HTML comment; the summaries of its
-///   entries, in order, without repeats; then the merged context spans,
+///   entries, in order, without repeats, then those of its `late` entries
+///   each with the windows it added (`Added late, 09:20–09:21: …`); then
+///   the merged context spans,
 ///   `- 09:12–09:44 Code — main.rs (32 min)`. So that a session stays
 ///   readable at a glance, spans shorter than a threshold are grouped into
 ///   one line per run (`- 09:44–09:50 switching between Slack, Firefox
@@ -131,8 +133,10 @@ pub fn section_count(day: NaiveDate, entries: &[&Entry]) -> usize {
 ///   threshold is the smallest of 1, 2, 5, 10, 15, 30 and 60 minutes that
 ///   keeps the session to [`span_budget`] span lines.
 /// - Between sessions, one line per gap: `_Idle 10:40–11:05 · 25 min_` or
-///   `_Paused …_`; idle gaps under a minute (between the two events of a
-///   soft cut) get none.
+///   `_Paused …_`; idle gaps under a minute get none, and neither do idle
+///   gaps under five minutes after a soft cut or a timeout (the step
+///   between two events of work that went on, see
+///   `MIN_GAP_AFTER_CUT_MILLIS`).
 ///
 /// # Why it is a projection
 ///
@@ -196,7 +200,7 @@ pub fn render_day(day: NaiveDate, entries: &[&Entry], sessions: &[SessionInput<'
         if k > 0 {
             // Gaps lie between consecutive sessions, in order.
             if let Some(gap) = gaps.next_if(|g| g.to <= s.from)
-                && (gap.kind == GapKind::Paused || gap.millis() >= MIN_GAP_MILLIS)
+                && gap_is_marked(gap, agg.sessions[k - 1].reason)
             {
                 out.push('\n');
                 out.push_str(&gap_line(gap, &clock));
@@ -208,9 +212,27 @@ pub fn render_day(day: NaiveDate, entries: &[&Entry], sessions: &[SessionInput<'
     out
 }
 
-/// Idle gaps shorter than this (a soft cut's, between two events) get no
-/// line of their own; paused ones always do.
+/// Idle gaps shorter than this get no line of their own; paused ones
+/// always do.
 const MIN_GAP_MILLIS: i64 = 60_000;
+
+/// After a session that a soft cut or the timeout ended, an idle gap
+/// shorter than this gets no line either: such a cut ends the session at
+/// its last event while the work goes on, so the time to the next
+/// session's first event is the step between two events of that work
+/// (a call with an event a minute leaves a minute), not time away. Five
+/// minutes is the default `gap_minutes`, the shortest stretch without
+/// events that daybook calls idle on its own; a longer one is marked.
+const MIN_GAP_AFTER_CUT_MILLIS: i64 = 5 * 60_000;
+
+/// Whether `gap`, after a session that ended for `reason`, gets a line.
+fn gap_is_marked(gap: &Gap, reason: Option<EndReason>) -> bool {
+    let min = match reason {
+        Some(EndReason::SoftCut | EndReason::Timeout) => MIN_GAP_AFTER_CUT_MILLIS,
+        _ => MIN_GAP_MILLIS,
+    };
+    gap.kind == GapKind::Paused || gap.millis() >= min
+}
 
 /// One session's part of the day: its entries there, the events they
 /// cover, and the session row as far as those entries tell.
@@ -290,16 +312,25 @@ impl<'a> Part<'a> {
         lines
     }
 
-    /// The entries' summaries, in order, each once.
-    fn summary(&self) -> String {
+    /// The entries' summaries, in order, each once. A `late` entry's
+    /// summary says which windows it added (`Added late, 09:20–09:21:
+    /// …`): its events were captured there but reached daybook after the
+    /// session was written up, and its spans are merged with the rest, so
+    /// this is where a reader learns what came late.
+    fn summary(&self, clock: &Clock) -> String {
         let mut seen: BTreeSet<String> = BTreeSet::new();
         let mut words: Vec<String> = Vec::new();
+        let mut late: Vec<String> = Vec::new();
         for e in self.entries {
             let s = entry_summary(&e.body);
-            if !s.is_empty() && seen.insert(s.clone()) {
+            if e.kind == EntryKind::Late {
+                let s = if s.is_empty() { "(no summary)".to_owned() } else { s };
+                late.push(format!("Added late, {}: {s}", clock.range(e.from, e.to)));
+            } else if !s.is_empty() && seen.insert(s.clone()) {
                 words.push(s);
             }
         }
+        words.extend(late);
         text::line(&words.join(" "))
     }
 }
@@ -358,8 +389,16 @@ impl Clock {
         t.hhmm(self.offset(t))
     }
 
+    /// `09:12–10:40`; across a change of offset (a DST day) both ends
+    /// carry theirs, `01:59+01:00–03:07+02:00`, so that a reader sees why
+    /// the span is shorter (or longer) than its clock times say.
     fn range(&self, from: Timestamp, to: Timestamp) -> String {
-        format!("{}–{}", self.hhmm(from), self.hhmm(to))
+        let (a, b) = (self.offset(from), self.offset(to));
+        if a == b {
+            format!("{}–{}", from.hhmm(a), to.hhmm(b))
+        } else {
+            format!("{}{}–{}{}", from.hhmm(a), a.fixed(), to.hhmm(b), b.fixed())
+        }
     }
 }
 
@@ -464,7 +503,7 @@ fn section(s: &SessionAggregate, part: &Part<'_>, clock: &Clock) -> String {
     // No blank lines inside a section: a paragraph may follow a heading,
     // and a `- ` list may interrupt a paragraph (CommonMark), so a
     // session costs a line per thing it says.
-    let summary = part.summary();
+    let summary = part.summary(clock);
     if !summary.is_empty() {
         out.push_str(&summary);
         out.push('\n');

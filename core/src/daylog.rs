@@ -873,6 +873,60 @@ mod tests {
         assert_eq!(crate::oracle::check_day_text("2027-01-15", &text, 2), []);
     }
 
+    /// The step across a soft cut (or a timeout) is not time away; a
+    /// stretch as long as an idle gap after one still is.
+    #[test]
+    fn a_gap_after_a_soft_cut_is_marked_only_from_five_minutes() {
+        let day = NaiveDate::from_ymd_opt(2027, 1, 15).unwrap();
+        let render = |gap: i64, reason: EndReason| {
+            let a = session(10, reason);
+            let b = Session {
+                phase: Phase::Reduced {
+                    end: at(20 + gap),
+                    reason: EndReason::IdleGap,
+                },
+                ..Session::active("b".into(), at(10 + gap), CET)
+            };
+            let a_events = [ev(1, 0, "Code", "x"), ev(2, 10, "Zoom", "call")];
+            let b_events = [
+                StoredEvent {
+                    session_id: "b".into(),
+                    ..ev(3, 10 + gap, "Zoom", "call")
+                },
+                StoredEvent {
+                    session_id: "b".into(),
+                    ..ev(4, 20 + gap, "Zoom", "call")
+                },
+            ];
+            let ea = mk(1, EntryKind::Final, 0, 11, "a");
+            let eb = Entry {
+                session_id: "b".into(),
+                ..mk(2, EntryKind::Final, 10 + gap, 21 + gap, "b")
+            };
+            let inputs = [
+                SessionInput {
+                    session: &a,
+                    events: &a_events,
+                },
+                SessionInput {
+                    session: &b,
+                    events: &b_events,
+                },
+            ];
+            render_day(day, &[&ea, &eb], &inputs)
+        };
+        for reason in [EndReason::SoftCut, EndReason::Timeout] {
+            assert!(!render(1, reason).contains("_Idle"), "{}", render(1, reason));
+            assert!(!render(4, reason).contains("_Idle"), "{}", render(4, reason));
+            assert!(
+                render(5, reason).contains("\n_Idle 09:10–09:15 · 5 min_\n"),
+                "{}",
+                render(5, reason)
+            );
+        }
+        assert!(render(1, EndReason::Shutdown).contains("\n_Idle 09:10–09:11 · 1 min_\n"));
+    }
+
     #[test]
     fn titles_lose_the_app_name_they_repeat() {
         assert_eq!(display_title("1Password", "1Password — Vault"), "Vault");

@@ -123,7 +123,9 @@ pub fn section_count(day: NaiveDate, entries: &[&Entry]) -> usize {
 ///   Code, Firefox` (top apps by time, with what a reader should know of
 ///   its end: recovered after a crash, ended by a pause, still in
 ///   progress) and the session id in an HTML comment; the summaries of its
-///   entries, in order, without repeats; then the merged context spans,
+///   entries, in order, without repeats, then those of its `late` entries
+///   each with the windows it added (`Added late, 09:20–09:21: …`); then
+///   the merged context spans,
 ///   `- 09:12–09:44 Code — main.rs (32 min)`. So that a session stays
 ///   readable at a glance, spans shorter than a threshold are grouped into
 ///   one line per run (`- 09:44–09:50 switching between Slack, Firefox
@@ -131,8 +133,10 @@ pub fn section_count(day: NaiveDate, entries: &[&Entry]) -> usize {
 ///   threshold is the smallest of 1, 2, 5, 10, 15, 30 and 60 minutes that
 ///   keeps the session to [`span_budget`] span lines.
 /// - Between sessions, one line per gap: `_Idle 10:40–11:05 · 25 min_` or
-///   `_Paused …_`; idle gaps under a minute (between the two events of a
-///   soft cut) get none.
+///   `_Paused …_`; idle gaps under a minute get none, and neither do idle
+///   gaps under five minutes after a soft cut or a timeout (the step
+///   between two events of work that went on, see
+///   `MIN_GAP_AFTER_CUT_MILLIS`).
 ///
 /// # Why it is a projection
 ///
@@ -196,7 +200,7 @@ pub fn render_day(day: NaiveDate, entries: &[&Entry], sessions: &[SessionInput<'
         if k > 0 {
             // Gaps lie between consecutive sessions, in order.
             if let Some(gap) = gaps.next_if(|g| g.to <= s.from)
-                && (gap.kind == GapKind::Paused || gap.millis() >= MIN_GAP_MILLIS)
+                && gap_is_marked(gap, agg.sessions[k - 1].reason)
             {
                 out.push('\n');
                 out.push_str(&gap_line(gap, &clock));
@@ -208,9 +212,27 @@ pub fn render_day(day: NaiveDate, entries: &[&Entry], sessions: &[SessionInput<'
     out
 }
 
-/// Idle gaps shorter than this (a soft cut's, between two events) get no
-/// line of their own; paused ones always do.
+/// Idle gaps shorter than this get no line of their own; paused ones
+/// always do.
 const MIN_GAP_MILLIS: i64 = 60_000;
+
+/// After a session that a soft cut or the timeout ended, an idle gap
+/// shorter than this gets no line either: such a cut ends the session at
+/// its last event while the work goes on, so the time to the next
+/// session's first event is the step between two events of that work
+/// (a call with an event a minute leaves a minute), not time away. Five
+/// minutes is the default `gap_minutes`, the shortest stretch without
+/// events that daybook calls idle on its own; a longer one is marked.
+const MIN_GAP_AFTER_CUT_MILLIS: i64 = 5 * 60_000;
+
+/// Whether `gap`, after a session that ended for `reason`, gets a line.
+fn gap_is_marked(gap: &Gap, reason: Option<EndReason>) -> bool {
+    let min = match reason {
+        Some(EndReason::SoftCut | EndReason::Timeout) => MIN_GAP_AFTER_CUT_MILLIS,
+        _ => MIN_GAP_MILLIS,
+    };
+    gap.kind == GapKind::Paused || gap.millis() >= min
+}
 
 /// One session's part of the day: its entries there, the events they
 /// cover, and the session row as far as those entries tell.
@@ -290,16 +312,25 @@ impl<'a> Part<'a> {
         lines
     }
 
-    /// The entries' summaries, in order, each once.
-    fn summary(&self) -> String {
+    /// The entries' summaries, in order, each once. A `late` entry's
+    /// summary says which windows it added (`Added late, 09:20–09:21:
+    /// …`): its events were captured there but reached daybook after the
+    /// session was written up, and its spans are merged with the rest, so
+    /// this is where a reader learns what came late.
+    fn summary(&self, clock: &Clock) -> String {
         let mut seen: BTreeSet<String> = BTreeSet::new();
         let mut words: Vec<String> = Vec::new();
+        let mut late: Vec<String> = Vec::new();
         for e in self.entries {
             let s = entry_summary(&e.body);
-            if !s.is_empty() && seen.insert(s.clone()) {
+            if e.kind == EntryKind::Late {
+                let s = if s.is_empty() { "(no summary)".to_owned() } else { s };
+                late.push(format!("Added late, {}: {s}", clock.range(e.from, e.to)));
+            } else if !s.is_empty() && seen.insert(s.clone()) {
                 words.push(s);
             }
         }
+        words.extend(late);
         text::line(&words.join(" "))
     }
 }
@@ -358,8 +389,16 @@ impl Clock {
         t.hhmm(self.offset(t))
     }
 
+    /// `09:12–10:40`; across a change of offset (a DST day) both ends
+    /// carry theirs, `01:59+01:00–03:07+02:00`, so that a reader sees why
+    /// the span is shorter (or longer) than its clock times say.
     fn range(&self, from: Timestamp, to: Timestamp) -> String {
-        format!("{}–{}", self.hhmm(from), self.hhmm(to))
+        let (a, b) = (self.offset(from), self.offset(to));
+        if a == b {
+            format!("{}–{}", from.hhmm(a), to.hhmm(b))
+        } else {
+            format!("{}{}–{}{}", from.hhmm(a), a.fixed(), to.hhmm(b), b.fixed())
+        }
     }
 }
 
@@ -464,7 +503,7 @@ fn section(s: &SessionAggregate, part: &Part<'_>, clock: &Clock) -> String {
     // No blank lines inside a section: a paragraph may follow a heading,
     // and a `- ` list may interrupt a paragraph (CommonMark), so a
     // session costs a line per thing it says.
-    let summary = part.summary();
+    let summary = part.summary(clock);
     if !summary.is_empty() {
         out.push_str(&summary);
         out.push('\n');
@@ -832,6 +871,60 @@ mod tests {
         assert!(spans <= span_budget(39 * 60_000) + 1, "{text}");
         assert!(text.contains("switching between"), "{text}");
         assert_eq!(crate::oracle::check_day_text("2027-01-15", &text, 2), []);
+    }
+
+    /// The step across a soft cut (or a timeout) is not time away; a
+    /// stretch as long as an idle gap after one still is.
+    #[test]
+    fn a_gap_after_a_soft_cut_is_marked_only_from_five_minutes() {
+        let day = NaiveDate::from_ymd_opt(2027, 1, 15).unwrap();
+        let render = |gap: i64, reason: EndReason| {
+            let a = session(10, reason);
+            let b = Session {
+                phase: Phase::Reduced {
+                    end: at(20 + gap),
+                    reason: EndReason::IdleGap,
+                },
+                ..Session::active("b".into(), at(10 + gap), CET)
+            };
+            let a_events = [ev(1, 0, "Code", "x"), ev(2, 10, "Zoom", "call")];
+            let b_events = [
+                StoredEvent {
+                    session_id: "b".into(),
+                    ..ev(3, 10 + gap, "Zoom", "call")
+                },
+                StoredEvent {
+                    session_id: "b".into(),
+                    ..ev(4, 20 + gap, "Zoom", "call")
+                },
+            ];
+            let ea = mk(1, EntryKind::Final, 0, 11, "a");
+            let eb = Entry {
+                session_id: "b".into(),
+                ..mk(2, EntryKind::Final, 10 + gap, 21 + gap, "b")
+            };
+            let inputs = [
+                SessionInput {
+                    session: &a,
+                    events: &a_events,
+                },
+                SessionInput {
+                    session: &b,
+                    events: &b_events,
+                },
+            ];
+            render_day(day, &[&ea, &eb], &inputs)
+        };
+        for reason in [EndReason::SoftCut, EndReason::Timeout] {
+            assert!(!render(1, reason).contains("_Idle"), "{}", render(1, reason));
+            assert!(!render(4, reason).contains("_Idle"), "{}", render(4, reason));
+            assert!(
+                render(5, reason).contains("\n_Idle 09:10–09:15 · 5 min_\n"),
+                "{}",
+                render(5, reason)
+            );
+        }
+        assert!(render(1, EndReason::Shutdown).contains("\n_Idle 09:10–09:11 · 1 min_\n"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use daybook_core::{Config, Event};
+use daybook_core::{Config, Event, Timestamp};
 
 #[test]
 fn an_event_after_a_long_sleep_starts_a_new_session() {
@@ -83,6 +83,58 @@ fn soft_cut_after_switching_then_one_app_held() {
     // The next Slack event opens a focused session of its own.
     rig.script(&[(215, "Slack")]);
     assert_eq!(rig.sessions()[1].start, at(215));
+}
+
+/// Issue 15's finding, "the first 3 minutes of a call sit at the end of
+/// the previous session", reproduced with the newcomer's exact trace and
+/// the daemon's timers. It is SPEC §4's soft cut as written: the rule
+/// holds only once the call has held focus for more than
+/// `soft_cut_minutes`, and the session it ends ends at its last event,
+/// which is by then the call's fourth. The call's first three minutes
+/// stay in the editing session, the minute from that event to the next
+/// one is in no session, and the call goes on in a session of its own.
+#[test]
+fn a_soft_cut_leaves_the_held_apps_first_minutes_in_the_session_it_ends() {
+    let mut rig = Rig::new(Config::default());
+    rig.start(at(0));
+    let events: Vec<Event> = newcomer_morning()
+        .into_iter()
+        .map(|(s, app, title, url)| Event {
+            title: Some(title.into()),
+            url: url.map(Into::into),
+            ..Event::new(at(s), app)
+        })
+        .collect();
+    let mut timers = Timers::new(at(0), events);
+    // 30:00 the call starts: two switches already (Code, Firefox, Slack).
+    // At 33:00 the call has held focus exactly three minutes: no cut.
+    timers.run_until(&mut rig, min(33));
+    assert_eq!(spans(&rig.sessions()), [(at(0), None, "active", None)]);
+    // The tick at 33:30 finds it held for more than three minutes, and no
+    // other app in the last two: a soft cut, at the session's last event.
+    timers.run_until(&mut rig, at(33 * 60 + 30));
+    assert_eq!(
+        spans(&rig.sessions()),
+        [(at(0), Some(min(33)), "reduced", Some("soft_cut"))]
+    );
+    timers.run_until(&mut rig, min(50));
+    let dump = rig.checked();
+    assert_eq!(
+        spans(&dump.sessions),
+        [
+            (at(0), Some(min(33)), "reduced", Some("soft_cut")),
+            (min(34), Some(min(42)), "reduced", Some("idle_gap")),
+        ]
+    );
+    let call_in = |i: usize| -> Vec<Timestamp> {
+        dump.events
+            .iter()
+            .filter(|e| e.event.app == "Zoom" && e.session_id == dump.sessions[i].id)
+            .map(|e| e.attributed)
+            .collect()
+    };
+    assert_eq!(call_in(0), [min(30), min(31), min(32), min(33)]);
+    assert_eq!(call_in(1), (34..=42).map(min).collect::<Vec<_>>());
 }
 
 #[test]

@@ -118,8 +118,8 @@ pub enum CommandLine {
     /// Where the time went: time per app, window title and web domain over
     /// a local day (default today) or a range, away time excluded.
     Summary {
-        /// A local day: YYYY-MM-DD, today or yesterday.
-        #[arg(long, conflicts_with_all = ["since", "until"])]
+        /// A local day: YYYY-MM-DD, today, yesterday, or -N for N days ago.
+        #[arg(long, conflicts_with_all = ["since", "until"], allow_hyphen_values = true)]
         day: Option<String>,
         /// The range's start: today, yesterday, 2h, 7d, 2026-11-28, or RFC 3339.
         #[arg(long)]

@@ -54,7 +54,8 @@ pub struct Daybook {
 /// `day_log`'s arguments.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
 pub struct DayLogParams {
-    /// The local day: YYYY-MM-DD, today or yesterday (default today).
+    /// The local day: YYYY-MM-DD, today, yesterday or -N for N days ago
+    /// (default today).
     #[serde(default)]
     pub day: Option<String>,
     /// Characters of the log to skip (for the next part of a long log).
@@ -65,7 +66,7 @@ pub struct DayLogParams {
 /// `sessions`' arguments.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
 pub struct SessionsParams {
-    /// A local day: YYYY-MM-DD, today or yesterday (default today, when
+    /// A local day: YYYY-MM-DD, today, yesterday or -N (default today, when
     /// neither since nor until is given).
     #[serde(default)]
     pub day: Option<String>,
@@ -469,7 +470,7 @@ impl Daybook {
     }
 
     #[tool(
-        description = "Where the time went: active, idle and paused time, and time per app, per window title and per web domain (longest first), over a local day (day: YYYY-MM-DD, today, yesterday; default today) or a range (since/until). Away time is excluded; days are local days. Call this first to see what the user worked on."
+        description = "Where the time went: active, idle and paused time, and time per app, per window title and per web domain (longest first), over a local day (day: YYYY-MM-DD, today, yesterday or -N for N days ago; default today) or a range (since/until). Away time is excluded; days are local days. Call this first to see what the user worked on."
     )]
     async fn activity_summary(
         &self,
@@ -484,7 +485,7 @@ impl Daybook {
     }
 
     #[tool(
-        description = "The Markdown log of a local day (day: YYYY-MM-DD, today or yesterday; default today): one section per summarized stretch of work with its sub-task lines. A long log comes in parts: the answer says which offset to ask for next."
+        description = "The Markdown log of a local day (day: YYYY-MM-DD, today, yesterday or -N for N days ago; default today): one section per summarized stretch of work with its sub-task lines. A long log comes in parts: the answer says which offset to ask for next."
     )]
     async fn day_log(&self, Parameters(p): Parameters<DayLogParams>) -> std::result::Result<CallToolResult, ErrorData> {
         let now = clock::now();

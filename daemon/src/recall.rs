@@ -415,7 +415,7 @@ pub fn render_search(answer: &SearchAnswer) -> String {
 /// fields on the command line, `GET /v1/summary` and MCP).
 #[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
 pub struct SummaryParams {
-    /// A local day: YYYY-MM-DD, today or yesterday (default: today, when
+    /// A local day: YYYY-MM-DD, today, yesterday or -N (default: today, when
     /// neither since nor until is given).
     #[serde(default)]
     pub day: Option<String>,
@@ -665,17 +665,19 @@ pub fn summary(
     })
 }
 
-/// A day as asked: `today`, `yesterday`, or `YYYY-MM-DD`.
+/// A day as asked (`daybook summary --day`, `/v1/summary?day=`, the MCP
+/// tools' `day`): whatever `show` and `sessions` take
+/// ([`daybook_core::daylog::parse_day_spec`]: `YYYY-MM-DD`, `today`,
+/// `yesterday`, `-N`, `Nd`), with today the local date at `now`. An error
+/// quotes the input.
 pub fn parse_day_param(input: &str, now: Timestamp) -> Result<chrono::NaiveDate> {
     let today = now.local_date(clock::local_offset(now));
-    match TimeBound::parse(input)? {
-        TimeBound::DayStart(search::DayRef::Date(d)) => Ok(d),
-        TimeBound::DayStart(search::DayRef::DaysBack(n)) => Ok(today - chrono::Days::new(u64::from(n))),
-        _ => Err(Error::Core(daybook_core::Error::InvalidTime {
+    daybook_core::daylog::parse_day_spec(input, today).ok_or_else(|| {
+        Error::Core(daybook_core::Error::InvalidTime {
             input: input.chars().take(200).collect(),
-            reason: "is not a day: use today, yesterday or a date like 2026-11-28",
-        })),
-    }
+            reason: "is not a day: a day is YYYY-MM-DD (from 1970-01-01 on), today, yesterday, or -N for N days ago",
+        })
+    })
 }
 
 /// A summary as the command line prints it.

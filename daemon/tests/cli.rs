@@ -129,11 +129,14 @@ fn show_prints_the_day_file() {
     for spec in ["today", "yesterday", "-1", "3d"] {
         dir.daybook(&["show", spec]).assert_ok(spec);
         dir.daybook(&["sessions", "--day", spec]).assert_ok(spec);
+        dir.daybook(&["summary", "--day", spec]).assert_ok(spec);
     }
     for wrong in ["11/01/2026", "2026-13-01", "tomorrow"] {
-        let bad = dir.daybook(&["show", wrong]);
-        assert!(!bad.ok() && bad.stderr.contains(wrong), "{bad:?}");
-        assert!(!bad.stderr.contains("2026-11-28"), "{bad:?}");
+        for args in [&["show", wrong][..], &["summary", "--day", wrong]] {
+            let bad = dir.daybook(args);
+            assert!(!bad.ok() && bad.stderr.contains(wrong), "{bad:?}");
+            assert!(!bad.stderr.contains("2026-11-28"), "{bad:?}");
+        }
     }
 }
 

@@ -45,11 +45,14 @@ def summarize(request):
             run.append(block)
 
     total = sum(block["capture_count"] for block in request["blocks"])
-    summary = "%s: mostly %s (%d captures in %d blocks)." % (
+    blocks = len(request["blocks"])
+    summary = "%s: mostly %s (%d capture%s in %d block%s)." % (
         "So far" if request["kind"] == "flush" else "Session",
         ", ".join(apps[:3]) or "nothing",
         total,
-        len(request["blocks"]),
+        "" if total == 1 else "s",
+        blocks,
+        "" if blocks == 1 else "s",
     )
     return {"summary": summary, "lines": lines}
 

@@ -210,3 +210,106 @@ pub fn is_reduced(s: &Session) -> bool {
 }
 
 pub const MINUTE: Duration = Duration::from_secs(60);
+
+/// One capture: seconds after the trace's start, app, window title, URL.
+pub type Capture = (i64, &'static str, &'static str, Option<&'static str>);
+
+/// The newcomer's morning from issue 15, event by event: 76 events over
+/// 100 minutes of an editor, a browser, chat and a 12-minute call, as a
+/// window watcher reports them (an event when the focus changes and about
+/// one a minute while it stays). With the default settings it makes four
+/// sessions and two gaps:
+///
+/// - 00:00–26:00 the editor alone (an event every 45 s), 26:00 the docs in
+///   the browser, 28:10 chat, 30:00–42:00 the call (an event a minute):
+///   two switches, then the call held for more than three minutes, so a
+///   soft cut ends this session at its last event, 33:00, and the call
+///   goes on in a second session from 34:00 until an idle gap ends it;
+/// - 55:00–72:30 the editor again, a password from 1Password at 70:00
+///   (its title repeats its name);
+/// - 88:00–100:00 chat and the docs, switching every 90 s.
+pub fn newcomer_morning() -> Vec<Capture> {
+    const MAIN: (&str, &str, Option<&str>) = ("Code", "main.rs — daybook — Code", None);
+    const ENGINE: (&str, &str, Option<&str>) = ("Code", "engine.rs — daybook — Code", None);
+    const DOCS: (&str, &str, Option<&str>) = ("Firefox", "tokio - Rust", Some("https://docs.rs/tokio/"));
+    const CHAT: (&str, &str, Option<&str>) = ("Slack", "general — Slack", None);
+    const CALL: (&str, &str, Option<&str>) = ("Zoom", "Zoom Meeting", None);
+    const VAULT: (&str, &str, Option<&str>) = ("1Password", "1Password — Vault", None);
+    let mut out: Vec<Capture> = Vec::new();
+    let mut push = |s: i64, (app, title, url): (&'static str, &'static str, Option<&'static str>)| {
+        out.push((s, app, title, url));
+    };
+    for k in 0..35 {
+        push(k * 45, MAIN);
+    }
+    for s in [1560, 1610, 1660] {
+        push(s, DOCS);
+    }
+    for s in [1690, 1740, 1780] {
+        push(s, CHAT);
+    }
+    for m in 30..=42 {
+        push(m * 60, CALL);
+    }
+    for k in 0..10 {
+        push(55 * 60 + k * 90, ENGINE);
+    }
+    push(70 * 60, VAULT);
+    push(71 * 60, ENGINE);
+    push(72 * 60 + 30, ENGINE);
+    for k in 0..9 {
+        push(88 * 60 + k * 90, if k % 2 == 0 { CHAT } else { DOCS });
+    }
+    out
+}
+
+/// The daemon's timers around a list of events: every `tick_seconds`
+/// (30 s) a tick, on each minute the block builder, every
+/// `flush_minutes` (5) a flush, all counted from the start, and each
+/// event sent at its own time (before a timer due at the same instant).
+pub struct Timers {
+    start: Timestamp,
+    next_timer: Timestamp,
+    events: Vec<Event>,
+    sent: usize,
+}
+
+impl Timers {
+    pub fn new(start: Timestamp, mut events: Vec<Event>) -> Self {
+        events.sort_by_key(|e| e.at);
+        Self {
+            start,
+            next_timer: start,
+            events,
+            sent: 0,
+        }
+    }
+
+    /// Runs every event and timer due at or before `to`, in time order.
+    pub fn run_until(&mut self, rig: &mut Rig, to: Timestamp) {
+        loop {
+            if let Some(e) = self.events.get(self.sent)
+                && e.at <= to
+                && e.at <= self.next_timer
+            {
+                let e = e.clone();
+                rig.send(e.at, &[e]);
+                self.sent += 1;
+                continue;
+            }
+            let t = self.next_timer;
+            if t > to {
+                return;
+            }
+            rig.tick(t);
+            let since = t.millis_since(self.start);
+            if since % 60_000 == 0 {
+                rig.minute(t);
+            }
+            if since > 0 && since % 300_000 == 0 {
+                rig.flush(t);
+            }
+            self.next_timer = Timestamp(t.0 + 30_000);
+        }
+    }
+}

@@ -3,8 +3,10 @@
 //! rendered server-side exactly as `GET /day/D` and `GET /week/W` do
 //! (`daybook::http::page::{load_day, render_day, load_week, render_week}`:
 //! the read, the aggregation, the HTML). It also prints the size of the
-//! page with its assets. Run with `TZ=Europe/Paris` (or any zone at
-//! +01:00 in January), the fixture's offset, as a user's own data is.
+//! page with its assets (`DAYBOOK_PAGE_DUMP=path` also writes the day's
+//! HTML there, to see where its bytes go). Run with `TZ=Europe/Paris`
+//! (or any zone at +01:00 in January), the fixture's offset, as a user's
+//! own data is.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -51,9 +53,12 @@ fn main() {
     let read = load_day(&store, &privacy, day).expect("a day reads");
     assert!(read.sessions.len() >= sessions, "the day and its neighbours read");
     let html = render_day(&read, day, now);
-    let bars = html.matches(" data-session=").count();
+    let bars = html.matches("\" class=\"session").count();
     assert_eq!(bars, sessions, "one bar per session of the day");
     let assets = page::asset_bytes();
+    if let Ok(path) = std::env::var("DAYBOOK_PAGE_DUMP") {
+        std::fs::write(&path, &html).expect("the page dump is written");
+    }
     println!(
         "page size: day of {sessions} sessions / {} events: HTML {} B + assets {} B = {} B",
         sessions * per,

@@ -131,20 +131,33 @@ def test_the_seeded_day_in_chromium(seeded, browser):
     browser.get(f"{d.url}/day/{name}")
     assert browser.title.startswith(day.strftime("%a"))
 
-    # One bar per session, as the API lists them, each linking to its view.
+    # One bar per session, as the API lists them, each linking to its view
+    # and carrying its text alternative (start, end, how it ended).
     bars = browser.find_elements(By.CSS_SELECTOR, "svg.timeline a.session")
     assert len(bars) == len(sessions)
-    assert [b.get_attribute("data-session") for b in bars] == [s["id"] for s in sessions]
+
+    def bar_session(b) -> str:
+        path = b.get_dom_attribute("href")
+        assert path.startswith(f"/day/{name}/session/"), path
+        return urllib.parse.unquote(path.rsplit("/", 1)[-1])
+
+    assert [bar_session(b) for b in bars] == [s["id"] for s in sessions]
+    labels = [b.find_element(By.TAG_NAME, "title").get_attribute("textContent") for b in bars]
+    assert labels[0].startswith("Code 09:00–09:40") and "idle gap" in labels[0], labels
 
     # The recovered session is marked, on its bar and in the table.
     recovered = [s["id"] for s in sessions if s["end_reason"] == "recovered"]
-    marked = [b.get_attribute("data-session") for b in bars if "recovered" in b.get_attribute("class")]
+    marked = [bar_session(b) for b in bars if "recovered" in b.get_attribute("class")]
     assert marked == recovered
+    assert "recovered after a crash" in labels[2], labels
     rows = browser.find_elements(By.CSS_SELECTOR, "table.sessions tr.recovered")
     assert len(rows) == 1 and "recovered after a crash" in rows[0].text
 
-    # Idle gaps between the sessions are drawn.
-    assert len(browser.find_elements(By.CSS_SELECTOR, "svg.timeline rect.gap")) == 2
+    # Idle gaps between the sessions are drawn: one hatched path of two
+    # rectangles, its title counting them.
+    gaps = browser.find_element(By.CSS_SELECTOR, "svg.timeline g.gaps")
+    assert gaps.find_element(By.TAG_NAME, "path").get_dom_attribute("d").count("M") == 2
+    assert ": 2 gaps between sessions" in gaps.find_element(By.TAG_NAME, "title").get_attribute("textContent")
 
     # Per-app totals: those the seed implies (worked out here, each
     # event's app holding until the next event of its session), and those
@@ -168,8 +181,10 @@ def test_the_seeded_day_in_chromium(seeded, browser):
     assert not any("Heading one" in h or "Heading two" in h for h in headings), headings
     assert "&lt;script&gt;" in page
 
-    # The day's log entries are on the page.
-    assert len(browser.find_elements(By.CSS_SELECTOR, "article.entry")) >= 3
+    # The day's log entries are on the page; its log's own page holds the
+    # same entries, each linking to its session.
+    on_day = [a.get_attribute("id") for a in browser.find_elements(By.CSS_SELECTOR, "article.entry")]
+    assert len(on_day) >= 3, on_day
 
     shot = ROOT / "target" / "page-screenshot.png"
     shot.parent.mkdir(parents=True, exist_ok=True)
@@ -183,6 +198,13 @@ def test_the_seeded_day_in_chromium(seeded, browser):
     assert len(browser.find_elements(By.CSS_SELECTOR, "table.blocks tbody tr")) >= 5
     assert browser.find_elements(By.CSS_SELECTOR, "article.entry")
     assert SCRIPT_TITLE in browser.find_element(By.CSS_SELECTOR, "table.spans").text
+
+    browser.get(f"{d.url}/day/{name}/log")
+    assert [a.get_attribute("id") for a in browser.find_elements(By.CSS_SELECTOR, "article.entry")] == on_day
+    assert f"Entries 1–{len(on_day)} of {len(on_day)}" in browser.find_element(By.TAG_NAME, "main").text
+    browser.get(f"{d.url}/day/{name}/log?page=2")
+    assert not browser.find_elements(By.CSS_SELECTOR, "article.entry")
+    assert "no page 2" in browser.find_element(By.TAG_NAME, "main").text
 
     # Navigation: links (prev/next), then keys (← → j k) through the script.
     browser.get(f"{d.url}/day/{name}")

@@ -6,7 +6,8 @@
 //! | path | what |
 //! |---|---|
 //! | `/` | today |
-//! | `/day/YYYY-MM-DD` | a local day: timeline, sessions, time per app, domain and title, the log |
+//! | `/day/YYYY-MM-DD` | a local day: timeline, sessions, time per app, domain and title, the log's latest entries |
+//! | `/day/YYYY-MM-DD/log?page=N` | the day's whole log, in order, a hundred entries a page |
 //! | `/day/YYYY-MM-DD/session/ID` | one session: spans, blocks, entries |
 //! | `/week/YYYY-Www` | an ISO week: seven timelines, the week's totals |
 //! | `/search?q=` | search results (the same as `GET /v1/search`), for a browser without script |
@@ -64,6 +65,7 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(today))
         .route("/day/{day}", get(day))
+        .route("/day/{day}/log", get(day_log))
         .route("/day/{day}/session/{id}", get(session))
         .route("/week/{week}", get(week))
         .route("/search", get(search))
@@ -188,6 +190,43 @@ async fn day_view(State(state): State<AppState>, day: NaiveDate) -> Result<Respo
     })
     .await?;
     Ok(page(StatusCode::OK, html))
+}
+
+#[derive(serde::Deserialize)]
+struct LogQuery {
+    page: Option<usize>,
+}
+
+/// `GET /day/D/log?page=N`: a page of the day's log (see [`render::log`]);
+/// page 1 when none is asked, and a page past the end says so.
+async fn day_log(State(state): State<AppState>, Path(day): Path<String>, Query(q): Query<LogQuery>) -> Response {
+    let Some(day) = parse_asked_day(&day) else {
+        return not_a_day(&day);
+    };
+    let page_no = q.page.unwrap_or(1).max(1);
+    let read = read(&state, move |store, _| {
+        use daybook_core::Store as _;
+        let mut entries = store.entries_for_day(day)?;
+        entries.sort_by_key(|e| (e.from, e.id));
+        Ok(entries)
+    })
+    .await;
+    match read {
+        Err(r) => r,
+        Ok(entries) => {
+            let body = render::log(day, &entries, page_no, &clock::local_offset);
+            page(
+                StatusCode::OK,
+                render::shell(
+                    &format!("Log of {}", day.format("%a %-d %b %Y")),
+                    false,
+                    Some(&render::day_nav(day, clock::today())),
+                    "",
+                    &body,
+                ),
+            )
+        }
+    }
 }
 
 async fn session(State(state): State<AppState>, Path((day, id)): Path<(String, String)>) -> Response {

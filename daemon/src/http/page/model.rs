@@ -165,8 +165,9 @@ pub(crate) struct Bar {
     pub open: bool,
     /// The app with the most time in it.
     pub main_app: String,
-    /// Its colour (from the main app).
-    pub colour: &'static str,
+    /// Its colour (from the main app), an index into [`PALETTE`]: the
+    /// stylesheet's class `c{colour}`.
+    pub colour: usize,
     /// Active milliseconds inside the day.
     pub active_millis: i64,
 }
@@ -304,28 +305,35 @@ fn bar(
         end,
         reason: s.phase.reason(),
         open: is_open,
-        colour: colour(&main_app),
+        colour: colour_index(&main_app),
         main_app,
         active_millis: agg.map_or(0, |a| a.active_millis),
     }
 }
 
 /// Colours for apps: dark enough for 3:1 contrast against the white page
-/// (WCAG 1.4.11) and distinct from the grey of idle time.
-const PALETTE: [&str; 12] = [
+/// (WCAG 1.4.11) and distinct from the grey of idle time. The stylesheet
+/// repeats them as classes `c0`..`c11` (a unit test holds the two
+/// together), so a bar or swatch names its colour in four bytes.
+pub(crate) const PALETTE: [&str; 12] = [
     "#1f77b4", "#c62828", "#2e7d32", "#6a1b9a", "#8d5524", "#ad1457", "#00796b", "#b35900", "#3949ab", "#546e7a",
     "#7b6d00", "#00838f",
 ];
 
-/// An app's colour: the same on every day and every page (FNV-1a of its
-/// name picks from [`PALETTE`]).
-pub(crate) fn colour(app: &str) -> &'static str {
+/// An app's colour as an index into [`PALETTE`]: the same on every day
+/// and every page (FNV-1a of its name).
+pub(crate) fn colour_index(app: &str) -> usize {
     let mut h: u32 = 0x811c_9dc5;
     for b in app.bytes() {
         h ^= u32::from(b);
         h = h.wrapping_mul(0x0100_0193);
     }
-    PALETTE[h as usize % PALETTE.len()]
+    h as usize % PALETTE.len()
+}
+
+/// An app's colour (see [`colour_index`]).
+pub(crate) fn colour(app: &str) -> &'static str {
+    PALETTE[colour_index(app)]
 }
 
 /// One session in full, for its own view.
@@ -458,5 +466,16 @@ mod tests {
             .map(|a| colour(a))
             .collect();
         assert!(distinct.len() >= 4, "apps spread over the palette: {distinct:?}");
+    }
+
+    #[test]
+    fn the_stylesheet_has_one_class_per_palette_colour_in_order() {
+        let css = include_str!("assets/page.css");
+        for (i, c) in PALETTE.iter().enumerate() {
+            let rule = format!(".c{i} {{ fill: {c}; background: {c}; }}");
+            assert!(css.contains(&rule), "missing {rule}");
+        }
+        let n = PALETTE.len();
+        assert!(!css.contains(&format!(".c{n} ")), "a class past the palette");
     }
 }

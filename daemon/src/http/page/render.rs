@@ -15,7 +15,7 @@ use daybook_core::aggregate::{GapKind, Total, Totals};
 use daybook_core::{EndReason, Entry, Timestamp, UtcOffset};
 
 use super::html::{esc, esc_lines, url_segment};
-use super::model::{DayModel, SessionModel, WeekModel, colour};
+use super::model::{DayModel, SessionModel, WeekModel, colour, colour_index};
 use super::timeline;
 
 /// An instant as `HH:MM` in the local time of that instant.
@@ -250,7 +250,10 @@ pub(crate) fn day(m: &DayModel, offset_at: &dyn Fn(Timestamp) -> UtcOffset) -> S
     timeline::day(&mut out, m, offset_at);
     legend(&mut out, m);
     out.push_str("</section>");
-    // The table alternative to the timeline, and the way in to each session.
+    // The table alternative to the timeline, and the way in to each
+    // session. One row per session, so its rows are written lean: HTML's
+    // optional `</td>` and `</tr>` left out, the active column aligned by
+    // the stylesheet rather than a class on each cell.
     let _ = write!(
         out,
         "<section aria-labelledby=\"h-sessions\"><h2 id=\"h-sessions\">Sessions ({})</h2>",
@@ -274,9 +277,8 @@ pub(crate) fn day(m: &DayModel, offset_at: &dyn Fn(Timestamp) -> UtcOffset) -> S
             let _ = write!(
                 out,
                 concat!(
-                    "<tr{class} id=\"session-{sid}\"><td><a href=\"/day/{day}/session/{id}\">{start}</a></td><td>{end}</td>",
-                    "<td class=\"num\">{active}</td><td><span class=\"swatch\" aria-hidden=\"true\"><svg viewBox=\"0 0 10 10\" focusable=\"false\"><rect width=\"10\" height=\"10\" fill=\"{c}\"/></svg></span>{app}</td>",
-                    "<td>{reason}</td></tr>"
+                    "<tr{class} id=\"session-{sid}\"><td><a href=\"/day/{day}/session/{id}\">{start}</a><td>{end}",
+                    "<td>{active}<td><i class=\"sw c{c}\"></i>{app}<td>{reason}"
                 ),
                 class = class,
                 sid = esc(&b.id),
@@ -314,19 +316,108 @@ pub(crate) fn day(m: &DayModel, offset_at: &dyn Fn(Timestamp) -> UtcOffset) -> S
     );
     titles_table(&mut out, &agg.totals, 10);
     out.push_str("</section>");
+    day_log(&mut out, &m.entries, &name, offset_at);
+    out
+}
+
+/// The day view's log section: the count of the day's entries, the
+/// latest [`DAY_LOG`] of them in order, and when there are more, links
+/// to the pages of the whole log.
+fn day_log(out: &mut String, entries: &[Entry], name: &str, offset_at: &dyn Fn(Timestamp) -> UtcOffset) {
     let _ = write!(
         out,
         "<section aria-labelledby=\"h-log\"><h2 id=\"h-log\">Log ({} entr{})</h2>",
-        m.entries.len(),
-        if m.entries.len() == 1 { "y" } else { "ies" }
+        entries.len(),
+        if entries.len() == 1 { "y" } else { "ies" }
     );
-    if m.entries.is_empty() {
+    if entries.is_empty() {
         out.push_str("<p>No log entries for this day yet (a session is written to the log as it ends, and every five minutes while it runs).</p>");
     }
-    for e in &m.entries {
-        entry(&mut out, e, &name, offset_at, true);
+    let shown = &entries[entries.len().saturating_sub(DAY_LOG)..];
+    if shown.len() < entries.len() {
+        let _ = write!(
+            out,
+            "<p class=\"meta\">The latest {} below, from {}; all {} in order on the day's log, {LOG_PAGE} a page: ",
+            shown.len(),
+            shown.first().map_or_else(String::new, |e| hhmm(e.from, offset_at)),
+            entries.len(),
+        );
+        log_pages(out, name, entries.len(), None);
+        out.push_str("</p>");
+    }
+    for e in shown {
+        entry(out, e, name, offset_at, true);
     }
     out.push_str("</section>");
+}
+
+/// How many log entries the day view shows: its latest (what today's
+/// live view is for). A busy day's whole log is on its own pages
+/// ([`log`]), so the day view stays small however many sessions a day
+/// holds (issue 16: 150 KB with its assets for 300 sessions), and every
+/// session's own entries are one click away on its view.
+pub(crate) const DAY_LOG: usize = 25;
+
+/// Log entries a page of `/day/D/log` shows.
+pub(crate) const LOG_PAGE: usize = 100;
+
+/// Links to each page of a day's log of `n` entries (`current` marked).
+fn log_pages(out: &mut String, day: &str, n: usize, current: Option<usize>) {
+    let pages = n.div_ceil(LOG_PAGE).max(1);
+    for p in 1..=pages {
+        if Some(p) == current {
+            let _ = write!(
+                out,
+                "<a aria-current=\"page\" href=\"/day/{day}/log?page={p}\">page {p}</a> "
+            );
+        } else {
+            let _ = write!(out, "<a href=\"/day/{day}/log?page={p}\">page {p}</a> ");
+        }
+    }
+}
+
+/// One page (1-based) of a day's log, `entries` sorted by window start:
+/// entries `LOG_PAGE * (page - 1)` on, with links to every page. A page
+/// past the end says so and links to the pages there are.
+pub(crate) fn log(
+    day: NaiveDate,
+    entries: &[Entry],
+    page: usize,
+    offset_at: &dyn Fn(Timestamp) -> UtcOffset,
+) -> String {
+    let name = day.format("%Y-%m-%d").to_string();
+    let mut out = String::with_capacity(LOG_PAGE * 1024);
+    let first = LOG_PAGE * page.saturating_sub(1);
+    let on_page = entries
+        .get(first..)
+        .map_or(&[][..], |rest| &rest[..rest.len().min(LOG_PAGE)]);
+    let _ = write!(
+        out,
+        "<p><a href=\"/day/{name}\">← back to {name}</a></p><h1>Log of {}</h1><p class=\"meta\">",
+        day.format("%A %-d %B %Y"),
+    );
+    if on_page.is_empty() {
+        let _ = write!(
+            out,
+            "{} entr{} this day; no page {page}. ",
+            entries.len(),
+            if entries.len() == 1 { "y" } else { "ies" }
+        );
+    } else {
+        let _ = write!(
+            out,
+            "Entries {}–{} of {}, in order. ",
+            first + 1,
+            first + on_page.len(),
+            entries.len()
+        );
+    }
+    out.push_str("</p><nav aria-label=\"Log pages\" class=\"pages\">");
+    log_pages(&mut out, &name, entries.len(), Some(page));
+    out.push_str("</nav>");
+    for e in on_page {
+        entry(&mut out, e, &name, offset_at, true);
+    }
     out
 }
 
@@ -337,12 +428,7 @@ fn legend(out: &mut String, m: &DayModel) {
     apps.dedup();
     out.push_str("<ul class=\"legend\">");
     for app in apps {
-        let _ = write!(
-            out,
-            "<li><svg viewBox=\"0 0 10 10\" aria-hidden=\"true\" focusable=\"false\"><rect width=\"10\" height=\"10\" fill=\"{}\"/></svg>{}</li>",
-            colour(app),
-            esc(app)
-        );
+        let _ = write!(out, "<li><i class=\"sw c{}\"></i>{}</li>", colour_index(app), esc(app));
     }
     out.push_str(concat!(
         "<li><svg viewBox=\"0 0 10 10\" aria-hidden=\"true\" focusable=\"false\"><rect width=\"10\" height=\"10\" fill=\"url(#idle)\"/></svg>idle or away</li>",
@@ -556,6 +642,76 @@ pub(crate) fn problem(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entries(n: u64) -> Vec<Entry> {
+        (1..=n)
+            .map(|i| Entry {
+                id: i,
+                session_id: daybook_core::SessionId(format!("s{i}")),
+                kind: daybook_core::EntryKind::Final,
+                from: Timestamp(i as i64 * 60_000),
+                to: Timestamp(i as i64 * 60_000 + 30_000),
+                offset: UtcOffset(0),
+                body: format!("## entry {i}\n<b>typed {i}</b>"),
+            })
+            .collect()
+    }
+
+    fn utc(_: Timestamp) -> UtcOffset {
+        UtcOffset(0)
+    }
+
+    fn article_ids(html: &str) -> Vec<u64> {
+        html.split("<article class=\"entry\" id=\"entry-")
+            .skip(1)
+            .map(|rest| rest[..rest.find('"').unwrap()].parse().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_day_shows_its_whole_log_up_to_the_cap_then_the_latest_and_links_to_every_page() {
+        let mut out = String::new();
+        day_log(&mut out, &entries(DAY_LOG as u64), "2026-11-29", &utc);
+        assert_eq!(article_ids(&out), (1..=DAY_LOG as u64).collect::<Vec<_>>());
+        assert!(!out.contains("/log?page="), "no pages when all is shown");
+
+        let n = 2 * LOG_PAGE as u64 + 1;
+        let mut out = String::new();
+        day_log(&mut out, &entries(n), "2026-11-29", &utc);
+        let latest: Vec<u64> = (n + 1 - DAY_LOG as u64..=n).collect();
+        assert_eq!(article_ids(&out), latest);
+        assert!(out.contains(&format!("Log ({n} entries)")));
+        for p in 1..=3 {
+            assert!(
+                out.contains(&format!("href=\"/day/2026-11-29/log?page={p}\"")),
+                "page {p}"
+            );
+        }
+        assert!(!out.contains("log?page=4"));
+        assert!(
+            out.contains("&lt;b&gt;typed") && !out.contains("<b>"),
+            "bodies are text"
+        );
+    }
+
+    #[test]
+    fn the_log_pages_hold_every_entry_once_in_order() {
+        let day = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
+        let all = entries(2 * LOG_PAGE as u64 + 7);
+        let mut seen = Vec::new();
+        for page in 1..=3 {
+            let html = log(day, &all, page, &utc);
+            assert!(html.contains(&format!(
+                "aria-current=\"page\" href=\"/day/2026-11-29/log?page={page}\""
+            )));
+            seen.extend(article_ids(&html));
+        }
+        assert_eq!(seen, (1..=all.len() as u64).collect::<Vec<_>>());
+        let past = log(day, &all, 4, &utc);
+        assert!(article_ids(&past).is_empty() && past.contains("no page 4"), "{past}");
+        let none = log(day, &[], 1, &utc);
+        assert!(none.contains("0 entries this day"), "{none}");
+    }
 
     #[test]
     fn offsets_are_named_with_sign_hours_and_minutes() {

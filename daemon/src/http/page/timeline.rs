@@ -4,17 +4,28 @@
 //! labelled with the local hour at each instant, so `02` shows twice
 //! when the clocks go back and `02` is missing when they go forward).
 //!
-//! Colours, hatching and positions are SVG presentation attributes, not
+//! Colours are classes of the stylesheet (`c0`..`c11`, one per palette
+//! colour), hatching and positions SVG presentation attributes, never
 //! `style` attributes, so the page's CSP needs no `'unsafe-inline'`.
-//! Every bar carries its text alternative (`<title>` and `aria-label`),
-//! and the page prints the same facts in a table beside it.
+//! Every bar carries its text alternative (a `<title>`: app, start, end,
+//! length, how it ended), and the page prints the same facts in a table
+//! beside it.
+//!
+//! The markup is kept lean, as a day can hold hundreds of sessions
+//! (issue 16: the 300-session day with its assets in 150 KB): whole-unit
+//! coordinates (a unit is 90 s on a 24-hour day, finer than a pixel of
+//! the drawn width needs), the bars and gaps in a `<g>` moved down to the
+//! track so each needs no `y`, a bar's session id only in its link, and
+//! the idle gaps one path with one `<title>` (their count and total; each
+//! gap's own bounds are the ends and starts of the sessions around it, in
+//! the table).
 
 use std::fmt::Write as _;
 
 use daybook_core::{Timestamp, UtcOffset};
 
 use super::html::{esc, url_segment};
-use super::model::{Bar, DayModel};
+use super::model::{Bar, DayModel, PALETTE};
 use super::render::{duration, hhmm, reason_text};
 
 /// The width of a timeline's coordinate system, in SVG user units.
@@ -72,27 +83,12 @@ pub(crate) fn defs() -> &'static str {
     )
 }
 
-/// Writes one session bar (a link to the session's view) between `y`
-/// and `y + h`.
-fn bar(out: &mut String, axis: &Axis, b: &Bar, day: &str, y: f64, h: f64, offset_at: &dyn Fn(Timestamp) -> UtcOffset) {
-    let x0 = axis.x(b.start);
+/// Writes one session bar (a link to the session's view), `h` high, at
+/// the top of the group it is written into.
+fn bar(out: &mut String, axis: &Axis, b: &Bar, day: &str, h: u32, offset_at: &dyn Fn(Timestamp) -> UtcOffset) {
+    let x0 = axis.x(b.start).round();
     // A session of a few seconds still gets a bar one can see and click.
-    let w = (axis.x(b.end) - x0).max(2.0);
-    let mut label = format!(
-        "{} {}–{} ({}), {}",
-        b.main_app,
-        hhmm(b.start, offset_at),
-        hhmm(b.end, offset_at),
-        duration(b.end.0 - b.start.0),
-        if b.open {
-            "open, still running".to_owned()
-        } else {
-            reason_text(b.reason)
-        }
-    );
-    if b.recovered() {
-        label.push_str(" — recovered after a crash: its end is an estimate");
-    }
+    let w = (axis.x(b.end).round() - x0).max(2.0);
     let class = match (b.open, b.recovered()) {
         (true, _) => "session open",
         (false, true) => "session recovered",
@@ -100,25 +96,36 @@ fn bar(out: &mut String, axis: &Axis, b: &Bar, day: &str, y: f64, h: f64, offset
     };
     let _ = write!(
         out,
-        r#"<a href="/day/{day}/session/{id}" class="{class}" data-session="{sid}"><title>{l}</title><rect x="{x0:.1}" y="{y}" width="{w:.1}" height="{h}" fill="{c}"/>"#,
+        r#"<a href="/day/{day}/session/{id}" class="{class}"><title>{app} {from}–{to} ({len}), {why}{rec}</title><rect class="c{c}" x="{x0}" width="{w}" height="{h}"/>"#,
         id = url_segment(&b.id),
-        sid = esc(&b.id),
-        l = esc(&label),
+        app = esc(&b.main_app),
+        from = hhmm(b.start, offset_at),
+        to = hhmm(b.end, offset_at),
+        len = duration(b.end.0 - b.start.0),
+        why = if b.open {
+            "open, still running".to_owned()
+        } else {
+            reason_text(b.reason)
+        },
+        rec = if b.recovered() {
+            " — recovered after a crash: its end is an estimate"
+        } else {
+            ""
+        },
         c = b.colour,
     );
     if b.recovered() {
         let _ = write!(
             out,
-            r##"<rect x="{x0:.1}" y="{y}" width="{w:.1}" height="{h}" fill="url(#recovered)" stroke="#b00020" stroke-width="2" stroke-dasharray="4 2"/><path class="mark" d="M{mx:.1} {t} l5 -8 l5 8 z" fill="#b00020"/>"##,
-            mx = x0 + w / 2.0 - 5.0,
-            t = y - 1.0,
+            r##"<rect x="{x0}" width="{w}" height="{h}" fill="url(#recovered)" stroke="#b00020" stroke-width="2" stroke-dasharray="4 2"/><path class="mark" d="M{mx} -1l5 -8l5 8z" fill="#b00020"/>"##,
+            mx = x0 + (w / 2.0).round() - 5.0,
         );
     }
     if b.open {
         let _ = write!(
             out,
-            r#"<rect x="{x0:.1}" y="{y}" width="{w:.1}" height="{h}" fill="url(#live)" stroke="{c}" stroke-width="2"/>"#,
-            c = b.colour
+            r#"<rect x="{x0}" width="{w}" height="{h}" fill="url(#live)" stroke="{c}" stroke-width="2"/>"#,
+            c = PALETTE[b.colour]
         );
     }
     out.push_str("</a>");
@@ -136,30 +143,38 @@ pub(crate) fn day(out: &mut String, m: &DayModel, offset_at: &dyn Fn(Timestamp) 
         n = m.bars.len(),
         s = if m.bars.len() == 1 { "" } else { "s" },
     );
-    let _ = write!(out, r#"<rect class="track" x="0" y="12" width="{WIDTH}" height="32"/>"#);
-    for g in &m.gaps {
-        let x0 = axis.x(g.from);
-        let w = axis.x(g.to) - x0;
-        let what = format!(
-            "no activity (idle or away) {}–{}, {}",
-            hhmm(g.from, offset_at),
-            hhmm(g.to, offset_at),
-            duration(g.to.0 - g.from.0)
-        );
+    let _ = write!(
+        out,
+        r#"<rect class="track" x="0" y="12" width="{WIDTH}" height="32"/><g transform="translate(0 12)">"#
+    );
+    if !m.gaps.is_empty() {
+        let total: i64 = m.gaps.iter().map(|g| g.to.0 - g.from.0).sum();
         let _ = write!(
             out,
-            r#"<rect class="gap" x="{x0:.1}" y="12" width="{w:.1}" height="32" fill="url(#idle)"><title>{}</title></rect>"#,
-            esc(&what)
+            r#"<g class="gaps" fill="url(#idle)"><title>no activity (idle or away): {n} gap{s} between sessions, {d} in all</title>"#,
+            n = m.gaps.len(),
+            s = if m.gaps.len() == 1 { "" } else { "s" },
+            d = duration(total),
         );
+        out.push_str(r#"<path d=""#);
+        for g in &m.gaps {
+            let x0 = axis.x(g.from).round();
+            let w = axis.x(g.to).round() - x0;
+            if w > 0.0 {
+                let _ = write!(out, "M{x0} 0h{w}v32h-{w}z");
+            }
+        }
+        out.push_str(r#""/></g>"#);
     }
     for b in &m.bars {
-        bar(out, &axis, b, &day, 12.0, 32.0, offset_at);
+        bar(out, &axis, b, &day, 32, offset_at);
     }
+    out.push_str("</g>");
     if (m.from..m.to).contains(&m.now) {
         let x = axis.x(m.now);
         let _ = write!(
             out,
-            r#"<line class="now" x1="{x:.1}" x2="{x:.1}" y1="4" y2="48"><title>now, {}</title></line>"#,
+            r#"<line class="now" x1="{x:.0}" x2="{x:.0}" y1="4" y2="48"><title>now, {}</title></line>"#,
             hhmm(m.now, offset_at)
         );
     }
@@ -167,7 +182,7 @@ pub(crate) fn day(out: &mut String, m: &DayModel, offset_at: &dyn Fn(Timestamp) 
         let x = axis.x(t);
         let _ = write!(
             out,
-            r#"<line class="tick" x1="{x:.1}" x2="{x:.1}" y1="44" y2="50"/><text x="{tx:.1}" y="62">{label}</text>"#,
+            r#"<line class="tick" x1="{x:.0}" x2="{x:.0}" y1="44" y2="50"/><text x="{tx:.0}" y="62">{label}</text>"#,
             tx = x + 2.0
         );
     }
@@ -183,16 +198,17 @@ pub(crate) fn week_row(out: &mut String, m: &DayModel, hour_width: f64, offset_a
     let full = 25.0 * hour_width;
     let _ = write!(
         out,
-        r#"<svg class="timeline week" viewBox="0 0 {full:.0} 34" role="group" aria-label="Timeline of {day}: {n} session{s}"><rect class="track" x="0" y="8" width="{width:.1}" height="18"/>"#,
+        r#"<svg class="timeline week" viewBox="0 0 {full:.0} 34" role="group" aria-label="Timeline of {day}: {n} session{s}"><rect class="track" x="0" y="8" width="{width:.0}" height="18"/><g transform="translate(0 8)">"#,
         n = m.bars.len(),
         s = if m.bars.len() == 1 { "" } else { "s" },
     );
     for b in &m.bars {
-        bar(out, &axis, b, &day, 8.0, 18.0, offset_at);
+        bar(out, &axis, b, &day, 18, offset_at);
     }
+    out.push_str("</g>");
     for (t, _) in hour_marks(m.from, m.to, offset_at).iter().step_by(6) {
         let x = axis.x(*t);
-        let _ = write!(out, r#"<line class="tick" x1="{x:.1}" x2="{x:.1}" y1="26" y2="30"/>"#);
+        let _ = write!(out, r#"<line class="tick" x1="{x:.0}" x2="{x:.0}" y1="26" y2="30"/>"#);
     }
     out.push_str("</svg>");
 }

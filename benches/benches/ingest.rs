@@ -7,6 +7,10 @@
 //! Events carry `at` one second apart from a month ago, so sessions end by
 //! the two-hour timeout and the daemon does its real work while ingesting:
 //! tail blocks, final reductions, day files.
+//!
+//! And late events (issue 11): the in-process group commit of 1,000
+//! events in order against 1,000 of which a tenth are late, measured
+//! alternately in one run (see [`bench_late`]).
 
 use std::time::{Duration, Instant};
 
@@ -14,8 +18,8 @@ use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput};
 use daybook::SqliteStore;
 
 use daybook_benches::daemon::{Client, Daemon, Stamps, cpu_time};
-use daybook_benches::{cache, fixture, scale};
-use daybook_core::{Config, Engine, Timestamp};
+use daybook_benches::{cache, fixture, paired, scale};
+use daybook_core::{Config, Engine, Event, Timestamp};
 
 const BIN: &str = env!("CARGO_BIN_EXE_daybook-bench-daemon");
 
@@ -190,6 +194,153 @@ fn bench_group_commit(c: &mut Criterion, mode: scale::Mode) {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Events a commit in the late-events comparison.
+const GROUP: usize = 1_000;
+/// The pause after each group's events in order: longer than
+/// `gap_minutes`, so every group starts a session, and a buffered client
+/// has a gap to replay into.
+const HOLE_MS: i64 = 600_000;
+
+/// A capture stream for [`bench_late`], one group of [`GROUP`] events a
+/// commit. In order: 1,000 events one second apart, then a ten-minute
+/// pause. With a tenth late: 900 such events, and interleaved with them
+/// 100 late ones of the two kinds SPEC §2 names:
+/// - 50 from a client that buffered through the previous pause and
+///   replays it now (11 s apart, inside the gap: one late session a
+///   commit, built, ended and reduced in it);
+/// - 50 that an AFK-style watcher or a racing second watcher reports three
+///   minutes late, into the open session (new block revisions where a
+///   window's block exists, reduced by the session's next reduction).
+///
+/// Both streams end one session and start one a commit (the pause), so
+/// the difference is the late events' own work.
+struct LateStream {
+    next: Timestamp,
+    group: u64,
+    late: bool,
+    /// Where the previous group's pause began.
+    hole: Option<Timestamp>,
+}
+
+impl LateStream {
+    fn new(start: Timestamp, late: bool) -> Self {
+        Self {
+            next: start,
+            group: 0,
+            late,
+            hole: None,
+        }
+    }
+
+    /// The next commit's events and how many of them are late.
+    fn next_group(&mut self) -> (Vec<Event>, usize) {
+        let seed = self.group;
+        self.group += 1;
+        let step = Duration::from_secs(1);
+        if !self.late {
+            let events = fixture::activity(seed, self.next, GROUP, step);
+            self.next = Timestamp(events.last().expect("events").at.0 + HOLE_MS);
+            return (events, 0);
+        }
+        let in_order = fixture::activity(seed, self.next, GROUP * 9 / 10, step);
+        let last = in_order.last().expect("events").at;
+        let replay = self.hole.map_or_else(Vec::new, |from| {
+            fixture::activity(
+                seed + 7,
+                Timestamp(from.0 + 11_000),
+                GROUP / 20,
+                Duration::from_secs(11),
+            )
+        });
+        self.hole = Some(last);
+        self.next = Timestamp(last.0 + HOLE_MS);
+        let mut events = Vec::with_capacity(GROUP);
+        let mut replayed = replay.into_iter();
+        for (k, event) in in_order.iter().enumerate() {
+            events.push(event.clone());
+            if k % 18 == 0
+                && let Some(r) = replayed.next()
+            {
+                events.push(r);
+            }
+            if k >= 200 && (k - 200) % 14 == 0 {
+                let mut afk = in_order[k - 180].clone();
+                afk.title = Some(format!("{} (reported late)", afk.title.unwrap_or_default()));
+                events.push(afk);
+            }
+        }
+        let late = events.len() - in_order.len();
+        (events, late)
+    }
+}
+
+/// Ingest with a tenth of the events late against ingest in order
+/// (issue 11: within 30%), in-process as [`bench_group_commit`]: two
+/// engines on two fresh databases, each fed its [`LateStream`]. First
+/// alternating rounds (one commit of each a round, see [`paired`]; both
+/// streams at the same group in every round) for the ratio, then
+/// criterion's figure for each.
+fn bench_late(c: &mut Criterion, mode: scale::Mode) {
+    if !scale::selected("ingest/late") {
+        return;
+    }
+    let start = fixture::T0;
+    let mut sides: Vec<(Engine<SqliteStore>, LateStream, std::path::PathBuf)> = [false, true]
+        .into_iter()
+        .map(|late| {
+            let dir = cache::scratch(if late { "ingest-late10" } else { "ingest-in-order" });
+            let store = SqliteStore::open(&dir.join("daybook.db")).expect("open");
+            let mut engine = Engine::start(
+                store,
+                daybook_core::SummarizerKind::Builtin,
+                Config::default(),
+                "bench-",
+                start,
+            )
+            .expect("start");
+            let mut stream = LateStream::new(start, late);
+            // A first group, untimed: from the second on, every late
+            // group has a pause before it to replay.
+            let _ = paired::commit(&mut engine, &stream.next_group().0);
+            (engine, stream, dir)
+        })
+        .collect();
+    let [(in_order, plain, _), (late10, mixed, _)] = sides.as_mut_slice() else {
+        unreachable!("two sides")
+    };
+    let step = |engine: &mut Engine<SqliteStore>, stream: &mut LateStream, expect: usize| {
+        let (events, late) = stream.next_group();
+        assert_eq!((events.len(), late), (GROUP, expect), "the stream's shape");
+        let mut late = 0;
+        let took = paired::timed(|| late = paired::commit(engine, &events));
+        assert_eq!(late, expect, "late events as the engine counts them");
+        took
+    };
+    let rounds = paired::alternate(
+        mode.pick(2, 200, 200),
+        || step(in_order, plain, 0),
+        || step(late10, mixed, GROUP / 10),
+    );
+    eprintln!("{}", rounds.report("ingest/late", "in order", "10% late", GROUP));
+    let mut group = c.benchmark_group("ingest/late");
+    group.sampling_mode(SamplingMode::Flat);
+    group.throughput(Throughput::Elements(GROUP as u64));
+    for (name, (engine, stream, _)) in ["in_order", "late10"].into_iter().zip(sides.iter_mut()) {
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || stream.next_group().0,
+                |events| paired::commit(engine, &events),
+                BatchSize::SmallInput,
+            );
+        });
+    }
+    group.finish();
+    for (engine, _, dir) in sides {
+        drop(engine);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 /// A million events (batches of 1000 from 4 clients) into a fresh daemon,
 /// then its resident memory.
 fn memory(mode: scale::Mode) {
@@ -230,6 +381,7 @@ fn main() {
         .output_directory(&cache::reports())
         .configure_from_args();
     bench_group_commit(&mut c, mode);
+    bench_late(&mut c, mode);
     bench_ingest(&mut c, mode);
     memory(mode);
     c.final_summary();

@@ -3,7 +3,7 @@
 //! criterion's figures), the activity summary of a day and of a month,
 //! the search index's size per million events, and ingest with the index
 //! and without it (the engine and store in-process, groups of 1,000
-//! events, as the engine thread commits them).
+//! events, as the engine thread commits them, measured alternately).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use daybook::SqliteStore;
 use daybook::privacy::Privacy;
 use daybook::recall::{self, SearchParams, SummaryParams};
-use daybook_benches::{cache, fixture, scale};
+use daybook_benches::{cache, fixture, paired, scale};
 use daybook_core::{Config, Engine, Timestamp};
 
 /// One-word queries: a word in a fifth of the events, a number in one
@@ -152,53 +152,104 @@ fn without_index(db: &Path) {
         .expect("dropping the index");
 }
 
-fn bench_ingest(c: &mut Criterion) {
+/// Ingest with the search index against ingest without it (issue 14:
+/// within 25%), in-process: two engines on two fresh databases, one as
+/// the store makes it and one passed through [`without_index`], fed the
+/// same stream (groups of 1,000 events one second apart, committed as the
+/// engine thread does, the built-in summarizer's answers included, so
+/// entries are indexed too). First alternating rounds (one commit of each
+/// a round, both streams at the same group, see
+/// [`daybook_benches::paired`]) for the ratio, then criterion's figure
+/// for each, and the index's bytes per event ingested.
+fn bench_ingest(c: &mut Criterion, mode: scale::Mode) {
+    if !scale::selected("ingest_fts") {
+        return;
+    }
+    let size = 1_000;
+    let start = fixture::T0;
+    let mut sides: Vec<(Engine<SqliteStore>, Timestamp, std::path::PathBuf)> = [true, false]
+        .into_iter()
+        .map(|indexed| {
+            let dir = cache::scratch(if indexed {
+                "ingest-fts-with"
+            } else {
+                "ingest-fts-without"
+            });
+            let db = dir.join("daybook.db");
+            drop(SqliteStore::open(&db).expect("create"));
+            if !indexed {
+                without_index(&db);
+            }
+            let store = SqliteStore::open(&db).expect("open");
+            let engine = Engine::start(
+                store,
+                daybook_core::SummarizerKind::Builtin,
+                Config::default(),
+                "bench-",
+                start,
+            )
+            .expect("start");
+            (engine, start, dir)
+        })
+        .collect();
+    let next_group = |next: &mut Timestamp| {
+        let events = fixture::activity(next.0 as u64 / 1000, *next, size, Duration::from_secs(1));
+        *next = Timestamp(next.0 + size as i64 * 1000);
+        events
+    };
+    let [(with, with_next, _), (without, without_next, _)] = sides.as_mut_slice() else {
+        unreachable!("two sides")
+    };
+    let step = |engine: &mut Engine<SqliteStore>, next: &mut Timestamp| {
+        let events = next_group(next);
+        paired::timed(|| {
+            paired::commit(engine, &events);
+        })
+    };
+    let rounds = paired::alternate(
+        mode.pick(2, 200, 200),
+        || step(without, without_next),
+        || step(with, with_next),
+    );
+    eprintln!(
+        "{}",
+        rounds.report("ingest_fts", "without the index", "with the index", size)
+    );
     let mut group = c.benchmark_group("ingest_fts");
     group.sampling_mode(SamplingMode::Flat);
-    let size = 1_000;
     group.throughput(Throughput::Elements(size as u64));
-    for indexed in [true, false] {
-        let name = if indexed { "with_index" } else { "without_index" };
-        if !scale::selected(&format!("ingest_fts/{name}")) {
-            continue;
-        }
-        let dir = cache::scratch(&format!("ingest-fts-{name}"));
-        let db = dir.join("daybook.db");
-        drop(SqliteStore::open(&db).expect("create"));
-        if !indexed {
-            without_index(&db);
-        }
-        let store = SqliteStore::open(&db).expect("open");
-        let start = fixture::T0;
-        let mut engine = Engine::start(
-            store,
-            daybook_core::SummarizerKind::Builtin,
-            Config::default(),
-            "bench-",
-            start,
-        )
-        .expect("start");
-        let mut next = start;
+    for (name, (engine, next, _)) in ["with_index", "without_index"].into_iter().zip(sides.iter_mut()) {
         group.bench_function(name, |b| {
             b.iter_batched(
-                || {
-                    let events = fixture::activity(next.0 as u64 / 1000, next, size, Duration::from_secs(1));
-                    next = Timestamp(next.0 + size as i64 * 1000);
-                    events
-                },
-                |events| {
-                    let now = events.last().expect("events").at;
-                    engine.handle_events(now, &events).expect("committed");
-                    engine.handle_reductions(now).expect("reductions");
-                    while engine.poll_output().is_some() {}
-                },
+                || next_group(next),
+                |events| paired::commit(engine, &events),
                 criterion::BatchSize::SmallInput,
             );
         });
+    }
+    group.finish();
+    // What the index grew by, per event this bench ingested.
+    let conn = sides[0].0.store().connection();
+    let bytes: i64 = conn
+        .query_row(
+            "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name LIKE 'events_fts%'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("dbstat");
+    let events: i64 = conn
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .expect("count");
+    eprintln!(
+        "ingest_fts: events_fts after ingesting {events} events: {} KiB = {:.0} bytes an event = {:.1} MiB per million events",
+        bytes >> 10,
+        bytes as f64 / events.max(1) as f64,
+        bytes as f64 / 1_048_576.0 * 1e6 / events.max(1) as f64,
+    );
+    for (engine, _, dir) in sides {
         drop(engine);
         let _ = std::fs::remove_dir_all(dir);
     }
-    group.finish();
 }
 
 fn main() {
@@ -216,6 +267,6 @@ fn main() {
     index_size(&db);
     bench_search(&mut c, &db, mode);
     bench_summary(&mut c, &db, mode);
-    bench_ingest(&mut c);
+    bench_ingest(&mut c, mode);
     c.final_summary();
 }

@@ -11,4 +11,5 @@
 pub mod cache;
 pub mod daemon;
 pub mod fixture;
+pub mod paired;
 pub mod scale;

@@ -21,7 +21,7 @@ use daybook::{SqliteStore, projection};
 use daybook_benches::{cache, scale};
 use daybook_core::{Config, Engine, Output, Store, SummarizerKind, Timestamp, plan_recovery};
 
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports, unreachable_pub)]
 #[path = "../../daemon/tests/common/openchronicle.rs"]
 mod openchronicle;
 
@@ -71,7 +71,10 @@ fn daybook(data: &Path) -> Command {
         .arg(data.join("bench-config.toml"))
         .arg("--data-dir")
         .arg(data)
-        .env("RUST_LOG", std::env::var("DAYBOOK_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
+        .env(
+            "RUST_LOG",
+            std::env::var("DAYBOOK_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
@@ -81,7 +84,7 @@ fn daybook(data: &Path) -> Command {
 /// The data directory after `daybook import openchronicle` of `n` orphans,
 /// prepared once per schema.
 fn imported(n: i64) -> PathBuf {
-    let db = cache::cached(&format!("recover-openchronicle-{n}.db"), |path| {
+    cache::cached(&format!("recover-openchronicle-{n}.db"), |path| {
         let work = cache::scratch(&format!("recover-openchronicle-prepare-{n}"));
         let oc = work.join("openchronicle");
         openchronicle_root(&oc, n);
@@ -105,16 +108,24 @@ fn imported(n: i64) -> PathBuf {
         drop(store);
         std::fs::copy(data.join("daybook.db"), path).expect("caching the fixture");
         let _ = std::fs::remove_dir_all(work);
-    });
-    db
+    })
 }
 
-/// A fresh data directory in `dir`: the imported database, no day files.
+/// A fresh data directory in `dir`: the imported database, no day files,
+/// private as daybook keeps it (else every run would warn and fix it).
 fn fresh(db: &Path, dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).expect("data directory");
     std::fs::write(dir.join("bench-config.toml"), "").expect("config");
     cache::fresh_copy(db, &dir.join("daybook.db")).expect("copying the fixture");
+    for (path, mode) in [
+        (dir.to_owned(), 0o700),
+        (dir.join("bench-config.toml"), 0o600),
+        (dir.join("daybook.db"), 0o600),
+    ] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("permissions");
+    }
     dir.to_owned()
 }
 
@@ -137,7 +148,11 @@ fn breakdown(n: i64, db: &Path, dir: &Path) {
     let plan = plan_recovery(&store, &config).expect("plan");
     store.recover(&plan).expect("recover");
     let recovery = t.elapsed();
-    assert_eq!(plan.ends.len(), usize::try_from(n).expect("n fits"), "every orphan recovered");
+    assert_eq!(
+        plan.ends.len(),
+        usize::try_from(n).expect("n fits"),
+        "every orphan recovered"
+    );
     drop(store);
 
     let data = fresh(db, dir);
@@ -182,7 +197,10 @@ fn main() {
         let took = t.elapsed();
         let store = SqliteStore::open(&d.join("daybook.db")).expect("open after recover");
         assert!(store.active_sessions().expect("active").is_empty(), "no orphan left");
-        assert!(store.pending_sessions().expect("pending").is_empty(), "nothing left pending");
+        assert!(
+            store.pending_sessions().expect("pending").is_empty(),
+            "nothing left pending"
+        );
         drop(store);
         let files = std::fs::read_dir(d.join("days")).expect("days").count();
         eprintln!("recover_openchronicle/check/{n}: `daybook recover` {took:.1?}, {files} day files");

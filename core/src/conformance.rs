@@ -1201,7 +1201,11 @@ pub fn a_block_added_among_covered_ones_stays_uncovered<S: Store>(mut store: S) 
     );
     let (f10, f12) = (block("f", m(10)), block("f", m(12)));
     ok(store.write_blocks(&[f10.clone(), f12.clone()]), "f's blocks");
-    let flush = reduce(&mut store, &covering("f", EntryKind::Flush, &[&f10, &f12], false), "flush f");
+    let flush = reduce(
+        &mut store,
+        &covering("f", EntryKind::Flush, &[&f10, &f12], false),
+        "flush f",
+    );
     assert_eq!(ok(store.pending_sessions(), "pending_sessions"), Vec::<Session>::new());
 
     let g1 = block("g", m(1));
@@ -1264,7 +1268,13 @@ pub fn a_block_added_among_covered_ones_stays_uncovered<S: Store>(mut store: S) 
         .collect();
     assert_eq!(
         g,
-        [Some(first.id), Some(late.id), Some(first.id), Some(late.id), Some(first.id)]
+        [
+            Some(first.id),
+            Some(late.id),
+            Some(first.id),
+            Some(late.id),
+            Some(first.id)
+        ]
     );
 }
 

@@ -395,7 +395,9 @@ mod tests {
         let conn = Connection::open(path).unwrap();
         let mut all = Vec::new();
         let migrated: bool = conn
-            .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'coverage'", [], |r| r.get(0))
+            .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'coverage'", [], |r| {
+                r.get(0)
+            })
             .unwrap();
         let blocks = if migrated {
             concat!(

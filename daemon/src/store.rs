@@ -814,10 +814,14 @@ impl SqliteStore {
                 )
                 .map_err(storage)?;
             if let Some(before) = before.filter(|&b| b >= first) {
-                insert.execute(params![id.0, rev, first, before, entry]).map_err(storage)?;
+                insert
+                    .execute(params![id.0, rev, first, before, entry])
+                    .map_err(storage)?;
             }
             if let Some(after) = after.filter(|&a| a <= last) {
-                insert.execute(params![id.0, rev, after, last, entry]).map_err(storage)?;
+                insert
+                    .execute(params![id.0, rev, after, last, entry])
+                    .map_err(storage)?;
             }
         }
         Ok(())
@@ -1381,7 +1385,8 @@ impl Store for SqliteStore {
     }
 
     fn window_blocks(&self, id: &SessionId, start: Timestamp) -> CoreResult<Vec<Block>> {
-        let sql = format!("SELECT {BLOCK_COLUMNS} FROM blocks b WHERE b.session_id = ?1 AND b.start_ms = ?2 ORDER BY b.rev");
+        let sql =
+            format!("SELECT {BLOCK_COLUMNS} FROM blocks b WHERE b.session_id = ?1 AND b.start_ms = ?2 ORDER BY b.rev");
         collect(&self.conn, &sql, params![id.0, start.0], read_block_row, block)
     }
 

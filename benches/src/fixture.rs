@@ -198,10 +198,20 @@ impl<'c> Writer<'c> {
         let mut st = self
             .tx
             .prepare_cached(
-                "INSERT INTO blocks (session_id, start_ms, end_ms, offset_s, lines, apps, capture_count, entry_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO blocks (session_id, start_ms, end_ms, offset_s, lines, apps, capture_count)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
             .expect("prepare");
+        // Coverage as the store writes it: one run per entry over its
+        // consecutive blocks (schema 7).
+        let mut cover = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO coverage (session_id, rev, first_ms, last_ms, entry_id) VALUES (?1, 0, ?2, ?3, ?4)
+                 ON CONFLICT (session_id, rev, first_ms) DO UPDATE SET last_ms = excluded.last_ms",
+            )
+            .expect("prepare");
+        let mut run: Option<(i64, u64)> = None;
         for b in blocks {
             st.execute(params![
                 b.session_id.0,
@@ -210,10 +220,19 @@ impl<'c> Writer<'c> {
                 b.offset.0,
                 json(&b.lines),
                 json(&b.apps),
-                b.capture_count,
-                b.covered_by.map(|e| e as i64)
+                b.capture_count
             ])
             .expect("block");
+            run = match (run, b.covered_by) {
+                (Some((first, e)), Some(entry)) if e == entry => Some((first, e)),
+                (_, Some(entry)) => Some((b.start.0, entry)),
+                (_, None) => None,
+            };
+            if let Some((first, entry)) = run {
+                cover
+                    .execute(params![b.session_id.0, first, b.start.0, entry as i64])
+                    .expect("coverage");
+            }
         }
     }
 

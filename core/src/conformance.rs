@@ -96,6 +96,10 @@ pub fn checks<S: Store>() -> Vec<Check<S>> {
             "pending_work_is_pending_sessions_with_their_uncovered_blocks",
             pending_work_is_pending_sessions_with_their_uncovered_blocks::<S>,
         ),
+        (
+            "a_block_added_among_covered_ones_stays_uncovered",
+            a_block_added_among_covered_ones_stays_uncovered::<S>,
+        ),
         ("recover_applies_plan_once", recover_applies_plan_once::<S>),
         (
             "active_events_gathers_every_orphans_events",
@@ -1171,6 +1175,106 @@ pub fn pending_work_is_pending_sessions_with_their_uncovered_blocks<S: Store>(mu
         starts,
         [("a", vec![m(1), m(2)]), ("b", vec![m(10)]), ("empty", vec![])],
         "covered, reduced and active blocks stay out; blocks by start"
+    );
+}
+
+/// A block written later into a window between blocks one entry covers
+/// (a late event in a quiet minute, or a flushed session's gap filled) is
+/// uncovered, and the blocks around it keep their entry: a store that
+/// keeps coverage as runs of windows (the SQLite store does) must not let
+/// a run take in a block its entry never covered. The reduced session is
+/// pending again until a late entry covers the new blocks.
+pub fn a_block_added_among_covered_ones_stays_uncovered<S: Store>(mut store: S) {
+    let (g0, g2, g4) = (block("g", m(0)), block("g", m(2)), block("g", m(4)));
+    ok(
+        store.ingest(&[
+            start("g", m(0)),
+            end("g", m(5), EndReason::IdleGap, vec![g0.clone(), g2.clone(), g4.clone()]),
+            start("f", m(10)),
+        ]),
+        "setup",
+    );
+    let first = reduce(
+        &mut store,
+        &covering("g", EntryKind::Final, &[&g0, &g2, &g4], true),
+        "reduce g",
+    );
+    let (f10, f12) = (block("f", m(10)), block("f", m(12)));
+    ok(store.write_blocks(&[f10.clone(), f12.clone()]), "f's blocks");
+    let flush = reduce(
+        &mut store,
+        &covering("f", EntryKind::Flush, &[&f10, &f12], false),
+        "flush f",
+    );
+    assert_eq!(ok(store.pending_sessions(), "pending_sessions"), Vec::<Session>::new());
+
+    let g1 = block("g", m(1));
+    let g2_late = Block {
+        rev: 1,
+        lines: vec!["App — a late revision".to_owned()],
+        ..g2.clone()
+    };
+    ok(
+        store.ingest(&[IngestStep::LateBlocks {
+            id: sid("g"),
+            blocks: vec![g1.clone(), g2_late.clone()],
+        }]),
+        "late blocks inside g's covered span",
+    );
+    ok(store.write_blocks(&[block("f", m(11))]), "a block in f's flushed gap");
+    let after = dump(&store);
+    let covered: Vec<(&str, Timestamp, u32, Option<u64>)> = after
+        .blocks
+        .iter()
+        .map(|b| (b.session_id.0.as_str(), b.start, b.rev, b.covered_by))
+        .collect();
+    assert_eq!(
+        covered,
+        [
+            ("f", m(10), 0, Some(flush.id)),
+            ("f", m(11), 0, None),
+            ("f", m(12), 0, Some(flush.id)),
+            ("g", m(0), 0, Some(first.id)),
+            ("g", m(1), 0, None),
+            ("g", m(2), 0, Some(first.id)),
+            ("g", m(2), 1, None),
+            ("g", m(4), 0, Some(first.id)),
+        ],
+        "new blocks uncovered, their neighbours still covered"
+    );
+    assert_eq!(ids(&ok(store.pending_sessions(), "pending_sessions")), ["g"]);
+    assert_eq!(
+        ok(store.uncovered_blocks(&sid("g")), "uncovered_blocks"),
+        [g1.clone(), g2_late.clone()]
+    );
+    let late = reduce(
+        &mut store,
+        &covering("g", EntryKind::Late, &[&g1, &g2_late], false),
+        "late entry over the new blocks",
+    );
+    let before = dump(&store);
+    refused(
+        &mut store,
+        &before,
+        |s| s.commit_reduction(&covering("g", EntryKind::Late, &[&g2_late], false)),
+        "covering a late block twice",
+    );
+    assert_eq!(ok(store.pending_sessions(), "pending_sessions"), Vec::<Session>::new());
+    let g: Vec<Option<u64>> = dump(&store)
+        .blocks
+        .iter()
+        .filter(|b| b.session_id == sid("g"))
+        .map(|b| b.covered_by)
+        .collect();
+    assert_eq!(
+        g,
+        [
+            Some(first.id),
+            Some(late.id),
+            Some(first.id),
+            Some(late.id),
+            Some(first.id)
+        ]
     );
 }
 

@@ -49,6 +49,11 @@ fn pending_work_is_pending_sessions_with_their_uncovered_blocks() {
 }
 
 #[test]
+fn a_block_added_among_covered_ones_stays_uncovered() {
+    conformance::a_block_added_among_covered_ones_stays_uncovered(MemStore::new());
+}
+
+#[test]
 fn recover_applies_plan_once() {
     conformance::recover_applies_plan_once(MemStore::new());
 }
@@ -80,7 +85,7 @@ fn every_field_round_trips() {
 
 #[test]
 fn run_all_runs_every_check() {
-    assert_eq!(conformance::checks::<MemStore>().len(), 14);
+    assert_eq!(conformance::checks::<MemStore>().len(), 15);
     conformance::run_all(MemStore::new);
 }
 

@@ -677,10 +677,12 @@ pub fn import_openchronicle(
             if batch.len() == BATCH_ROWS || (next.is_none() && !batch.is_empty()) {
                 store.write(|tx| {
                     let mut reopen = tx
-                        .prepare_cached(
+                        .prepare_cached(concat!(
                             "UPDATE sessions SET status = 'ended' WHERE id = ?1 AND status = 'reduced'
-                               AND EXISTS (SELECT 1 FROM blocks WHERE session_id = ?1 AND entry_id IS NULL)",
-                        )
+                               AND EXISTS (SELECT 1 FROM blocks b WHERE b.session_id = ?1 AND ",
+                            crate::store::covering_entry!(),
+                            " IS NULL)"
+                        ))
                         .map_err(storage)?;
                     for id in &batch {
                         reopen.execute([id]).map_err(storage)?;
@@ -753,6 +755,9 @@ fn write_blocks(tx: &Transaction<'_>, batch: &[(OcBlock, Option<SessionId>)]) ->
                 ])
                 .map_err(storage)?;
             if added == 1 {
+                // A run of an entry imported before that spans it is
+                // split; the reopening pass below finds it uncovered.
+                SqliteStore::split_run(tx, owner, b.start.0, 0)?;
                 new += 1;
                 continue;
             }
@@ -924,11 +929,17 @@ fn write_entry(
             let (wf, wt) = window(offset, start);
             let blocks: Vec<(Timestamp, Timestamp)> = {
                 let sql = if e.kind == EntryKind::Flush {
-                    "SELECT start_ms, end_ms FROM blocks WHERE session_id = ?1 AND entry_id IS NULL
-                       AND start_ms < ?3 AND end_ms > ?2 ORDER BY start_ms"
+                    concat!(
+                        "SELECT b.start_ms, b.end_ms FROM blocks b WHERE b.session_id = ?1 AND b.rev = 0 AND ",
+                        crate::store::covering_entry!(),
+                        " IS NULL AND b.start_ms < ?3 AND b.end_ms > ?2 ORDER BY b.start_ms"
+                    )
                 } else {
-                    "SELECT start_ms, end_ms FROM blocks WHERE session_id = ?1 AND entry_id IS NULL
-                       AND ?2 = ?2 AND ?3 = ?3 ORDER BY start_ms"
+                    concat!(
+                        "SELECT b.start_ms, b.end_ms FROM blocks b WHERE b.session_id = ?1 AND b.rev = 0 AND ",
+                        crate::store::covering_entry!(),
+                        " IS NULL AND ?2 = ?2 AND ?3 = ?3 ORDER BY b.start_ms"
+                    )
                 };
                 let mut stmt = tx.prepare_cached(sql).map_err(storage)?;
                 stmt.query_map(params![id, wf.0, wt.0], |r| {
@@ -999,12 +1010,8 @@ fn write_entry(
     })
     .map_err(storage)?;
     let entry = tx.last_insert_rowid();
-    let mut cover = tx
-        .prepare_cached("UPDATE blocks SET entry_id = ?3 WHERE session_id = ?1 AND start_ms = ?2 AND entry_id IS NULL")
-        .map_err(storage)?;
-    for start in &covered {
-        cover.execute(params![session, start.0, entry]).map_err(storage)?;
-    }
+    let covered: Vec<(i64, u32)> = covered.iter().map(|start| (start.0, 0)).collect();
+    SqliteStore::cover(tx, &sid, Some(entry), &covered)?;
     tx.prepare_cached(
         "UPDATE sessions SET flush_end_ms = max(coalesce(flush_end_ms, ?2), ?2) WHERE id = ?1 AND status <> 'active'",
     )

@@ -282,14 +282,15 @@ pub fn search(
             .prepare_cached(&format!(
                 "SELECT e.at_ms, e.offset_s, e.app, e.title, e.url, e.session_id,
                         snippet(events_fts, -1, char({open}), char({close}), '…', 40),
-                        (SELECT b.entry_id FROM blocks b
+                        (SELECT {covering} FROM blocks b
                           WHERE b.session_id = e.session_id AND b.start_ms <= e.attributed_ms
                           ORDER BY b.start_ms DESC LIMIT 1)
                    FROM events_fts JOIN events e ON e.seq = events_fts.rowid
                   WHERE events_fts MATCH ?1 AND e.at_ms >= ?2 AND e.at_ms < ?3
                     AND (?4 IS NULL OR e.app = ?4 COLLATE NOCASE)
                     AND NOT daybook_ignored(e.app, e.title, e.url)
-                  ORDER BY events_fts.rowid DESC LIMIT ?5"
+                  ORDER BY events_fts.rowid DESC LIMIT ?5",
+                covering = crate::store::covering_entry!()
             ))
             .map_err(db(store))?;
         let rows = st

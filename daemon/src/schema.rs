@@ -236,6 +236,63 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     END;
     INSERT INTO entries_fts (entries_fts) VALUES ('rebuild');
     ",
+    // 7: coverage leaves the block rows (issue 12). Reducing a session
+    // wrote `entry_id` into each of its block rows, so reduce-pending
+    // rewrote every page of blocks it reduced (about 120 MB for 10^4
+    // sessions). An entry's coverage is now a few narrow `coverage` rows,
+    // each a run of blocks: the blocks of `session_id` at revision `rev`
+    // whose start lies in `[first_ms, last_ms]`. A run holds blocks that
+    // were consecutive (in start order, at that revision) when it was
+    // written; a block added later inside a run splits it (see
+    // `store.rs`), so a run never takes in a block its entry did not
+    // cover. `blocks_keys` reads a session's block keys without its
+    // content pages. `late_pending` lists reduced sessions that may have
+    // uncovered blocks (late events'), as the partial index on `entry_id`
+    // did; a reader checks each against `coverage`. The blocks table is
+    // rebuilt without `entry_id`, every block and every coverage kept:
+    // consecutive blocks of one entry become one run (gaps and islands:
+    // the position among all the session's blocks of the revision minus
+    // the position among the entry's).
+    "
+    CREATE TABLE coverage (
+        session_id TEXT NOT NULL REFERENCES sessions (id),
+        rev        INTEGER NOT NULL,
+        first_ms   INTEGER NOT NULL,
+        last_ms    INTEGER NOT NULL CHECK (last_ms >= first_ms),
+        entry_id   INTEGER NOT NULL REFERENCES entries (id),
+        PRIMARY KEY (session_id, rev, first_ms)
+    ) WITHOUT ROWID;
+    INSERT INTO coverage (session_id, rev, first_ms, last_ms, entry_id)
+    SELECT session_id, rev, min(start_ms), max(start_ms), entry_id FROM (
+        SELECT session_id, rev, start_ms, entry_id,
+               row_number() OVER (PARTITION BY session_id, rev ORDER BY start_ms)
+             - row_number() OVER (PARTITION BY session_id, rev, entry_id ORDER BY start_ms) AS run
+        FROM blocks
+    ) WHERE entry_id IS NOT NULL
+    GROUP BY session_id, rev, entry_id, run;
+
+    CREATE TABLE late_pending (
+        session_id TEXT PRIMARY KEY NOT NULL REFERENCES sessions (id)
+    ) WITHOUT ROWID;
+    INSERT INTO late_pending SELECT DISTINCT b.session_id FROM blocks b JOIN sessions s ON s.id = b.session_id
+    WHERE b.entry_id IS NULL AND s.status = 'reduced';
+
+    CREATE TABLE blocks_new (
+        session_id    TEXT NOT NULL REFERENCES sessions (id),
+        start_ms      INTEGER NOT NULL,
+        end_ms        INTEGER NOT NULL,
+        offset_s      INTEGER NOT NULL,
+        lines         TEXT NOT NULL,
+        apps          TEXT NOT NULL,
+        capture_count INTEGER NOT NULL,
+        rev           INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (session_id, start_ms, rev)
+    ) WITHOUT ROWID;
+    INSERT INTO blocks_new SELECT session_id, start_ms, end_ms, offset_s, lines, apps, capture_count, rev FROM blocks;
+    DROP TABLE blocks;
+    ALTER TABLE blocks_new RENAME TO blocks;
+    CREATE INDEX blocks_keys ON blocks (session_id, rev, start_ms);
+    ",
 ];
 
 /// The schema version this build writes: the number of [`MIGRATIONS`].
@@ -332,10 +389,24 @@ mod tests {
     }
 
     /// Every row of every table, in key order, in version 1's columns
-    /// (later migrations add columns, never change these).
+    /// (later migrations add columns, never change these; a block's
+    /// `entry_id` is read from `coverage` once migration 7 moved it there).
     fn rows(path: &Path) -> Vec<Vec<Value>> {
         let conn = Connection::open(path).unwrap();
         let mut all = Vec::new();
+        let migrated: bool = conn
+            .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'coverage'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let blocks = if migrated {
+            concat!(
+                "session_id, start_ms, end_ms, offset_s, lines, apps, capture_count, ",
+                crate::store::covering_entry!()
+            )
+        } else {
+            "session_id, start_ms, end_ms, offset_s, lines, apps, capture_count, entry_id"
+        };
         let tables = [
             ("sessions", "*"),
             (
@@ -343,10 +414,7 @@ mod tests {
                 "seq, session_id, attributed_ms, at_ms, offset_s, app, title, url, text, source",
             ),
             ("entries", "*"),
-            (
-                "blocks",
-                "session_id, start_ms, end_ms, offset_s, lines, apps, capture_count, entry_id",
-            ),
+            ("blocks b", blocks),
             ("loose_blocks", "*"),
         ];
         for (table, columns) in tables {
@@ -599,6 +667,55 @@ mod tests {
         assert_eq!(pending, ["s7-2", "s7-3"]);
         let dump = store.dump().unwrap();
         assert_eq!(dump.entries.last().map(|e| e.kind), Some(EntryKind::Late));
+    }
+
+    /// Migration 7 moves coverage out of the block rows: each entry's
+    /// blocks that were consecutive become one run, a block between two of
+    /// them that the entry did not cover splits the run, and a reduced
+    /// session with an uncovered block is still pending.
+    #[test]
+    fn migration_7_keeps_every_coverage_as_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("daybook.db");
+        let more = "
+            INSERT INTO sessions VALUES ('s7-4', 3000000, 0, 'reduced', 3300000, 'idle_gap', NULL, 0, 3300000);
+            INSERT INTO entries VALUES (2, 's7-4', 'final', 3000000, 3300000, 0, '1970-01-01', 'four');
+            INSERT INTO blocks VALUES
+                ('s7-4', 3000000, 3060000, 0, '[]', '[]', 1, 2),
+                ('s7-4', 3060000, 3120000, 0, '[]', '[]', 1, 2),
+                ('s7-4', 3120000, 3180000, 0, '[]', '[]', 1, NULL),
+                ('s7-4', 3240000, 3300000, 0, '[]', '[]', 1, 2);
+        ";
+        version_1(&path, &format!("{ROWS}{more}"), "WAL");
+        let before = rows(&path);
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(rows(&path), before, "the migration changed a row or a coverage");
+        let runs: Vec<(String, i64, i64, i64, i64)> = store
+            .connection()
+            .prepare("SELECT session_id, rev, first_ms, last_ms, entry_id FROM coverage ORDER BY 1, 2, 3")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let run = |s: &str, first, last, entry| (s.to_owned(), 0, first, last, entry);
+        assert_eq!(
+            runs,
+            [
+                run("s7-1", 0, 60_000, 1),
+                run("s7-4", 3_000_000, 3_060_000, 2),
+                run("s7-4", 3_240_000, 3_240_000, 2),
+            ]
+        );
+        let pending: Vec<String> = store.pending_sessions().unwrap().into_iter().map(|s| s.id.0).collect();
+        assert_eq!(pending, ["s7-2", "s7-3", "s7-4"]);
+        let left: Vec<i64> = store
+            .uncovered_blocks(&daybook_core::SessionId::from("s7-4"))
+            .unwrap()
+            .into_iter()
+            .map(|b| b.start.0)
+            .collect();
+        assert_eq!(left, [3_120_000]);
     }
 
     #[test]

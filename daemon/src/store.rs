@@ -187,7 +187,23 @@ fn read_event(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
     })
 }
 
-const BLOCK_COLUMNS: &str = "session_id, start_ms, end_ms, offset_s, lines, apps, capture_count, entry_id, rev";
+/// The entry that covers the block `b` (a row of `blocks` by that alias),
+/// or NULL: the `coverage` run of its session and revision that holds its
+/// start (schema 7).
+macro_rules! covering_entry {
+    () => {
+        "(SELECT c.entry_id FROM coverage c WHERE c.session_id = b.session_id AND c.rev = b.rev
+           AND c.first_ms <= b.start_ms AND c.last_ms >= b.start_ms)"
+    };
+}
+pub(crate) use covering_entry;
+
+/// A block's columns, `blocks` read by the alias `b`.
+const BLOCK_COLUMNS: &str = concat!(
+    "b.session_id, b.start_ms, b.end_ms, b.offset_s, b.lines, b.apps, b.capture_count, ",
+    covering_entry!(),
+    ", b.rev"
+);
 
 /// The raw columns of a block row.
 type BlockRow = (String, i64, i64, i32, String, String, u32, Option<i64>, u32);
@@ -566,10 +582,11 @@ impl SqliteStore {
     /// A reduction transaction, run with foreign-key enforcement off.
     /// SQLite checked each block's `entry_id` against `entries` row by
     /// row, which cost more than half of reduce-pending (BENCHMARKS.md);
-    /// every reference such a transaction writes is checked by
+    /// coverage is a few runs per entry since schema 7, but every
+    /// reference such a transaction writes is still checked by
     /// [`Self::reduce_in`] itself: the session exists, the entry is the
-    /// commit's session's, and blocks point at the entry inserted just
-    /// before them. Enforcement is back on before this returns, whatever
+    /// commit's session's, and its coverage runs point at the entry
+    /// inserted just before them. Enforcement is back on before this returns, whatever
     /// happened.
     fn reducing<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> CoreResult<T>) -> CoreResult<T> {
         self.conn.pragma_update(None, "foreign_keys", "OFF").map_err(storage)?;
@@ -601,6 +618,8 @@ impl SqliteStore {
         if commit.finish && status == "active" {
             return Err(conflict(id, "an active session cannot be finished"));
         }
+        // How many of the session's blocks stay uncovered, once known.
+        let mut uncovered_left = None;
         let entry = match &commit.entry {
             None => None,
             Some(e) => {
@@ -622,29 +641,8 @@ impl SqliteStore {
                 })
                 .map_err(storage)?;
                 let entry_id = tx.last_insert_rowid();
-                // One statement marks every covered block (the starts as a
-                // JSON array): the count says whether each was there and
-                // uncovered, since a start listed twice, missing or covered
-                // matches no row of its own.
-                let starts = serde_json::to_string(
-                    &commit
-                        .covered
-                        .iter()
-                        .map(|(start, rev)| (start.0, *rev))
-                        .collect::<Vec<_>>(),
-                )
-                .expect("integers serialize");
-                let marked = tx
-                    .prepare_cached(
-                        "UPDATE blocks SET entry_id = ?3
-                         WHERE session_id = ?1 AND entry_id IS NULL AND (start_ms, rev) IN
-                           (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?2))",
-                    )
-                    .and_then(|mut s| s.execute(params![id.0, starts, entry_id]))
-                    .map_err(storage)?;
-                if marked != commit.covered.len() {
-                    return Err(conflict(id, "covered block is missing or already covered"));
-                }
+                let covered: Vec<(i64, u32)> = commit.covered.iter().map(|(start, rev)| (start.0, *rev)).collect();
+                uncovered_left = Some(Self::cover(tx, id, Some(entry_id), &covered)?);
                 Some(Entry {
                     id: entry_id as u64,
                     session_id: id.clone(),
@@ -665,7 +663,168 @@ impl SqliteStore {
         )
         .and_then(|mut s| s.execute(params![id.0, commit.flush_end.map(|t| t.0), commit.finish]))
         .map_err(storage)?;
+        if commit.finish || status == "reduced" {
+            // A reduced session with blocks left uncovered stays pending
+            // (`late_pending`); one with none leaves the list.
+            let left = match uncovered_left {
+                Some(n) => n,
+                None => Self::cover(tx, id, None, &[])?,
+            };
+            Self::set_late_pending(tx, id, left > 0)?;
+        }
         Ok(entry)
+    }
+
+    /// Covers the blocks `covered` (`(start, rev)`) of session `id` by
+    /// `entry` (schema 7): checks that each is there, uncovered and listed
+    /// once (else `Conflict`), and writes them as runs of blocks
+    /// consecutive among the session's blocks of their revision, one
+    /// `coverage` row a run (one for a whole session reduced at once).
+    /// Reads the session's block keys (the narrow `blocks_keys` index)
+    /// and its runs, never the block rows. With `entry` `None` it only
+    /// counts. Returns how many of the session's blocks are still
+    /// uncovered afterwards.
+    pub(crate) fn cover(
+        tx: &Transaction<'_>,
+        id: &SessionId,
+        entry: Option<i64>,
+        covered: &[(i64, u32)],
+    ) -> CoreResult<usize> {
+        if entry.is_none() && !covered.is_empty() {
+            return Err(conflict(id, "blocks can only be covered by an entry"));
+        }
+        let keys: Vec<(u32, i64)> = collect(
+            tx,
+            "SELECT rev, start_ms FROM blocks WHERE session_id = ?1 ORDER BY rev, start_ms",
+            [&id.0],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+            Ok,
+        )?;
+        let runs: Vec<(u32, i64, i64)> = collect(
+            tx,
+            "SELECT rev, first_ms, last_ms FROM coverage WHERE session_id = ?1 ORDER BY rev, first_ms",
+            [&id.0],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            Ok,
+        )?;
+        let is_covered = |&(rev, start): &(u32, i64)| {
+            runs.iter()
+                .any(|&(r, first, last)| r == rev && first <= start && start <= last)
+        };
+        let mut wanted: Vec<(u32, i64)> = covered.iter().map(|&(start, rev)| (rev, start)).collect();
+        wanted.sort_unstable();
+        let listed = wanted.len();
+        wanted.dedup();
+        let mut found = 0;
+        let mut left = 0;
+        // Runs over `keys`, in order: (rev, first, last) of consecutive
+        // wanted blocks.
+        let mut new_runs: Vec<(u32, i64, i64)> = Vec::new();
+        let mut extending = false;
+        for key in &keys {
+            let want = wanted.binary_search(key).is_ok();
+            let was = is_covered(key);
+            if want && !was {
+                found += 1;
+                match new_runs.last_mut() {
+                    Some(run) if extending && run.0 == key.0 => run.2 = key.1,
+                    _ => new_runs.push((key.0, key.1, key.1)),
+                }
+                extending = true;
+            } else {
+                extending = false;
+                if !was {
+                    left += 1;
+                }
+            }
+        }
+        if found != listed {
+            return Err(conflict(id, "covered block is missing or already covered"));
+        }
+        if let Some(entry) = entry {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO coverage (session_id, rev, first_ms, last_ms, entry_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(storage)?;
+            for (rev, first, last) in new_runs {
+                insert
+                    .execute(params![id.0, rev, first, last, entry])
+                    .map_err(storage)?;
+            }
+        }
+        Ok(left)
+    }
+
+    /// Lists (or unlists) session `id` in `late_pending`.
+    fn set_late_pending(tx: &Transaction<'_>, id: &SessionId, pending: bool) -> CoreResult<()> {
+        let sql = if pending {
+            "INSERT INTO late_pending (session_id) VALUES (?1) ON CONFLICT DO NOTHING"
+        } else {
+            "DELETE FROM late_pending WHERE session_id = ?1"
+        };
+        tx.prepare_cached(sql)
+            .and_then(|mut s| s.execute([&id.0]))
+            .map(drop)
+            .map_err(storage)
+    }
+
+    /// Bookkeeping for a block just added (not rewritten) to session `id`
+    /// at `(start, rev)`: a coverage run of that revision that spans its
+    /// start is split around it, so the new block stays uncovered and the
+    /// run's other blocks keep their entry; and a reduced session is
+    /// listed in `late_pending`.
+    pub(crate) fn block_added(tx: &Transaction<'_>, id: &SessionId, start: i64, rev: u32) -> CoreResult<()> {
+        Self::split_run(tx, id, start, rev)?;
+        tx.prepare_cached(
+            "INSERT INTO late_pending (session_id)
+             SELECT id FROM sessions WHERE id = ?1 AND status = 'reduced' ON CONFLICT DO NOTHING",
+        )
+        .and_then(|mut s| s.execute([&id.0]))
+        .map(drop)
+        .map_err(storage)
+    }
+
+    /// The run split of [`Self::block_added`] alone.
+    pub(crate) fn split_run(tx: &Transaction<'_>, id: &SessionId, start: i64, rev: u32) -> CoreResult<()> {
+        let run: Option<(i64, i64, i64)> = tx
+            .prepare_cached(
+                "SELECT first_ms, last_ms, entry_id FROM coverage
+                 WHERE session_id = ?1 AND rev = ?2 AND first_ms <= ?3 AND last_ms >= ?3",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![id.0, rev, start], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()
+            })
+            .map_err(storage)?;
+        if let Some((first, last, entry)) = run {
+            let near = |sql: &str| -> CoreResult<Option<i64>> {
+                tx.prepare_cached(sql)
+                    .and_then(|mut s| s.query_row(params![id.0, rev, start], |r| r.get(0)))
+                    .map_err(storage)
+            };
+            let before = near("SELECT max(start_ms) FROM blocks WHERE session_id = ?1 AND rev = ?2 AND start_ms < ?3")?;
+            let after = near("SELECT min(start_ms) FROM blocks WHERE session_id = ?1 AND rev = ?2 AND start_ms > ?3")?;
+            tx.prepare_cached("DELETE FROM coverage WHERE session_id = ?1 AND rev = ?2 AND first_ms = ?3")
+                .and_then(|mut s| s.execute(params![id.0, rev, first]))
+                .map_err(storage)?;
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO coverage (session_id, rev, first_ms, last_ms, entry_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(storage)?;
+            if let Some(before) = before.filter(|&b| b >= first) {
+                insert
+                    .execute(params![id.0, rev, first, before, entry])
+                    .map_err(storage)?;
+            }
+            if let Some(after) = after.filter(|&a| a <= last) {
+                insert
+                    .execute(params![id.0, rev, after, last, entry])
+                    .map_err(storage)?;
+            }
+        }
+        Ok(())
     }
 
     /// The status of a session inside a transaction.
@@ -678,27 +837,35 @@ impl SqliteStore {
     fn upsert_blocks(tx: &Transaction<'_>, blocks: &[Block]) -> CoreResult<()> {
         // A block already present keeps its entry: content is a pure
         // function of the events, so only the content is rewritten.
-        let mut stmt = tx
+        let mut insert = tx
             .prepare_cached(
                 "INSERT INTO blocks (session_id, start_ms, end_ms, offset_s, lines, apps, capture_count, rev)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (session_id, start_ms, rev) DO UPDATE SET
-                   end_ms = excluded.end_ms, offset_s = excluded.offset_s, lines = excluded.lines,
-                   apps = excluded.apps, capture_count = excluded.capture_count",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (session_id, start_ms, rev) DO NOTHING",
+            )
+            .map_err(storage)?;
+        let mut update = tx
+            .prepare_cached(
+                "UPDATE blocks SET end_ms = ?3, offset_s = ?4, lines = ?5, apps = ?6, capture_count = ?7
+                 WHERE session_id = ?1 AND start_ms = ?2 AND rev = ?8",
             )
             .map_err(storage)?;
         for b in blocks {
-            stmt.execute(params![
+            let (lines, apps) = (to_json(&b.lines), to_json(&b.apps));
+            let row = params![
                 b.session_id.0,
                 b.start.0,
                 b.end.0,
                 b.offset.0,
-                to_json(&b.lines),
-                to_json(&b.apps),
+                lines,
+                apps,
                 b.capture_count,
                 b.rev
-            ])
-            .map_err(storage)?;
+            ];
+            if insert.execute(row).map_err(storage)? == 1 {
+                Self::block_added(tx, &b.session_id, b.start.0, b.rev)?;
+            } else {
+                update.execute(row).map_err(storage)?;
+            }
         }
         Ok(())
     }
@@ -731,6 +898,7 @@ impl SqliteStore {
             if n != 1 {
                 return Err(conflict(id, "a late block would replace a block"));
             }
+            Self::block_added(tx, id, b.start.0, b.rev)?;
         }
         Ok(())
     }
@@ -828,7 +996,7 @@ impl SqliteStore {
 
     /// Every block of a session, covered or not, by start.
     pub fn session_blocks(&self, id: &SessionId) -> CoreResult<Vec<Block>> {
-        let sql = format!("SELECT {BLOCK_COLUMNS} FROM blocks WHERE session_id = ?1 ORDER BY start_ms");
+        let sql = format!("SELECT {BLOCK_COLUMNS} FROM blocks b WHERE b.session_id = ?1 ORDER BY b.start_ms");
         collect(&self.conn, &sql, params![id.0], read_block_row, block)
     }
 
@@ -925,7 +1093,7 @@ impl SqliteStore {
                 )?;
                 days.extend(found.iter().filter_map(|d| parse_day_name(d)));
                 let run = |sql: &str, p: &[&dyn rusqlite::ToSql]| tx.execute(sql, p).map(drop).map_err(storage);
-                run("UPDATE blocks SET entry_id = NULL WHERE session_id = ?1", params![id.0])?;
+                run("DELETE FROM coverage WHERE session_id = ?1", params![id.0])?;
                 run("DELETE FROM entries WHERE session_id = ?1", params![id.0])?;
                 run(
                     "DELETE FROM blocks WHERE session_id = ?1 AND (start_ms >= ?2 OR end_ms > ?3)",
@@ -1147,14 +1315,21 @@ impl Store for SqliteStore {
                      FROM loose_blocks l
                      WHERE l.id = ?1 AND l.owner IS NULL
                        AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = ?2 AND s.status <> 'reduced')
-                     ON CONFLICT (session_id, start_ms, rev) DO NOTHING",
+                     ON CONFLICT (session_id, start_ms, rev) DO NOTHING RETURNING start_ms",
                 )
                 .map_err(storage)?;
             let mut own = tx
                 .prepare_cached("UPDATE loose_blocks SET owner = ?2 WHERE id = ?1")
                 .map_err(storage)?;
             for (loose_id, owner) in &plan.owners {
-                if adopt.execute(params![*loose_id as i64, owner.0]).map_err(storage)? == 1 {
+                let adopted: Option<i64> = adopt
+                    .query_row(params![*loose_id as i64, owner.0], |r| r.get(0))
+                    .optional()
+                    .map_err(storage)?;
+                if let Some(start) = adopted {
+                    // Never into a reduced session: only a run can need
+                    // splitting (a flush entry's, in a gap it spans).
+                    Self::split_run(tx, owner, start, 0)?;
                     own.execute(params![*loose_id as i64, owner.0]).map_err(storage)?;
                 }
             }
@@ -1210,13 +1385,15 @@ impl Store for SqliteStore {
     }
 
     fn window_blocks(&self, id: &SessionId, start: Timestamp) -> CoreResult<Vec<Block>> {
-        let sql = format!("SELECT {BLOCK_COLUMNS} FROM blocks WHERE session_id = ?1 AND start_ms = ?2 ORDER BY rev");
+        let sql =
+            format!("SELECT {BLOCK_COLUMNS} FROM blocks b WHERE b.session_id = ?1 AND b.start_ms = ?2 ORDER BY b.rev");
         collect(&self.conn, &sql, params![id.0, start.0], read_block_row, block)
     }
 
     fn pending_sessions(&self) -> CoreResult<Vec<Session>> {
         // Reduced sessions leave the `sessions_open` index; the few with
-        // late blocks still uncovered are found through `blocks_uncovered`.
+        // late blocks still uncovered are listed in `late_pending` (which
+        // may hold a few more: each is checked here).
         let columns = SESSION_COLUMNS
             .split(", ")
             .map(|c| format!("s.{c}"))
@@ -1226,9 +1403,11 @@ impl Store for SqliteStore {
             "SELECT {SESSION_COLUMNS} FROM (
                SELECT {SESSION_COLUMNS} FROM sessions WHERE {OPEN} AND status IN ('ended', 'failed')
                UNION
-               SELECT {columns} FROM sessions s
-               WHERE s.status = 'reduced' AND s.id IN (SELECT session_id FROM blocks WHERE entry_id IS NULL)
-             ) ORDER BY start_ms, id"
+               SELECT {columns} FROM late_pending p JOIN sessions s ON s.id = p.session_id
+               WHERE s.status = 'reduced'
+                 AND EXISTS (SELECT 1 FROM blocks b WHERE b.session_id = s.id AND {} IS NULL)
+             ) ORDER BY start_ms, id",
+            covering_entry!()
         );
         collect(&self.conn, &sql, [], SessionRow::read, SessionRow::session)
     }
@@ -1264,20 +1443,26 @@ impl Store for SqliteStore {
 
     fn pending_work(&self) -> CoreResult<Vec<(Session, Vec<Block>)>> {
         let sessions = self.pending_sessions()?;
-        let columns = BLOCK_COLUMNS
-            .split(", ")
-            .map(|c| format!("b.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        // Every uncovered block of a session that is not active belongs
-        // to a pending session (ended, failed, or reduced with late blocks).
+        // The blocks of every pending session (ended or failed, or reduced
+        // and listed in `late_pending`), the covered ones dropped before
+        // their content is parsed.
         let sql = format!(
-            "SELECT {columns} FROM blocks b JOIN sessions s ON s.id = b.session_id
-             WHERE b.entry_id IS NULL AND s.status <> 'active'"
+            "SELECT {BLOCK_COLUMNS} FROM sessions s JOIN blocks b ON b.session_id = s.id
+             WHERE s.{OPEN} AND s.status IN ('ended', 'failed')
+             UNION ALL
+             SELECT {BLOCK_COLUMNS} FROM late_pending p JOIN sessions s ON s.id = p.session_id
+               JOIN blocks b ON b.session_id = s.id
+             WHERE s.status = 'reduced'"
         );
         let mut by_session: BTreeMap<SessionId, Vec<Block>> = BTreeMap::new();
-        for b in collect(&self.conn, &sql, [], read_block_row, block)? {
-            by_session.entry(b.session_id.clone()).or_default().push(b);
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(storage)?;
+        let rows = stmt.query_map([], read_block_row).map_err(storage)?;
+        for row in rows {
+            let row = row.map_err(storage)?;
+            if row.7.is_none() {
+                let b = block(row)?;
+                by_session.entry(b.session_id.clone()).or_default().push(b);
+            }
         }
         Ok(sessions
             .into_iter()
@@ -1291,7 +1476,8 @@ impl Store for SqliteStore {
 
     fn uncovered_blocks(&self, id: &SessionId) -> CoreResult<Vec<Block>> {
         let sql = format!(
-            "SELECT {BLOCK_COLUMNS} FROM blocks WHERE session_id = ?1 AND entry_id IS NULL ORDER BY start_ms, rev"
+            "SELECT {BLOCK_COLUMNS} FROM blocks b WHERE b.session_id = ?1 AND {} IS NULL ORDER BY b.start_ms, b.rev",
+            covering_entry!()
         );
         collect(&self.conn, &sql, [&id.0], read_block_row, block)
     }
@@ -1392,7 +1578,7 @@ impl Store for SqliteStore {
         )?;
         let blocks = collect(
             &self.conn,
-            &format!("SELECT {BLOCK_COLUMNS} FROM blocks ORDER BY session_id, start_ms, rev"),
+            &format!("SELECT {BLOCK_COLUMNS} FROM blocks b ORDER BY b.session_id, b.start_ms, b.rev"),
             [],
             read_block_row,
             block,

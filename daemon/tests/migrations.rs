@@ -12,13 +12,15 @@ use daybook_core::{Event, IngestStep, Session, SessionId, Store, Timestamp, UtcO
 /// run the old migrations alone).
 const MIGRATIONS: i64 = daybook::SCHEMA_VERSION;
 
-const TABLES: [&str; 8] = [
+const TABLES: [&str; 10] = [
     "aw_buckets",
     "aw_events",
     "blocks",
+    "coverage",
     "daemon_state",
     "entries",
     "events",
+    "late_pending",
     "loose_blocks",
     "sessions",
 ];

@@ -42,6 +42,7 @@ checks!(
     commit_reductions_all_or_nothing,
     mark_failed_and_due_sessions,
     pending_work_is_pending_sessions_with_their_uncovered_blocks,
+    a_block_added_among_covered_ones_stays_uncovered,
     recover_applies_plan_once,
     active_events_gathers_every_orphans_events,
     import_is_idempotent,

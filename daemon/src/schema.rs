@@ -236,6 +236,19 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     END;
     INSERT INTO entries_fts (entries_fts) VALUES ('rebuild');
     ",
+    // 7: `daybook import activitywatch`. The raw events an import stored
+    // whose daybook events are not derived yet, keyed in the order the
+    // derivation reads them. Rows go in with their raw events and leave in
+    // the transaction that commits what they derived, so an import killed
+    // between the two continues where it stopped and never derives twice.
+    "
+    CREATE TABLE aw_pending (
+        start_ns INTEGER NOT NULL,
+        id       INTEGER NOT NULL REFERENCES aw_events (id) ON DELETE CASCADE,
+        PRIMARY KEY (start_ns, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX aw_pending_by_id ON aw_pending (id);
+    ",
 ];
 
 /// The schema version this build writes: the number of [`MIGRATIONS`].

@@ -22,8 +22,17 @@ fn minutes(from: i64, apps: &[&str]) -> Vec<Event> {
         .collect()
 }
 
-fn reasons(rig: &Rig) -> Vec<(daybook_core::Timestamp, Option<daybook_core::Timestamp>, Option<&'static str>)> {
-    spans(&rig.sessions()).into_iter().map(|(s, e, _, r)| (s, e, r)).collect()
+fn reasons(
+    rig: &Rig,
+) -> Vec<(
+    daybook_core::Timestamp,
+    Option<daybook_core::Timestamp>,
+    Option<&'static str>,
+)> {
+    spans(&rig.sessions())
+        .into_iter()
+        .map(|(s, e, _, r)| (s, e, r))
+        .collect()
 }
 
 #[test]
@@ -92,7 +101,13 @@ fn split_at_idle_gaps_the_batches_give_what_one_batch_gives() {
     split.engine().handle_history(now, &events[4..8], events[8].at).unwrap();
     split.engine().handle_history(now, &events[8..], now).unwrap();
     assert_eq!(reasons(&one), reasons(&split));
-    let blocks = |r: &Rig| r.dump().blocks.iter().map(|b| (b.start, b.capture_count)).collect::<Vec<_>>();
+    let blocks = |r: &Rig| {
+        r.dump()
+            .blocks
+            .iter()
+            .map(|b| (b.start, b.capture_count))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(blocks(&one), blocks(&split));
 }
 
@@ -164,9 +179,9 @@ fn history_releases_derived_events_in_order_and_cuts_only_at_idle_gaps() {
     let code = json!({"app": "Code", "title": "a"});
     let web = json!({"app": "Firefox", "title": "b"});
     let events = [
-        raw(1, 0, 300, code.clone()), // 0, 120, 240, 300
-        raw(2, 10, 5, web.clone()),   // 10, 15
-        raw(3, 400, 10, web.clone()), // 400, 410: only 100 s after 300, no cut
+        raw(1, 0, 300, code.clone()),  // 0, 120, 240, 300
+        raw(2, 10, 5, web.clone()),    // 10, 15
+        raw(3, 400, 10, web.clone()),  // 400, 410: only 100 s after 300, no cut
         raw(4, 1000, 0, code.clone()), // 590 s after 410: a cut may fall here
         raw(5, 1001, 0, code),
     ];

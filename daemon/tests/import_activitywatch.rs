@@ -56,7 +56,17 @@ fn export_text(export: &Value) -> String {
             out.push_str(",\n");
         }
         write!(out, "{}: {{", Value::from(id.as_str())).unwrap();
-        for key in ["id", "created", "name", "type", "client", "hostname", "data", "events", "last_updated"] {
+        for key in [
+            "id",
+            "created",
+            "name",
+            "type",
+            "client",
+            "hostname",
+            "data",
+            "events",
+            "last_updated",
+        ] {
             write!(out, "{}: {}", Value::from(key), b[key]).unwrap();
             if key != "last_updated" {
                 out.push_str(", ");
@@ -86,7 +96,12 @@ fn morning() -> Value {
             json!({"app": app, "title": format!("{app} window {k}")}),
         ));
     }
-    window.push(event(20, t("2026-03-10T09:20:00Z"), 2399.0, json!({"app": "Code", "title": "idle.rs"})));
+    window.push(event(
+        20,
+        t("2026-03-10T09:20:00Z"),
+        2399.0,
+        json!({"app": "Code", "title": "idle.rs"}),
+    ));
     for k in 0..15 {
         let app = if k % 2 == 0 { "Slack" } else { "Code" };
         window.push(event(
@@ -107,7 +122,12 @@ fn morning() -> Value {
         event(2, t("2026-03-10T09:20:00Z"), 2399.0, json!({"status": "afk"})),
         event(3, t("2026-03-10T10:00:00Z"), 1800.0, json!({"status": "not-afk"})),
     ];
-    let vim = vec![event(1, t("2026-03-10T09:03:00Z"), 30.0, json!({"file": "a.rs", "language": "rust"}))];
+    let vim = vec![event(
+        1,
+        t("2026-03-10T09:03:00Z"),
+        30.0,
+        json!({"file": "a.rs", "language": "rust"}),
+    )];
     json!({"buckets": {
         "aw-watcher-window_host": bucket("aw-watcher-window_host", "currentwindow", "aw-watcher-window", window),
         "aw-watcher-web-chrome_host": bucket("aw-watcher-web-chrome_host", "web.tab.current", "aw-client-web", web),
@@ -167,9 +187,7 @@ fn canonical(db: &Path) -> String {
         let n = stmt.column_count();
         let mut rows: Vec<String> = stmt
             .query_map([], |r| {
-                let cells: Vec<String> = (0..n)
-                    .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
-                    .collect();
+                let cells: Vec<String> = (0..n).map(|i| format!("{:?}", r.get_ref(i).unwrap())).collect();
                 Ok(cells.join("|"))
             })
             .unwrap()
@@ -260,7 +278,10 @@ fn an_export_becomes_raw_buckets_and_the_sessions_a_live_day_has() {
 
     // Again: nothing new, nothing changed.
     let before = canonical(&db);
-    let again = dir.daybook(&["import", "activitywatch", &export]).assert_ok("again").stdout;
+    let again = dir
+        .daybook(&["import", "activitywatch", &export])
+        .assert_ok("again")
+        .stdout;
     assert!(again.contains("buckets: 0 new (4 read)"), "{again}");
     assert!(again.contains("events: 0 new (31 read"), "{again}");
     assert!(again.contains("derived: 0 sessions"), "{again}");
@@ -277,7 +298,9 @@ fn without_the_afk_watcher_the_screen_left_on_keeps_the_session() {
     let dump = dir.dump();
     let held = ms(t("2026-03-10T09:40:00Z"));
     assert!(
-        dump.sessions.iter().any(|s| s.start <= held && s.phase.end().is_some_and(|e| e >= held)),
+        dump.sessions
+            .iter()
+            .any(|s| s.start <= held && s.phase.end().is_some_and(|e| e >= held)),
         "{:?}",
         dump.sessions
     );
@@ -301,7 +324,13 @@ fn as_rust_database(export: &Value, path: &Path) {
     for (id, b) in export["buckets"].as_object().unwrap() {
         conn.execute(
             "INSERT INTO buckets (name, type, client, hostname, created) VALUES (?1, ?2, ?3, ?4, ?5)",
-            rusqlite::params![id, b["type"].as_str(), b["client"].as_str(), b["hostname"].as_str(), b["created"].as_str()],
+            rusqlite::params![
+                id,
+                b["type"].as_str(),
+                b["client"].as_str(),
+                b["hostname"].as_str(),
+                b["created"].as_str()
+            ],
         )
         .unwrap();
         let row = conn.last_insert_rowid();
@@ -368,7 +397,11 @@ fn bad_inputs_are_refused_and_write_nothing() {
         let ran = dir.daybook(&["import", "activitywatch", path]);
         assert!(!ran.ok(), "{path} was accepted");
         assert!(ran.stderr.contains(needle), "{path}: {}", ran.stderr);
-        assert!(ran.stderr.contains("nothing was imported") || needle.contains("nothing"), "{}", ran.stderr);
+        assert!(
+            ran.stderr.contains("nothing was imported") || needle.contains("nothing"),
+            "{}",
+            ran.stderr
+        );
         assert_eq!(canonical(&dir.db()), before, "{path} changed the database");
     };
     let p = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
@@ -416,8 +449,18 @@ fn big_export(days: i64) -> Value {
     for d in 0..days {
         let day = t("2026-01-05T08:00:00Z") + Duration::days(d);
         afk.push(event(id, day, 4.0 * 3600.0, json!({"status": "not-afk"})));
-        afk.push(event(id + 1, day + Duration::hours(4), 3600.0, json!({"status": "afk"})));
-        afk.push(event(id + 2, day + Duration::hours(5), 3.0 * 3600.0, json!({"status": "not-afk"})));
+        afk.push(event(
+            id + 1,
+            day + Duration::hours(4),
+            3600.0,
+            json!({"status": "afk"}),
+        ));
+        afk.push(event(
+            id + 2,
+            day + Duration::hours(5),
+            3.0 * 3600.0,
+            json!({"status": "not-afk"}),
+        ));
         let mut at = day;
         let mut k = 0;
         while at < day + Duration::hours(8) {
@@ -425,7 +468,12 @@ fn big_export(days: i64) -> Value {
             k += 1;
             let secs = 20 + (k * 7) % 31;
             let app = apps[(k / 3) % apps.len()];
-            window.push(event(id, at, secs as f64, json!({"app": app, "title": format!("{app} {d}.{k}")})));
+            window.push(event(
+                id,
+                at,
+                secs as f64,
+                json!({"app": app, "title": format!("{app} {d}.{k}")}),
+            ));
             if k % 10 == 0 {
                 web.push(event(id, at, 12.5, json!({"url": format!("https://example.org/{d}/{k}"), "title": "Example", "audible": false, "incognito": false, "tabCount": 2})));
             }
@@ -480,7 +528,10 @@ fn a_kill_mid_import_then_a_rerun_ends_as_one_uninterrupted_import() {
         });
         child.kill().expect("kill -9");
         let status = child.wait().expect("reap");
-        assert!(status.code().is_none(), "the import finished before the kill ({what}): {status:?}");
+        assert!(
+            status.code().is_none(),
+            "the import finished before the kill ({what}): {status:?}"
+        );
     }
     let partial = count(&db, "SELECT count(*) FROM aw_pending");
     assert!(partial > 0, "the kill landed after the derivation");
@@ -489,7 +540,11 @@ fn a_kill_mid_import_then_a_rerun_ends_as_one_uninterrupted_import() {
         .assert_ok("re-run")
         .json();
     assert!(rerun["derived_from"].as_u64().unwrap() < raw, "{rerun}");
-    assert_eq!(canonical(&db), expected, "the re-run differs from one uninterrupted import");
+    assert_eq!(
+        canonical(&db),
+        expected,
+        "the re-run differs from one uninterrupted import"
+    );
     assert_eq!(killed.day_files(), whole.day_files());
     doctor_ok(&killed);
 }

@@ -12,9 +12,10 @@ use daybook_core::{Event, IngestStep, Session, SessionId, Store, Timestamp, UtcO
 /// run the old migrations alone).
 const MIGRATIONS: i64 = daybook::SCHEMA_VERSION;
 
-const TABLES: [&str; 8] = [
+const TABLES: [&str; 9] = [
     "aw_buckets",
     "aw_events",
+    "aw_pending",
     "blocks",
     "daemon_state",
     "entries",

@@ -27,8 +27,10 @@ use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use daybook_core::watcher::{AwEvent as CoreEvent, Bucket, BucketKind, History, HistoryBatch, NANOS_PER_MILLI, Watchers};
-use daybook_core::{Engine, Output, Timestamp};
+use daybook_core::watcher::{
+    AwEvent as CoreEvent, Bucket, BucketKind, History, HistoryBatch, NANOS_PER_MILLI, Watchers,
+};
+use daybook_core::{Engine, Output, SummarizerKind, Timestamp};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rusqlite::{Connection, OpenFlags, params};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -544,7 +546,10 @@ fn detect(path: &Path) -> Result<Kind> {
         ));
     }
     if meta.len() == 0 {
-        return Err(bad(path, "an empty file, neither an export nor a database; nothing was imported"));
+        return Err(bad(
+            path,
+            "an empty file, neither an export nor a database; nothing was imported",
+        ));
     }
     let mut head = [0u8; 16];
     let n = std::fs::File::open(path)
@@ -639,7 +644,7 @@ impl AwSink for Check<'_> {
 fn span_ns(e: &AwEvent) -> Option<(i64, i64)> {
     let start = e.timestamp.timestamp_nanos_opt()?;
     let d = e.duration * 1e9;
-    if !d.is_finite() || d < 0.0 || d > 1e18 {
+    if !d.is_finite() || !(0.0..=1e18).contains(&d) {
         return None;
     }
     Some((start, start.checked_add(d.round() as i64)?))
@@ -807,10 +812,12 @@ fn download(url: &str, file: &Path) -> Result<String> {
         .proxy(None)
         .build()
         .into();
-    let mut response = agent
-        .get(&export)
-        .call()
-        .map_err(|e| bad(from, format!("{export} could not be reached: {e}; nothing was imported")))?;
+    let mut response = agent.get(&export).call().map_err(|e| {
+        bad(
+            from,
+            format!("{export} could not be reached: {e}; nothing was imported"),
+        )
+    })?;
     if response.status() != 200 {
         return Err(bad(
             from,
@@ -871,12 +878,7 @@ fn download(url: &str, file: &Path) -> Result<String> {
 /// streams, a database read row by row, the derivation holds one batch
 /// (plus every `afk` period, a few per hour of use). Reductions and day
 /// files follow (the caller runs reduce-pending).
-pub fn import(
-    store: &mut SqliteStore,
-    source: &AwSource,
-    scratch: &Path,
-    settings: &Settings,
-) -> Result<AwReport> {
+pub fn import(store: &mut SqliteStore, source: &AwSource, scratch: &Path, settings: &Settings) -> Result<AwReport> {
     let mut report = AwReport::default();
     let now = clock::now();
     let (path, _cleanup) = match source {
@@ -946,12 +948,7 @@ const PAGE: i64 = 10_000;
 /// run left), in batches of at least [`BATCH_ROWS`] raw events. `store`
 /// is the data directory's database at `path`; the engine it starts is
 /// dropped at the end (its reductions are the caller's).
-pub fn derive(
-    store: SqliteStore,
-    path: &Path,
-    settings: &Settings,
-    report: &mut AwReport,
-) -> Result<()> {
+pub fn derive(store: SqliteStore, path: &Path, settings: &Settings, report: &mut AwReport) -> Result<()> {
     let db = |source| Error::Database {
         path: path.to_owned(),
         source,
@@ -974,6 +971,12 @@ pub fn derive(
         watchers.restore(model, None, None);
     }
     let summarizer = crate::server::summarizer(settings)?;
+    // With the built-in summarizer each batch's sessions are reduced right
+    // after it, in one transaction, so memory holds one batch's blocks,
+    // not a year's; a kill between the two leaves them pending, and the
+    // next run's start reduces exactly them first, as this run would
+    // have. An external summarizer's requests are the caller's.
+    let inline = summarizer.kind() == SummarizerKind::Builtin;
     let mut engine = Engine::start(store, summarizer.kind(), settings.engine.clone(), "aw-", now)?;
     // Reductions the start asked for are asked again by the caller's.
     while engine.poll_output().is_some() {}
@@ -989,6 +992,9 @@ pub fn derive(
             engine.store().stage_history_done((start, id as i64));
         }
         engine.handle_history(now, &batch.events, batch.quiet_until.unwrap_or(now))?;
+        if inline {
+            engine.reduce_pending(now)?;
+        }
         while let Some(o) = engine.poll_output() {
             if matches!(o, Output::SessionStarted { .. }) {
                 report.sessions += 1;
@@ -1017,12 +1023,10 @@ pub fn derive(
         let Some(last) = rows.last() else { break };
         cursor = (last.0, last.1);
         for (start, id, bucket, end, data) in rows {
-            let data: Value = serde_json::from_str(&data).map_err(|_| {
-                Error::CorruptRow {
-                    table: "aw_events",
-                    key: id.to_string(),
-                    problem: "data is not JSON",
-                }
+            let data: Value = serde_json::from_str(&data).map_err(|_| Error::CorruptRow {
+                table: "aw_events",
+                key: id.to_string(),
+                problem: "data is not JSON",
             })?;
             let event = CoreEvent {
                 id: Some(id as u64),

@@ -455,7 +455,53 @@ impl<S: Store> Engine<S> {
             e.validate(now, self.config.future_tolerance)?;
             e.validate_lateness(now, self.config.max_lateness)?;
         }
-        if self.state == State::Paused {
+        self.ingest(events, None)
+    }
+
+    /// Commits a stretch of **history** a user imports (`daybook import
+    /// activitywatch`), in one transaction: like [`Self::handle_events`],
+    /// with two differences that make an import derive what a live day
+    /// would have, whatever its age.
+    ///
+    /// - No age refusal: `max_lateness` guards the live path against a
+    ///   client replaying a stale buffer; an import is an explicit user
+    ///   action bringing history, so its events are refused only when they
+    ///   lie in the future (past `future_tolerance`) or before 1970.
+    ///   Attribution is unchanged: events at or after the watermark go
+    ///   through the cut rules as live events do (an import into an empty
+    ///   database gives exactly the sessions a live day would have); events
+    ///   behind it are late (SPEC §2) and land in the sessions holding
+    ///   them or in late sessions confined to the gaps between existing
+    ///   sessions, cut by the usual rules, never overlapping one.
+    /// - `quiet_until`: the caller knows nothing happened from the last of
+    ///   `events` until this instant (the next event of the history, or
+    ///   `now` at its end). The session the batch leaves open is ended in
+    ///   the same transaction, by the cut rule that holds at `quiet_until`
+    ///   (an importer cuts its batches at idle gaps, so that is `idle_gap`,
+    ///   exactly what the next event would have done), or, when no rule
+    ///   holds (history that runs up to `now`), with `end_reason =
+    ///   imported`. So a batch leaves no open session behind: a kill
+    ///   between batches leaves no orphan for recovery to end differently,
+    ///   and a re-run continuing after the last committed batch ends with
+    ///   the database one uninterrupted import gives.
+    ///
+    /// Pause does not apply: an import is not capture.
+    pub fn handle_history(
+        &mut self,
+        now: Timestamp,
+        events: &[Event],
+        quiet_until: Timestamp,
+    ) -> Result<Ingested, Error> {
+        for e in events {
+            e.validate(now, self.config.future_tolerance)?;
+        }
+        self.ingest(events, Some(quiet_until))
+    }
+
+    /// The common body of [`Self::handle_events`] and
+    /// [`Self::handle_history`] (see there for `quiet_until`).
+    fn ingest(&mut self, events: &[Event], quiet_until: Option<Timestamp>) -> Result<Ingested, Error> {
+        if self.state == State::Paused && quiet_until.is_none() {
             return Ok(Ingested {
                 accepted: 0,
                 dropped_paused: events.len(),
@@ -472,6 +518,10 @@ impl<S: Store> Engine<S> {
         };
         let result = self
             .attribute(events, &mut batch)
+            .and_then(|floor| match quiet_until {
+                Some(quiet) => self.end_history_batch(quiet, &mut batch).map(|()| floor),
+                None => Ok(floor),
+            })
             .and_then(|floor| self.store.ingest(&batch.steps).map(|()| floor));
         match result {
             Ok(floor) => self.floor = floor,
@@ -480,7 +530,11 @@ impl<S: Store> Engine<S> {
                 return Err(e);
             }
         }
-        self.state = batch.open.map_or(State::Idle, State::Open);
+        self.state = match batch.open {
+            Some(open) => State::Open(open),
+            None if self.state == State::Paused => State::Paused,
+            None => State::Idle,
+        };
         for id in batch.ended {
             if !self.finals.contains(&id) {
                 self.finals.push_back(id);
@@ -492,6 +546,29 @@ impl<S: Store> Engine<S> {
             dropped_paused: 0,
             late: batch.late,
         })
+    }
+
+    /// Ends the session a history batch leaves open (see
+    /// [`Self::handle_history`]), as a step of the batch.
+    fn end_history_batch(&mut self, quiet: Timestamp, batch: &mut Batch) -> Result<(), Error> {
+        let Some(session) = batch.open.take() else {
+            return Ok(());
+        };
+        let reason = session.cut_at(quiet, &self.config).unwrap_or(EndReason::Imported);
+        let blocks = self.tail_blocks(&session, &batch.steps)?;
+        batch.outputs.push(Output::SessionEnded {
+            id: session.id.clone(),
+            end: session.last,
+            reason,
+        });
+        batch.ended.push(session.id.clone());
+        batch.steps.push(IngestStep::End {
+            id: session.id,
+            end: session.last,
+            reason,
+            blocks,
+        });
+        Ok(())
     }
 
     /// Builds the steps of a batch; returns the new watermark.

@@ -53,4 +53,4 @@ pub use reduction::{
 pub use session::{EndReason, Phase, Session, SessionId};
 pub use store::{Around, Dump, IngestStep, Store};
 pub use time::{Timestamp, UtcOffset};
-pub use watcher::{AwEvent, AwWrite, Bucket, BucketKind, Watchers};
+pub use watcher::{AwEvent, AwWrite, Bucket, BucketKind, History, HistoryBatch, Watchers};

@@ -582,21 +582,16 @@ impl Watchers {
         let mut order: Vec<&AwEvent> = out.events.iter().collect();
         order.sort_by_key(|e| (e.start, e.id));
         for event in order {
-            match &b.kind {
-                BucketKind::Afk => self.presence.entry(b.hostname.clone()).or_default().observe(event),
-                BucketKind::Window | BucketKind::Web { .. } => {
-                    for at in span_instants(event.start, event.end) {
-                        let ms = millis_of(at);
-                        if ms < horizon || self.is_away(&b.hostname, at) {
-                            continue;
-                        }
-                        if let Some(d) = b.activity(&event.data, ms, offset(ms)) {
-                            emitted = Some(emitted.map_or(ms, |e| e.max(ms)));
-                            out.derived.push(d);
-                        }
-                    }
+            if b.kind == BucketKind::Afk {
+                self.presence.entry(b.hostname.clone()).or_default().observe(event);
+                continue;
+            }
+            for d in self.derive_whole(&b, event, &offset) {
+                if d.at < horizon {
+                    continue;
                 }
-                BucketKind::Other => {}
+                emitted = Some(emitted.map_or(d.at, |e| e.max(d.at)));
+                out.derived.push(d);
             }
         }
         if let Some(at) = emitted.filter(|&at| Some(at) != self.tracks[bucket].emitted) {
@@ -609,6 +604,27 @@ impl Watchers {
         track.last = last;
         track.emitted = emitted;
         Ok(out)
+    }
+
+    /// The daybook events a whole stored event of activity bucket `b`
+    /// means: one at its start, one every [`THIN_MS`] through it and one
+    /// at its end, except at instants a known `afk` period of its host
+    /// covers. Nothing for other kinds. The translation of
+    /// [`Self::handle_events`], without storing anything: an importer
+    /// whose raw events are stored already derives through it
+    /// ([`History`]).
+    pub fn derive_whole(&self, b: &Bucket, event: &AwEvent, offset: impl Fn(Timestamp) -> UtcOffset) -> Vec<Event> {
+        if !b.is_activity() {
+            return Vec::new();
+        }
+        span_instants(event.start, event.end)
+            .into_iter()
+            .filter(|&at| !self.is_away(&b.hostname, at))
+            .filter_map(|at| {
+                let ms = millis_of(at);
+                b.activity(&event.data, ms, offset(ms))
+            })
+            .collect()
     }
 
     /// The tails due at `now`: for each activity bucket whose last heartbeat
@@ -644,6 +660,124 @@ impl Watchers {
             }
         }
         out
+    }
+}
+
+/// A batch of imported history for [`crate::Engine::handle_history`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HistoryBatch {
+    /// The daybook events derived, in order of `at`.
+    pub events: Vec<Event>,
+    /// The start of the next raw event, which lies more than `gap` after
+    /// the last of `events`: the open session ends as the next event would
+    /// end it. `None` for the last batch (the caller gives its `now`).
+    pub quiet_until: Option<Timestamp>,
+    /// `(start, id)` of the last raw event this batch consumed: every raw
+    /// event up to it (in that order) is done once the batch commits.
+    pub through: Option<(Nanos, u64)>,
+    /// How many raw events it consumed.
+    pub raw: u64,
+}
+
+/// Derives daybook events from imported ActivityWatch history and cuts
+/// them into batches that each commit on their own and leave nothing
+/// behind: the importer's side of [`crate::Engine::handle_history`].
+///
+/// Raw events come in order of `(start, id)` across all buckets, each
+/// through [`Watchers::derive_whole`] (the translation `POST /events` uses:
+/// at its start, every [`THIN_MS`], at its end, never while away); the
+/// caller gives the hosts' `afk` periods to the [`Watchers`] first, so
+/// presence is known whole. Derived instants of a long event run ahead of
+/// later raw events, so they wait in an ordered buffer and are released
+/// once no raw event still to come can precede them (a raw event's
+/// instants are at or after its start).
+///
+/// A batch ends only where the buffer is empty, at least `rows` raw events
+/// were consumed, and the next raw event starts more than `gap` after the
+/// last derived event: a point where the engine's session would be cut by
+/// `idle_gap` anyway, so cutting the work there changes nothing, and a
+/// re-run that starts from the raw event after a committed batch derives
+/// exactly what one uninterrupted run does. Memory holds one batch: at
+/// least `rows` raw events, more while activity runs without a gap.
+#[derive(Clone, Debug)]
+pub struct History {
+    watchers: Watchers,
+    gap: std::time::Duration,
+    rows: u64,
+    pending: BTreeMap<(Timestamp, u64), Event>,
+    seq: u64,
+    released: Vec<Event>,
+    last: Option<Timestamp>,
+    through: Option<(Nanos, u64)>,
+    raw: u64,
+}
+
+impl History {
+    /// A deriver over `watchers` (buckets known, presence loaded), cutting
+    /// batches of at least `rows` raw events at idle gaps longer than
+    /// `gap` (the engine's `gap`).
+    pub fn new(watchers: Watchers, gap: std::time::Duration, rows: u64) -> Self {
+        Self {
+            watchers,
+            gap,
+            rows: rows.max(1),
+            pending: BTreeMap::new(),
+            seq: 0,
+            released: Vec::new(),
+            last: None,
+            through: None,
+            raw: 0,
+        }
+    }
+
+    fn release_before(&mut self, t: Option<Timestamp>) {
+        while let Some(entry) = self.pending.first_entry() {
+            if t.is_some_and(|t| entry.key().0 >= t) {
+                break;
+            }
+            let e = entry.remove();
+            self.last = Some(e.at);
+            self.released.push(e);
+        }
+    }
+
+    fn take(&mut self, quiet_until: Option<Timestamp>) -> HistoryBatch {
+        HistoryBatch {
+            events: std::mem::take(&mut self.released),
+            quiet_until,
+            through: self.through,
+            raw: std::mem::take(&mut self.raw),
+        }
+    }
+
+    /// Feeds the next raw event of bucket `bucket` (with its id). Returns
+    /// the batch to commit before it, when a batch ends here.
+    pub fn push(
+        &mut self,
+        bucket: &str,
+        event: &AwEvent,
+        offset: impl Fn(Timestamp) -> UtcOffset,
+    ) -> Result<Option<HistoryBatch>, Error> {
+        let Some(b) = self.watchers.bucket(bucket).cloned() else {
+            return Err(Error::UnknownBucket(bucket.to_owned()));
+        };
+        let start = millis_of(event.start);
+        self.release_before(Some(start));
+        let quiet = self.released.is_empty() || self.last.is_none_or(|last| start.exceeds(last, self.gap));
+        let batch = (self.pending.is_empty() && self.raw >= self.rows && quiet).then(|| self.take(Some(start)));
+        for d in self.watchers.derive_whole(&b, event, offset) {
+            self.seq += 1;
+            self.pending.insert((d.at, self.seq), d);
+        }
+        self.raw += 1;
+        self.through = Some((event.start, event.id.unwrap_or(0)));
+        Ok(batch)
+    }
+
+    /// The last batch: everything still buffered.
+    pub fn finish(mut self) -> HistoryBatch {
+        self.release_before(None);
+        self.take(None)
     }
 }
 

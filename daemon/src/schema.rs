@@ -293,6 +293,19 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE blocks_new RENAME TO blocks;
     CREATE INDEX blocks_keys ON blocks (session_id, rev, start_ms);
     ",
+    // 8: `daybook import activitywatch`. The raw events an import stored
+    // whose daybook events are not derived yet, keyed in the order the
+    // derivation reads them. Rows go in with their raw events and leave in
+    // the transaction that commits what they derived, so an import killed
+    // between the two continues where it stopped and never derives twice.
+    "
+    CREATE TABLE aw_pending (
+        start_ns INTEGER NOT NULL,
+        id       INTEGER NOT NULL REFERENCES aw_events (id) ON DELETE CASCADE,
+        PRIMARY KEY (start_ns, id)
+    ) WITHOUT ROWID;
+    CREATE INDEX aw_pending_by_id ON aw_pending (id);
+    ",
 ];
 
 /// The schema version this build writes: the number of [`MIGRATIONS`].

@@ -64,6 +64,10 @@ pub struct SqliteStore {
     /// ActivityWatch writes for the next ingest transaction (see
     /// [`SqliteStore::stage_aw`]).
     aw_staged: RefCell<Vec<daybook_core::AwWrite>>,
+    /// The last raw event (`(start_ns, id)`) an ActivityWatch import
+    /// derived through, to clear from `aw_pending` in the next ingest
+    /// transaction ([`Self::stage_history_done`]).
+    history_done: Cell<Option<(i64, i64)>>,
 }
 
 type CoreResult<T> = std::result::Result<T, CoreError>;
@@ -394,6 +398,7 @@ impl SqliteStore {
             path: path.to_owned(),
             staged: Cell::new((0, 0)),
             aw_staged: RefCell::new(Vec::new()),
+            history_done: Cell::new(None),
         })
     }
 
@@ -446,6 +451,7 @@ impl SqliteStore {
             path: path.to_owned(),
             staged: Cell::new((0, 0)),
             aw_staged: RefCell::new(Vec::new()),
+            history_done: Cell::new(None),
         })
     }
 
@@ -541,8 +547,16 @@ impl SqliteStore {
         tx.commit().map_err(storage)
     }
 
+    /// Stages the end of an imported history batch: every raw event up to
+    /// `through` (in `(start_ns, id)` order) leaves `aw_pending` in the
+    /// next ingest transaction, the one that commits what they derived.
+    pub fn stage_history_done(&self, through: (i64, i64)) {
+        self.history_done.set(Some(through));
+    }
+
     /// Forgets staged counts and writes (their batch did not commit).
     pub fn discard_staged(&self) {
+        self.history_done.set(None);
         self.staged.set((0, 0));
         self.aw_staged.borrow_mut().clear();
     }
@@ -1165,9 +1179,15 @@ impl Store for SqliteStore {
     fn ingest(&mut self, steps: &[IngestStep]) -> CoreResult<()> {
         let (paused, ignored) = self.staged.take();
         let aw = self.aw_staged.take();
+        let history_done = self.history_done.take();
         self.write(|tx| {
             if (paused, ignored) != (0, 0) {
                 Self::add_dropped(tx, paused, ignored)?;
+            }
+            if let Some((start, id)) = history_done {
+                tx.prepare_cached("DELETE FROM aw_pending WHERE (start_ns, id) <= (?1, ?2)")
+                    .and_then(|mut s| s.execute(params![start, id]))
+                    .map_err(storage)?;
             }
             // The heartbeats' own rows and marks, before the daybook
             // events derived from them: one transaction for both.

@@ -12,9 +12,10 @@ use daybook_core::{Event, IngestStep, Session, SessionId, Store, Timestamp, UtcO
 /// run the old migrations alone).
 const MIGRATIONS: i64 = daybook::SCHEMA_VERSION;
 
-const TABLES: [&str; 10] = [
+const TABLES: [&str; 11] = [
     "aw_buckets",
     "aw_events",
+    "aw_pending",
     "blocks",
     "coverage",
     "daemon_state",

@@ -6,9 +6,9 @@
 //! time, so memory does not grow with the history: the export is parsed
 //! as it is read (serde, no document tree), the databases row by row.
 //!
-//! Not yet wired to the command line: storing what is read needs the
-//! ActivityWatch bucket and event tables and the core translation into
-//! sessions (issue 13), which the sink will write into.
+//! [`import`] is `daybook import activitywatch`: it stores what a reader
+//! reads as the ActivityWatch API stores it, then derives daybook's
+//! sessions from it through the live translation (see its doc).
 //!
 //! What each source holds, from reading aw-server-rust
 //! (`aw-datastore/src/datastore.rs`: `buckets(id, name, type, client,
@@ -21,17 +21,28 @@
 //! `{"buckets": {"<id>": {"id", "created", "type", "client", "hostname",
 //! "data", …, "events": [{"id", "timestamp", "duration", "data"}]}}}`.
 
+use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Read;
-use std::path::Path;
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use rusqlite::{Connection, OpenFlags};
-use serde::Deserialize;
+use daybook_core::watcher::{
+    AwEvent as CoreEvent, Bucket, BucketKind, History, HistoryBatch, NANOS_PER_MILLI, Watchers,
+};
+use daybook_core::{Engine, Output, SummarizerKind, Timestamp};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rusqlite::{Connection, OpenFlags, params};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::error::{Error, Result};
+use super::{BATCH_ROWS, Counts};
+use crate::clock;
+use crate::config::Settings;
+use crate::error::{Error, Result, quote};
+use crate::privacy::Privacy;
+use crate::store::{AwRange, SqliteStore};
 
 /// A bucket as ActivityWatch describes it.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -113,7 +124,7 @@ pub fn read_export(reader: impl Read, name: &Path, sink: &mut dyn AwSink) -> Res
     }
     outcome.map_err(|e| Error::BadInput {
         path: name.to_owned(),
-        message: format!("not an ActivityWatch export: {e}"),
+        message: format!("not an ActivityWatch export: {e}; nothing was imported"),
     })
 }
 
@@ -234,6 +245,14 @@ impl<'de> Visitor<'de> for BucketSeed<'_> {
                     }
                 }
                 "events" => {
+                    if bucket.kind.is_empty() && !sent {
+                        // aw-server writes a bucket's metadata first; its
+                        // events are streamed, so they cannot wait for it.
+                        return Err(de::Error::custom(format!(
+                            "bucket {:?} lists its events before its \"type\" (aw-server writes the type first)",
+                            self.id
+                        )));
+                    }
                     if !sent {
                         sent = true;
                         let b = std::mem::take(&mut bucket);
@@ -436,6 +455,592 @@ pub fn read_database(conn: &Connection, flavor: Flavor, path: &Path, sink: &mut 
             )?;
         }
     }
+    Ok(())
+}
+
+/// How much of the work a run did, for `daybook import activitywatch`.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct AwReport {
+    /// What was read: the file, or the server's export URL.
+    pub source: String,
+    /// `export`, `aw-server-rust` or `aw-server`.
+    pub format: String,
+    /// Buckets.
+    pub buckets: Counts,
+    /// Raw events.
+    pub events: Counts,
+    /// Raw events the privacy filters ignore (stored nowhere).
+    pub ignored: u64,
+    /// Raw events whose daybook events this run derived (those of earlier,
+    /// interrupted runs included).
+    pub derived_from: u64,
+    /// Daybook events derived (window and browser-tab activity, away time
+    /// excluded).
+    pub daybook_events: u64,
+    /// Sessions derived.
+    pub sessions: u64,
+    /// Batches committed by the derivation.
+    pub batches: u64,
+}
+
+impl fmt::Display for AwReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "imported ActivityWatch {} ({})", self.source, self.format)?;
+        writeln!(f, "  buckets: {} new ({} read)", self.buckets.new, self.buckets.read)?;
+        writeln!(
+            f,
+            "  events: {} new ({} read, {} ignored by the privacy filters)",
+            self.events.new, self.events.read, self.ignored
+        )?;
+        let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        writeln!(
+            f,
+            "  derived: {} from {} of {}",
+            plural(self.sessions, "session", "sessions"),
+            plural(self.daybook_events, "daybook event", "daybook events"),
+            plural(self.derived_from, "raw event", "raw events"),
+        )?;
+        Ok(())
+    }
+}
+
+/// Where `daybook import activitywatch` reads from.
+#[derive(Clone, Debug)]
+pub enum AwSource {
+    /// An export JSON or a database file.
+    Path(PathBuf),
+    /// A running aw-server (or anything speaking its API): its base URL or
+    /// its export URL.
+    Url(String),
+}
+
+/// What a source file is.
+enum Kind {
+    Export,
+    Database(Flavor),
+}
+
+fn bad(path: &Path, message: impl Into<String>) -> Error {
+    Error::BadInput {
+        path: path.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// Tells an export from a database by its first bytes, after the checks
+/// that make a clear error (missing, a directory, empty).
+fn detect(path: &Path) -> Result<Kind> {
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => bad(path, "no such file; nothing was imported"),
+        _ => Error::Io {
+            what: "reading",
+            path: path.to_owned(),
+            source: e,
+        },
+    })?;
+    if meta.is_dir() {
+        return Err(bad(
+            path,
+            "a directory; give the export JSON (`GET /api/0/export`, or the web UI's export) or aw-server's database file \
+             (aw-server-rust: ~/.local/share/activitywatch/aw-server-rust/sqlite.db); nothing was imported",
+        ));
+    }
+    if meta.len() == 0 {
+        return Err(bad(
+            path,
+            "an empty file, neither an export nor a database; nothing was imported",
+        ));
+    }
+    let mut head = [0u8; 16];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| {
+            let mut n = 0;
+            while n < head.len() {
+                match f.read(&mut head[n..])? {
+                    0 => break,
+                    k => n += k,
+                }
+            }
+            Ok(n)
+        })
+        .map_err(|source| Error::Io {
+            what: "reading",
+            path: path.to_owned(),
+            source,
+        })?;
+    if head[..n] == b"SQLite format 3\0"[..n.min(16)] && n == 16 {
+        let (_, flavor) = open_database(path)?;
+        return Ok(Kind::Database(flavor));
+    }
+    Ok(Kind::Export)
+}
+
+/// Reads the whole source into `sink`.
+fn read_source(path: &Path, kind: &Kind, sink: &mut dyn AwSink) -> Result<()> {
+    match kind {
+        Kind::Export => {
+            let file = std::fs::File::open(path).map_err(|source| Error::Io {
+                what: "reading",
+                path: path.to_owned(),
+                source,
+            })?;
+            read_export(file, path, sink)
+        }
+        Kind::Database(flavor) => {
+            let (conn, _) = open_database(path)?;
+            read_database(&conn, *flavor, path, sink)
+        }
+    }
+}
+
+/// The first pass: every event's instants are checked before anything is
+/// written, so a bad source writes nothing.
+struct Check<'a> {
+    path: &'a Path,
+    latest_ns: i64,
+    buckets: u64,
+    events: u64,
+    index: u64,
+}
+
+impl AwSink for Check<'_> {
+    fn bucket(&mut self, bucket: AwBucket) -> Result<()> {
+        if bucket.id.trim().is_empty() {
+            return Err(bad(self.path, "a bucket without an id; nothing was imported"));
+        }
+        self.buckets += 1;
+        self.index = 0;
+        Ok(())
+    }
+
+    fn event(&mut self, bucket: &str, event: AwEvent) -> Result<()> {
+        self.index += 1;
+        self.events += 1;
+        let named = |what: &str| {
+            bad(
+                self.path,
+                format!(
+                    "event {} of bucket {}: {what}; nothing was imported",
+                    self.index,
+                    quote(bucket)
+                ),
+            )
+        };
+        let (start, end) = span_ns(&event).ok_or_else(|| named("its timestamp or duration is out of range"))?;
+        if start < 0 {
+            return Err(named("it starts before 1970-01-01"));
+        }
+        if end > self.latest_ns {
+            return Err(named(
+                "it ends further in the future than `future_tolerance_seconds` allows",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An event's `[start, end]` in nanoseconds; `None` when out of range or
+/// the duration is negative or not a number.
+fn span_ns(e: &AwEvent) -> Option<(i64, i64)> {
+    let start = e.timestamp.timestamp_nanos_opt()?;
+    let d = e.duration * 1e9;
+    if !d.is_finite() || !(0.0..=1e18).contains(&d) {
+        return None;
+    }
+    Some((start, start.checked_add(d.round() as i64)?))
+}
+
+fn storage(e: rusqlite::Error) -> daybook_core::Error {
+    daybook_core::Error::Storage(Box::new(e))
+}
+
+/// A write of the second pass.
+enum Op {
+    Bucket(AwBucket),
+    Event(String, CoreEvent),
+}
+
+/// The second pass: buckets and events as the ActivityWatch API stores
+/// them, screened by the privacy filters as live heartbeats are, each
+/// new raw event also queued in `aw_pending` for the derivation, in
+/// transactions of [`BATCH_ROWS`].
+struct Writer<'a> {
+    store: &'a mut SqliteStore,
+    privacy: &'a Privacy,
+    models: BTreeMap<String, Bucket>,
+    ops: Vec<Op>,
+    report: &'a mut AwReport,
+    progress: &'a ProgressBar,
+}
+
+impl Writer<'_> {
+    fn flush(&mut self) -> Result<()> {
+        if self.ops.is_empty() {
+            return Ok(());
+        }
+        let ops = std::mem::take(&mut self.ops);
+        let (buckets, events) = self.store.write(|tx| {
+            let mut new = (0u64, 0u64);
+            let mut bucket = tx
+                .prepare_cached(
+                    "INSERT INTO aw_buckets (id, type, client, hostname, created, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .map_err(storage)?;
+            let mut seen = tx
+                .prepare_cached(
+                    "SELECT 1 FROM aw_events WHERE bucket = ?1 AND start_ns = ?2 AND end_ns = ?3 AND data = ?4 LIMIT 1",
+                )
+                .map_err(storage)?;
+            let mut insert = tx
+                .prepare_cached("INSERT INTO aw_events (bucket, start_ns, end_ns, data) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(storage)?;
+            let mut pending = tx
+                .prepare_cached("INSERT INTO aw_pending (start_ns, id) VALUES (?1, ?2)")
+                .map_err(storage)?;
+            for op in &ops {
+                match op {
+                    Op::Bucket(b) => {
+                        let data = Value::Object(b.data.clone()).to_string();
+                        new.0 += bucket
+                            .execute(params![b.id, b.kind, b.client, b.hostname, b.created, data])
+                            .map_err(storage)? as u64;
+                    }
+                    Op::Event(id, e) => {
+                        let data = e.data.to_string();
+                        if seen.exists(params![id, e.start, e.end, data]).map_err(storage)? {
+                            continue;
+                        }
+                        insert.execute(params![id, e.start, e.end, data]).map_err(storage)?;
+                        pending
+                            .execute(params![e.start, tx.last_insert_rowid()])
+                            .map_err(storage)?;
+                        new.1 += 1;
+                    }
+                }
+            }
+            Ok(new)
+        })?;
+        self.report.buckets.new += buckets;
+        self.report.events.new += events;
+        self.progress.set_position(self.report.events.read);
+        Ok(())
+    }
+}
+
+impl AwSink for Writer<'_> {
+    fn bucket(&mut self, bucket: AwBucket) -> Result<()> {
+        self.report.buckets.read += 1;
+        self.models.insert(
+            bucket.id.clone(),
+            Bucket::new(bucket.id.clone(), &bucket.kind, bucket.hostname.clone()),
+        );
+        self.ops.push(Op::Bucket(bucket));
+        Ok(())
+    }
+
+    fn event(&mut self, bucket: &str, event: AwEvent) -> Result<()> {
+        self.report.events.read += 1;
+        let (start, end) = span_ns(&event).expect("checked by the first pass");
+        let data = Value::Object(event.data);
+        let model = &self.models[bucket];
+        let ms = Timestamp(start.div_euclid(NANOS_PER_MILLI));
+        // Screened as a live heartbeat is: an ignored window is stored
+        // nowhere, a redacted one is stored redacted.
+        let data = match model.activity(&data, ms, clock::local_offset(ms)) {
+            None => data,
+            Some(daybook) => match self.privacy.screen(daybook) {
+                None => {
+                    self.report.ignored += 1;
+                    return Ok(());
+                }
+                Some(screened) => model.redacted(&data, &screened),
+            },
+        };
+        self.ops.push(Op::Event(
+            bucket.to_owned(),
+            CoreEvent {
+                id: None,
+                start,
+                end,
+                data,
+            },
+        ));
+        if self.ops.len() >= BATCH_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+}
+
+/// A progress bar on stderr when it is a terminal, else a hidden one.
+fn bar(len: Option<u64>, template: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = len.map_or_else(ProgressBar::new_spinner, ProgressBar::new);
+    bar.set_draw_target(ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
+/// Fetches a running server's export into `file`, streaming (the body is
+/// never held in memory). `url` is the server's base URL
+/// (`http://127.0.0.1:5600`) or its export URL.
+fn download(url: &str, file: &Path) -> Result<String> {
+    let trimmed = url.trim_end_matches('/');
+    let export = if trimmed.ends_with("/export") {
+        trimmed.to_owned()
+    } else if trimmed.ends_with("/api/0") {
+        format!("{trimmed}/export")
+    } else {
+        format!("{trimmed}/api/0/export")
+    };
+    let from = Path::new(url);
+    if !export.starts_with("http://") {
+        return Err(bad(
+            from,
+            "not an http:// URL (this build has no TLS; aw-server listens on http://127.0.0.1:5600); nothing was imported",
+        ));
+    }
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .proxy(None)
+        .build()
+        .into();
+    let mut response = agent.get(&export).call().map_err(|e| {
+        bad(
+            from,
+            format!("{export} could not be reached: {e}; nothing was imported"),
+        )
+    })?;
+    if response.status() != 200 {
+        return Err(bad(
+            from,
+            format!("{export} answered {}; nothing was imported", response.status()),
+        ));
+    }
+    let io = |source| Error::Io {
+        what: "writing",
+        path: file.to_owned(),
+        source,
+    };
+    crate::datadir::create_private_file_if_missing(file).map_err(io)?;
+    let mut out = std::fs::File::create(file).map_err(io)?;
+    let progress = bar(None, "{spinner} downloading the export: {bytes} ({bytes_per_sec})");
+    let mut reader = progress.wrap_read(response.body_mut().as_reader());
+    std::io::copy(&mut reader, &mut out)
+        .map_err(|e| bad(from, format!("reading {export}: {e}; nothing was imported")))?;
+    progress.finish_and_clear();
+    Ok(export)
+}
+
+/// `daybook import activitywatch`: brings a user's ActivityWatch history
+/// into daybook, from an export (a file, or `GET /api/0/export` of a
+/// running server) or an aw-server-rust or aw-server database (opened
+/// read-only). Takes the data directory's lock, so, like `import
+/// openchronicle`, it refuses while the daemon runs (stop it, import,
+/// start it).
+///
+/// 1. **Checked.** The source is read once whole before anything is
+///    written: a missing file, a directory, an empty file, a foreign or
+///    empty SQLite file, JSON that is not an export, an event before
+///    1970, in the future or with a negative duration: each a clear
+///    error, and nothing written.
+/// 2. **Stored as the ActivityWatch API stores it.** Buckets and events
+///    go into `aw_buckets` and `aw_events`, the tables `/api/0` serves,
+///    with daybook's own ids (as `POST /api/0/import` does), screened by
+///    the privacy filters as live heartbeats are. An event already stored
+///    (same bucket, start, end and data) is skipped, so a second import
+///    adds nothing ("0 new"). Transactions of [`BATCH_ROWS`] rows; each
+///    new raw event is queued in `aw_pending` in the same transaction.
+/// 3. **Derived as a live day is.** The queued events are read back in
+///    order of start across all buckets and translated by core
+///    `watcher::History` (the whole-event translation of `POST
+///    /api/0/buckets/<id>/events`: an event at its start, every two
+///    minutes through it, at its end; every `afk` period of the host
+///    known first, so away time derives nothing, not even the three
+///    minutes a live AFK watcher reports late), then committed by
+///    `Engine::handle_history`: no `max_lateness_days` refusal (an import
+///    is the user's own act, not a stale client), the usual cut rules,
+///    and history behind the watermark landing in late sessions in the
+///    gaps between existing sessions, never overlapping one. Batches end
+///    only at idle gaps, each ending its last session in its own
+///    transaction together with the removal of its raw events from
+///    `aw_pending`: a kill at any point and a re-run end with the
+///    database one uninterrupted run gives. Session ids are `aw-N`.
+///
+/// Memory does not grow with the input: an export is parsed as it
+/// streams, a database read row by row, the derivation holds one batch
+/// (plus every `afk` period, a few per hour of use). Reductions and day
+/// files follow (the caller runs reduce-pending).
+pub fn import(store: &mut SqliteStore, source: &AwSource, scratch: &Path, settings: &Settings) -> Result<AwReport> {
+    let mut report = AwReport::default();
+    let now = clock::now();
+    let (path, _cleanup) = match source {
+        AwSource::Path(p) => {
+            report.source = p.display().to_string();
+            (p.clone(), None)
+        }
+        AwSource::Url(url) => {
+            let file = scratch.join(format!(".aw-export-{}.json", std::process::id()));
+            let guard = Cleanup(file.clone());
+            report.source = download(url, &file)?;
+            (file, Some(guard))
+        }
+    };
+    let kind = detect(&path)?;
+    report.format = match kind {
+        Kind::Export => "export",
+        Kind::Database(Flavor::Rust) => "aw-server-rust",
+        Kind::Database(Flavor::Peewee) => "aw-server",
+    }
+    .to_owned();
+    let latest = now + settings.engine.future_tolerance;
+    let mut check = Check {
+        path: &path,
+        latest_ns: latest.0.saturating_mul(NANOS_PER_MILLI),
+        buckets: 0,
+        events: 0,
+        index: 0,
+    };
+    let progress = bar(None, "{spinner} checking: {pos} events ({per_sec})");
+    let checked = read_source(&path, &kind, &mut check);
+    progress.finish_and_clear();
+    checked?;
+    let total = check.events;
+    let progress = bar(
+        Some(total),
+        "{spinner} storing  [{bar:30}] {pos}/{len} events ({per_sec}, {eta} left)",
+    );
+    let mut writer = Writer {
+        store,
+        privacy: &settings.privacy,
+        models: BTreeMap::new(),
+        ops: Vec::new(),
+        report: &mut report,
+        progress: &progress,
+    };
+    read_source(&path, &kind, &mut writer)?;
+    writer.flush()?;
+    progress.finish_and_clear();
+    Ok(report)
+}
+
+/// Removes a scratch file when dropped.
+struct Cleanup(PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Raw events read back per query of the derivation.
+const PAGE: i64 = 10_000;
+
+/// Step 3 of [`import`]: derives daybook events and sessions from every
+/// raw event queued in `aw_pending` (this run's, and any an interrupted
+/// run left), in batches of at least [`BATCH_ROWS`] raw events. `store`
+/// is the data directory's database at `path`; the engine it starts is
+/// dropped at the end (its reductions are the caller's).
+pub fn derive(store: SqliteStore, path: &Path, settings: &Settings, report: &mut AwReport) -> Result<()> {
+    let db = |source| Error::Database {
+        path: path.to_owned(),
+        source,
+    };
+    let now = clock::now();
+    let queued: i64 = store
+        .connection()
+        .query_row("SELECT count(*) FROM aw_pending", [], |r| r.get(0))
+        .map_err(db)?;
+    if queued == 0 {
+        return Ok(());
+    }
+    let mut watchers = Watchers::new(1);
+    for b in store.aw_buckets()? {
+        let model = b.model();
+        if model.kind == BucketKind::Afk {
+            let events = store.aw_events(&b.id, AwRange::default())?;
+            watchers.restore_presence(&b.hostname, &events);
+        }
+        watchers.restore(model, None, None);
+    }
+    let summarizer = crate::server::summarizer(settings)?;
+    // With the built-in summarizer each batch's sessions are reduced right
+    // after it, in one transaction, so memory holds one batch's blocks,
+    // not a year's; a kill between the two leaves them pending, and the
+    // next run's start reduces exactly them first, as this run would
+    // have. An external summarizer's requests are the caller's.
+    let inline = summarizer.kind() == SummarizerKind::Builtin;
+    let mut engine = Engine::start(store, summarizer.kind(), settings.engine.clone(), "aw-", now)?;
+    // Reductions the start asked for are asked again by the caller's.
+    while engine.poll_output().is_some() {}
+    let mut history = History::new(watchers, settings.engine.gap, BATCH_ROWS as u64);
+    let reader = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(db)?;
+    let progress = bar(
+        Some(queued as u64),
+        "{spinner} deriving [{bar:30}] {pos}/{len} events ({per_sec}, {eta} left)",
+    );
+    let commit = |engine: &mut Engine<SqliteStore>, batch: HistoryBatch, report: &mut AwReport| -> Result<()> {
+        if let Some((start, id)) = batch.through {
+            engine.store().stage_history_done((start, id as i64));
+        }
+        engine.handle_history(now, &batch.events, batch.quiet_until.unwrap_or(now))?;
+        if inline {
+            engine.reduce_pending(now)?;
+        }
+        while let Some(o) = engine.poll_output() {
+            if matches!(o, Output::SessionStarted { .. }) {
+                report.sessions += 1;
+            }
+        }
+        report.derived_from += batch.raw;
+        report.daybook_events += batch.events.len() as u64;
+        report.batches += 1;
+        progress.set_position(report.derived_from);
+        Ok(())
+    };
+    let mut cursor = (i64::MIN, i64::MIN);
+    let mut stmt = reader
+        .prepare(
+            "SELECT p.start_ns, p.id, e.bucket, e.end_ns, e.data FROM aw_pending p JOIN aw_events e ON e.id = p.id
+             WHERE (p.start_ns, p.id) > (?1, ?2) ORDER BY p.start_ns, p.id LIMIT ?3",
+        )
+        .map_err(db)?;
+    loop {
+        let rows: Vec<(i64, i64, String, i64, String)> = stmt
+            .query_map(params![cursor.0, cursor.1, PAGE], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .and_then(Iterator::collect)
+            .map_err(db)?;
+        let Some(last) = rows.last() else { break };
+        cursor = (last.0, last.1);
+        for (start, id, bucket, end, data) in rows {
+            let data: Value = serde_json::from_str(&data).map_err(|_| Error::CorruptRow {
+                table: "aw_events",
+                key: id.to_string(),
+                problem: "data is not JSON",
+            })?;
+            let event = CoreEvent {
+                id: Some(id as u64),
+                start,
+                end,
+                data,
+            };
+            if let Some(batch) = history.push(&bucket, &event, clock::local_offset)? {
+                commit(&mut engine, batch, report)?;
+            }
+        }
+    }
+    commit(&mut engine, history.finish(), report)?;
+    progress.finish_and_clear();
     Ok(())
 }
 

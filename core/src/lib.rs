@@ -35,7 +35,9 @@ pub mod text;
 pub mod time;
 pub mod watcher;
 
-pub use aggregate::{Aggregate, DayBounds, SessionAggregate, SessionInput, Span, aggregate, aggregate_day};
+pub use aggregate::{
+    Aggregate, DayBounds, Detail, EventView, SessionAggregate, SessionInput, Span, aggregate, aggregate_day,
+};
 pub use block::{Block, BlockKey, EntryId, LooseBlock};
 pub use config::Config;
 pub use engine::{

@@ -216,14 +216,14 @@ pub fn day_log_part(store: &SqliteStore, params: &DayLogParams, now: Timestamp) 
 }
 
 /// One session with its time inside `[from, to)` and its top apps.
-fn session_summary(
+fn session_summary<E: daybook_core::EventView>(
     session: &daybook_core::Session,
-    events: &[daybook_core::StoredEvent],
+    events: &[E],
     from: Timestamp,
     to: Timestamp,
 ) -> SessionSummary {
-    use daybook_core::aggregate::{SessionInput, aggregate};
-    let agg = aggregate(from, to, &[SessionInput { session, events }]);
+    use daybook_core::aggregate::{Detail, SessionInput, aggregate_with};
+    let agg = aggregate_with(from, to, &[SessionInput { session, events }], Detail::Totals);
     let (active, count, apps) = agg.sessions.first().map_or((0, 0, Vec::new()), |s| {
         (s.active_millis, s.events, s.totals.apps.clone())
     });

@@ -17,9 +17,11 @@
 //! - Every text a capture client sent is made one inert line
 //!   ([`daybook_core::text::inline`]) before it is returned.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use daybook_core::aggregate::{Context, EventView};
 use daybook_core::search::{self, MATCH_CLOSE, MATCH_OPEN, Query, TimeBound};
 use daybook_core::text::inline;
 use daybook_core::{Event, Timestamp, UtcOffset};
@@ -498,71 +500,147 @@ fn time_in(name: String, millis: i64) -> TimeIn {
     }
 }
 
+/// An event as the aggregation reads it ([`EventView`]): its order, its
+/// offset and its context, the context shared by every event that has it.
+/// What [`sessions_with_events`] and the page read instead of
+/// [`daybook_core::StoredEvent`]s: no typed text, no source, no session id
+/// and no three strings of its own per event, for readers that aggregate
+/// a month of them.
+#[derive(Clone, Debug)]
+pub struct ReadEvent {
+    /// Its position in the store's append order.
+    pub seq: u64,
+    /// Its attributed instant.
+    pub attributed: Timestamp,
+    /// The offset it was captured at.
+    pub offset: UtcOffset,
+    /// Its app, title and URL.
+    pub context: Arc<Context>,
+}
+
+impl EventView for ReadEvent {
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+    fn attributed(&self) -> Timestamp {
+        self.attributed
+    }
+    fn offset(&self) -> UtcOffset {
+        self.offset
+    }
+    fn app(&self) -> &str {
+        &self.context.app
+    }
+    fn title(&self) -> Option<&str> {
+        self.context.title.as_deref()
+    }
+    fn url(&self) -> Option<&str> {
+        self.context.url.as_deref()
+    }
+}
+
+/// The distinct contexts of a read, each stored once with whether the
+/// privacy rules in force ignore it: a range of thousands of events
+/// repeats a few hundred contexts, so each is copied out of SQLite and
+/// checked against the rules once. Looked up by the row's own strings
+/// (a hash of them, then a comparison), so a context seen before costs no
+/// allocation.
+pub(crate) struct Contexts<'p> {
+    privacy: &'p Privacy,
+    /// Contexts by the hash of `(app, title, url)`, each with whether
+    /// the rules ignore it.
+    known: HashMap<u64, Vec<(Arc<Context>, bool)>>,
+}
+
+impl<'p> Contexts<'p> {
+    pub(crate) fn new(privacy: &'p Privacy) -> Self {
+        Self {
+            privacy,
+            known: HashMap::new(),
+        }
+    }
+
+    /// The shared context `(app, title, url)`, or `None` when the rules in
+    /// force ignore events of it (see [`Privacy::ignores`]).
+    pub(crate) fn get(&mut self, app: &str, title: Option<&str>, url: Option<&str>) -> Option<Arc<Context>> {
+        use std::hash::BuildHasher;
+        let hash = self.known.hasher().hash_one((app, title, url));
+        let candidates = self.known.entry(hash).or_default();
+        let found = candidates
+            .iter()
+            .find(|(c, _)| c.app == app && c.title.as_deref() == title && c.url.as_deref() == url);
+        let (context, ignored) = match found {
+            Some(found) => found.clone(),
+            None => {
+                let event = Event {
+                    title: title.map(str::to_owned),
+                    url: url.map(str::to_owned),
+                    ..Event::new(Timestamp(0), app)
+                };
+                let ignored = self.privacy.ignores(&event);
+                let context = Arc::new(Context {
+                    app: event.app,
+                    title: event.title,
+                    url: event.url,
+                });
+                candidates.push((Arc::clone(&context), ignored));
+                (context, ignored)
+            }
+        };
+        (!ignored).then_some(context)
+    }
+
+    /// The event of one row whose columns 0 to 5 are `seq, attributed_ms,
+    /// offset_s, app, title, url`; `None` when the rules ignore it.
+    pub(crate) fn read_row(&mut self, r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<ReadEvent>> {
+        let text = |i: usize| -> rusqlite::Result<Option<&str>> {
+            r.get_ref(i)?
+                .as_str_or_null()
+                .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
+        };
+        let app = text(3)?.ok_or(rusqlite::Error::InvalidColumnType(
+            3,
+            "app".into(),
+            rusqlite::types::Type::Null,
+        ))?;
+        let Some(context) = self.get(app, text(4)?, text(5)?) else {
+            return Ok(None);
+        };
+        Ok(Some(ReadEvent {
+            seq: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+            attributed: Timestamp(r.get(1)?),
+            offset: UtcOffset(r.get(2)?),
+            context,
+        }))
+    }
+}
+
 /// Sessions that touch `[from, to)` with their events, the events the
 /// rules in force ignore left out (their time goes to the context before
-/// them, as if they had never been captured). Events come without their
-/// typed text and source: no aggregation reads them, and they are most of
-/// an event's bytes. The rules are asked once per distinct (app, title,
-/// url): a day repeats a few hundred contexts over thousands of events.
+/// them, as if they had never been captured). Events are [`ReadEvent`]s:
+/// no aggregation reads typed text or source, and they are most of an
+/// event's bytes.
 pub fn sessions_with_events(
     store: &SqliteStore,
     privacy: &Privacy,
     from: Timestamp,
     to: Timestamp,
-) -> Result<Vec<(daybook_core::Session, Vec<daybook_core::StoredEvent>)>> {
-    use std::collections::HashMap;
-
-    use daybook_core::{SessionId, StoredEvent};
+) -> Result<Vec<(daybook_core::Session, Vec<ReadEvent>)>> {
     let sessions = store.sessions_between(from, to)?;
     let mut st = store
         .connection()
         .prepare_cached(
-            "SELECT seq, attributed_ms, at_ms, offset_s, app, title, url, rev FROM events
+            "SELECT seq, attributed_ms, offset_s, app, title, url FROM events
               WHERE session_id = ?1 ORDER BY attributed_ms, seq",
         )
         .map_err(db(store))?;
-    let mut ignored: HashMap<(String, Option<String>, Option<String>), bool> = HashMap::new();
+    let mut contexts = Contexts::new(privacy);
     let mut out = Vec::with_capacity(sessions.len());
     for s in sessions {
         let mut rows = st.query([&s.id.0]).map_err(db(store))?;
-        let mut events: Vec<StoredEvent> = Vec::new();
-        let mut last_skipped = false;
+        let mut events: Vec<ReadEvent> = Vec::new();
         while let Some(r) = rows.next().map_err(db(store))? {
-            let read = |r: &rusqlite::Row<'_>| -> rusqlite::Result<StoredEvent> {
-                Ok(StoredEvent {
-                    seq: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
-                    rev: r.get(7)?,
-                    session_id: SessionId(s.id.0.clone()),
-                    attributed: Timestamp(r.get(1)?),
-                    event: Event {
-                        at: Timestamp(r.get(2)?),
-                        offset: UtcOffset(r.get(3)?),
-                        app: r.get(4)?,
-                        title: r.get(5)?,
-                        url: r.get(6)?,
-                        text: None,
-                        source: None,
-                    },
-                })
-            };
-            // Consecutive events mostly share their context: the rules'
-            // answer for the previous one is reused without a lookup.
-            let str_at = |i| r.get_ref(i).ok().and_then(|v| v.as_str_or_null().ok().flatten());
-            let same = events.last().is_some_and(|p: &StoredEvent| {
-                str_at(4) == Some(p.event.app.as_str())
-                    && str_at(5) == p.event.title.as_deref()
-                    && str_at(6) == p.event.url.as_deref()
-            });
-            if same && !last_skipped {
-                let e = read(r).map_err(db(store))?;
-                events.push(e);
-                continue;
-            }
-            let e = read(r).map_err(db(store))?;
-            let key = (e.event.app.clone(), e.event.title.clone(), e.event.url.clone());
-            let skip = *ignored.entry(key).or_insert_with(|| privacy.ignores(&e.event));
-            last_skipped = skip;
-            if !skip {
+            if let Some(e) = contexts.read_row(r).map_err(db(store))? {
                 events.push(e);
             }
         }
@@ -580,7 +658,7 @@ pub fn summary(
     params: &SummaryParams,
     now: Timestamp,
 ) -> Result<SummaryAnswer> {
-    use daybook_core::aggregate::{SessionInput, aggregate, aggregate_day};
+    use daybook_core::aggregate::{Detail, SessionInput, aggregate_day_with, aggregate_with};
     let top = params.top.unwrap_or(SUMMARY_TOP.0).clamp(1, SUMMARY_TOP.1);
     let ranged = params.since.is_some() || params.until.is_some();
     if ranged && params.day.is_some() {
@@ -612,20 +690,21 @@ pub fn summary(
         ),
     };
     let rows = sessions_with_events(store, privacy, from, to)?;
-    let inputs: Vec<SessionInput<'_>> = rows
+    let inputs: Vec<SessionInput<'_, ReadEvent>> = rows
         .iter()
         .map(|(session, events)| SessionInput { session, events })
         .collect();
+    // The answer lists no spans: the aggregation skips making them.
     let (agg, offsets) = match day {
         Some(d) => {
             let (start, _) = clock::local_day_bounds(d);
-            let (bounds, agg) = aggregate_day(d, &inputs, clock::local_offset(start));
+            let (bounds, agg) = aggregate_day_with(d, &inputs, clock::local_offset(start), Detail::Totals);
             (agg, bounds.offsets())
         }
         None => {
             let mut offsets = vec![clock::local_offset(from), clock::local_offset(to)];
             offsets.dedup();
-            (aggregate(from, to, &inputs), offsets)
+            (aggregate_with(from, to, &inputs, Detail::Totals), offsets)
         }
     };
     let at = |t: Timestamp, i: usize| t.rfc3339(offsets[i.min(offsets.len() - 1)]);
@@ -713,4 +792,186 @@ pub fn render_summary(s: &SummaryAnswer) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use daybook_core::aggregate::{Detail, SessionInput, aggregate, aggregate_day, aggregate_day_with, aggregate_with};
+    use daybook_core::{Session, Store as _, StoredEvent};
+
+    use super::*;
+    use crate::privacy::UserRules;
+
+    /// 2026-03-28T00:00:00Z: the day before Europe's spring DST change.
+    pub(crate) const T: i64 = 1_774_656_000_000;
+    const MIN: i64 = 60_000;
+
+    /// Sessions over two local days, the second a 23-hour DST day (its
+    /// events switch from +01:00 to +02:00), an active session, contexts
+    /// repeating and alternating, and events the rules ignore: a whole
+    /// app, a title, and one session with nothing else.
+    pub(crate) fn seeded(dir: &std::path::Path) -> SqliteStore {
+        let store = SqliteStore::open(&dir.join("daybook.db")).unwrap();
+        let conn = store.connection();
+        let contexts = [
+            ("Code", Some("main.rs"), None),
+            ("Firefox", Some("docs"), Some("https://www.Docs.rs/tokio")),
+            ("Code", Some("main.rs"), None),
+            ("Secret", Some("x"), None),
+            ("Firefox", Some("my bank account"), Some("https://bank.test/")),
+            ("Terminal", None, None),
+            ("Firefox", Some("docs"), Some("file:///tmp/a")),
+            ("Code", Some(""), None),
+        ];
+        let mut seq = 0;
+        for s in 0..12i64 {
+            let start = T + s * 4 * 3_600_000 + 7 * MIN;
+            let offset = if start >= 1_774_746_000_000 { 7200 } else { 3600 };
+            let n = 5 + s * 3;
+            let end = start + (n - 1) * MIN;
+            let active = s == 11;
+            let only_secret = s == 4;
+            conn.execute(
+                "INSERT INTO sessions (id, start_ms, offset_s, status, end_ms, end_reason, retry_count)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
+                params![
+                    format!("s{s}"),
+                    start,
+                    offset,
+                    if active { "active" } else { "reduced" },
+                    (!active).then_some(end),
+                    (!active).then_some(if s % 3 == 0 { "paused" } else { "idle_gap" })
+                ],
+            )
+            .unwrap();
+            for k in 0..n {
+                seq += 1;
+                let (app, title, url) = if only_secret {
+                    contexts[3]
+                } else {
+                    contexts[usize::try_from((k / 2 + s) % 8).unwrap()]
+                };
+                conn.execute(
+                    "INSERT INTO events (seq, session_id, attributed_ms, at_ms, offset_s, app, title, url, text, source)
+                     VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, 'typed', 'test')",
+                    params![seq, format!("s{s}"), start + k * MIN, offset, app, title, url],
+                )
+                .unwrap();
+            }
+        }
+        store
+    }
+
+    /// Rules that ignore the app `Secret` and titles with `bank`.
+    pub(crate) fn privacy() -> Privacy {
+        Privacy::new(&UserRules {
+            ignore_apps: vec!["Secret".into()],
+            ignore_title_patterns: vec!["bank".into()],
+            ..UserRules::default()
+        })
+        .unwrap()
+    }
+
+    /// What readers read before [`ReadEvent`]: every session's stored
+    /// events, those the rules ignore left out.
+    pub(crate) fn reference(
+        store: &SqliteStore,
+        privacy: &Privacy,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Vec<(Session, Vec<StoredEvent>)> {
+        store
+            .sessions_between(from, to)
+            .unwrap()
+            .into_iter()
+            .map(|s| {
+                let mut events = store.session_events(&s.id).unwrap();
+                events.retain(|e| !privacy.ignores(&e.event));
+                (s, events)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn lean_reads_aggregate_exactly_as_stored_events_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = seeded(dir.path());
+        let privacy = privacy();
+        for (from, to) in [
+            (T - 3_600_000, T + 3 * 86_400_000),
+            (T + 5 * 3_600_000, T + 30 * 3_600_000),
+            (T + 86_400_000 + 10 * MIN, T + 86_400_000 + 10 * MIN + 1),
+        ] {
+            let (from, to) = (Timestamp(from), Timestamp(to));
+            let old = reference(&store, &privacy, from, to);
+            let new = sessions_with_events(&store, &privacy, from, to).unwrap();
+            let old_inputs: Vec<SessionInput<'_>> = old
+                .iter()
+                .map(|(session, events)| SessionInput { session, events })
+                .collect();
+            let new_inputs: Vec<SessionInput<'_, ReadEvent>> = new
+                .iter()
+                .map(|(session, events)| SessionInput { session, events })
+                .collect();
+            assert_eq!(new_inputs.len(), old_inputs.len());
+            for (o, n) in old_inputs.iter().zip(&new_inputs) {
+                assert_eq!(o.session, n.session);
+                let strip = |e: &StoredEvent| {
+                    (
+                        e.seq,
+                        e.attributed,
+                        e.event.offset,
+                        e.event.app.clone(),
+                        e.event.title.clone(),
+                        e.event.url.clone(),
+                    )
+                };
+                let lean = |e: &ReadEvent| {
+                    (
+                        e.seq,
+                        e.attributed,
+                        e.offset,
+                        e.context.app.clone(),
+                        e.context.title.clone(),
+                        e.context.url.clone(),
+                    )
+                };
+                assert_eq!(
+                    o.events.iter().map(strip).collect::<Vec<_>>(),
+                    n.events.iter().map(lean).collect::<Vec<_>>()
+                );
+            }
+            let mut expected = aggregate(from, to, &old_inputs);
+            assert!(expected.active_millis > 0);
+            assert!(
+                expected.totals.apps.iter().all(|t| t.name != "Secret"),
+                "ignored apps stay out"
+            );
+            assert!(expected.totals.titles.iter().all(|t| !t.title.contains("bank")));
+            for s in &mut expected.sessions {
+                s.spans.clear();
+            }
+            assert_eq!(aggregate_with(from, to, &new_inputs, Detail::Totals), expected);
+            for day in ["2026-03-28", "2026-03-29"] {
+                let day: chrono::NaiveDate = day.parse().unwrap();
+                let (b_old, mut a_old) = aggregate_day(day, &old_inputs, UtcOffset(3600));
+                for s in &mut a_old.sessions {
+                    s.spans.clear();
+                }
+                let (b_new, a_new) = aggregate_day_with(day, &new_inputs, UtcOffset(3600), Detail::Totals);
+                assert_eq!((b_new, a_new), (b_old, a_old));
+            }
+        }
+        // The DST day is 23 hours, read from the events' offsets.
+        let whole = (Timestamp(T - 3_600_000), Timestamp(T + 3 * 86_400_000));
+        let new = sessions_with_events(&store, &privacy, whole.0, whole.1).unwrap();
+        let inputs: Vec<SessionInput<'_, ReadEvent>> = new
+            .iter()
+            .map(|(session, events)| SessionInput { session, events })
+            .collect();
+        let (bounds, _) = aggregate_day_with("2026-03-29".parse().unwrap(), &inputs, UtcOffset(3600), Detail::Totals);
+        assert_eq!(bounds.wall_millis(), 23 * 3_600_000);
+        // The session whose every event is ignored is there, with no events.
+        assert!(new.iter().any(|(s, e)| s.id.0 == "s4" && e.is_empty()));
+    }
 }

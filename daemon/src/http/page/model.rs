@@ -8,10 +8,11 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use daybook_core::aggregate::{self, Aggregate, GapKind, SessionAggregate, SessionInput};
+use daybook_core::aggregate::{self, Aggregate, Detail, GapKind, SessionAggregate, SessionInput};
 use daybook_core::{Block, EndReason, Entry, Session, SessionId, StoredEvent, Timestamp, UtcOffset};
 
 use crate::privacy::Privacy;
+use crate::recall::{Contexts, ReadEvent};
 use crate::store::SqliteStore;
 
 /// How far around the asked range sessions are looked at for their
@@ -25,8 +26,9 @@ const WIDER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 pub struct RangeRead {
     /// Sessions overlapping the range, by start.
     pub sessions: Vec<Session>,
-    /// Their events, by session.
-    pub events: BTreeMap<SessionId, Vec<StoredEvent>>,
+    /// Their events, by session, each with its attributed time, offset
+    /// and context (what the aggregation reads).
+    pub events: BTreeMap<SessionId, Vec<ReadEvent>>,
     /// The entries of each day of the range (only when asked for).
     pub entries: Vec<Entry>,
     /// The open session: its id and its latest event.
@@ -67,13 +69,7 @@ impl RangeRead {
             .into_iter()
             .filter(|s| s.start < to && s.phase.end().is_none_or(|e| e >= from))
             .collect();
-        let mut events: BTreeMap<SessionId, Vec<StoredEvent>> = BTreeMap::new();
-        let mut screen = Screen::new(privacy);
-        for e in store.events_of_sessions_between(from, to)? {
-            if !screen.ignores(&e.event) {
-                events.entry(e.session_id.clone()).or_default().push(e);
-            }
-        }
+        let events = read_events(store, privacy, (from, to))?;
         let mut entries = Vec::new();
         for day in entries_of {
             entries.extend(store.entries_for_day(*day)?);
@@ -93,7 +89,7 @@ impl RangeRead {
         })
     }
 
-    fn inputs<'a>(&'a self, sessions: impl Iterator<Item = &'a Session>) -> Vec<SessionInput<'a>> {
+    fn inputs<'a>(&'a self, sessions: impl Iterator<Item = &'a Session>) -> Vec<SessionInput<'a, ReadEvent>> {
         sessions
             .map(|s| SessionInput {
                 session: s,
@@ -103,51 +99,63 @@ impl RangeRead {
     }
 }
 
-/// [`Privacy::ignores`], remembered per app, title and URL: a day's
-/// events repeat a few hundred contexts thousands of times, and an event
-/// is ignored exactly when its app, its title or its URL alone is.
-struct Screen<'p> {
-    privacy: &'p Privacy,
-    apps: BTreeMap<String, bool>,
-    titles: BTreeMap<String, bool>,
-    urls: BTreeMap<String, bool>,
-}
-
-impl<'p> Screen<'p> {
-    fn new(privacy: &'p Privacy) -> Self {
-        Self {
-            privacy,
-            apps: BTreeMap::new(),
-            titles: BTreeMap::new(),
-            urls: BTreeMap::new(),
+/// The events of every session that overlaps `[from, to)` (the sessions
+/// [`SqliteStore::sessions_between`] returns), by session, in attributed
+/// order, without the ones the rules in force ignore. One query; each
+/// distinct context is copied out of SQLite and checked once
+/// ([`Contexts`]), and the session id once per session, not per event.
+fn read_events(
+    store: &SqliteStore,
+    privacy: &Privacy,
+    (from, to): (Timestamp, Timestamp),
+) -> Result<BTreeMap<SessionId, Vec<ReadEvent>>, daybook_core::Error> {
+    let storage = |e: rusqlite::Error| daybook_core::Error::Storage(Box::new(e));
+    let mut st = store
+        .connection()
+        .prepare_cached(
+            "SELECT e.seq, e.attributed_ms, e.offset_s, e.app, e.title, e.url, e.session_id
+               FROM sessions s JOIN events e ON e.session_id = s.id
+              WHERE s.start_ms < ?2 AND (s.end_ms IS NULL OR s.end_ms >= ?1)",
+        )
+        .map_err(storage)?;
+    let mut rows = st.query([from.0, to.0]).map_err(storage)?;
+    let mut contexts = Contexts::new(privacy);
+    let mut events: BTreeMap<SessionId, Vec<ReadEvent>> = BTreeMap::new();
+    let mut current: Option<(SessionId, Vec<ReadEvent>)> = None;
+    while let Some(r) = rows.next().map_err(storage)? {
+        let id = r
+            .get_ref(6)
+            .and_then(|v| {
+                v.as_str()
+                    .map_err(|e| rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, Box::new(e)))
+            })
+            .map_err(storage)?;
+        if current.as_ref().is_none_or(|(c, _)| c.0 != id) {
+            if let Some((c, list)) = current.take() {
+                events.entry(c).or_default().extend(list);
+            }
+            current = Some((SessionId(id.to_owned()), Vec::new()));
+        }
+        if let Some(e) = contexts.read_row(r).map_err(storage)?
+            && let Some((_, list)) = current.as_mut()
+        {
+            list.push(e);
         }
     }
-
-    fn ignores(&mut self, e: &daybook_core::Event) -> bool {
-        let privacy = self.privacy;
-        let probe = |app: &str, title: Option<&str>, url: Option<&str>| {
-            privacy.ignores(&daybook_core::Event {
-                title: title.map(str::to_owned),
-                url: url.map(str::to_owned),
-                ..daybook_core::Event::new(e.at, app)
-            })
-        };
-        let seen = |map: &mut BTreeMap<String, bool>, key: &str, check: &dyn Fn() -> bool| match map.get(key) {
-            Some(v) => *v,
-            None => {
-                let v = check();
-                map.insert(key.to_owned(), v);
-                v
-            }
-        };
-        seen(&mut self.apps, &e.app, &|| probe(&e.app, None, None))
-            || e.title
-                .as_deref()
-                .is_some_and(|t| seen(&mut self.titles, t, &|| probe("", Some(t), None)))
-            || e.url
-                .as_deref()
-                .is_some_and(|u| seen(&mut self.urls, u, &|| probe("", None, Some(u))))
+    if let Some((c, list)) = current.take() {
+        events.entry(c).or_default().extend(list);
     }
+    // A session with every event ignored has no entry, as before. SQLite
+    // reads each session's events through `events_by_session`, so they
+    // come grouped and in order; an ORDER BY would make it sort them
+    // again, so the order is checked here instead.
+    events.retain(|_, list| !list.is_empty());
+    for list in events.values_mut() {
+        if !list.is_sorted_by_key(|e| (e.attributed, e.seq)) {
+            list.sort_by_key(|e| (e.attributed, e.seq));
+        }
+    }
+    Ok(events)
 }
 
 /// One session bar on a timeline.
@@ -230,7 +238,8 @@ impl DayModel {
             .filter(|s| s.start < probe.to + DAY_MARGIN && s.phase.end().is_none_or(|e| e + DAY_MARGIN >= probe.from))
             .collect();
         let inputs = read.inputs(sessions.iter().copied());
-        let (bounds, agg) = aggregate::aggregate_day(day, &inputs, fallback);
+        // The page lists no spans of a day: the aggregation skips them.
+        let (bounds, agg) = aggregate::aggregate_day_with(day, &inputs, fallback, Detail::Totals);
         let by_id: BTreeMap<&SessionId, &SessionAggregate> = agg.sessions.iter().map(|s| (&s.id, s)).collect();
         let bars = sessions
             .iter()
@@ -240,7 +249,7 @@ impl DayModel {
                     .events
                     .get(&s.id)
                     .and_then(|e| e.first())
-                    .map(|e| e.event.app.as_str());
+                    .map(|e| e.context.app.as_str());
                 bar(s, by_id.get(&s.id).copied(), first_app, read.open.as_ref(), now)
             })
             .collect();
@@ -442,7 +451,7 @@ impl WeekModel {
         let from = days.first().map_or(Timestamp(0), |d| d.from);
         let to = days.last().map_or(Timestamp(0), |d| d.to);
         let inputs = read.inputs(read.sessions.iter());
-        let agg = aggregate::aggregate(from, to, &inputs);
+        let agg = aggregate::aggregate_with(from, to, &inputs, Detail::Totals);
         Self {
             year,
             week,
@@ -456,6 +465,72 @@ impl WeekModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An event's order, offset and context.
+    type Flat = (u64, Timestamp, UtcOffset, String, Option<String>, Option<String>);
+
+    /// The page reads, in one query, the events the summary reads one
+    /// session at a time and the store's own `session_events` gives:
+    /// the same events, in attributed order, none the rules ignore.
+    #[test]
+    fn a_ranges_events_are_each_sessions_stored_events_not_ignored() {
+        use crate::recall::tests::{T, privacy, reference, seeded};
+        let dir = tempfile::tempdir().unwrap();
+        let store = seeded(dir.path());
+        let privacy = privacy();
+        let (from, to) = (Timestamp(T), Timestamp(T + 2 * 86_400_000));
+        let zone = (UtcOffset(3600), UtcOffset(3600));
+        let read = RangeRead::load(&store, &privacy, (from, to), zone, &[]).unwrap();
+        let expected: Vec<(SessionId, Vec<Flat>)> = reference(&store, &privacy, from - WIDER, to + WIDER)
+            .into_iter()
+            .filter(|(s, e)| !e.is_empty() && read.sessions.iter().any(|r| r.id == s.id))
+            .map(|(s, e)| {
+                let e = e
+                    .into_iter()
+                    .map(|e| {
+                        (
+                            e.seq,
+                            e.attributed,
+                            e.event.offset,
+                            e.event.app,
+                            e.event.title,
+                            e.event.url,
+                        )
+                    })
+                    .collect();
+                (s.id, e)
+            })
+            .collect();
+        let got: Vec<(SessionId, Vec<Flat>)> = read
+            .events
+            .iter()
+            .map(|(id, e)| {
+                let e = e
+                    .iter()
+                    .map(|e| {
+                        let c = &e.context;
+                        (
+                            e.seq,
+                            e.attributed,
+                            e.offset,
+                            c.app.clone(),
+                            c.title.clone(),
+                            c.url.clone(),
+                        )
+                    })
+                    .collect();
+                (id.clone(), e)
+            })
+            .collect();
+        assert!(expected.len() >= 5, "{expected:?}");
+        let mut expected = expected;
+        expected.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(got, expected);
+        assert!(
+            !read.events.contains_key(&SessionId("s4".into())),
+            "every event of s4 is ignored"
+        );
+    }
 
     #[test]
     fn an_apps_colour_is_stable_and_from_the_palette() {

@@ -450,14 +450,26 @@ impl WeekModel {
         let days: Vec<DayModel> = days.iter().map(|(d, o)| DayModel::build(read, *d, *o, now)).collect();
         let from = days.first().map_or(Timestamp(0), |d| d.from);
         let to = days.last().map_or(Timestamp(0), |d| d.to);
-        let inputs = read.inputs(read.sessions.iter());
-        let agg = aggregate::aggregate_with(from, to, &inputs, Detail::Totals);
+        // Days that abut add up to the week (`Totals::sum`); days whose
+        // data-derived bounds leave a hole or overlap (an offset that
+        // differs from the zone's) are aggregated again as one range.
+        let abut = days.windows(2).all(|w| w[0].to == w[1].from);
+        let (totals, active_millis) = if abut {
+            (
+                aggregate::Totals::sum(days.iter().map(|d| &d.aggregate.totals)),
+                days.iter().map(|d| d.aggregate.active_millis).sum(),
+            )
+        } else {
+            let inputs = read.inputs(read.sessions.iter());
+            let agg = aggregate::aggregate_with(from, to, &inputs, Detail::Totals);
+            (agg.totals, agg.active_millis)
+        };
         Self {
             year,
             week,
             days,
-            totals: agg.totals,
-            active_millis: agg.active_millis,
+            totals,
+            active_millis,
         }
     }
 }
@@ -530,6 +542,27 @@ mod tests {
             !read.events.contains_key(&SessionId("s4".into())),
             "every event of s4 is ignored"
         );
+    }
+
+    /// A week's totals, added up from its days, are those of aggregating
+    /// the week's events as one range.
+    #[test]
+    fn a_weeks_totals_are_its_days_added_up() {
+        use crate::recall::tests::{T, privacy, seeded};
+        let dir = tempfile::tempdir().unwrap();
+        let store = seeded(dir.path());
+        let zone = UtcOffset(3600);
+        let monday = Timestamp(T).local_date(zone).week(chrono::Weekday::Mon).first_day();
+        let days: Vec<(NaiveDate, UtcOffset)> = (0..7).map(|i| (monday + chrono::Days::new(i), zone)).collect();
+        let range = (Timestamp(T - 8 * 86_400_000), Timestamp(T + 8 * 86_400_000));
+        let read = RangeRead::load(&store, &privacy(), range, (zone, zone), &[]).unwrap();
+        let week = WeekModel::build(&read, 2026, 1, &days, Timestamp(T + 9 * 86_400_000));
+        assert!(week.days.windows(2).all(|w| w[0].to == w[1].from), "the days abut");
+        let (from, to) = (week.days[0].from, week.days[6].to);
+        let whole = aggregate::aggregate_with(from, to, &read.inputs(read.sessions.iter()), Detail::Totals);
+        assert!(!whole.totals.apps.is_empty() && whole.active_millis > 0);
+        assert_eq!(week.totals, whole.totals);
+        assert_eq!(week.active_millis, whole.active_millis);
     }
 
     #[test]

@@ -716,7 +716,7 @@ impl Totals {
     /// same way on both sides, so the sums are exact (a property test
     /// holds it). The week view adds up its seven days this way instead
     /// of aggregating the week's events a second time.
-    pub fn sum<'a>(parts: impl IntoIterator<Item = &'a Totals>) -> Totals {
+    pub fn sum<'a>(parts: impl IntoIterator<Item = &'a Self>) -> Self {
         let mut apps: BTreeMap<&str, i64> = BTreeMap::new();
         let mut titles: BTreeMap<(&str, &str), i64> = BTreeMap::new();
         let mut domains: BTreeMap<&str, i64> = BTreeMap::new();
@@ -731,7 +731,7 @@ impl Totals {
                 *domains.entry(&t.name).or_default() += t.millis;
             }
         }
-        Totals {
+        Self {
             apps: ranked(apps),
             titles: ranked_titles(titles),
             domains: ranked(domains),

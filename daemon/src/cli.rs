@@ -787,11 +787,19 @@ impl Cli {
                 recovered.len(),
                 if dry_run { "would be recovered" } else { "recovered" }
             );
-            for r in &recovered {
+            // An imported history can hold 10^5 orphans: a terminal gets
+            // the first few, `--json` every one.
+            for r in recovered.iter().take(RECOVERED_LISTED) {
                 println!(
                     "  {} ends {}",
                     r["id"].as_str().unwrap_or(""),
                     r["end"].as_str().unwrap_or("")
+                );
+            }
+            if recovered.len() > RECOVERED_LISTED {
+                println!(
+                    "  … and {} more (--json lists every one)",
+                    recovered.len() - RECOVERED_LISTED
                 );
             }
         }
@@ -1017,6 +1025,9 @@ fn read_event_lines(
     }
     Ok((events, lines))
 }
+
+/// Orphans `daybook recover` lists one per line without `--json`.
+const RECOVERED_LISTED: usize = 20;
 
 /// The most events `daybook ingest` sends in one request.
 const BATCH_EVENTS: usize = 1_000;

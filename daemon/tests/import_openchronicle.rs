@@ -517,3 +517,54 @@ fn a_kill_mid_import_then_a_rerun_ends_as_one_uninterrupted_import() {
     assert_eq!(killed.day_files(), whole.day_files());
     doctor_ok(&killed);
 }
+
+/// `daybook recover` on a history of many orphans lists the first few
+/// on a terminal and says how many more there are; `--json` lists every
+/// one, and the count line counts them all.
+#[test]
+fn recover_lists_a_few_orphans_and_counts_them_all() {
+    let dir = TestDir::new("");
+    let mut root = Root::create(&dir.path().join("oc"));
+    let t0: DateTime<FixedOffset> = at("2026-03-10T08:00:00+01:00");
+    for i in 0..25 {
+        let start = t0 + chrono::Duration::minutes(i * 30);
+        oc_session(&mut root, &start.to_rfc3339(), None, "active");
+        root.block(&Block {
+            start,
+            end: start + chrono::Duration::minutes(1),
+            entries: vec![format!("[Code] file {i}: edited")],
+            apps: vec!["Code".into()],
+            captures: 2,
+        });
+    }
+    drop(root);
+    let oc = dir.path().join("oc");
+    let report = dir
+        .daybook(&["import", "openchronicle", oc.to_str().unwrap(), "--json"])
+        .assert_ok("import")
+        .json();
+    assert_eq!(report["orphans"], 25, "{report}");
+
+    let dry = dir
+        .daybook(&["recover", "--dry-run", "--json"])
+        .assert_ok("dry run")
+        .json();
+    assert_eq!(dry["recovered"].as_array().map(Vec::len), Some(25), "{dry}");
+
+    let ran = dir.daybook(&["recover"]).assert_ok("recover");
+    let lines: Vec<&str> = ran.stdout.lines().collect();
+    assert_eq!(lines.first(), Some(&"25 orphan session(s) recovered"), "{}", ran.stdout);
+    let listed = lines.iter().filter(|l| l.contains(" ends ")).count();
+    assert_eq!(listed, 20, "{}", ran.stdout);
+    assert_eq!(
+        lines.last(),
+        Some(&"  … and 5 more (--json lists every one)"),
+        "{}",
+        ran.stdout
+    );
+    assert_eq!(lines.len(), 22, "{}", ran.stdout);
+    assert!(
+        dir.dump().sessions.iter().all(|s| s.phase.end().is_some()),
+        "every orphan ended"
+    );
+}

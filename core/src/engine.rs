@@ -555,6 +555,12 @@ impl<S: Store> Engine<S> {
             return Ok(());
         };
         let reason = session.cut_at(quiet, &self.config).unwrap_or(EndReason::Imported);
+        self.end_in_batch(session, reason, batch)
+    }
+
+    /// Ends the batch's open `session` for `reason` at its last event: its
+    /// remaining blocks, the `End` step and the outcome.
+    fn end_in_batch(&self, session: OpenSession, reason: EndReason, batch: &mut Batch) -> Result<(), Error> {
         let blocks = self.tail_blocks(&session, &batch.steps)?;
         batch.outputs.push(Output::SessionEnded {
             id: session.id.clone(),
@@ -583,19 +589,7 @@ impl<S: Store> Engine<S> {
             floor = at;
             if let Some(session) = batch.open.take_if(|s| s.cut_at(at, &self.config).is_some()) {
                 let reason = session.cut_at(at, &self.config).expect("checked by take_if");
-                let blocks = self.tail_blocks(&session, &batch.steps)?;
-                batch.outputs.push(Output::SessionEnded {
-                    id: session.id.clone(),
-                    end: session.last,
-                    reason,
-                });
-                batch.ended.push(session.id.clone());
-                batch.steps.push(IngestStep::End {
-                    id: session.id,
-                    end: session.last,
-                    reason,
-                    blocks,
-                });
+                self.end_in_batch(session, reason, batch)?;
             }
             match &mut batch.open {
                 Some(session) => {

@@ -542,40 +542,57 @@ impl EventView for ReadEvent {
 /// The distinct contexts of a read, each stored once with whether the
 /// privacy rules in force ignore it: a range of thousands of events
 /// repeats a few hundred contexts, so each is copied out of SQLite and
-/// checked against the rules once. Looked up by the row's own strings
-/// (a hash of them, then a comparison), so a context seen before costs no
-/// allocation.
+/// checked against the rules once. Looked up by the row's own bytes (a
+/// hash of them, then a comparison), so a context seen before costs no
+/// allocation and no UTF-8 check. The hash is foldhash's, seeded per
+/// process (a week's 210,000 rows spent more in SipHash than in any
+/// other step of the lookup; see BENCHMARKS.md "page"); a title crafted
+/// to collide costs only a longer comparison, never a wrong context.
 pub(crate) struct Contexts<'p> {
     privacy: &'p Privacy,
     /// Contexts by the hash of `(app, title, url)`, each with whether
     /// the rules ignore it.
-    known: HashMap<u64, Vec<(Arc<Context>, bool)>>,
+    known: HashMap<u64, Vec<(Arc<Context>, bool)>, foldhash::fast::RandomState>,
 }
+
+/// A context as a row holds it: `(app, title, url)`, not yet checked to
+/// be UTF-8.
+type RawContext<'r> = (&'r [u8], Option<&'r [u8]>, Option<&'r [u8]>);
 
 impl<'p> Contexts<'p> {
     pub(crate) fn new(privacy: &'p Privacy) -> Self {
         Self {
             privacy,
-            known: HashMap::new(),
+            known: HashMap::default(),
         }
     }
 
-    /// The shared context `(app, title, url)`, or `None` when the rules in
-    /// force ignore events of it (see [`Privacy::ignores`]).
-    pub(crate) fn get(&mut self, app: &str, title: Option<&str>, url: Option<&str>) -> Option<Arc<Context>> {
+    /// The shared context of `raw`, or `None` when the rules in force
+    /// ignore events of it (see [`Privacy::ignores`]); an error when a
+    /// string of a context not seen before is not UTF-8 (the index of its
+    /// column among `columns`).
+    fn get(&mut self, raw: RawContext<'_>, columns: [usize; 3]) -> rusqlite::Result<Option<Arc<Context>>> {
         use std::hash::BuildHasher;
-        let hash = self.known.hasher().hash_one((app, title, url));
+        let (app, title, url) = raw;
+        let hash = self.known.hasher().hash_one(raw);
         let candidates = self.known.entry(hash).or_default();
-        let found = candidates
-            .iter()
-            .find(|(c, _)| c.app == app && c.title.as_deref() == title && c.url.as_deref() == url);
+        let found = candidates.iter().find(|(c, _)| {
+            c.app.as_bytes() == app
+                && c.title.as_deref().map(str::as_bytes) == title
+                && c.url.as_deref().map(str::as_bytes) == url
+        });
         let (context, ignored) = match found {
             Some(found) => found.clone(),
             None => {
+                let text = |b: &[u8], i: usize| {
+                    std::str::from_utf8(b).map(str::to_owned).map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+                    })
+                };
                 let event = Event {
-                    title: title.map(str::to_owned),
-                    url: url.map(str::to_owned),
-                    ..Event::new(Timestamp(0), app)
+                    title: title.map(|t| text(t, columns[1])).transpose()?,
+                    url: url.map(|u| text(u, columns[2])).transpose()?,
+                    ..Event::new(Timestamp(0), text(app, columns[0])?)
                 };
                 let ignored = self.privacy.ignores(&event);
                 let context = Arc::new(Context {
@@ -587,23 +604,25 @@ impl<'p> Contexts<'p> {
                 (context, ignored)
             }
         };
-        (!ignored).then_some(context)
+        Ok((!ignored).then_some(context))
     }
 
     /// The event of one row whose columns 0 to 5 are `seq, attributed_ms,
     /// offset_s, app, title, url`; `None` when the rules ignore it.
     pub(crate) fn read_row(&mut self, r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<ReadEvent>> {
-        let text = |i: usize| -> rusqlite::Result<Option<&str>> {
-            r.get_ref(i)?
-                .as_str_or_null()
-                .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
+        let bytes = |i: usize| -> rusqlite::Result<Option<&[u8]>> {
+            match r.get_ref(i)? {
+                rusqlite::types::ValueRef::Text(b) => Ok(Some(b)),
+                rusqlite::types::ValueRef::Null => Ok(None),
+                other => Err(rusqlite::Error::InvalidColumnType(i, "text".into(), other.data_type())),
+            }
         };
-        let app = text(3)?.ok_or(rusqlite::Error::InvalidColumnType(
+        let app = bytes(3)?.ok_or(rusqlite::Error::InvalidColumnType(
             3,
             "app".into(),
             rusqlite::types::Type::Null,
         ))?;
-        let Some(context) = self.get(app, text(4)?, text(5)?) else {
+        let Some(context) = self.get((app, bytes(4)?, bytes(5)?), [3, 4, 5])? else {
             return Ok(None);
         };
         Ok(Some(ReadEvent {

@@ -25,7 +25,9 @@
 //! Reads run on a read-only connection beside the daemon's writer
 //! ([`crate::recall::Reader`], on tokio's blocking pool), so a page never
 //! holds up ingest; they only gather rows, and the aggregation and the
-//! HTML are made from them on the same blocking thread.
+//! HTML are made from them on the same blocking thread. A week reads its
+//! events on one more read-only connection per core beyond the first and builds its
+//! days on as many threads ([`week_threads`]).
 
 mod html;
 pub(crate) mod model;

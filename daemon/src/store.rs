@@ -95,8 +95,10 @@ fn to_json(v: &[String]) -> String {
     serde_json::to_string(v).expect("a list of strings serializes")
 }
 
-fn from_json(table: &'static str, key: &str, s: &str) -> CoreResult<Vec<String>> {
-    serde_json::from_str(s).map_err(|_| corrupt(table, key, "lines or apps are not a JSON list of strings"))
+/// `s` parsed as a JSON list of strings; `key` names the row only if it
+/// is not one (it is formatted then, not for every row read).
+fn from_json(table: &'static str, key: impl FnOnce() -> String, s: &str) -> CoreResult<Vec<String>> {
+    serde_json::from_str(s).map_err(|_| corrupt(table, key(), "lines or apps are not a JSON list of strings"))
 }
 
 const SESSION_COLUMNS: &str =
@@ -209,6 +211,15 @@ const BLOCK_COLUMNS: &str = concat!(
     ", b.rev"
 );
 
+/// The page cache of a reduction transaction, in KiB (see
+/// [`SqliteStore::reducing`]).
+const REDUCING_CACHE_KIB: i64 = 32 * 1024;
+
+/// The most entries one `INSERT` of a reduction transaction writes (8
+/// parameters each, far below SQLite's 32,766): reduce-pending's whole
+/// batch ([`daybook_core::REDUCE_BATCH`]) in one statement.
+const ENTRY_ROWS: usize = 1_000;
+
 /// The raw columns of a block row.
 type BlockRow = (String, i64, i64, i32, String, String, u32, Option<i64>, u32);
 
@@ -228,10 +239,10 @@ fn read_block_row(r: &Row<'_>) -> rusqlite::Result<BlockRow> {
 
 fn block(row: BlockRow) -> CoreResult<Block> {
     let (session, start, end, offset, lines, apps, capture_count, entry, rev) = row;
-    let key = format!("({session}, {start}, {rev})");
+    let key = || format!("({session}, {start}, {rev})");
     Ok(Block {
-        lines: from_json("blocks", &key, &lines)?,
-        apps: from_json("blocks", &key, &apps)?,
+        lines: from_json("blocks", key, &lines)?,
+        apps: from_json("blocks", key, &apps)?,
         session_id: SessionId(session),
         start: Timestamp(start),
         end: Timestamp(end),
@@ -600,20 +611,106 @@ impl SqliteStore {
     /// reference such a transaction writes is still checked by
     /// [`Self::reduce_in`] itself: the session exists, the entry is the
     /// commit's session's, and its coverage runs point at the entry
-    /// inserted just before them. Enforcement is back on before this returns, whatever
+    /// [`Self::reduce_all`] inserts with them. Enforcement is back on before this returns, whatever
     /// happened.
+    ///
+    /// The page cache is [`REDUCING_CACHE_KIB`] for the transaction: a
+    /// batch's dirty pages (entries, their full-text segments, coverage,
+    /// sessions and their index) outgrow SQLite's default 2 MB, which
+    /// then writes them to the WAL before the commit and reads them
+    /// back. It is set back to what it was afterwards, so the daemon's
+    /// memory between batches stays as it was.
     fn reducing<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> CoreResult<T>) -> CoreResult<T> {
+        let cache: i64 = self
+            .conn
+            .query_row("PRAGMA cache_size", [], |r| r.get(0))
+            .map_err(storage)?;
         self.conn.pragma_update(None, "foreign_keys", "OFF").map_err(storage)?;
+        self.conn
+            .pragma_update(None, "cache_size", -REDUCING_CACHE_KIB)
+            .map_err(storage)?;
         let out = self.write(f);
         let on = self.conn.pragma_update(None, "foreign_keys", "ON").map_err(storage);
+        let back = self.conn.pragma_update(None, "cache_size", cache).map_err(storage);
         let out = out?;
         on?;
+        back?;
+        Ok(out)
+    }
+
+    /// Reductions in order inside one transaction, each with
+    /// `commit_reduction`'s checks against the state the earlier ones
+    /// left; an `Err` leaves the transaction to be rolled back.
+    ///
+    /// The entries are written last, all in one `INSERT` per
+    /// [`ENTRY_ROWS`] of them, with ids assigned here in batch order (as
+    /// SQLite would: one past the largest). FTS5 flushes its pending
+    /// index data to a new segment at the start of every statement that
+    /// may write to it, so one `INSERT` (and one trigger firing) per
+    /// entry cost a segment and its merges per entry, a quarter of
+    /// reduce-pending's time (BENCHMARKS.md). Nothing else the
+    /// transaction does reads `entries`, so writing them at its end is
+    /// the same as writing each in its turn.
+    fn reduce_all(tx: &Transaction<'_>, commits: &[ReductionCommit]) -> CoreResult<Vec<Option<Entry>>> {
+        let mut next_id: i64 = tx
+            .prepare_cached("SELECT coalesce(max(id), 0) + 1 FROM entries")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(storage)?;
+        let mut rows = Vec::new();
+        let mut out = Vec::with_capacity(commits.len());
+        for commit in commits {
+            let entry = Self::reduce_in(tx, commit, next_id)?;
+            if let (Some(entry), Some(new)) = (&entry, &commit.entry) {
+                rows.push((next_id, new, day_name(entry.day())));
+                next_id = next_id
+                    .checked_add(1)
+                    .ok_or_else(|| corrupt("entries", next_id.to_string(), "entry ids are exhausted"))?;
+            }
+            out.push(entry);
+        }
+        for chunk in rows.chunks(ENTRY_ROWS) {
+            let sql = format!(
+                "INSERT INTO entries (id, session_id, kind, from_ms, to_ms, offset_s, day, body) VALUES {}",
+                vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+            );
+            let run = |stmt: &mut rusqlite::Statement<'_>| -> rusqlite::Result<usize> {
+                let mut at = 1;
+                for (id, e, day) in chunk {
+                    let values: [&dyn rusqlite::ToSql; 8] = [
+                        id,
+                        &e.session_id.0,
+                        &e.kind.as_str(),
+                        &e.from.0,
+                        &e.to.0,
+                        &e.offset.0,
+                        day,
+                        &e.body,
+                    ];
+                    for v in values {
+                        stmt.raw_bind_parameter(at, v)?;
+                        at += 1;
+                    }
+                }
+                stmt.raw_execute()
+            };
+            // A full chunk's statement is reused; a last, shorter one is not
+            // kept in the connection's small statement cache.
+            if chunk.len() == ENTRY_ROWS {
+                tx.prepare_cached(&sql).and_then(|mut s| run(&mut s))
+            } else {
+                tx.prepare(&sql).and_then(|mut s| run(&mut s))
+            }
+            .map_err(storage)?;
+        }
         Ok(out)
     }
 
     /// One reduction inside a transaction, with `commit_reduction`'s
-    /// checks; an `Err` leaves the transaction to be rolled back.
-    fn reduce_in(tx: &Transaction<'_>, commit: &ReductionCommit) -> CoreResult<Option<Entry>> {
+    /// checks; an `Err` leaves the transaction to be rolled back. Its
+    /// entry, if any, gets id `entry_id` and is returned for
+    /// [`Self::reduce_all`] to write; its coverage and session are
+    /// written here.
+    fn reduce_in(tx: &Transaction<'_>, commit: &ReductionCommit, entry_id: i64) -> CoreResult<Option<Entry>> {
         let id = &commit.session_id;
         let status = Self::status(tx, id)?.ok_or_else(|| CoreError::UnknownSession(id.clone()))?;
         let late = commit.entry.as_ref().is_some_and(|e| e.kind == EntryKind::Late);
@@ -637,24 +734,6 @@ impl SqliteStore {
         let entry = match &commit.entry {
             None => None,
             Some(e) => {
-                let day = day_name(e.from.local_date(e.offset));
-                tx.prepare_cached(
-                    "INSERT INTO entries (session_id, kind, from_ms, to_ms, offset_s, day, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        id.0,
-                        e.kind.as_str(),
-                        e.from.0,
-                        e.to.0,
-                        e.offset.0,
-                        day,
-                        e.body
-                    ])
-                })
-                .map_err(storage)?;
-                let entry_id = tx.last_insert_rowid();
                 let covered: Vec<(i64, u32)> = commit.covered.iter().map(|(start, rev)| (start.0, *rev)).collect();
                 uncovered_left = Some(Self::cover(tx, id, Some(entry_id), &covered)?);
                 Some(Entry {
@@ -707,16 +786,22 @@ impl SqliteStore {
         if entry.is_none() && !covered.is_empty() {
             return Err(conflict(id, "blocks can only be covered by an entry"));
         }
-        let keys: Vec<(u32, i64)> = collect(
+        // Sorted here, not by `ORDER BY`: SQLite marks a statement that
+        // has an `ORDER BY` beside `session_id = ?1` to be prepared again
+        // whenever `?1` is bound anew (its planner weighs the bound value),
+        // which cost reduce-pending a full parse and plan of both queries
+        // per session (BENCHMARKS.md).
+        let mut keys: Vec<(u32, i64)> = collect(
             tx,
-            "SELECT rev, start_ms FROM blocks WHERE session_id = ?1 ORDER BY rev, start_ms",
+            "SELECT rev, start_ms FROM blocks WHERE session_id = ?1",
             [&id.0],
             |r| Ok((r.get(0)?, r.get(1)?)),
             Ok,
         )?;
+        keys.sort_unstable();
         let runs: Vec<(u32, i64, i64)> = collect(
             tx,
-            "SELECT rev, first_ms, last_ms FROM coverage WHERE session_id = ?1 ORDER BY rev, first_ms",
+            "SELECT rev, first_ms, last_ms FROM coverage WHERE session_id = ?1",
             [&id.0],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             Ok,
@@ -1265,7 +1350,7 @@ impl Store for SqliteStore {
 
     fn commit_reduction(&mut self, commit: &ReductionCommit) -> CoreResult<Option<Entry>> {
         self.reducing(|tx| {
-            let entry = Self::reduce_in(tx, commit)?;
+            let entry = Self::reduce_all(tx, std::slice::from_ref(commit))?.pop().flatten();
             crate::crash_point!("reduction-before-commit");
             Ok(entry)
         })
@@ -1273,10 +1358,7 @@ impl Store for SqliteStore {
 
     fn commit_reductions(&mut self, commits: &[ReductionCommit]) -> CoreResult<Vec<Option<Entry>>> {
         self.reducing(|tx| {
-            let entries = commits
-                .iter()
-                .map(|c| Self::reduce_in(tx, c))
-                .collect::<CoreResult<_>>()?;
+            let entries = Self::reduce_all(tx, commits)?;
             crate::crash_point!("reduction-before-commit");
             Ok(entries)
         })
@@ -1447,25 +1529,71 @@ impl Store for SqliteStore {
 
     fn pending_work(&self) -> CoreResult<Vec<(Session, Vec<Block>)>> {
         let sessions = self.pending_sessions()?;
-        // The blocks of every pending session (ended or failed, or reduced
-        // and listed in `late_pending`), the covered ones dropped before
-        // their content is parsed.
-        let sql = format!(
-            "SELECT {BLOCK_COLUMNS} FROM sessions s JOIN blocks b ON b.session_id = s.id
-             WHERE s.{OPEN} AND s.status IN ('ended', 'failed')
+        // The pending sessions' coverage runs (few: flushes and earlier
+        // late entries), then the blocks of every pending session (ended
+        // or failed, or reduced and listed in `late_pending`); a covered
+        // block is dropped before its content is parsed. Looking each
+        // block's run up here instead of in a subquery per block row
+        // halves the read (BENCHMARKS.md).
+        let pending = format!(
+            "SELECT s.id FROM sessions s WHERE s.{OPEN} AND s.status IN ('ended', 'failed')
              UNION ALL
-             SELECT {BLOCK_COLUMNS} FROM late_pending p JOIN sessions s ON s.id = p.session_id
-               JOIN blocks b ON b.session_id = s.id
-             WHERE s.status = 'reduced'"
+             SELECT s.id FROM late_pending p CROSS JOIN sessions s ON s.id = p.session_id WHERE s.status = 'reduced'"
+        );
+        // `CROSS JOIN`: the pending sessions first, each one's rows by its
+        // key prefix (never a scan of every block).
+        let mut runs: BTreeMap<String, Vec<(u32, i64, i64)>> = BTreeMap::new();
+        let sql = format!(
+            "SELECT c.session_id, c.rev, c.first_ms, c.last_ms FROM ({pending}) s
+             CROSS JOIN coverage c ON c.session_id = s.id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(storage)?;
+        let mut rows = stmt.query([]).map_err(storage)?;
+        while let Some(r) = rows.next().map_err(storage)? {
+            runs.entry(r.get(0).map_err(storage)?).or_default().push((
+                r.get(1).map_err(storage)?,
+                r.get(2).map_err(storage)?,
+                r.get(3).map_err(storage)?,
+            ));
+        }
+        drop(rows);
+        let sql = format!(
+            "SELECT b.session_id, b.start_ms, b.end_ms, b.offset_s, b.lines, b.apps, b.capture_count, b.rev
+             FROM ({pending}) s CROSS JOIN blocks b ON b.session_id = s.id"
         );
         let mut by_session: BTreeMap<SessionId, Vec<Block>> = BTreeMap::new();
         let mut stmt = self.conn.prepare_cached(&sql).map_err(storage)?;
-        let rows = stmt.query_map([], read_block_row).map_err(storage)?;
-        for row in rows {
-            let row = row.map_err(storage)?;
-            if row.7.is_none() {
-                let b = block(row)?;
-                by_session.entry(b.session_id.clone()).or_default().push(b);
+        let mut rows = stmt.query([]).map_err(storage)?;
+        while let Some(r) = rows.next().map_err(storage)? {
+            let session = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
+            let start: i64 = r.get(1).map_err(storage)?;
+            let rev: u32 = r.get(7).map_err(storage)?;
+            let covered = runs.get(session).is_some_and(|rs| {
+                rs.iter()
+                    .any(|&(r, first, last)| r == rev && first <= start && start <= last)
+            });
+            if covered {
+                continue;
+            }
+            let key = || format!("({session}, {start}, {rev})");
+            let lines = r.get_ref(4).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
+            let apps = r.get_ref(5).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
+            let b = Block {
+                lines: from_json("blocks", key, lines)?,
+                apps: from_json("blocks", key, apps)?,
+                session_id: SessionId(session.to_owned()),
+                start: Timestamp(start),
+                end: Timestamp(r.get(2).map_err(storage)?),
+                rev,
+                offset: UtcOffset(r.get(3).map_err(storage)?),
+                capture_count: r.get(6).map_err(storage)?,
+                covered_by: None,
+            };
+            match by_session.get_mut(&b.session_id) {
+                Some(blocks) => blocks.push(b),
+                None => {
+                    by_session.insert(b.session_id.clone(), vec![b]);
+                }
             }
         }
         Ok(sessions
@@ -1604,14 +1732,14 @@ impl Store for SqliteStore {
                 ))
             },
             |(id, start, end, offset, lines, apps, capture_count)| {
-                let key = id.to_string();
+                let key = || id.to_string();
                 Ok(LooseBlock {
                     id: id as u64,
                     start: Timestamp(start),
                     end: Timestamp(end),
                     offset: UtcOffset(offset),
-                    lines: from_json("loose_blocks", &key, &lines)?,
-                    apps: from_json("loose_blocks", &key, &apps)?,
+                    lines: from_json("loose_blocks", key, &lines)?,
+                    apps: from_json("loose_blocks", key, &apps)?,
                     capture_count,
                 })
             },

@@ -1634,6 +1634,30 @@ pub fn entries_for_day_uses_local_date<S: Store>(mut store: S) {
     assert_eq!(names(28), ["c", "b"], "2026-03-28: by local date, ordered by from");
     assert!(names(27).is_empty());
     assert!(names(30).is_empty());
+    // `day_inputs` is those entries with their sessions, by id, each with
+    // its events: what the per-session reads give.
+    for d in 27..=30 {
+        let entries = ok(store.entries_for_day(day(d)), "entries_for_day");
+        let ids: std::collections::BTreeSet<&SessionId> = entries.iter().map(|e| &e.session_id).collect();
+        let sessions: Vec<(Session, Vec<StoredEvent>)> = ids
+            .into_iter()
+            .map(|id| {
+                let s = ok(store.session(id), "session").expect("an entry's session exists");
+                (s, ok(store.session_events(id), "session_events"))
+            })
+            .collect();
+        let inputs = ok(store.day_inputs(day(d)), "day_inputs");
+        assert_eq!(inputs.entries, entries, "day_inputs: the day's entries, 2026-03-{d}");
+        assert_eq!(
+            inputs.sessions, sessions,
+            "day_inputs: their sessions by id, 2026-03-{d}"
+        );
+    }
+    assert_eq!(
+        ok(store.day_inputs(day(29)), "day_inputs").sessions.len(),
+        2,
+        "both sessions of 2026-03-29"
+    );
 }
 
 // ---------------------------------------------------------------------------

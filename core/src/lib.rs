@@ -53,6 +53,6 @@ pub use reduction::{
     builtin_summary,
 };
 pub use session::{EndReason, Phase, Session, SessionId};
-pub use store::{Around, Dump, IngestStep, Store};
+pub use store::{Around, DayInputs, Dump, IngestStep, Store};
 pub use time::{Timestamp, UtcOffset};
 pub use watcher::{AwEvent, AwWrite, Bucket, BucketKind, History, HistoryBatch, Watchers};

@@ -3,7 +3,7 @@
 //! engine keeps no durable state of its own; after a crash, what a store
 //! returns is all there is.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -81,6 +81,16 @@ pub struct Around {
     /// The earliest start of any session, active included, after the
     /// instant (the gap's upper bound).
     pub after: Option<Timestamp>,
+}
+
+/// What a day file is rendered from (see [`Store::day_inputs`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DayInputs {
+    /// The day's entries, by `(from, id)`.
+    pub entries: Vec<Entry>,
+    /// Every session those entries reduce, by id, with its events by
+    /// attributed time then `seq`.
+    pub sessions: Vec<(Session, Vec<StoredEvent>)>,
 }
 
 /// The logical content of a store, in a canonical order, for checking and
@@ -210,6 +220,25 @@ pub trait Store {
 
     /// Entries whose window starts on `day` (local date), by `(from, id)`.
     fn entries_for_day(&self, day: chrono::NaiveDate) -> Result<Vec<Entry>, Error>;
+
+    /// What a day file is rendered from, in one read: the entries of `day`
+    /// (as [`Store::entries_for_day`]) and every session they reduce, by
+    /// id, with its events (as [`Store::session`] and
+    /// [`Store::session_events`]). The default composes those per session;
+    /// a store with set-based reads does it in a fixed number of queries,
+    /// which matters when a day holds hundreds of imported sessions.
+    fn day_inputs(&self, day: chrono::NaiveDate) -> Result<DayInputs, Error> {
+        let entries = self.entries_for_day(day)?;
+        let ids: BTreeSet<&SessionId> = entries.iter().map(|e| &e.session_id).collect();
+        let mut sessions = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(session) = self.session(id)? {
+                let events = self.session_events(id)?;
+                sessions.push((session, events));
+            }
+        }
+        Ok(DayInputs { entries, sessions })
+    }
 
     /// The logical content, for the oracle and for byte-for-byte comparison.
     fn dump(&self) -> Result<Dump, Error>;

@@ -19,8 +19,8 @@ use chrono::NaiveDate;
 use daybook_core::daylog::{day_name, parse_day_name};
 use daybook_core::recovery::{BlockSpan, RecoveryInput, RecoveryPlan, SessionSpan};
 use daybook_core::{
-    Around, Block, Dump, EndReason, Entry, EntryKind, Error as CoreError, Event, IngestStep, LooseBlock, Phase,
-    ReductionCommit, Session, SessionId, Store, StoredEvent, Timestamp, UtcOffset,
+    Around, Block, DayInputs, Dump, EndReason, Entry, EntryKind, Error as CoreError, Event, IngestStep, LooseBlock,
+    Phase, ReductionCommit, Session, SessionId, Store, StoredEvent, Timestamp, UtcOffset,
 };
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior, params};
@@ -404,6 +404,15 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, false)
             .map_err(db)?;
+        // Plans that never depend on bound values. Without this, SQLite
+        // (3.54) marks every `WHERE x = ?1 ORDER BY …` statement to be
+        // compiled again whenever `?1` is rebound, so a cached statement run
+        // once per session was re-parsed and re-planned every time (10-20x
+        // its cost: rendering a day file re-prepared its events query once
+        // per session). daybook has no statistics tables and no `LIKE ?`,
+        // so no plan here gains anything from looking at the values.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+            .map_err(db)?;
         Ok(Self {
             conn,
             path: path.to_owned(),
@@ -440,6 +449,9 @@ impl SqliteStore {
             .map_err(db)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(db)?;
         conn.pragma_update(None, "query_only", true).map_err(db)?;
+        // As in `open_with`: no re-planning on every rebind.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+            .map_err(db)?;
         let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db)?;
         let known = schema::MIGRATIONS.len() as i64;
         if found > known {
@@ -1698,6 +1710,37 @@ impl Store for SqliteStore {
     fn entries_for_day(&self, day: NaiveDate) -> CoreResult<Vec<Entry>> {
         let sql = format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE day = ?1 ORDER BY from_ms, id");
         collect(&self.conn, &sql, [day_name(day)], read_entry, entry)
+    }
+
+    fn day_inputs(&self, day: NaiveDate) -> CoreResult<DayInputs> {
+        // Three reads whatever the day holds, instead of two per session:
+        // a day of an imported history can hold hundreds of sessions.
+        let name = day_name(day);
+        let entries = self.entries_for_day(day)?;
+        let sessions = self.sessions_where("id IN (SELECT session_id FROM entries WHERE day = ?1)", [&name])?;
+        let events = collect(
+            &self.conn,
+            &format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE session_id IN (SELECT session_id FROM entries WHERE day = ?1)
+                 ORDER BY session_id, attributed_ms, seq"
+            ),
+            [&name],
+            read_event,
+            Ok,
+        )?;
+        let mut by_session: BTreeMap<SessionId, Vec<StoredEvent>> = BTreeMap::new();
+        for e in events {
+            by_session.entry(e.session_id.clone()).or_default().push(e);
+        }
+        let mut sessions: Vec<(Session, Vec<StoredEvent>)> = sessions
+            .into_iter()
+            .map(|s| {
+                let events = by_session.remove(&s.id).unwrap_or_default();
+                (s, events)
+            })
+            .collect();
+        sessions.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+        Ok(DayInputs { entries, sessions })
     }
 
     fn dump(&self) -> CoreResult<Dump> {

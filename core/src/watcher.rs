@@ -715,6 +715,10 @@ pub struct HistoryBatch {
     pub raw: u64,
 }
 
+/// A derived event's place in [`History`]'s buffer: its instant, then the
+/// order it was derived in.
+type Key = (Timestamp, u64);
+
 /// Derives daybook events from imported ActivityWatch history and cuts
 /// them into batches that each commit on their own and leave nothing
 /// behind: the importer's side of [`crate::Engine::handle_history`].
@@ -750,7 +754,7 @@ pub struct History {
     pending: BTreeMap<(Timestamp, u64), Event>,
     /// Per bucket, the end of its latest event while undecided, with the
     /// key of its daybook event in `pending`.
-    held: BTreeMap<String, Option<(Nanos, (Timestamp, u64))>>,
+    held: BTreeMap<String, Option<(Nanos, Key)>>,
     seq: u64,
     released: Vec<Event>,
     last: Option<Timestamp>,

@@ -862,7 +862,8 @@ fn download(url: &str, file: &Path) -> Result<String> {
 ///    order of start across all buckets and translated by core
 ///    `watcher::History` (the whole-event translation of `POST
 ///    /api/0/buckets/<id>/events`: an event at its start, every two
-///    minutes through it, at its end; every `afk` period of the host
+///    minutes through it, at its end unless the bucket's next event
+///    starts within 30 s of it; every `afk` period of the host
 ///    known first, so away time derives nothing, not even the three
 ///    minutes a live AFK watcher reports late), then committed by
 ///    `Engine::handle_history`: no `max_lateness_days` refusal (an import

@@ -545,9 +545,11 @@ impl Watchers {
     /// Stores whole events (`POST /buckets/<id>/events`, or an importer):
     /// each a new event with a new id, none merged. Presence learns from an
     /// AFK bucket's events; an activity bucket's events are translated in
-    /// start order, each derived at its start (and, for a long one, every
-    /// [`THIN_MS`] through it and at its end), never at an instant an `afk`
-    /// period covers. Events that start before `horizon` are stored but
+    /// start order by [`Self::derive_whole`] (at its start, every
+    /// [`THIN_MS`] through it, and at its end unless the batch's next
+    /// event [continues](Self::continues) the bucket there), never at an
+    /// instant an `afk` period covers. The batch's last event keeps its
+    /// end: what a later request brings is not known yet. Events that start before `horizon` are stored but
     /// derive nothing (the engine refuses events that old). An importer
     /// gives a host's AFK buckets first, so their periods are known when
     /// its activity is translated.
@@ -581,12 +583,13 @@ impl Watchers {
         }
         let mut order: Vec<&AwEvent> = out.events.iter().collect();
         order.sort_by_key(|e| (e.start, e.id));
-        for event in order {
+        for (i, event) in order.iter().enumerate() {
             if b.kind == BucketKind::Afk {
                 self.presence.entry(b.hostname.clone()).or_default().observe(event);
                 continue;
             }
-            for d in self.derive_whole(&b, event, &offset) {
+            let next = order.get(i + 1).map(|n| n.start);
+            for d in self.derive_whole(&b, event, next, &offset) {
                 if d.at < horizon {
                     continue;
                 }
@@ -606,25 +609,58 @@ impl Watchers {
         Ok(out)
     }
 
+    /// Whether bucket `b`, one of whose events ends at `end`, goes on
+    /// without a pause at `next`, the start of its next event: `next`
+    /// lies in `[end, end + TAIL_QUIET_MS]` and no known `afk` period
+    /// covers it (so a daybook event is derived there). The whole-event
+    /// translation then derives nothing at `end`: the next event's start
+    /// carries the bucket's activity on, as a live bucket's next heartbeat
+    /// does (a live tail is derived only after [`TAIL_QUIET_MS`] of
+    /// quiet). Where it does not go on, the end is the bucket's last
+    /// activity before a pause, and a session must reach it.
+    pub fn continues(&self, b: &Bucket, end: Nanos, next: Nanos) -> bool {
+        (end..=end.saturating_add(TAIL_QUIET_MS * NANOS_PER_MILLI)).contains(&next) && !self.is_away(&b.hostname, next)
+    }
+
     /// The daybook events a whole stored event of activity bucket `b`
-    /// means: one at its start, one every [`THIN_MS`] through it and one
-    /// at its end, except at instants a known `afk` period of its host
-    /// covers. Nothing for other kinds. The translation of
-    /// [`Self::handle_events`], without storing anything: an importer
-    /// whose raw events are stored already derives through it
-    /// ([`History`]).
-    pub fn derive_whole(&self, b: &Bucket, event: &AwEvent, offset: impl Fn(Timestamp) -> UtcOffset) -> Vec<Event> {
+    /// means, given `next`, the start of the bucket's next event (`None`
+    /// when none is known): one at its start, one every [`THIN_MS`]
+    /// through it, and one at its end unless the bucket
+    /// [continues](Self::continues) at `next`; never at an instant a known
+    /// `afk` period of its host covers. Nothing for other kinds. The
+    /// translation of [`Self::handle_events`], without storing anything:
+    /// an importer whose raw events are stored already derives through it
+    /// ([`History`], which learns `next` as the history streams).
+    ///
+    /// Dropping a continued end changes no span of context: an event's
+    /// context holds until the session's next event, and the end's context
+    /// is its start's, so the start holds until the next event either way.
+    /// It halves the rows a stream of short window events derives.
+    pub fn derive_whole(
+        &self,
+        b: &Bucket,
+        event: &AwEvent,
+        next: Option<Nanos>,
+        offset: impl Fn(Timestamp) -> UtcOffset,
+    ) -> Vec<Event> {
         if !b.is_activity() {
             return Vec::new();
         }
-        span_instants(event.start, event.end)
-            .into_iter()
-            .filter(|&at| !self.is_away(&b.hostname, at))
-            .filter_map(|at| {
-                let ms = millis_of(at);
-                b.activity(&event.data, ms, offset(ms))
-            })
+        let end = end_instant(event.start, event.end).filter(|&end| next.is_none_or(|n| !self.continues(b, end, n)));
+        body_instants(event.start, event.end)
+            .chain(end)
+            .filter_map(|at| self.derive_at(b, &event.data, at, &offset))
             .collect()
+    }
+
+    /// The daybook event `data` of activity bucket `b` means at `at`,
+    /// unless a known `afk` period of its host covers `at`.
+    fn derive_at(&self, b: &Bucket, data: &Value, at: Nanos, offset: impl Fn(Timestamp) -> UtcOffset) -> Option<Event> {
+        if self.is_away(&b.hostname, at) {
+            return None;
+        }
+        let ms = millis_of(at);
+        b.activity(data, ms, offset(ms))
     }
 
     /// The tails due at `now`: for each activity bucket whose last heartbeat
@@ -679,32 +715,46 @@ pub struct HistoryBatch {
     pub raw: u64,
 }
 
+/// A derived event's place in [`History`]'s buffer: its instant, then the
+/// order it was derived in.
+type Key = (Timestamp, u64);
+
 /// Derives daybook events from imported ActivityWatch history and cuts
 /// them into batches that each commit on their own and leave nothing
 /// behind: the importer's side of [`crate::Engine::handle_history`].
 ///
 /// Raw events come in order of `(start, id)` across all buckets, each
-/// through [`Watchers::derive_whole`] (the translation `POST /events` uses:
-/// at its start, every [`THIN_MS`], at its end, never while away); the
-/// caller gives the hosts' `afk` periods to the [`Watchers`] first, so
-/// presence is known whole. Derived instants of a long event run ahead of
-/// later raw events, so they wait in an ordered buffer and are released
-/// once no raw event still to come can precede them (a raw event's
-/// instants are at or after its start).
+/// through the translation of [`Watchers::derive_whole`] (the one `POST
+/// /events` uses: at its start, every [`THIN_MS`], at its end unless the
+/// bucket's next event [continues](Watchers::continues) it, never while
+/// away); the caller gives the hosts' `afk` periods to the [`Watchers`]
+/// first, so presence is known whole. Derived instants of a long event run
+/// ahead of later raw events, so they wait in an ordered buffer and are
+/// released once no raw event still to come can precede them (a raw
+/// event's instants are at or after its start). An event's end waits in
+/// the buffer *held*, holding back everything from it on, until its
+/// bucket's next event decides it (dropped where that one continues the
+/// bucket) or the stream passes `end + TAIL_QUIET_MS` without one (kept:
+/// the bucket went quiet).
 ///
-/// A batch ends only where the buffer is empty, at least `rows` raw events
-/// were consumed, and the next raw event starts more than `gap` after the
-/// last derived event: a point where the engine's session would be cut by
-/// `idle_gap` anyway, so cutting the work there changes nothing, and a
-/// re-run that starts from the raw event after a committed batch derives
-/// exactly what one uninterrupted run does. Memory holds one batch: at
-/// least `rows` raw events, more while activity runs without a gap.
+/// A batch ends only where the buffer is empty (so nothing is held), at
+/// least `rows` raw events were consumed, and the next raw event starts
+/// more than `gap` after the last derived event: a point where the
+/// engine's session would be cut by `idle_gap` anyway, so cutting the work
+/// there changes nothing, and a re-run that starts from the raw event
+/// after a committed batch derives exactly what one uninterrupted run
+/// does (it needs no earlier event: none has an end still held). Memory
+/// holds one batch: at least `rows` raw events, more while activity runs
+/// without a gap.
 #[derive(Clone, Debug)]
 pub struct History {
     watchers: Watchers,
     gap: std::time::Duration,
     rows: u64,
     pending: BTreeMap<(Timestamp, u64), Event>,
+    /// Per bucket, the end of its latest event while undecided, with the
+    /// key of its daybook event in `pending`.
+    held: BTreeMap<String, Option<(Nanos, Key)>>,
     seq: u64,
     released: Vec<Event>,
     last: Option<Timestamp>,
@@ -722,6 +772,7 @@ impl History {
             gap,
             rows: rows.max(1),
             pending: BTreeMap::new(),
+            held: BTreeMap::new(),
             seq: 0,
             released: Vec::new(),
             last: None,
@@ -730,9 +781,11 @@ impl History {
         }
     }
 
-    fn release_before(&mut self, t: Option<Timestamp>) {
+    /// Releases the buffered events before `bound` (all of them for
+    /// `None`), in order.
+    fn release_before(&mut self, bound: Option<(Timestamp, u64)>) {
         while let Some(entry) = self.pending.first_entry() {
-            if t.is_some_and(|t| entry.key().0 >= t) {
+            if bound.is_some_and(|b| *entry.key() >= b) {
                 break;
             }
             let e = entry.remove();
@@ -750,6 +803,13 @@ impl History {
         }
     }
 
+    fn buffer(&mut self, e: Event) -> (Timestamp, u64) {
+        self.seq += 1;
+        let key = (e.at, self.seq);
+        self.pending.insert(key, e);
+        key
+    }
+
     /// Feeds the next raw event of bucket `bucket` (with its id). Returns
     /// the batch to commit before it, when a batch ends here.
     pub fn push(
@@ -758,43 +818,74 @@ impl History {
         event: &AwEvent,
         offset: impl Fn(Timestamp) -> UtcOffset,
     ) -> Result<Option<HistoryBatch>, Error> {
-        let Some(b) = self.watchers.bucket(bucket).cloned() else {
+        let Some(b) = self.watchers.bucket(bucket) else {
             return Err(Error::UnknownBucket(bucket.to_owned()));
         };
+        // The bucket's held end is decided by this, its next event; any
+        // other bucket whose held end lies more than TAIL_QUIET_MS behind
+        // this start went quiet there (no later event starts earlier).
+        if let Some(Some((end, key))) = self.held.get_mut(bucket).map(Option::take)
+            && self.watchers.continues(b, end, event.start)
+        {
+            self.pending.remove(&key);
+        }
+        let quiet_ns = TAIL_QUIET_MS * NANOS_PER_MILLI;
+        let mut bound = (millis_of(event.start), 0);
+        for held in self.held.values_mut() {
+            match *held {
+                Some((end, _)) if event.start.saturating_sub(end) > quiet_ns => *held = None,
+                Some((_, key)) => bound = bound.min(key),
+                None => {}
+            }
+        }
         let start = millis_of(event.start);
-        self.release_before(Some(start));
+        self.release_before(Some(bound));
         let quiet = self.released.is_empty() || self.last.is_none_or(|last| start.exceeds(last, self.gap));
         let batch = (self.pending.is_empty() && self.raw >= self.rows && quiet).then(|| self.take(Some(start)));
-        for d in self.watchers.derive_whole(&b, event, offset) {
-            self.seq += 1;
-            self.pending.insert((d.at, self.seq), d);
+        let b = self.watchers.bucket(bucket).expect("known above");
+        if b.is_activity() {
+            let body: Vec<Event> = body_instants(event.start, event.end)
+                .filter_map(|at| self.watchers.derive_at(b, &event.data, at, &offset))
+                .collect();
+            let end = end_instant(event.start, event.end)
+                .and_then(|at| Some((at, self.watchers.derive_at(b, &event.data, at, &offset)?)));
+            for d in body {
+                self.buffer(d);
+            }
+            if let Some((at, d)) = end {
+                let key = self.buffer(d);
+                match self.held.get_mut(bucket) {
+                    Some(held) => *held = Some((at, key)),
+                    None => {
+                        self.held.insert(bucket.to_owned(), Some((at, key)));
+                    }
+                }
+            }
         }
         self.raw += 1;
         self.through = Some((event.start, event.id.unwrap_or(0)));
         Ok(batch)
     }
 
-    /// The last batch: everything still buffered.
+    /// The last batch: everything still buffered (every held end kept: its
+    /// bucket has no next event).
     pub fn finish(mut self) -> HistoryBatch {
         self.release_before(None);
         self.take(None)
     }
 }
 
-/// The instants a whole event of `[start, end]` is derived at: its start,
-/// every [`THIN_MS`] after it, and its end.
-fn span_instants(start: Nanos, end: Nanos) -> Vec<Nanos> {
+/// The instants a whole event of `[start, end]` is derived at before its
+/// end: its start and every [`THIN_MS`] after it, short of the end.
+fn body_instants(start: Nanos, end: Nanos) -> impl Iterator<Item = Nanos> {
     let step = THIN_MS * NANOS_PER_MILLI;
-    let mut out = vec![start];
-    let mut t = start;
-    while end - t > step {
-        t += step;
-        out.push(t);
-    }
-    if end > t {
-        out.push(end);
-    }
-    out
+    std::iter::once(start).chain((1..).map(move |k| start + k * step).take_while(move |&t| t < end))
+}
+
+/// The end of a whole event of `[start, end]`, where one is derived: for
+/// an event with a duration.
+fn end_instant(start: Nanos, end: Nanos) -> Option<Nanos> {
+    (end > start).then_some(end)
 }
 
 #[cfg(test)]
@@ -944,6 +1035,137 @@ mod tests {
             }
             prop_assert!(derived.len() as i64 <= secs * 1000 / THIN_MS + 2, "{} events for {secs} s", derived.len());
             prop_assert_eq!(derived.last().unwrap().at, millis_of(T0 + secs * S));
+        }
+    }
+
+    /// One bucket's whole events from `(gap before it, duration, title)`
+    /// in seconds, ids from `id`.
+    fn whole_events(spec: &[(i64, i64, u8)], id: u64) -> Vec<AwEvent> {
+        let mut t = T0;
+        let mut out = Vec::new();
+        for (i, &(gap, dur, title)) in spec.iter().enumerate() {
+            t += gap * S;
+            out.push(AwEvent {
+                id: Some(id + i as u64),
+                ..ev(t, dur * S, json!({"app": "A", "title": title.to_string()}))
+            });
+            t += dur * S;
+        }
+        out
+    }
+
+    /// The whole-event rule written out literally: an event derives at its
+    /// start, every THIN_MS through it, and at its end unless the bucket's
+    /// next event starts in `[end, end + TAIL_QUIET_MS]` outside an `afk`
+    /// period; nothing at an instant inside one.
+    fn whole_reference(events: &[AwEvent], away: Option<(Nanos, Nanos)>) -> Vec<Timestamp> {
+        let is_away = |t: Nanos| away.is_some_and(|(a, b)| a <= t && t <= b);
+        let mut out = Vec::new();
+        for (i, e) in events.iter().enumerate() {
+            let mut t = e.start;
+            let mut at = vec![t];
+            while t + THIN_MS * NANOS_PER_MILLI < e.end {
+                t += THIN_MS * NANOS_PER_MILLI;
+                at.push(t);
+            }
+            let continued = events.get(i + 1).is_some_and(|n| {
+                n.start >= e.end && n.start - e.end <= TAIL_QUIET_MS * NANOS_PER_MILLI && !is_away(n.start)
+            });
+            if e.end > e.start && !continued {
+                at.push(e.end);
+            }
+            out.extend(at.into_iter().filter(|&t| !is_away(t)).map(millis_of));
+        }
+        out
+    }
+
+    fn spec() -> impl Strategy<Value = Vec<(i64, i64, u8)>> {
+        proptest::collection::vec((prop_oneof![Just(0i64), 0i64..40, 0i64..400], 0i64..300, 0u8..3), 1..40)
+    }
+
+    proptest! {
+        /// Invariant (SPEC §11, whole events): `POST …/events` derives a
+        /// bucket's events at their starts, through long ones, and at an
+        /// end only where the bucket then goes quiet (no next event within
+        /// TAIL_QUIET_MS, or the next one away), exactly as the literal
+        /// rule says; and no activity outside an `afk` period is left
+        /// further than TAIL_QUIET_MS behind the next derived instant, so
+        /// a session still reaches the last activity before each pause.
+        #[test]
+        fn whole_events_keep_an_end_only_where_the_bucket_goes_quiet(
+            spec in spec(), away in proptest::option::of((0i64..3000, 0i64..600)),
+        ) {
+            let events = whole_events(&spec, 1);
+            let away = away.map(|(at, len)| (T0 + at * S, T0 + (at + len) * S));
+            let mut w = Watchers::new(1);
+            w.restore(Bucket::new("win", "currentwindow", "h"), None, None);
+            w.restore(Bucket::new("afk", "afkstatus", "h"), None, None);
+            if let Some((a, b)) = away {
+                // The user came back at `b` (no AFK_HOLD_MS after it).
+                let back = ev(b, S, json!({"status": "not-afk"}));
+                w.restore_presence("h", &[ev(a, b - a, json!({"status": "afk"})), back]);
+            }
+            let out = w.handle_events("win", events.clone(), Timestamp(0), |_| UtcOffset::UTC).unwrap();
+            let got: Vec<Timestamp> = out.derived.iter().map(|e| e.at).collect();
+            prop_assert_eq!(&got, &whole_reference(&events, away));
+            let is_away = |t: Nanos| away.is_some_and(|(a, b)| a <= t && t <= b);
+            for e in &events {
+                if !is_away(e.end) {
+                    let reached = got.iter().any(|&at| at >= millis_of(e.end)
+                        && at.0 - millis_of(e.end).0 <= TAIL_QUIET_MS);
+                    prop_assert!(reached, "the activity up to {} is not reached", e.end);
+                }
+            }
+        }
+
+        /// Invariant: the importer's `History`, fed two buckets' events
+        /// interleaved in start order and cut into batches, derives
+        /// exactly what `POST …/events` derives for each bucket's events
+        /// at once, in order of time, whatever the batch size.
+        #[test]
+        fn history_derives_what_whole_events_derive(
+            window in spec(), web in spec(), rows in 1u64..8,
+            away in proptest::option::of((0i64..3000, 0i64..600)),
+        ) {
+            let mut w = Watchers::new(1);
+            w.restore(Bucket::new("win", "currentwindow", "h"), None, None);
+            w.restore(Bucket::new("aw-watcher-web-firefox", "web.tab.current", "h"), None, None);
+            if let Some((at, len)) = away {
+                let back = ev(T0 + (at + len) * S, S, json!({"status": "not-afk"}));
+                w.restore_presence("h", &[ev(T0 + at * S, len * S, json!({"status": "afk"})), back]);
+            }
+            let window = whole_events(&window, 1);
+            let web: Vec<AwEvent> = whole_events(&web, 1000)
+                .into_iter()
+                .map(|e| AwEvent { data: json!({"url": "https://x.example/", "title": "t"}), ..e })
+                .collect();
+            let mut want: Vec<Event> = Vec::new();
+            let mut live = w.clone();
+            want.extend(live.handle_events("win", window.clone(), Timestamp(0), |_| UtcOffset::UTC).unwrap().derived);
+            want.extend(live.handle_events("aw-watcher-web-firefox", web.clone(), Timestamp(0), |_| UtcOffset::UTC).unwrap().derived);
+            want.sort_by(|a, b| (a.at, &a.source).cmp(&(b.at, &b.source)));
+            let mut all: Vec<(&str, &AwEvent)> = window.iter().map(|e| ("win", e))
+                .chain(web.iter().map(|e| ("aw-watcher-web-firefox", e)))
+                .collect();
+            all.sort_by_key(|(_, e)| (e.start, e.id));
+            let mut h = History::new(w, std::time::Duration::from_secs(300), rows);
+            let mut got: Vec<Event> = Vec::new();
+            let mut last_at = None;
+            for (bucket, e) in all {
+                if let Some(batch) = h.push(bucket, e, |_| UtcOffset::UTC).unwrap() {
+                    // A batch ends where the next raw event is past the gap.
+                    if let Some(last) = batch.events.last() {
+                        prop_assert!(batch.quiet_until.unwrap() > last.at);
+                    }
+                    got.extend(batch.events);
+                }
+                prop_assert!(got.last().map(|e| e.at) >= last_at, "released out of order");
+                last_at = got.last().map(|e| e.at);
+            }
+            got.extend(h.finish().events);
+            prop_assert!(got.windows(2).all(|p| p[0].at <= p[1].at), "released out of order");
+            got.sort_by(|a, b| (a.at, &a.source).cmp(&(b.at, &b.source)));
+            prop_assert_eq!(got, want);
         }
     }
 

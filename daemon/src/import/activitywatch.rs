@@ -862,7 +862,8 @@ fn download(url: &str, file: &Path) -> Result<String> {
 ///    order of start across all buckets and translated by core
 ///    `watcher::History` (the whole-event translation of `POST
 ///    /api/0/buckets/<id>/events`: an event at its start, every two
-///    minutes through it, at its end; every `afk` period of the host
+///    minutes through it, at its end unless the bucket's next event
+///    starts within 30 s of it; every `afk` period of the host
 ///    known first, so away time derives nothing, not even the three
 ///    minutes a live AFK watcher reports late), then committed by
 ///    `Engine::handle_history`: no `max_lateness_days` refusal (an import
@@ -913,6 +914,7 @@ pub fn import(store: &mut SqliteStore, source: &AwSource, scratch: &Path, settin
     progress.finish_and_clear();
     checked?;
     let total = check.events;
+    relax_sync(store)?;
     let progress = bar(
         Some(total),
         "{spinner} storing  [{bar:30}] {pos}/{len} events ({per_sec}, {eta} left)",
@@ -929,6 +931,24 @@ pub fn import(store: &mut SqliteStore, source: &AwSource, scratch: &Path, settin
     writer.flush()?;
     progress.finish_and_clear();
     Ok(report)
+}
+
+/// Sets `synchronous=NORMAL` on the import's connection: in WAL mode a
+/// commit then writes the WAL without waiting for the disk, which the
+/// import's thousands of batch commits would otherwise each wait for.
+/// Nothing gets weaker that the import relies on: a commit is still atomic,
+/// a killed process loses no commit (the WAL is written before the commit
+/// returns), and a power cut can lose only the last batches, which stay
+/// queued in `aw_pending` (or unread in the source) and a re-run redoes.
+/// The daemon's own connections keep `synchronous=FULL`.
+fn relax_sync(store: &SqliteStore) -> Result<()> {
+    store
+        .connection()
+        .pragma_update(None, "synchronous", "NORMAL")
+        .map_err(|source| Error::Database {
+            path: store.path().to_owned(),
+            source,
+        })
 }
 
 /// Removes a scratch file when dropped.
@@ -977,6 +997,7 @@ pub fn derive(store: SqliteStore, path: &Path, settings: &Settings, report: &mut
     // next run's start reduces exactly them first, as this run would
     // have. An external summarizer's requests are the caller's.
     let inline = summarizer.kind() == SummarizerKind::Builtin;
+    relax_sync(&store)?;
     let mut engine = Engine::start(store, summarizer.kind(), settings.engine.clone(), "aw-", now)?;
     // Reductions the start asked for are asked again by the caller's.
     while engine.poll_output().is_some() {}

@@ -15,21 +15,28 @@ use daybook_core::{Engine, Event, Output, Store, SummaryAnswer, builtin_summary}
 
 /// One group commit as the daemon's engine thread runs it:
 /// `Engine::handle_events` (one transaction), `handle_reductions`, and the
-/// built-in summarizer's answers to the requests that polls out (the
-/// daemon answers the built-in summarizer inline, on that thread).
+/// built-in summarizer's answers to the requests that polls out, handed
+/// back together once the outputs are drained (one transaction for all
+/// of them), until no more are asked: the daemon answers the built-in
+/// summarizer inline, on that thread, so (`service.rs`, `drain_outputs`).
 /// `now` is the latest `at` of `events` (not empty). Returns how many of
 /// them the engine took as late.
 pub fn commit<S: Store>(engine: &mut Engine<S>, events: &[Event]) -> usize {
     let now = events.iter().map(|e| e.at).max().expect("a group has events");
     let late = engine.handle_events(now, events).expect("committed").late.len();
     engine.handle_reductions(now).expect("reductions");
-    while let Some(output) = engine.poll_output() {
-        if let Output::SummaryRequested { id, request } = output {
-            let answer = SummaryAnswer {
+    let mut answers = Vec::new();
+    loop {
+        match engine.poll_output() {
+            Some(Output::SummaryRequested { id, request }) => answers.push(SummaryAnswer {
                 id,
                 outcome: Ok(builtin_summary(&request.blocks)),
-            };
-            engine.handle_answers(now, &[answer]).expect("answer");
+            }),
+            Some(_) => {}
+            None if answers.is_empty() => break,
+            None => engine
+                .handle_answers(now, &std::mem::take(&mut answers))
+                .expect("answers"),
         }
     }
     late

@@ -69,7 +69,7 @@ use crate::event::{Event, StoredEvent};
 use crate::recovery::{BlockSpan, EndBound, RecoveredEnd, RecoveryInput, RecoveryPlan, SessionSpan};
 use crate::reduction::{Entry, EntryKind, NewEntry, ReductionCommit};
 use crate::session::{EndReason, Phase, Session, SessionId};
-use crate::store::{Dump, IngestStep, Store};
+use crate::store::{Around, Dump, IngestStep, Store};
 use crate::time::{Timestamp, UtcOffset};
 
 /// One named check: it takes a fresh, empty store and panics if the store
@@ -99,6 +99,14 @@ pub fn checks<S: Store>() -> Vec<Check<S>> {
         (
             "a_block_added_among_covered_ones_stays_uncovered",
             a_block_added_among_covered_ones_stays_uncovered::<S>,
+        ),
+        (
+            "around_each_answers_as_around_does",
+            around_each_answers_as_around_does::<S>,
+        ),
+        (
+            "late_steps_land_inside_their_session",
+            late_steps_land_inside_their_session::<S>,
         ),
         ("recover_applies_plan_once", recover_applies_plan_once::<S>),
         (
@@ -1275,6 +1283,181 @@ pub fn a_block_added_among_covered_ones_stays_uncovered<S: Store>(mut store: S) 
             Some(late.id),
             Some(first.id)
         ]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 6b. late events: where an instant lies, and late steps
+
+/// `around` places an instant among the stored sessions that are not
+/// active (SPEC §2): the one whose `[start, end]` holds it, else the
+/// latest end before it; and the earliest start after it of any
+/// session, active included. `around_each` answers a list of instants
+/// (any order, repeats allowed) in that order, each exactly as `around`
+/// does, from one read: a store that walks the range wrongly (misses the
+/// session that starts before the earliest instant, takes the shorter of
+/// two sessions sharing a start, forgets active sessions as gap bounds,
+/// or answers in sorted order) fails here.
+pub fn around_each_answers_as_around_does<S: Store>(mut store: S) {
+    let reduced = |id: &str, start: Timestamp, end: Timestamp| {
+        with_phase(
+            id,
+            start,
+            Phase::Reduced {
+                end,
+                reason: EndReason::IdleGap,
+            },
+        )
+    };
+    let failed = with_phase(
+        "d",
+        m(30),
+        Phase::Failed {
+            end: m(31),
+            reason: EndReason::SoftCut,
+            next_retry_at: m(40),
+        },
+    );
+    ok(
+        store.import(
+            &[
+                ended("a", m(0), m(5), EndReason::IdleGap),
+                reduced("b", m(10), m(12)),
+                // Zero-length, sharing b's start: it holds m(10) only.
+                reduced("z", m(10), m(10)),
+                with_phase("c", m(20), Phase::Active),
+                failed,
+            ],
+            &[],
+        ),
+        "import the sessions",
+    );
+    let at = |holder: Option<&str>, before: Option<Timestamp>, after: Option<Timestamp>| {
+        (holder.map(str::to_owned), before, after)
+    };
+    let expected = [
+        (Timestamp(i64::MIN), at(None, None, Some(m(0)))),
+        (m(-1), at(None, None, Some(m(0)))),
+        (m(0), at(Some("a"), None, Some(m(10)))),
+        (m(3), at(Some("a"), None, Some(m(10)))),
+        (m(5), at(Some("a"), None, Some(m(10)))),
+        (m(7), at(None, Some(m(5)), Some(m(10)))),
+        (m(11), at(Some("b"), None, Some(m(20)))),
+        (m(12), at(Some("b"), None, Some(m(20)))),
+        (m(15), at(None, Some(m(12)), Some(m(20)))),
+        // An active session holds nothing here, but bounds the gap.
+        (m(20), at(None, Some(m(12)), Some(m(30)))),
+        (m(25), at(None, Some(m(12)), Some(m(30)))),
+        (m(30), at(Some("d"), None, None)),
+        (m(31), at(Some("d"), None, None)),
+        (m(40), at(None, Some(m(31)), None)),
+        (Timestamp(i64::MAX), at(None, Some(m(31)), None)),
+    ];
+    let seen = |a: &Around| (a.holder.as_ref().map(|s| s.id.0.clone()), a.before, a.after);
+    for (instant, want) in &expected {
+        let got = ok(store.around(*instant), "around");
+        assert_eq!(seen(&got), *want, "around({})", instant.0);
+        if let Some(holder) = &got.holder {
+            assert_eq!(*holder, session(&store, &holder.id.0), "around returns the whole row");
+        }
+    }
+    // The instants in a scrambled order, with repeats and m(10), where
+    // two sessions hold the instant (either may answer, as `around` says).
+    let mut ats: Vec<Timestamp> = expected.iter().map(|(t, _)| *t).collect();
+    ats.reverse();
+    ats.swap(2, 9);
+    ats.extend([m(10), m(7), m(30), m(-1)]);
+    let one_by_one: Vec<Around> = ats.iter().map(|&t| ok(store.around(t), "around")).collect();
+    assert_eq!(
+        ok(store.around_each(&ats), "around_each"),
+        one_by_one,
+        "around_each answers each instant as around does, in the order asked"
+    );
+    for part in [&ats[..1], &ats[3..6], &ats[8..]] {
+        let one_by_one: Vec<Around> = part.iter().map(|&t| ok(store.around(t), "around")).collect();
+        assert_eq!(
+            ok(store.around_each(part), "around_each"),
+            one_by_one,
+            "a part of the instants"
+        );
+    }
+    assert_eq!(ok(store.around_each(&[]), "around_each"), Vec::<Around>::new());
+    let ten = ok(store.around(m(10)), "around");
+    assert!(
+        matches!(ten.holder.as_ref().map(|s| s.id.0.as_str()), Some("b" | "z")),
+        "m(10) is held by b or z: {ten:?}"
+    );
+}
+
+/// A `Late` step appends an event at its own `at` to a session of any
+/// status whose `[start, end]` holds it, in the revision it names; one
+/// outside its session's bounds, even after other late steps into the
+/// same session were accepted, or after an `End` step of the same batch
+/// moved those bounds, refuses the whole batch. So does one into an
+/// unknown session.
+pub fn late_steps_land_inside_their_session<S: Store>(mut store: S) {
+    let late = |session: &str, at: Timestamp, rev: u32| IngestStep::Late {
+        id: sid(session),
+        rev,
+        event: ev(at, "Late"),
+    };
+    ok(
+        store.ingest(&[
+            start("a", m(0)),
+            end("a", m(5), EndReason::IdleGap, vec![block("a", m(0))]),
+            start("s", m(20)),
+        ]),
+        "setup",
+    );
+    ok(
+        store.ingest(&[
+            late("a", m(2), 0),
+            late("a", m(0), 1),
+            late("a", m(5), 1),
+            late("s", m(30), 0),
+        ]),
+        "late events inside a and into active s",
+    );
+    let a: Vec<(Timestamp, u32)> = ok(store.session_events(&sid("a")), "session_events")
+        .iter()
+        .map(|e| (e.attributed, e.rev))
+        .collect();
+    assert_eq!(
+        a,
+        [(m(0), 0), (m(0), 1), (m(2), 0), (m(5), 1)],
+        "each at its own at and rev"
+    );
+    let before = dump(&store);
+    refused(
+        &mut store,
+        &before,
+        |st| st.ingest(&[late("a", m(3), 0), late("a", m(4), 0), late("a", m(6), 0)]),
+        "a late event after its session's end",
+    );
+    refused(
+        &mut store,
+        &before,
+        |st| st.ingest(&[late("a", m(1), 0), late("a", Timestamp(m(0).0 - 1), 0)]),
+        "a late event before its session's start",
+    );
+    refused(
+        &mut store,
+        &before,
+        |st| {
+            st.ingest(&[
+                late("s", m(31), 0),
+                append("s", m(32), ev(m(32), "App")),
+                end("s", m(32), EndReason::IdleGap, vec![block("s", m(20))]),
+                late("s", m(33), 0),
+            ])
+        },
+        "a late event after the end an earlier step of its batch gave",
+    );
+    refused(
+        &mut store,
+        &before,
+        |st| st.ingest(&[late("a", m(1), 0), late("nobody", m(1), 0)]),
+        "a late event into an unknown session",
     );
 }
 

@@ -651,6 +651,16 @@ impl<S: Store> Engine<S> {
                 IngestStep::End { .. } | IngestStep::Late { .. } | IngestStep::LateBlocks { .. } => {}
             }
         }
+        // Where the events no span holds lie among the stored sessions:
+        // one read for the batch ([`Store::around_each`]), not one each.
+        // The store is read before the batch commits, so every answer
+        // holds for the whole batch; they come in the events' order.
+        let unheld: Vec<Timestamp> = late
+            .iter()
+            .map(|e| e.at)
+            .filter(|&at| !spans.iter().any(|s| s.1 <= at && at <= s.2))
+            .collect();
+        let mut arounds = self.store.around_each(&unheld)?.into_iter();
         let mut revs: BTreeMap<(SessionId, Timestamp), u32> = BTreeMap::new();
         let mut written: BTreeMap<SessionId, Vec<StoredEvent>> = BTreeMap::new();
         let mut tracker: Option<LateSession> = None;
@@ -663,7 +673,11 @@ impl<S: Store> Engine<S> {
                 .map(|span| (span.0.clone(), false));
             let around = match holder {
                 Some(_) => None,
-                None => Some(self.store.around(at)?),
+                None => Some(
+                    arounds
+                        .next()
+                        .ok_or_else(|| Error::Storage("the store answered fewer instants than it was asked".into()))?,
+                ),
             };
             let holder = holder.or_else(|| {
                 around

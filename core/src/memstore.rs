@@ -76,6 +76,22 @@ impl MemStore {
 }
 
 impl MemState {
+    /// Where `at` lies among the sessions, by a scan of them all (see
+    /// [`Store::around`]).
+    fn around(&self, at: Timestamp) -> Around {
+        let mut around = Around::default();
+        for s in self.sessions.values() {
+            match s.phase.end() {
+                None if s.start > at => around.after = Some(around.after.map_or(s.start, |t| t.min(s.start))),
+                None => {}
+                Some(end) if s.start <= at && at <= end => around.holder = Some(s.clone()),
+                Some(end) if end < at => around.before = Some(around.before.map_or(end, |t| t.max(end))),
+                Some(_) => around.after = Some(around.after.map_or(s.start, |t| t.min(s.start))),
+            }
+        }
+        around
+    }
+
     /// One reduction, checked whole before anything changes.
     fn reduce(&mut self, commit: &ReductionCommit) -> Result<Option<Entry>, Error> {
         let id = &commit.session_id;
@@ -194,9 +210,12 @@ impl Store for MemStore {
         let is_active = |st: &MemState, active: &BTreeMap<&SessionId, bool>, id: &SessionId| {
             active.get(id).copied().unwrap_or_else(|| st.is_active(id))
         };
+        // The `[start, end]` of sessions the batch started or ended, as
+        // its later steps see them (a late step is checked against them).
+        let mut bounds: BTreeMap<&SessionId, (Timestamp, Option<Timestamp>)> = BTreeMap::new();
         for step in steps {
             match step {
-                IngestStep::End { id, blocks, .. } => {
+                IngestStep::End { id, end, blocks, .. } => {
                     if !is_active(&st, &active, id) {
                         return Err(conflict(id, "only an active session can end"));
                     }
@@ -204,26 +223,39 @@ impl Store for MemStore {
                         return Err(conflict(id, "a block of another session"));
                     }
                     active.insert(id, false);
+                    let start = bounds
+                        .get(id)
+                        .map(|b| b.0)
+                        .or_else(|| st.sessions.get(id).map(|s| s.start));
+                    if let Some(start) = start {
+                        bounds.insert(id, (start, Some(*end)));
+                    }
                 }
                 IngestStep::Start { session, .. } => {
                     if st.sessions.contains_key(&session.id) || active.contains_key(&session.id) {
                         return Err(conflict(&session.id, "session id already exists"));
                     }
                     active.insert(&session.id, true);
+                    bounds.insert(&session.id, (session.start, None));
                 }
                 IngestStep::Append { id, .. } => {
                     if !is_active(&st, &active, id) {
                         return Err(conflict(id, "events go to an active session only"));
                     }
                 }
-                IngestStep::Late { id, event, .. } => match st.sessions.get(id) {
-                    None if active.contains_key(id) => {}
-                    None => return Err(Error::UnknownSession(id.clone())),
-                    Some(s) if event.at < s.start || s.phase.end().is_some_and(|end| event.at > end) => {
-                        return Err(conflict(id, "a late event lies outside its session"));
+                IngestStep::Late { id, event, .. } => {
+                    let bounds = bounds
+                        .get(id)
+                        .copied()
+                        .or_else(|| st.sessions.get(id).map(|s| (s.start, s.phase.end())));
+                    match bounds {
+                        None => return Err(Error::UnknownSession(id.clone())),
+                        Some((start, end)) if event.at < start || end.is_some_and(|end| event.at > end) => {
+                            return Err(conflict(id, "a late event lies outside its session"));
+                        }
+                        Some(_) => {}
                     }
-                    Some(_) => {}
-                },
+                }
                 IngestStep::LateBlocks { id, blocks } => {
                     if !st.sessions.contains_key(id) && !active.contains_key(id) {
                         return Err(Error::UnknownSession(id.clone()));
@@ -386,18 +418,13 @@ impl Store for MemStore {
     }
 
     fn around(&self, at: Timestamp) -> Result<Around, Error> {
+        Ok(self.lock().around(at))
+    }
+
+    /// The reference: [`MemState::around`] of each instant, under one lock.
+    fn around_each(&self, ats: &[Timestamp]) -> Result<Vec<Around>, Error> {
         let st = self.lock();
-        let mut around = Around::default();
-        for s in st.sessions.values() {
-            match s.phase.end() {
-                None if s.start > at => around.after = Some(around.after.map_or(s.start, |t| t.min(s.start))),
-                None => {}
-                Some(end) if s.start <= at && at <= end => around.holder = Some(s.clone()),
-                Some(end) if end < at => around.before = Some(around.before.map_or(end, |t| t.max(end))),
-                Some(_) => around.after = Some(around.after.map_or(s.start, |t| t.min(s.start))),
-            }
-        }
-        Ok(around)
+        Ok(ats.iter().map(|&at| st.around(at)).collect())
     }
 
     fn window_blocks(&self, id: &SessionId, start: Timestamp) -> Result<Vec<Block>, Error> {

@@ -171,6 +171,17 @@ pub trait Store {
     /// [`Around`]).
     fn around(&self, at: Timestamp) -> Result<Around, Error>;
 
+    /// [`Store::around`] of each of `ats` (any order, repeats allowed), in
+    /// the same order, from one read: an ingest batch's late events ask
+    /// for all their instants at once instead of one indexed read each
+    /// (SPEC §2). Each result equals what `around` returns for that
+    /// instant. The default asks `around` once per instant; a store with
+    /// range reads reads the sessions from the one before the earliest
+    /// instant to the one after the latest in one pass.
+    fn around_each(&self, ats: &[Timestamp]) -> Result<Vec<Around>, Error> {
+        ats.iter().map(|&at| self.around(at)).collect()
+    }
+
     /// Every block of one session's window, every revision, by revision.
     fn window_blocks(&self, id: &SessionId, start: Timestamp) -> Result<Vec<Block>, Error>;
 

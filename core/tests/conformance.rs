@@ -54,6 +54,16 @@ fn a_block_added_among_covered_ones_stays_uncovered() {
 }
 
 #[test]
+fn around_each_answers_as_around_does() {
+    conformance::around_each_answers_as_around_does(MemStore::new());
+}
+
+#[test]
+fn late_steps_land_inside_their_session() {
+    conformance::late_steps_land_inside_their_session(MemStore::new());
+}
+
+#[test]
 fn recover_applies_plan_once() {
     conformance::recover_applies_plan_once(MemStore::new());
 }

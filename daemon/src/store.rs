@@ -1283,6 +1283,9 @@ impl Store for SqliteStore {
             // so a session once found active stays active until one ends
             // it: its appends are checked once, not with a query per event.
             let mut open: Option<&SessionId> = None;
+            // The bounds of the sessions late events went to: only an
+            // `End` step changes them, so each is read once a batch.
+            let mut bounds: BTreeMap<&SessionId, (i64, Option<i64>)> = BTreeMap::new();
             for (i, step) in steps.iter().enumerate() {
                 if i == steps.len() / 2 {
                     crate::crash_point!("ingest-mid-transaction");
@@ -1298,6 +1301,7 @@ impl Store for SqliteStore {
                         if open == Some(id) {
                             open = None;
                         }
+                        bounds.remove(id);
                     }
                     IngestStep::Start { session, first } => {
                         if session.phase != Phase::Active || Self::insert_session(tx, session)? != 1 {
@@ -1316,12 +1320,18 @@ impl Store for SqliteStore {
                         Self::insert_event(tx, id, *attributed, 0, event)?;
                     }
                     IngestStep::Late { id, rev, event } => {
-                        let bounds: Option<(i64, Option<i64>)> = tx
-                            .prepare_cached("SELECT start_ms, end_ms FROM sessions WHERE id = ?1")
-                            .and_then(|mut s| s.query_row([&id.0], |r| Ok((r.get(0)?, r.get(1)?))).optional())
-                            .map_err(storage)?;
-                        let Some((start, end)) = bounds else {
-                            return Err(CoreError::UnknownSession(id.clone()));
+                        let (start, end) = match bounds.get(id) {
+                            Some(known) => *known,
+                            None => {
+                                let read: Option<(i64, Option<i64>)> = tx
+                                    .prepare_cached("SELECT start_ms, end_ms FROM sessions WHERE id = ?1")
+                                    .and_then(|mut s| s.query_row([&id.0], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+                                    .map_err(storage)?;
+                                let Some(read) = read else {
+                                    return Err(CoreError::UnknownSession(id.clone()));
+                                };
+                                *bounds.entry(id).or_insert(read)
+                            }
                         };
                         if event.at.0 < start || end.is_some_and(|end| event.at.0 > end) {
                             return Err(conflict(id, "a late event lies outside its session"));
@@ -1480,6 +1490,71 @@ impl Store for SqliteStore {
             }
         }
         Ok(around)
+    }
+
+    /// Three reads for any number of instants: the stored session that
+    /// starts last at or before the earliest (as in [`Store::around`]),
+    /// every session from there to the latest instant, and the first
+    /// start after it. A batch's late events lie within `max_lateness`
+    /// (30 days), so the middle read is a few thousand rows at most, and
+    /// usually the handful around one gap.
+    fn around_each(&self, ats: &[Timestamp]) -> CoreResult<Vec<Around>> {
+        let (Some(lo), Some(hi)) = (ats.iter().min(), ats.iter().max()) else {
+            return Ok(Vec::new());
+        };
+        let from: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT start_ms FROM sessions WHERE start_ms <= ?1 AND status <> 'active'
+                 ORDER BY start_ms DESC, id DESC LIMIT 1",
+            )
+            .and_then(|mut s| s.query_row([lo.0], |r| r.get(0)).optional())
+            .map_err(storage)?;
+        // By `(start, id)`, active sessions included (they bound gaps).
+        let sessions = self.sessions_where(
+            "start_ms >= ?1 AND start_ms <= ?2",
+            params![from.unwrap_or(i64::MIN), hi.0],
+        )?;
+        let after_hi: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT min(start_ms) FROM sessions WHERE start_ms > ?1")
+            .and_then(|mut s| s.query_row([hi.0], |r| r.get(0)))
+            .map_err(storage)?;
+        // The sessions `around` can find below an instant: not active,
+        // one per start, the one ending last (then the smallest id), as
+        // its `ORDER BY end_ms DESC, id` picks.
+        let mut below: Vec<&Session> = Vec::new();
+        for s in sessions.iter().filter(|s| s.phase != Phase::Active) {
+            match below.last_mut() {
+                Some(b) if b.start == s.start => {
+                    if s.phase.end() > b.phase.end() {
+                        *b = s;
+                    }
+                }
+                _ => below.push(s),
+            }
+        }
+        Ok(ats
+            .iter()
+            .map(|&at| {
+                let next = sessions.partition_point(|s| s.start <= at);
+                let mut around = Around {
+                    after: sessions.get(next).map(|s| s.start).or(after_hi.map(Timestamp)),
+                    ..Around::default()
+                };
+                if let Some(s) = below
+                    .partition_point(|s| s.start <= at)
+                    .checked_sub(1)
+                    .map(|i| below[i])
+                {
+                    match s.phase.end() {
+                        Some(end) if end >= at => around.holder = Some(s.clone()),
+                        end => around.before = end,
+                    }
+                }
+                around
+            })
+            .collect())
     }
 
     fn window_blocks(&self, id: &SessionId, start: Timestamp) -> CoreResult<Vec<Block>> {

@@ -43,6 +43,8 @@ checks!(
     mark_failed_and_due_sessions,
     pending_work_is_pending_sessions_with_their_uncovered_blocks,
     a_block_added_among_covered_ones_stays_uncovered,
+    around_each_answers_as_around_does,
+    late_steps_land_inside_their_session,
     recover_applies_plan_once,
     active_events_gathers_every_orphans_events,
     import_is_idempotent,

@@ -251,6 +251,10 @@ impl<S: Store> Store for FaultyStore<S> {
         self.inner.around(at)
     }
 
+    fn around_each(&self, ats: &[Timestamp]) -> Result<Vec<daybook_core::Around>, Error> {
+        self.inner.around_each(ats)
+    }
+
     fn window_blocks(&self, id: &SessionId, start: Timestamp) -> Result<Vec<Block>, Error> {
         self.inner.window_blocks(id, start)
     }

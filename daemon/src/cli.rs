@@ -438,7 +438,10 @@ impl Cli {
                 let mut store = SqliteStore::open_verified(&db)?;
                 let mut report = import::activitywatch::import(&mut store, &source, data.root(), &settings)?;
                 import::activitywatch::derive(store, &db, &settings, &mut report)?;
-                let (engine, _) = start_engine(&db, &settings)?;
+                // The file was checked when it was opened above, and the
+                // lock has been held since: a second `quick_check` of what
+                // may now be a year of history would only cost time.
+                let (engine, _) = start_engine_on(SqliteStore::open(&db)?, &settings)?;
                 project_all(&engine, &data)?;
                 if *json {
                     print_json(&report);
@@ -880,13 +883,18 @@ impl Cli {
     }
 }
 
-/// Starts an engine on `path` (startup recovery and reduce-pending run)
-/// and returns it with its outputs, once every summary it asked for is
-/// answered and committed. A one-shot command has nothing else to do, so
-/// it runs the summarizer on its own thread, one request at a time; the
-/// built-in summarizer's reduce-pending needs no request at all.
+/// Starts an engine on `path`, checked first (`open_verified`): see
+/// [`start_engine_on`].
 fn start_engine(path: &Path, settings: &Settings) -> Result<(Engine<SqliteStore>, Vec<Output>)> {
-    let store = SqliteStore::open_verified(path)?;
+    start_engine_on(SqliteStore::open_verified(path)?, settings)
+}
+
+/// Starts an engine on an open store (startup recovery and reduce-pending
+/// run) and returns it with its outputs, once every summary it asked for
+/// is answered and committed. A one-shot command has nothing else to do,
+/// so it runs the summarizer on its own thread, one request at a time; the
+/// built-in summarizer's reduce-pending needs no request at all.
+fn start_engine_on(store: SqliteStore, settings: &Settings) -> Result<(Engine<SqliteStore>, Vec<Output>)> {
     let mut summarizer = server::summarizer(settings)?;
     let now = clock::now();
     let mut engine = Engine::start(

@@ -89,6 +89,12 @@ impl MemState {
                 Some(_) => around.after = Some(around.after.map_or(s.start, |t| t.min(s.start))),
             }
         }
+        // A gap's lower bound means something only where there is a gap:
+        // with a holder (a zero-length session may end just before it,
+        // sharing its start) there is none.
+        if around.holder.is_some() {
+            around.before = None;
+        }
         around
     }
 

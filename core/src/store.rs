@@ -76,7 +76,8 @@ pub enum IngestStep {
 pub struct Around {
     /// The session whose `[start, end]` holds the instant, if any.
     pub holder: Option<Session>,
-    /// The latest end before the instant (the gap's lower bound).
+    /// The latest end before the instant (the gap's lower bound), when no
+    /// session holds it; `None` when one does.
     pub before: Option<Timestamp>,
     /// The earliest start of any session, active included, after the
     /// instant (the gap's upper bound).

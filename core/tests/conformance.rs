@@ -95,7 +95,7 @@ fn every_field_round_trips() {
 
 #[test]
 fn run_all_runs_every_check() {
-    assert_eq!(conformance::checks::<MemStore>().len(), 15);
+    assert_eq!(conformance::checks::<MemStore>().len(), 17);
     conformance::run_all(MemStore::new);
 }
 

@@ -1229,6 +1229,31 @@ impl SqliteStore {
     }
 }
 
+/// The two reads that place an instant among stored sessions, shared by
+/// [`Store::around`] and [`Store::around_each`].
+impl SqliteStore {
+    /// The start of the stored session, not active, that starts last at or
+    /// before `at`. Ordered as `sessions_by_start` is, so SQLite walks that
+    /// index backwards.
+    fn last_start_at_or_before(&self, at: Timestamp) -> CoreResult<Option<i64>> {
+        self.conn
+            .prepare_cached(
+                "SELECT start_ms FROM sessions WHERE start_ms <= ?1 AND status <> 'active'
+                 ORDER BY start_ms DESC, id DESC LIMIT 1",
+            )
+            .and_then(|mut s| s.query_row([at.0], |r| r.get(0)).optional())
+            .map_err(storage)
+    }
+
+    /// The earliest start of any session, active included, after `at`.
+    fn first_start_after(&self, at: Timestamp) -> CoreResult<Option<i64>> {
+        self.conn
+            .prepare_cached("SELECT min(start_ms) FROM sessions WHERE start_ms > ?1")
+            .and_then(|mut s| s.query_row([at.0], |r| r.get(0)))
+            .map_err(storage)
+    }
+}
+
 impl Store for SqliteStore {
     fn import(&mut self, sessions: &[Session], loose: &[LooseBlock]) -> CoreResult<()> {
         self.write(|tx| {
@@ -1452,18 +1477,10 @@ impl Store for SqliteStore {
 
     fn around(&self, at: Timestamp) -> CoreResult<Around> {
         // Sessions never overlap: the stored session that starts last at
-        // or before `at` either holds it or ends before it.
-        // Ordered as `sessions_by_start` is, so SQLite walks that index
-        // backwards; of sessions sharing that start (zero-length ones
-        // beside a longer one) the one that ends last decides.
-        let start: Option<i64> = self
-            .conn
-            .prepare_cached(
-                "SELECT start_ms FROM sessions WHERE start_ms <= ?1 AND status <> 'active'
-                 ORDER BY start_ms DESC, id DESC LIMIT 1",
-            )
-            .and_then(|mut s| s.query_row([at.0], |r| r.get(0)).optional())
-            .map_err(storage)?;
+        // or before `at` either holds it or ends before it. Of sessions
+        // sharing that start (zero-length ones beside a longer one) the
+        // one that ends last decides.
+        let start: Option<i64> = self.last_start_at_or_before(at)?;
         let below = match start {
             None => None,
             Some(start) => {
@@ -1474,11 +1491,7 @@ impl Store for SqliteStore {
                 collect(&self.conn, &sql, [start], SessionRow::read, SessionRow::session)?.pop()
             }
         };
-        let after: Option<i64> = self
-            .conn
-            .prepare_cached("SELECT min(start_ms) FROM sessions WHERE start_ms > ?1")
-            .and_then(|mut s| s.query_row([at.0], |r| r.get(0)))
-            .map_err(storage)?;
+        let after: Option<i64> = self.first_start_after(at)?;
         let mut around = Around {
             after: after.map(Timestamp),
             ..Around::default()
@@ -1502,24 +1515,13 @@ impl Store for SqliteStore {
         let (Some(lo), Some(hi)) = (ats.iter().min(), ats.iter().max()) else {
             return Ok(Vec::new());
         };
-        let from: Option<i64> = self
-            .conn
-            .prepare_cached(
-                "SELECT start_ms FROM sessions WHERE start_ms <= ?1 AND status <> 'active'
-                 ORDER BY start_ms DESC, id DESC LIMIT 1",
-            )
-            .and_then(|mut s| s.query_row([lo.0], |r| r.get(0)).optional())
-            .map_err(storage)?;
+        let from: Option<i64> = self.last_start_at_or_before(*lo)?;
         // By `(start, id)`, active sessions included (they bound gaps).
         let sessions = self.sessions_where(
             "start_ms >= ?1 AND start_ms <= ?2",
             params![from.unwrap_or(i64::MIN), hi.0],
         )?;
-        let after_hi: Option<i64> = self
-            .conn
-            .prepare_cached("SELECT min(start_ms) FROM sessions WHERE start_ms > ?1")
-            .and_then(|mut s| s.query_row([hi.0], |r| r.get(0)))
-            .map_err(storage)?;
+        let after_hi: Option<i64> = self.first_start_after(*hi)?;
         // The sessions `around` can find below an instant: not active,
         // one per start, the one ending last (then the smallest id), as
         // its `ORDER BY end_ms DESC, id` picks.

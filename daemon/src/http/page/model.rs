@@ -612,6 +612,30 @@ mod tests {
     /// An event's order, offset and context.
     type Flat = (u64, Timestamp, UtcOffset, String, Option<String>, Option<String>);
 
+    /// A read's events, each as the plain fields a test compares.
+    fn flat(read: &RangeRead) -> Vec<(SessionId, Vec<Flat>)> {
+        read.events
+            .iter()
+            .map(|(id, e)| {
+                let e = e
+                    .iter()
+                    .map(|e| {
+                        let c = &e.context;
+                        (
+                            e.seq,
+                            e.attributed,
+                            e.offset,
+                            c.app.clone(),
+                            c.title.clone(),
+                            c.url.clone(),
+                        )
+                    })
+                    .collect();
+                (id.clone(), e)
+            })
+            .collect()
+    }
+
     /// The page reads, in one query, the events the summary reads one
     /// session at a time and the store's own `session_events` gives:
     /// the same events, in attributed order, none the rules ignore.
@@ -644,27 +668,7 @@ mod tests {
                 (s.id, e)
             })
             .collect();
-        let got: Vec<(SessionId, Vec<Flat>)> = read
-            .events
-            .iter()
-            .map(|(id, e)| {
-                let e = e
-                    .iter()
-                    .map(|e| {
-                        let c = &e.context;
-                        (
-                            e.seq,
-                            e.attributed,
-                            e.offset,
-                            c.app.clone(),
-                            c.title.clone(),
-                            c.url.clone(),
-                        )
-                    })
-                    .collect();
-                (id.clone(), e)
-            })
-            .collect();
+        let got = flat(&read);
         assert!(expected.len() >= 5, "{expected:?}");
         let mut expected = expected;
         expected.sort_by(|a, b| a.0.cmp(&b.0));
@@ -713,28 +717,6 @@ mod tests {
         let days: Vec<(NaiveDate, UtcOffset)> = (0..7).map(|i| (monday + chrono::Days::new(i), zone)).collect();
         let now = Timestamp(T + 9 * 24 * H);
         let offset_at = |_| zone;
-        let flat = |r: &RangeRead| -> Vec<(SessionId, Vec<Flat>)> {
-            r.events
-                .iter()
-                .map(|(id, e)| {
-                    let e = e
-                        .iter()
-                        .map(|e| {
-                            let c = &e.context;
-                            (
-                                e.seq,
-                                e.attributed,
-                                e.offset,
-                                c.app.clone(),
-                                c.title.clone(),
-                                c.url.clone(),
-                            )
-                        })
-                        .collect();
-                    (id.clone(), e)
-                })
-                .collect()
-        };
         let ranges = [
             (T - 8 * 24 * H, T + 8 * 24 * H),
             (T + 5 * H, T + 30 * H),

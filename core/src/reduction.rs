@@ -2,6 +2,7 @@
 //! of the day log, the summarizer that writes its words, and the heuristic
 //! entry written when the summarizer keeps failing.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
@@ -140,8 +141,7 @@ pub trait Summarizer {
 /// writes one sub-task line per run of consecutive blocks led by the same
 /// app.
 ///
-/// `O(n log n)` in the blocks' distinct apps and lines: apps are counted in
-/// a `BTreeMap` keyed by name, a run's lines are deduplicated in a
+/// `O(n log n)` in the blocks' lines: a run's lines are deduplicated in a
 /// `BTreeSet`, and a run stops gathering lines once its detail is longer
 /// than the [`DETAIL_CHARS`] it is cut to. It once compared every line with
 /// every other (issue 10); `summarize_naive` in the tests is that literal
@@ -163,20 +163,14 @@ impl Summarizer for BuiltinSummarizer {
 /// answer a request with when no model is configured, and what
 /// reduce-pending writes itself for [`crate::SummarizerKind::Builtin`].
 pub fn builtin_summary(blocks: &[Block]) -> Summary {
-    summarize_with(blocks, app_captures, run_detail)
+    summarize_with(blocks, run_detail)
 }
 
-/// The built-in summary, given how to count each app's captures (`(app,
-/// captures, first block)` in first-seen order) and how to gather a run's
-/// detail: the fast ones here, the literal ones in the tests.
-fn summarize_with<'a>(
-    blocks: &'a [Block],
-    count: impl Fn(&'a [Block]) -> Vec<(&'a str, u32, usize)>,
-    detail: impl Fn(&[Block]) -> String,
-) -> Summary {
-    // The apps' capture counts no longer make the sentence (`prose`
-    // weighs time); the reference implementations still tie the counting.
-    let _ = count(blocks);
+/// The built-in summary, given how to gather a run's detail: the fast
+/// one here, the literal one in the tests. (It once also counted each
+/// app's captures, which the sentence stopped using when [`prose`] came
+/// to weigh time: work thrown away for every session reduced.)
+fn summarize_with(blocks: &[Block], detail: impl Fn(&[Block]) -> String) -> Summary {
     let summary = prose(blocks);
     let mut lines = Vec::new();
     let mut i = 0;
@@ -186,8 +180,12 @@ fn summarize_with<'a>(
         while j + 1 < blocks.len() && blocks[j + 1].apps.first().map(String::as_str) == Some(lead) {
             j += 1;
         }
-        let detail = shorten(&detail(&blocks[i..=j]), DETAIL_CHARS);
-        lines.push(format!("{} {detail}", task_tag(&blocks[i], &blocks[j], lead)));
+        let detail = detail(&blocks[i..=j]);
+        let mut line = String::with_capacity(lead.len() + 16 + detail.len().min(4 * DETAIL_CHARS));
+        push_task_tag(&mut line, &blocks[i], &blocks[j], lead);
+        line.push(' ');
+        push_shortened(&mut line, &detail, DETAIL_CHARS);
+        lines.push(line);
         i = j + 1;
     }
     Summary { summary, lines }
@@ -216,9 +214,13 @@ pub fn prose(blocks: &[Block]) -> String {
     let mut titles: BTreeMap<(&str, &str), i64> = BTreeMap::new();
     let mut switches = 0u32;
     let mut previous: Option<&str> = None;
+    // Each block's apps as its lines show them; borrowed unless
+    // neutralizing changed them, and the vector reused block to block.
+    let mut shown: Vec<(Cow<'_, str>, &str)> = Vec::new();
     for b in blocks {
         let share = b.end.millis_since(b.start).max(0) / i64::try_from(b.lines.len().max(1)).unwrap_or(i64::MAX);
-        let shown: Vec<(String, &str)> = b.apps.iter().map(|a| (text::inline(a), a.as_str())).collect();
+        shown.clear();
+        shown.extend(b.apps.iter().map(|a| (text::inline_cow(a), a.as_str())));
         for line in &b.lines {
             let Some((app, title)) = split_line(line, &shown) else {
                 continue;
@@ -295,10 +297,10 @@ pub fn prose(blocks: &[Block]) -> String {
 /// title (the text after ` — `, up
 /// to ` <` of a URL or ` | typed: `, read for at most
 /// [`TITLE_KEY_BYTES`]).
-fn split_line<'a>(line: &'a str, apps: &[(String, &'a str)]) -> Option<(&'a str, &'a str)> {
+fn split_line<'a>(line: &'a str, apps: &[(Cow<'_, str>, &'a str)]) -> Option<(&'a str, &'a str)> {
     let (app, rest) = apps
         .iter()
-        .find_map(|(shown, app)| line.strip_prefix(shown.as_str()).map(|rest| (*app, rest)))?;
+        .find_map(|(shown, app)| line.strip_prefix(&**shown).map(|rest| (*app, rest)))?;
     let Some(title) = rest.strip_prefix(" — ") else {
         return Some((app, ""));
     };
@@ -313,25 +315,6 @@ fn split_line<'a>(line: &'a str, apps: &[(String, &'a str)]) -> Option<(&'a str,
         .min()
         .unwrap_or(head.len());
     Some((app, head[..stop].trim()))
-}
-
-/// `(app, captures, first block)` for every app, in first-seen order; a
-/// `BTreeMap` finds an app's row.
-fn app_captures(blocks: &[Block]) -> Vec<(&str, u32, usize)> {
-    let mut apps: Vec<(&str, u32, usize)> = Vec::new();
-    let mut at: BTreeMap<&str, usize> = BTreeMap::new();
-    for (i, b) in blocks.iter().enumerate() {
-        for app in &b.apps {
-            match at.get(app.as_str()) {
-                Some(&k) => apps[k].1 += b.capture_count,
-                None => {
-                    at.insert(app, apps.len());
-                    apps.push((app, b.capture_count, i));
-                }
-            }
-        }
-    }
-    apps
 }
 
 /// The run's distinct lines in first-seen order, joined by `; `, gathered
@@ -359,17 +342,37 @@ fn run_detail(run: &[Block]) -> String {
 
 /// `[HH:MM-HH:MM, App]` for a run of blocks from `first` to `last`.
 fn task_tag(first: &Block, last: &Block, app: &str) -> String {
-    format!(
-        "[{}-{}, {app}]",
-        first.start.hhmm(first.offset),
-        last.end.hhmm(first.offset)
-    )
+    let mut out = String::with_capacity(app.len() + 15);
+    push_task_tag(&mut out, first, last, app);
+    out
+}
+
+/// Appends [`task_tag`] to `out`.
+fn push_task_tag(out: &mut String, first: &Block, last: &Block, app: &str) {
+    out.push('[');
+    first.start.push_hhmm(first.offset, out);
+    out.push('-');
+    last.end.push_hhmm(first.offset, out);
+    out.push_str(", ");
+    out.push_str(app);
+    out.push(']');
 }
 
 fn shorten(s: &str, max_chars: usize) -> String {
+    let mut out = String::new();
+    push_shortened(&mut out, s, max_chars);
+    out
+}
+
+/// Appends `s` to `out`, cut to `max_chars` characters and ended by `…`
+/// if it is longer.
+fn push_shortened(out: &mut String, s: &str, max_chars: usize) {
     match s.char_indices().nth(max_chars) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_owned(),
+        Some((i, _)) => {
+            out.push_str(&s[..i]);
+            out.push('…');
+        }
+        None => out.push_str(s),
     }
 }
 
@@ -427,19 +430,26 @@ pub fn render_entry(
     offset: UtcOffset,
     summary: &Summary,
 ) -> String {
-    let mut body = format!(
-        "## {}–{} · {} · session {}\n\n{}\n",
-        from.hhmm(offset),
-        to.hhmm(offset),
-        kind.as_str(),
-        text::inline(&session_id.0),
-        text::line(&summary.summary)
-    );
+    // Written in place, sized once: no intermediate strings.
+    let size =
+        48 + session_id.0.len() + summary.summary.len() + summary.lines.iter().map(|l| l.len() + 4).sum::<usize>();
+    let mut body = String::with_capacity(size);
+    body.push_str("## ");
+    from.push_hhmm(offset, &mut body);
+    body.push('–');
+    to.push_hhmm(offset, &mut body);
+    body.push_str(" · ");
+    body.push_str(kind.as_str());
+    body.push_str(" · session ");
+    body.push_str(&text::inline_cow(&session_id.0));
+    body.push_str("\n\n");
+    text::push_line(&mut body, &summary.summary);
+    body.push('\n');
     if !summary.lines.is_empty() {
         body.push('\n');
         for line in &summary.lines {
             body.push_str("- ");
-            body.push_str(&text::line(line));
+            text::push_line(&mut body, line);
             body.push('\n');
         }
     }
@@ -457,20 +467,7 @@ mod tests {
     /// before issue 10, kept to tie it to. The sentence and the runs are
     /// [`summarize_with`]'s, shared: what differs is what is tested.
     fn summarize_naive(request: &SummaryRequest) -> Summary {
-        summarize_with(&request.blocks, app_captures_naive, run_detail_naive)
-    }
-
-    fn app_captures_naive(blocks: &[Block]) -> Vec<(&str, u32, usize)> {
-        let mut apps: Vec<(&str, u32, usize)> = Vec::new();
-        for (i, b) in blocks.iter().enumerate() {
-            for app in &b.apps {
-                match apps.iter_mut().find(|(a, ..)| a == app) {
-                    Some(entry) => entry.1 += b.capture_count,
-                    None => apps.push((app, b.capture_count, i)),
-                }
-            }
-        }
-        apps
+        summarize_with(&request.blocks, run_detail_naive)
     }
 
     fn run_detail_naive(run: &[Block]) -> String {
@@ -483,6 +480,35 @@ mod tests {
             }
         }
         details.join("; ")
+    }
+
+    /// The literal reference for [`render_entry`]: its `format!` before
+    /// the body was written in place.
+    fn render_entry_naive(
+        session_id: &SessionId,
+        kind: EntryKind,
+        from: Timestamp,
+        to: Timestamp,
+        offset: UtcOffset,
+        summary: &Summary,
+    ) -> String {
+        let mut body = format!(
+            "## {}–{} · {} · session {}\n\n{}\n",
+            from.local(offset).format("%H:%M"),
+            to.local(offset).format("%H:%M"),
+            kind.as_str(),
+            text::inline(&session_id.0),
+            text::line(&summary.summary)
+        );
+        if !summary.lines.is_empty() {
+            body.push('\n');
+            for line in &summary.lines {
+                body.push_str("- ");
+                body.push_str(&text::line(line));
+                body.push('\n');
+            }
+        }
+        body
     }
 
     /// The literal reference for [`heuristic_summary`].
@@ -535,6 +561,29 @@ mod tests {
         fn builtin_summary_equals_its_naive_reference(blocks in arb_blocks()) {
             let req = SummaryRequest { session_id: "s".into(), kind: EntryKind::Final, blocks };
             prop_assert_eq!(BuiltinSummarizer.summarize(&req).unwrap(), summarize_naive(&req));
+        }
+
+        /// The entry body written in place equals the one `format!` wrote
+        /// before (the literal reference), captured text with controls,
+        /// escapes, block markers and line breaks included.
+        #[test]
+        fn render_entry_equals_its_format_reference(
+            id in "[a-z0-9#\\- ]{0,8}",
+            summary in "[ \\-#1.a\\n\u{1b}\u{200b}é]{0,12}",
+            lines in prop::collection::vec("[ \\-#1.a\\n\u{1b}é\\[]{0,12}", 0..3),
+            from in -4_000_000_000_000i64..4_000_000_000_000,
+            minutes in 0i64..600,
+            offset in -50_400i32..50_400,
+        ) {
+            let summary = Summary { summary, lines };
+            let (from, to, offset) = (Timestamp(from), Timestamp(from + minutes * 60_000), UtcOffset(offset));
+            let id = SessionId(id);
+            for kind in [EntryKind::Flush, EntryKind::Final, EntryKind::Heuristic, EntryKind::Late] {
+                prop_assert_eq!(
+                    render_entry(&id, kind, from, to, offset, &summary),
+                    render_entry_naive(&id, kind, from, to, offset, &summary)
+                );
+            }
         }
 
         /// The fast heuristic summary equals the literal one.

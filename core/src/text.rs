@@ -34,6 +34,8 @@
 //! text neutralized when an entry was built passes unchanged when the day
 //! is rendered again (see [`crate::daylog::render_day`]).
 
+use std::borrow::Cow;
+
 /// `ESC`.
 const ESC: char = '\u{1b}';
 /// `BEL`, which also ends an OSC.
@@ -100,12 +102,18 @@ fn classify(c: char) -> Start {
 /// `s` made safe to sit inside one line: no control character, no line
 /// break, no escape sequence (see the module's table).
 pub fn inline(s: &str) -> String {
-    // Most text has nothing to replace: one scan, one copy.
+    inline_cow(s).into_owned()
+}
+
+/// [`inline`], borrowing `s` when nothing in it is replaced (most text):
+/// no copy for the callers that only read the result.
+pub fn inline_cow(s: &str) -> Cow<'_, str> {
+    // Most text has nothing to replace: one scan, no copy.
     if !s
         .chars()
         .any(|c| c.is_control() || is_format(c) || c == '\u{2028}' || c == '\u{2029}')
     {
-        return s.to_owned();
+        return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
@@ -143,16 +151,23 @@ pub fn inline(s: &str) -> String {
             }
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// `s` made safe to stand at the start of a Markdown line: [`inline`],
 /// trimmed, with a leading block marker escaped (see the module's table).
 pub fn line(s: &str) -> String {
-    let flat = inline(s);
+    let mut out = String::with_capacity(s.len() + 1);
+    push_line(&mut out, s);
+    out
+}
+
+/// Appends [`line`]`(s)` to `out`, without the intermediate copies:
+/// what an entry's body is built with.
+pub fn push_line(out: &mut String, s: &str) {
+    let flat = inline_cow(s);
     let trimmed = flat.trim();
     let digits = trimmed.len() - trimmed.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-    let mut out = String::with_capacity(trimmed.len() + 1);
     match trimmed.chars().next() {
         Some(c) if BLOCK_MARKERS.contains(&c) => {
             out.push('\\');
@@ -165,7 +180,6 @@ pub fn line(s: &str) -> String {
         }
         _ => out.push_str(trimmed),
     }
-    out
 }
 
 #[cfg(test)]

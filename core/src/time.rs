@@ -73,7 +73,34 @@ impl Timestamp {
 
     /// `HH:MM` local time at `offset`.
     pub fn hhmm(self, offset: UtcOffset) -> String {
-        self.local(offset).format("%H:%M").to_string()
+        let mut out = String::with_capacity(5);
+        self.push_hhmm(offset, &mut out);
+        out
+    }
+
+    /// Appends [`Self::hhmm`] to `out`. Plain arithmetic on the
+    /// milliseconds, the same digits as chrono's `%H:%M` of
+    /// [`Self::local`] (an instant chrono cannot represent reads as the
+    /// epoch, an offset it refuses as UTC), without its formatting
+    /// machinery: every entry's heading and sub-task line shows two of
+    /// these, and chrono's formatter was a tenth of the built-in summary
+    /// (BENCHMARKS.md, "reduce-pending, second pass").
+    pub fn push_hhmm(self, offset: UtcOffset, out: &mut String) {
+        let millis = if DateTime::from_timestamp_millis(self.0).is_some() {
+            self.0
+        } else {
+            0
+        };
+        let seconds = millis.div_euclid(1000) + i64::from(offset.fixed().local_minus_utc());
+        let minute = seconds.div_euclid(60).rem_euclid(24 * 60);
+        let (h, m) = (minute / 60, minute % 60);
+        for d in [h / 10, h % 10] {
+            out.push(char::from(b'0' + d as u8));
+        }
+        out.push(':');
+        for d in [m / 10, m % 10] {
+            out.push(char::from(b'0' + d as u8));
+        }
     }
 
     /// RFC 3339 with offset and milliseconds, the daemon's `--json` format.
@@ -154,7 +181,37 @@ mod tests {
         assert_eq!(t.hhmm(UtcOffset(-5 * 3600)), "18:30");
     }
 
+    #[test]
+    fn hhmm_at_the_edges_of_what_chrono_represents() {
+        for at in [
+            i64::MIN,
+            i64::MAX,
+            -1,
+            0,
+            59_999,
+            60_000,
+            -60_001,
+            8_210_266_876_799_999,
+        ] {
+            for offset in [i32::MIN, -86_400, -86_399, -3600, 0, 1, 3600, 86_399, 86_400, i32::MAX] {
+                let (t, o) = (Timestamp(at), UtcOffset(offset));
+                assert_eq!(t.hhmm(o), t.local(o).format("%H:%M").to_string(), "{at} {offset}");
+            }
+        }
+    }
+
     quickcheck! {
+        /// `hhmm` by arithmetic equals chrono's `%H:%M` of the same
+        /// instant at the same offset, refused offsets and instants
+        /// chrono cannot hold included.
+        fn hhmm_equals_chronos_formatting(at: i64, scale: u8, offset: i32) -> bool {
+            // Instants near now as often as anywhere in the i64 range.
+            let at = if scale % 2 == 0 { at } else { at % 10_000_000_000_000 };
+            let offset = if scale % 3 == 0 { offset } else { offset % 90_000 };
+            let (t, o) = (Timestamp(at), UtcOffset(offset));
+            t.hhmm(o) == t.local(o).format("%H:%M").to_string()
+        }
+
         /// A window holds its instant, is `width` wide, and starts on the
         /// wall-clock grid for every offset that is a multiple of the width.
         fn window_holds_instant_and_aligns_locally(at: i64, minutes: u8, offset_quarters: i8) -> bool {

@@ -98,7 +98,43 @@ fn to_json(v: &[String]) -> String {
 /// `s` parsed as a JSON list of strings; `key` names the row only if it
 /// is not one (it is formatted then, not for every row read).
 fn from_json(table: &'static str, key: impl FnOnce() -> String, s: &str) -> CoreResult<Vec<String>> {
+    if let Some(list) = plain_string_list(s) {
+        return Ok(list);
+    }
     serde_json::from_str(s).map_err(|_| corrupt(table, key(), "lines or apps are not a JSON list of strings"))
+}
+
+/// `s` read as a JSON list of strings when it is one in the shape this
+/// store writes it (`serde_json`'s compact form) and no string in it has
+/// an escape: `["a","b"]`, the vector sized at once. `None` for anything
+/// else (an escape, a control character, white space, another shape),
+/// which [`from_json`] then hands to `serde_json`; so where this answers,
+/// it answers what `serde_json` would. Block lines and apps are read for
+/// every block reduce-pending reduces, and `serde_json`'s general path
+/// (a visitor, a vector grown push by push) was a tenth of it
+/// (BENCHMARKS.md, "reduce-pending, second pass").
+fn plain_string_list(s: &str) -> Option<Vec<String>> {
+    let bytes = s.as_bytes();
+    let inner = s.strip_prefix('[')?.strip_suffix(']')?;
+    if inner.is_empty() {
+        return Some(Vec::new());
+    }
+    if bytes.iter().any(|&b| b == b'\\' || b < 0x20) {
+        return None;
+    }
+    let quotes = bytes.iter().filter(|&&b| b == b'"').count();
+    let mut out = Vec::with_capacity(quotes / 2);
+    let mut rest = inner;
+    loop {
+        let body = rest.strip_prefix('"')?;
+        let end = body.find('"')?;
+        out.push(body[..end].to_owned());
+        rest = &body[end + 1..];
+        if rest.is_empty() {
+            return Some(out);
+        }
+        rest = rest.strip_prefix(',')?;
+    }
 }
 
 const SESSION_COLUMNS: &str =
@@ -1651,39 +1687,52 @@ impl Store for SqliteStore {
              FROM ({pending}) s CROSS JOIN blocks b ON b.session_id = s.id"
         );
         let mut by_session: BTreeMap<SessionId, Vec<Block>> = BTreeMap::new();
+        // The rows come a session at a time (`CROSS JOIN`: each pending
+        // session's blocks by its key prefix), so the session in hand and
+        // its runs are looked up once when it starts, not per block (a
+        // `BTreeMap` search per block was a twentieth of reduce-pending,
+        // BENCHMARKS.md); its blocks are filed when the next one starts.
+        // Filing appends, so rows in any other order read the same.
+        let mut current = SessionId(String::new());
+        let mut current_blocks: Vec<Block> = Vec::new();
+        let mut current_runs: &[(u32, i64, i64)] = &[];
         let mut stmt = self.conn.prepare_cached(&sql).map_err(storage)?;
         let mut rows = stmt.query([]).map_err(storage)?;
         while let Some(r) = rows.next().map_err(storage)? {
             let session = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
+            if session != current.0 {
+                let blocks = std::mem::take(&mut current_blocks);
+                let id = std::mem::replace(&mut current, SessionId(session.to_owned()));
+                if !blocks.is_empty() {
+                    by_session.entry(id).or_default().extend(blocks);
+                }
+                current_runs = runs.get(session).map_or(&[][..], Vec::as_slice);
+            }
             let start: i64 = r.get(1).map_err(storage)?;
             let rev: u32 = r.get(7).map_err(storage)?;
-            let covered = runs.get(session).is_some_and(|rs| {
-                rs.iter()
-                    .any(|&(r, first, last)| r == rev && first <= start && start <= last)
-            });
+            let covered = current_runs
+                .iter()
+                .any(|&(r, first, last)| r == rev && first <= start && start <= last);
             if covered {
                 continue;
             }
             let key = || format!("({session}, {start}, {rev})");
             let lines = r.get_ref(4).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
             let apps = r.get_ref(5).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
-            let b = Block {
+            current_blocks.push(Block {
                 lines: from_json("blocks", key, lines)?,
                 apps: from_json("blocks", key, apps)?,
-                session_id: SessionId(session.to_owned()),
+                session_id: current.clone(),
                 start: Timestamp(start),
                 end: Timestamp(r.get(2).map_err(storage)?),
                 rev,
                 offset: UtcOffset(r.get(3).map_err(storage)?),
                 capture_count: r.get(6).map_err(storage)?,
                 covered_by: None,
-            };
-            match by_session.get_mut(&b.session_id) {
-                Some(blocks) => blocks.push(b),
-                None => {
-                    by_session.insert(b.session_id.clone(), vec![b]);
-                }
-            }
+            });
+        }
+        if !current_blocks.is_empty() {
+            by_session.entry(current).or_default().extend(current_blocks);
         }
         Ok(sessions
             .into_iter()
@@ -1885,6 +1934,45 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Wherever the fast reading of a list of strings answers, it answers
+    /// what `serde_json` does: every text of up to six characters over
+    /// JSON's structural characters, an escape, white space, a control
+    /// and a two-byte letter.
+    #[test]
+    fn a_plain_string_list_reads_as_serde_json_reads_it() {
+        let alphabet = ['[', ']', '"', ',', 'a', 'é', '\\', ' ', '\n'];
+        let mut texts = vec![String::new()];
+        let mut answered = 0;
+        for _ in 0..6 {
+            texts = texts
+                .iter()
+                .flat_map(|t| alphabet.iter().map(move |c| format!("{t}{c}")))
+                .collect();
+            for t in &texts {
+                if let Some(list) = plain_string_list(t) {
+                    answered += 1;
+                    let serde: Vec<String> = serde_json::from_str(t).unwrap_or_else(|e| panic!("{t:?}: {e}"));
+                    assert_eq!(list, serde, "{t:?}");
+                }
+            }
+        }
+        // Read the fast way: `[]`, `[""]`, and `["x"]`, `["xy"]` for the
+        // six characters a plain string may hold here (all but `"`, `\`
+        // and the line feed): 1 + 1 + 6 + 36.
+        assert_eq!(answered, 44);
+        // What the store writes is read the fast way, escapes aside.
+        for list in [
+            vec![],
+            vec![String::new()],
+            vec!["Code — main.rs".to_owned(), "a,b] [\"c".to_owned()],
+        ] {
+            let json = serde_json::to_string(&list).unwrap();
+            let fast = plain_string_list(&json);
+            assert_eq!(fast.is_some(), !json.contains('\\'), "{json}");
+            assert_eq!(from_json("blocks", String::new, &json).unwrap(), list);
+        }
+    }
 
     /// A real database spread over many pages, closed (WAL folded in).
     fn many_pages(path: &Path) -> Vec<u8> {

@@ -93,8 +93,8 @@ pub fn checks<S: Store>() -> Vec<Check<S>> {
         ),
         ("mark_failed_and_due_sessions", mark_failed_and_due_sessions::<S>),
         (
-            "pending_work_is_pending_sessions_with_their_uncovered_blocks",
-            pending_work_is_pending_sessions_with_their_uncovered_blocks::<S>,
+            "pending_blocks_are_each_sessions_uncovered_blocks",
+            pending_blocks_are_each_sessions_uncovered_blocks::<S>,
         ),
         (
             "a_block_added_among_covered_ones_stays_uncovered",
@@ -1128,14 +1128,14 @@ pub fn mark_failed_and_due_sessions<S: Store>(mut store: S) {
 }
 
 // ---------------------------------------------------------------------------
-// 6b. pending_work
+// 6b. pending_blocks
 
-/// `pending_work` is reduce-pending's whole input in one read: exactly
-/// `pending_sessions`, in its order, each with exactly its
-/// `uncovered_blocks` (by start). Covered blocks, other sessions' blocks,
-/// active and reduced sessions stay out; a pending session with no
-/// uncovered block comes with none.
-pub fn pending_work_is_pending_sessions_with_their_uncovered_blocks<S: Store>(mut store: S) {
+/// `pending_blocks` is reduce-pending's input for a batch of sessions in
+/// one read: for each session given, in their order, exactly its
+/// `uncovered_blocks` (by start). Covered blocks and other sessions'
+/// blocks stay out; a session with no uncovered block gets none. Any
+/// sessions, in any order, a session listed twice included, get the same.
+pub fn pending_blocks_are_each_sessions_uncovered_blocks<S: Store>(mut store: S) {
     let (a0, a1, a2) = (block("a", m(0)), block("a", m(1)), block("a", m(2)));
     ok(
         store.ingest(&[
@@ -1160,14 +1160,10 @@ pub fn pending_work_is_pending_sessions_with_their_uncovered_blocks<S: Store>(mu
     reduce(&mut store, &covering("a", EntryKind::Flush, &[&a0], false), "flush a");
     ok(store.mark_failed(&sid("b"), 2, m(90)), "fail b");
 
-    let work = ok(store.pending_work(), "pending_work");
     let pending = ok(store.pending_sessions(), "pending_sessions");
-    assert_eq!(
-        work.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>(),
-        pending,
-        "the sessions are pending_sessions, in order"
-    );
-    for (session, blocks) in &work {
+    let work = ok(store.pending_blocks(&pending), "pending_blocks");
+    assert_eq!(work.len(), pending.len(), "one list of blocks a session");
+    for (session, blocks) in pending.iter().zip(&work) {
         assert_eq!(
             *blocks,
             ok(store.uncovered_blocks(&session.id), "uncovered_blocks"),
@@ -1175,14 +1171,44 @@ pub fn pending_work_is_pending_sessions_with_their_uncovered_blocks<S: Store>(mu
             session.id
         );
     }
-    let starts: Vec<(&str, Vec<Timestamp>)> = work
+    let starts: Vec<(&str, Vec<Timestamp>)> = pending
         .iter()
+        .zip(&work)
         .map(|(s, b)| (s.id.0.as_str(), b.iter().map(|b| b.start).collect()))
         .collect();
     assert_eq!(
         starts,
         [("a", vec![m(1), m(2)]), ("b", vec![m(10)]), ("empty", vec![])],
         "covered, reduced and active blocks stay out; blocks by start"
+    );
+
+    // Any sessions, in another order, one listed twice: the same answer.
+    let session = |id: &str| ok(store.session(&sid(id)), "session").unwrap_or_else(|| panic!("session {id}"));
+    let any: Vec<Session> = ["act", "empty", "a", "red", "b", "a"]
+        .into_iter()
+        .map(session)
+        .collect();
+    let work = ok(store.pending_blocks(&any), "pending_blocks of any sessions");
+    let starts: Vec<(&str, Vec<Timestamp>)> = any
+        .iter()
+        .zip(&work)
+        .map(|(s, b)| (s.id.0.as_str(), b.iter().map(|b| b.start).collect()))
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            ("act", vec![m(40)]),
+            ("empty", vec![]),
+            ("a", vec![m(1), m(2)]),
+            ("red", vec![]),
+            ("b", vec![m(10)]),
+            ("a", vec![m(1), m(2)])
+        ],
+        "each session's uncovered blocks, in the order asked"
+    );
+    assert_eq!(
+        ok(store.pending_blocks(&[]), "pending_blocks of none"),
+        Vec::<Vec<Block>>::new()
     );
 }
 

@@ -980,8 +980,13 @@ impl<S: Store> Engine<S> {
     /// come together in one transaction). With [`SummarizerKind::Builtin`]
     /// the engine applies the built-in summary itself and commits
     /// [`REDUCE_BATCH`] reductions to a transaction
-    /// ([`Store::commit_reductions`]); the uncovered blocks of all pending
-    /// sessions are read in one pass ([`Store::pending_work`]). An answer
+    /// ([`Store::commit_reductions`]); the uncovered blocks of each batch's
+    /// sessions are read in one pass ([`Store::pending_blocks`]) just
+    /// before it is reduced, so only one batch's blocks are in memory at a
+    /// time (all of them at once were hundreds of megabytes at 10^5
+    /// sessions, and their fresh pages a cost of their own). A batch's
+    /// read sees the earlier batches committed, which touched none of its
+    /// sessions: the same blocks as one read up front. An answer
     /// still outstanding for a session reduced here is dropped when it
     /// comes ([`Stale::SessionChanged`]). If the store refuses a batch (a
     /// `Conflict` or an unknown session in any of it, so nothing of it
@@ -1001,19 +1006,25 @@ impl<S: Store> Engine<S> {
                 self.pump(now)
             }
             SummarizerKind::Builtin => {
-                let mut batch = Vec::new();
-                for (session, blocks) in self.store.pending_work()? {
-                    let kind = match session.phase {
-                        Phase::Reduced { .. } => EntryKind::Late,
-                        Phase::Active | Phase::Ended { .. } | Phase::Failed { .. } => EntryKind::Final,
-                    };
-                    let summary = (!blocks.is_empty()).then(|| builtin_summary(&blocks));
-                    batch.push(reduction_commit(&session, kind, &blocks, summary.as_ref()));
-                    if batch.len() >= REDUCE_BATCH {
-                        self.commit_batch(std::mem::take(&mut batch))?;
-                    }
+                let sessions = self.store.pending_sessions()?;
+                for page in sessions.chunks(REDUCE_BATCH) {
+                    let work = self.store.pending_blocks(page)?;
+                    debug_assert_eq!(work.len(), page.len(), "pending_blocks answers each session");
+                    let batch = page
+                        .iter()
+                        .zip(&work)
+                        .map(|(session, blocks)| {
+                            let kind = match session.phase {
+                                Phase::Reduced { .. } => EntryKind::Late,
+                                Phase::Active | Phase::Ended { .. } | Phase::Failed { .. } => EntryKind::Final,
+                            };
+                            let summary = (!blocks.is_empty()).then(|| builtin_summary(blocks));
+                            reduction_commit(session, kind, blocks, summary.as_ref())
+                        })
+                        .collect();
+                    drop(work);
+                    self.commit_batch(batch)?;
                 }
-                self.commit_batch(batch)?;
                 self.pump(now)
             }
         }

@@ -190,19 +190,13 @@ pub trait Store {
     /// events gave uncovered blocks, by `(start, id)`: reduce-pending's work.
     fn pending_sessions(&self) -> Result<Vec<Session>, Error>;
 
-    /// Every pending session (as [`Store::pending_sessions`]) with its
-    /// uncovered blocks (as [`Store::uncovered_blocks`]), in one read:
-    /// reduce-pending's whole input, without a query per session. The
-    /// default composes the two per session; a store with set-based reads
-    /// does it in one pass.
-    fn pending_work(&self) -> Result<Vec<(Session, Vec<Block>)>, Error> {
-        self.pending_sessions()?
-            .into_iter()
-            .map(|s| {
-                let blocks = self.uncovered_blocks(&s.id)?;
-                Ok((s, blocks))
-            })
-            .collect()
+    /// The uncovered blocks (as [`Store::uncovered_blocks`]) of each of
+    /// `sessions`, in their order, in one read: reduce-pending's input a
+    /// batch of [`Store::pending_sessions`] at a time, without a query
+    /// per session. The default asks per session; a store with set-based
+    /// reads does it in one pass.
+    fn pending_blocks(&self, sessions: &[Session]) -> Result<Vec<Vec<Block>>, Error> {
+        sessions.iter().map(|s| self.uncovered_blocks(&s.id)).collect()
     }
 
     /// `failed` sessions whose retry is due at `now`, by `(start, id)`.

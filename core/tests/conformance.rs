@@ -44,8 +44,8 @@ fn mark_failed_and_due_sessions() {
 }
 
 #[test]
-fn pending_work_is_pending_sessions_with_their_uncovered_blocks() {
-    conformance::pending_work_is_pending_sessions_with_their_uncovered_blocks(MemStore::new());
+fn pending_blocks_are_each_sessions_uncovered_blocks() {
+    conformance::pending_blocks_are_each_sessions_uncovered_blocks(MemStore::new());
 }
 
 #[test]

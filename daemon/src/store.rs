@@ -11,7 +11,7 @@
 mod activitywatch;
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -1652,28 +1652,25 @@ impl Store for SqliteStore {
         collect(&self.conn, &sql, [], read_event, Ok)
     }
 
-    fn pending_work(&self) -> CoreResult<Vec<(Session, Vec<Block>)>> {
-        let sessions = self.pending_sessions()?;
-        // The pending sessions' coverage runs (few: flushes and earlier
-        // late entries), then the blocks of every pending session (ended
-        // or failed, or reduced and listed in `late_pending`); a covered
-        // block is dropped before its content is parsed. Looking each
-        // block's run up here instead of in a subquery per block row
-        // halves the read (BENCHMARKS.md).
-        let pending = format!(
-            "SELECT s.id FROM sessions s WHERE s.{OPEN} AND s.status IN ('ended', 'failed')
-             UNION ALL
-             SELECT s.id FROM late_pending p CROSS JOIN sessions s ON s.id = p.session_id WHERE s.status = 'reduced'"
-        );
-        // `CROSS JOIN`: the pending sessions first, each one's rows by its
-        // key prefix (never a scan of every block).
+    fn pending_blocks(&self, sessions: &[Session]) -> CoreResult<Vec<Vec<Block>>> {
+        // The sessions' coverage runs (few: flushes and earlier late
+        // entries), then their blocks; a covered block is dropped before
+        // its content is parsed. Looking each block's run up here instead
+        // of in a subquery per block row halves the read (BENCHMARKS.md).
+        // Both join the sessions' distinct ids, handed over as one JSON
+        // list (`json_each`), `CROSS JOIN`ed so each id's rows are read by
+        // its key prefix, never a scan of every block.
+        let ids: BTreeSet<&str> = sessions.iter().map(|s| s.id.0.as_str()).collect();
+        let ids = serde_json::to_string(&ids).map_err(storage)?;
         let mut runs: BTreeMap<String, Vec<(u32, i64, i64)>> = BTreeMap::new();
-        let sql = format!(
-            "SELECT c.session_id, c.rev, c.first_ms, c.last_ms FROM ({pending}) s
-             CROSS JOIN coverage c ON c.session_id = s.id"
-        );
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(storage)?;
-        let mut rows = stmt.query([]).map_err(storage)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT c.session_id, c.rev, c.first_ms, c.last_ms FROM json_each(?1) j
+                 CROSS JOIN coverage c ON c.session_id = j.value",
+            )
+            .map_err(storage)?;
+        let mut rows = stmt.query([&ids]).map_err(storage)?;
         while let Some(r) = rows.next().map_err(storage)? {
             runs.entry(r.get(0).map_err(storage)?).or_default().push((
                 r.get(1).map_err(storage)?,
@@ -1682,13 +1679,8 @@ impl Store for SqliteStore {
             ));
         }
         drop(rows);
-        let sql = format!(
-            "SELECT b.session_id, b.start_ms, b.end_ms, b.offset_s, b.lines, b.apps, b.capture_count, b.rev
-             FROM ({pending}) s CROSS JOIN blocks b ON b.session_id = s.id"
-        );
         let mut by_session: BTreeMap<SessionId, Vec<Block>> = BTreeMap::new();
-        // The rows come a session at a time (`CROSS JOIN`: each pending
-        // session's blocks by its key prefix), so the session in hand and
+        // The rows come a session at a time, so the session in hand and
         // its runs are looked up once when it starts, not per block (a
         // `BTreeMap` search per block was a twentieth of reduce-pending,
         // BENCHMARKS.md); its blocks are filed when the next one starts.
@@ -1696,8 +1688,14 @@ impl Store for SqliteStore {
         let mut current = SessionId(String::new());
         let mut current_blocks: Vec<Block> = Vec::new();
         let mut current_runs: &[(u32, i64, i64)] = &[];
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(storage)?;
-        let mut rows = stmt.query([]).map_err(storage)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT b.session_id, b.start_ms, b.end_ms, b.offset_s, b.lines, b.apps, b.capture_count, b.rev
+                 FROM json_each(?1) j CROSS JOIN blocks b ON b.session_id = j.value",
+            )
+            .map_err(storage)?;
+        let mut rows = stmt.query([&ids]).map_err(storage)?;
         while let Some(r) = rows.next().map_err(storage)? {
             let session = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
             if session != current.0 {
@@ -1734,12 +1732,20 @@ impl Store for SqliteStore {
         if !current_blocks.is_empty() {
             by_session.entry(current).or_default().extend(current_blocks);
         }
+        // Each session's blocks are moved out at its last listing (a
+        // session listed twice gets them both times).
+        let last: BTreeMap<&SessionId, usize> = sessions.iter().enumerate().map(|(i, s)| (&s.id, i)).collect();
         Ok(sessions
-            .into_iter()
-            .map(|s| {
-                let mut blocks = by_session.remove(&s.id).unwrap_or_default();
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let mut blocks = if last.get(&s.id) == Some(&i) {
+                    by_session.remove(&s.id).unwrap_or_default()
+                } else {
+                    by_session.get(&s.id).cloned().unwrap_or_default()
+                };
                 blocks.sort_by_key(|b| (b.start, b.rev));
-                (s, blocks)
+                blocks
             })
             .collect())
     }

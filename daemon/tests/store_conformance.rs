@@ -41,7 +41,7 @@ checks!(
     commit_reduction_covers_once,
     commit_reductions_all_or_nothing,
     mark_failed_and_due_sessions,
-    pending_work_is_pending_sessions_with_their_uncovered_blocks,
+    pending_blocks_are_each_sessions_uncovered_blocks,
     a_block_added_among_covered_ones_stays_uncovered,
     around_each_answers_as_around_does,
     late_steps_land_inside_their_session,

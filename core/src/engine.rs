@@ -983,8 +983,8 @@ impl<S: Store> Engine<S> {
     /// ([`Store::commit_reductions`]); the uncovered blocks of each batch's
     /// sessions are read in one pass ([`Store::pending_blocks`]) just
     /// before it is reduced, so only one batch's blocks are in memory at a
-    /// time (all of them at once were hundreds of megabytes at 10^5
-    /// sessions, and their fresh pages a cost of their own). A batch's
+    /// time (all of them at once were 300,000 blocks for 10^4 sessions
+    /// of 30, their fresh pages a cost of their own). A batch's
     /// read sees the earlier batches committed, which touched none of its
     /// sessions: the same blocks as one read up front. An answer
     /// still outstanding for a session reduced here is dropped when it

@@ -206,8 +206,8 @@ mod tests {
         /// chrono cannot hold included.
         fn hhmm_equals_chronos_formatting(at: i64, scale: u8, offset: i32) -> bool {
             // Instants near now as often as anywhere in the i64 range.
-            let at = if scale % 2 == 0 { at } else { at % 10_000_000_000_000 };
-            let offset = if scale % 3 == 0 { offset } else { offset % 90_000 };
+            let at = if scale.is_multiple_of(2) { at } else { at % 10_000_000_000_000 };
+            let offset = if scale.is_multiple_of(3) { offset } else { offset % 90_000 };
             let (t, o) = (Timestamp(at), UtcOffset(offset));
             t.hhmm(o) == t.local(o).format("%H:%M").to_string()
         }

@@ -1399,6 +1399,69 @@ mod tests {
         assert!(err.to_string().contains("\"yesterday\" is not an instant"), "{err}");
     }
 
+    /// A sink that wants no `data`, as the checking pass.
+    struct Shapes(usize);
+
+    impl AwSink for Shapes {
+        fn bucket(&mut self, _: AwBucket) -> Result<()> {
+            Ok(())
+        }
+        fn event(&mut self, _: &str, event: AwEvent) -> Result<()> {
+            assert!(event.data.is_empty(), "the check built data");
+            self.0 += 1;
+            Ok(())
+        }
+        fn wants_data(&self) -> bool {
+            false
+        }
+    }
+
+    /// The checking pass accepts exactly the exports the storing pass
+    /// reads: a file the check passes must store whole, and one it
+    /// refuses must be refused before anything is written.
+    #[test]
+    fn the_check_accepts_exactly_what_the_store_reads() {
+        let data = [
+            r#"{"app": "Code", "title": "a", "n": [1, -2, 3.5, true, null, {"x": ["y"]}], "e": "\u00e9\n"}"#,
+            r#"{}"#,
+            r#"null"#,
+            r#"5"#,
+            r#""text""#,
+            r#"[]"#,
+            r#"{"big": 1e400}"#,
+            r#"{"bad": "\q"}"#,
+            r#"{"a": 1, "a": 2}"#,
+            r#"{"deep": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}"#,
+        ];
+        let ids = ["1", "null", "\"7\"", "1.5"];
+        let mut both = (0, 0);
+        for (i, d) in data.iter().enumerate() {
+            for id in ids {
+                let text = format!(
+                    r#"{{"buckets": {{"w": {{"type": "currentwindow", "data": {{}}, "events": [
+                        {{"id": {id}, "timestamp": "2026-03-10T09:00:00+00:00", "duration": 1.5, "data": {d}}},
+                        {{"timestamp": "2026-03-10T09:00:02+00:00", "data": {{"app": "Mail"}}}}]}}}}}}"#
+                );
+                let mut full = Collect::default();
+                let stored = read_export(text.as_bytes(), Path::new("x.json"), &mut full);
+                let mut shapes = Shapes(0);
+                let checked = read_export(text.as_bytes(), Path::new("x.json"), &mut shapes);
+                assert_eq!(
+                    checked.is_ok(),
+                    stored.is_ok(),
+                    "data {i} with id {id}: checked {checked:?}, stored {stored:?}"
+                );
+                if stored.is_ok() {
+                    assert_eq!(shapes.0, full.events.len());
+                    both.0 += 1;
+                } else {
+                    both.1 += 1;
+                }
+            }
+        }
+        assert!(both.0 > 0 && both.1 > 0, "{both:?}: both outcomes are exercised");
+    }
+
     #[test]
     fn both_servers_databases_read_alike() {
         let dir = tempfile::tempdir().unwrap();

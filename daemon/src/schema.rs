@@ -306,6 +306,23 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX aw_pending_by_id ON aw_pending (id);
     ",
+    // 9: `aw_pending` keeps its key alone. Its foreign key (with the
+    // `aw_pending_by_id` index that deleting an event needed to find its
+    // row) cost every imported raw event two more B-tree writes going in
+    // and one more coming out, for a cascade that deleting a bucket or an
+    // event now does itself, through the key (`store::activitywatch`).
+    // The table is rebuilt keeping every row (a foreign key cannot be
+    // dropped in place), with foreign keys off as for migration 2.
+    "
+    CREATE TABLE aw_pending_new (
+        start_ns INTEGER NOT NULL,
+        id       INTEGER NOT NULL,
+        PRIMARY KEY (start_ns, id)
+    ) WITHOUT ROWID;
+    INSERT INTO aw_pending_new SELECT start_ns, id FROM aw_pending;
+    DROP TABLE aw_pending;
+    ALTER TABLE aw_pending_new RENAME TO aw_pending;
+    ",
 ];
 
 /// The schema version this build writes: the number of [`MIGRATIONS`].
@@ -729,6 +746,63 @@ mod tests {
             .map(|b| b.start.0)
             .collect();
         assert_eq!(left, [3_120_000]);
+    }
+
+    /// Migration 9 keeps every raw event an interrupted import queued,
+    /// drops the queue's foreign key and its index, and deleting an event
+    /// or a bucket still takes its queued rows with it (once done by the
+    /// cascade, now by the store).
+    #[test]
+    fn migration_9_keeps_the_import_queue_and_deletes_still_clear_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("daybook.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+            conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+            let tx = conn.transaction().unwrap();
+            // Version 8: the migrations before this one.
+            for sql in &MIGRATIONS[..8] {
+                tx.execute_batch(sql).unwrap();
+            }
+            tx.pragma_update(None, "user_version", 8).unwrap();
+            tx.execute_batch(
+                "INSERT INTO aw_buckets (id, type, client, hostname, created) VALUES
+                     ('w', 'currentwindow', 'aw-watcher-window', 'h', '2026-01-01T00:00:00Z'),
+                     ('x', 'currentwindow', 'aw-watcher-window', 'h', '2026-01-01T00:00:00Z');
+                 INSERT INTO aw_events (id, bucket, start_ns, end_ns, data) VALUES
+                     (1, 'w', 10, 20, '{}'), (2, 'w', 30, 40, '{}'), (3, 'x', 15, 25, '{}'),
+                     (4, 'x', 35, 45, '{}'), (5, 'w', 50, 60, '{}');
+                 INSERT INTO aw_pending VALUES (10, 1), (30, 2), (15, 3), (35, 4);",
+            )
+            .unwrap();
+            tx.commit().unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(user_version(&path), SCHEMA_VERSION);
+        let conn = store.connection();
+        let pending = || -> Vec<(i64, i64)> {
+            conn.prepare("SELECT start_ns, id FROM aw_pending")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        assert_eq!(pending(), [(10, 1), (15, 3), (30, 2), (35, 4)], "a queued row was lost");
+        let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(count("SELECT count(*) FROM pragma_foreign_key_list('aw_pending')"), 0);
+        assert_eq!(
+            count("SELECT count(*) FROM sqlite_master WHERE name = 'aw_pending_by_id'"),
+            0
+        );
+        assert!(store.aw_delete_event("w", 2).unwrap());
+        assert_eq!(pending(), [(10, 1), (15, 3), (35, 4)]);
+        // An event no import queued is deleted alone.
+        assert!(store.aw_delete_event("w", 5).unwrap());
+        assert_eq!(pending(), [(10, 1), (15, 3), (35, 4)]);
+        assert!(store.aw_delete_bucket("x").unwrap());
+        assert_eq!(pending(), [(10, 1)]);
     }
 
     #[test]

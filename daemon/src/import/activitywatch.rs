@@ -80,6 +80,13 @@ pub trait AwSink {
     fn bucket(&mut self, bucket: AwBucket) -> Result<()>;
     /// An event of the bucket last passed to [`AwSink::bucket`].
     fn event(&mut self, bucket: &str, event: AwEvent) -> Result<()>;
+    /// Whether it needs the events' `data`. When not, an export's event
+    /// `data` is only checked, exactly as strictly as when it is built
+    /// (every value `serde_json::Value` accepts, an object), but not
+    /// built: the events reach the sink with an empty `data`.
+    fn wants_data(&self) -> bool {
+        true
+    }
 }
 
 /// The event fields as an export writes them.
@@ -92,6 +99,90 @@ struct RawEvent {
     duration: f64,
     #[serde(default)]
     data: Map<String, Value>,
+}
+
+/// The event fields as an export writes them, `data` checked only (see
+/// [`AwSink::wants_data`]).
+#[derive(Deserialize)]
+struct CheckedEvent {
+    #[serde(default)]
+    id: Option<i64>,
+    timestamp: String,
+    #[serde(default)]
+    duration: f64,
+    #[serde(default)]
+    #[allow(dead_code)]
+    data: Shape<true>,
+}
+
+/// A JSON value checked as `serde_json::Value` (an object for `OBJECT`,
+/// as `Map<String, Value>`) would accept it, built into nothing: strings
+/// are visited where the parser holds them, numbers range-checked by it.
+#[derive(Default)]
+struct Shape<const OBJECT: bool>;
+
+impl<'de, const OBJECT: bool> Deserialize<'de> for Shape<OBJECT> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if OBJECT {
+            d.deserialize_map(Self)
+        } else {
+            d.deserialize_any(Self)
+        }
+    }
+}
+
+impl<'de, const OBJECT: bool> Visitor<'de> for Shape<OBJECT> {
+    type Value = Self;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if OBJECT { "a map" } else { "any valid JSON value" })
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        while map.next_key::<Shape<false>>()?.is_some() {
+            map.next_value::<Shape<false>>()?;
+        }
+        Ok(self)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self, E> {
+        self.scalar()
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self, E> {
+        self.scalar()
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self, E> {
+        self.scalar()
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self, E> {
+        self.scalar()
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self, E> {
+        self.scalar()
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self, E> {
+        self.scalar()
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self, E> {
+        self.scalar()
+    }
+    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<Self, D::Error> {
+        Self::deserialize(d)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        if OBJECT {
+            return Err(de::Error::invalid_type(de::Unexpected::Seq, &self));
+        }
+        while seq.next_element::<Shape<false>>()?.is_some() {}
+        Ok(self)
+    }
+}
+
+impl<const OBJECT: bool> Shape<OBJECT> {
+    /// A scalar: any value, not an object.
+    fn scalar<E: de::Error>(self) -> Result<Self, E> {
+        if OBJECT {
+            return Err(E::custom("invalid type: expected a map"));
+        }
+        Ok(self)
+    }
 }
 
 fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
@@ -299,7 +390,19 @@ impl<'de> Visitor<'de> for EventsSeed<'_> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut n = 0usize;
-        while let Some(raw) = seq.next_element::<RawEvent>()? {
+        let wants_data = self.sink.wants_data();
+        loop {
+            let raw = if wants_data {
+                seq.next_element::<RawEvent>()?
+            } else {
+                seq.next_element::<CheckedEvent>()?.map(|c| RawEvent {
+                    id: c.id,
+                    timestamp: c.timestamp,
+                    duration: c.duration,
+                    data: Map::new(),
+                })
+            };
+            let Some(raw) = raw else { break };
             n += 1;
             let Some(timestamp) = parse_instant(&raw.timestamp) else {
                 return Err(de::Error::custom(format!(
@@ -637,6 +740,10 @@ impl AwSink for Check<'_> {
         }
         Ok(())
     }
+
+    fn wants_data(&self) -> bool {
+        false
+    }
 }
 
 /// An event's `[start, end]` in nanoseconds; `None` when out of range or
@@ -654,31 +761,117 @@ fn storage(e: rusqlite::Error) -> daybook_core::Error {
     daybook_core::Error::Storage(Box::new(e))
 }
 
-/// A write of the second pass.
+/// A write of the second pass. An event belongs to the bucket of the last
+/// `Bucket` before it.
 enum Op {
     Bucket(AwBucket),
-    Event(String, CoreEvent),
+    /// `start_ns`, `end_ns`, `data` as stored (JSON text).
+    Event(i64, i64, String),
 }
 
-/// The second pass: buckets and events as the ActivityWatch API stores
-/// them, screened by the privacy filters as live heartbeats are, each
-/// new raw event also queued in `aw_pending` for the derivation, in
-/// transactions of [`BATCH_ROWS`].
-struct Writer<'a> {
-    store: &'a mut SqliteStore,
+/// What the reading thread of the second pass hands the writing one: the
+/// writes of one transaction, and how many events were read so far.
+struct Chunk {
+    ops: Vec<Op>,
+    read: u64,
+}
+
+/// Raw-event chunks queued between the two threads of the second pass:
+/// one being read, one waiting, one being written, so memory stays a few
+/// batches whatever the input's size.
+const QUEUED: usize = 1;
+
+/// The reading side of the second pass (its own thread): buckets and
+/// events screened by the privacy filters as live heartbeats are, their
+/// `data` serialized as it is stored, handed on in chunks of
+/// [`BATCH_ROWS`].
+struct Screen<'a> {
+    path: &'a Path,
     privacy: &'a Privacy,
     models: BTreeMap<String, Bucket>,
     ops: Vec<Op>,
-    report: &'a mut AwReport,
-    progress: &'a ProgressBar,
+    buckets: u64,
+    read: u64,
+    ignored: u64,
+    out: std::sync::mpsc::SyncSender<Chunk>,
+}
+
+impl Screen<'_> {
+    /// Hands on what is buffered; `false` once the writer stopped (it
+    /// failed, and says why).
+    fn send(&mut self) -> bool {
+        let ops = std::mem::take(&mut self.ops);
+        self.out.send(Chunk { ops, read: self.read }).is_ok()
+    }
+}
+
+/// The writer stopped; its own error is the one reported.
+fn writer_stopped(path: &Path) -> Error {
+    bad(path, "the import's writer stopped")
+}
+
+impl AwSink for Screen<'_> {
+    fn bucket(&mut self, bucket: AwBucket) -> Result<()> {
+        self.buckets += 1;
+        self.models.insert(
+            bucket.id.clone(),
+            Bucket::new(bucket.id.clone(), &bucket.kind, bucket.hostname.clone()),
+        );
+        self.ops.push(Op::Bucket(bucket));
+        Ok(())
+    }
+
+    fn event(&mut self, bucket: &str, event: AwEvent) -> Result<()> {
+        self.read += 1;
+        let (start, end) = span_ns(&event).expect("checked by the first pass");
+        let data = Value::Object(event.data);
+        let model = &self.models[bucket];
+        let ms = Timestamp(start.div_euclid(NANOS_PER_MILLI));
+        // Screened as a live heartbeat is: an ignored window is stored
+        // nowhere, a redacted one is stored redacted.
+        let data = match model.activity(&data, ms, clock::local_offset(ms)) {
+            None => data,
+            Some(daybook) => match self.privacy.screen(daybook) {
+                None => {
+                    self.ignored += 1;
+                    return Ok(());
+                }
+                Some(screened) => model.redacted(&data, &screened),
+            },
+        };
+        self.ops.push(Op::Event(start, end, data.to_string()));
+        if self.ops.len() >= BATCH_ROWS && !self.send() {
+            return Err(writer_stopped(self.path));
+        }
+        Ok(())
+    }
+}
+
+/// The writing side of the second pass: buckets and events as the
+/// ActivityWatch API stores them, each new raw event also queued in
+/// `aw_pending` for the derivation, one transaction per [`Chunk`].
+///
+/// An event already stored (same bucket, start, end and data) is skipped.
+/// Looking that up costs an index search per event, so it is done only
+/// where a stored event could match: per bucket the writer knows the
+/// latest start stored (read when the bucket comes, then moved by each
+/// event it stores), and an event that starts after it cannot be stored
+/// yet. A first import of a history in order (as both servers export it)
+/// so searches nothing; a repeated or overlapping one searches as before.
+struct Writer<'a> {
+    store: &'a mut SqliteStore,
+    /// The bucket of the events that follow, with its latest stored start.
+    current: Option<(String, Option<i64>)>,
+    buckets: u64,
+    events: u64,
 }
 
 impl Writer<'_> {
-    fn flush(&mut self) -> Result<()> {
-        if self.ops.is_empty() {
+    fn write(&mut self, ops: &[Op]) -> Result<()> {
+        if ops.is_empty() {
             return Ok(());
         }
-        let ops = std::mem::take(&mut self.ops);
+        let current = &mut self.current;
         let (buckets, events) = self.store.write(|tx| {
             let mut new = (0u64, 0u64);
             let mut bucket = tx
@@ -686,6 +879,9 @@ impl Writer<'_> {
                     "INSERT INTO aw_buckets (id, type, client, hostname, created, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                      ON CONFLICT (id) DO NOTHING",
                 )
+                .map_err(storage)?;
+            let mut latest = tx
+                .prepare_cached("SELECT max(start_ns) FROM aw_events WHERE bucket = ?1")
                 .map_err(storage)?;
             let mut seen = tx
                 .prepare_cached(
@@ -698,79 +894,97 @@ impl Writer<'_> {
             let mut pending = tx
                 .prepare_cached("INSERT INTO aw_pending (start_ns, id) VALUES (?1, ?2)")
                 .map_err(storage)?;
-            for op in &ops {
+            for op in ops {
                 match op {
                     Op::Bucket(b) => {
                         let data = Value::Object(b.data.clone()).to_string();
                         new.0 += bucket
                             .execute(params![b.id, b.kind, b.client, b.hostname, b.created, data])
                             .map_err(storage)? as u64;
+                        let stored: Option<i64> = latest.query_row([&b.id], |r| r.get(0)).map_err(storage)?;
+                        *current = Some((b.id.clone(), stored));
                     }
-                    Op::Event(id, e) => {
-                        let data = e.data.to_string();
-                        if seen.exists(params![id, e.start, e.end, data]).map_err(storage)? {
+                    Op::Event(start, end, data) => {
+                        let Some((ref id, ref mut stored)) = *current else {
+                            unreachable!("a reader hands on every bucket before its events")
+                        };
+                        if stored.is_some_and(|s| *start <= s)
+                            && seen.exists(params![id, start, end, data]).map_err(storage)?
+                        {
                             continue;
                         }
-                        insert.execute(params![id, e.start, e.end, data]).map_err(storage)?;
+                        insert.execute(params![id, start, end, data]).map_err(storage)?;
                         pending
-                            .execute(params![e.start, tx.last_insert_rowid()])
+                            .execute(params![start, tx.last_insert_rowid()])
                             .map_err(storage)?;
+                        *stored = Some(stored.map_or(*start, |s| s.max(*start)));
                         new.1 += 1;
                     }
                 }
             }
             Ok(new)
         })?;
-        self.report.buckets.new += buckets;
-        self.report.events.new += events;
-        self.progress.set_position(self.report.events.read);
+        self.buckets += buckets;
+        self.events += events;
         Ok(())
     }
 }
 
-impl AwSink for Writer<'_> {
-    fn bucket(&mut self, bucket: AwBucket) -> Result<()> {
-        self.report.buckets.read += 1;
-        self.models.insert(
-            bucket.id.clone(),
-            Bucket::new(bucket.id.clone(), &bucket.kind, bucket.hostname.clone()),
-        );
-        self.ops.push(Op::Bucket(bucket));
-        Ok(())
-    }
-
-    fn event(&mut self, bucket: &str, event: AwEvent) -> Result<()> {
-        self.report.events.read += 1;
-        let (start, end) = span_ns(&event).expect("checked by the first pass");
-        let data = Value::Object(event.data);
-        let model = &self.models[bucket];
-        let ms = Timestamp(start.div_euclid(NANOS_PER_MILLI));
-        // Screened as a live heartbeat is: an ignored window is stored
-        // nowhere, a redacted one is stored redacted.
-        let data = match model.activity(&data, ms, clock::local_offset(ms)) {
-            None => data,
-            Some(daybook) => match self.privacy.screen(daybook) {
-                None => {
-                    self.report.ignored += 1;
-                    return Ok(());
-                }
-                Some(screened) => model.redacted(&data, &screened),
-            },
+/// The second pass of [`import`], on both cores: this thread reads and
+/// screens the source ([`Screen`]) while the calling one writes
+/// ([`Writer`]), chunks passing through a queue of [`QUEUED`]. Either
+/// side's failure stops the other; what the writer committed stays
+/// (every chunk is a whole transaction), as a kill would leave it.
+fn store_source(
+    store: &mut SqliteStore,
+    path: &Path,
+    kind: &Kind,
+    privacy: &Privacy,
+    report: &mut AwReport,
+    progress: &ProgressBar,
+) -> Result<()> {
+    std::thread::scope(|scope| {
+        let (out, chunks) = std::sync::mpsc::sync_channel::<Chunk>(QUEUED);
+        let reader = scope.spawn(move || -> Result<(u64, u64, u64)> {
+            let mut screen = Screen {
+                path,
+                privacy,
+                models: BTreeMap::new(),
+                ops: Vec::new(),
+                buckets: 0,
+                read: 0,
+                ignored: 0,
+                out,
+            };
+            read_source(path, kind, &mut screen)?;
+            if !screen.send() {
+                return Err(writer_stopped(path));
+            }
+            Ok((screen.buckets, screen.read, screen.ignored))
+        });
+        let mut writer = Writer {
+            store,
+            current: None,
+            buckets: 0,
+            events: 0,
         };
-        self.ops.push(Op::Event(
-            bucket.to_owned(),
-            CoreEvent {
-                id: None,
-                start,
-                end,
-                data,
-            },
-        ));
-        if self.ops.len() >= BATCH_ROWS {
-            self.flush()?;
-        }
+        let written = chunks.iter().try_for_each(|chunk| {
+            writer.write(&chunk.ops)?;
+            progress.set_position(chunk.read);
+            Ok::<_, Error>(())
+        });
+        // The reader stops at its next chunk once no one takes it.
+        drop(chunks);
+        let read = reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        written?;
+        let (buckets, events, ignored) = read?;
+        report.buckets.read += buckets;
+        report.buckets.new += writer.buckets;
+        report.events.read += events;
+        report.events.new += writer.events;
+        report.ignored += ignored;
         Ok(())
-    }
+    })
 }
 
 /// A progress bar on stderr when it is a terminal, else a hidden one.
@@ -850,7 +1064,9 @@ fn download(url: &str, file: &Path) -> Result<String> {
 ///    written: a missing file, a directory, an empty file, a foreign or
 ///    empty SQLite file, JSON that is not an export, an event before
 ///    1970, in the future or with a negative duration: each a clear
-///    error, and nothing written.
+///    error, and nothing written. This pass builds no event `data`: it
+///    checks it exactly as strictly as the storing pass parses it
+///    ([`AwSink::wants_data`]), so what passes the check stores whole.
 /// 2. **Stored as the ActivityWatch API stores it.** Buckets and events
 ///    go into `aw_buckets` and `aw_events`, the tables `/api/0` serves,
 ///    with daybook's own ids (as `POST /api/0/import` does), screened by
@@ -858,6 +1074,8 @@ fn download(url: &str, file: &Path) -> Result<String> {
 ///    (same bucket, start, end and data) is skipped, so a second import
 ///    adds nothing ("0 new"). Transactions of [`BATCH_ROWS`] rows; each
 ///    new raw event is queued in `aw_pending` in the same transaction.
+///    One thread reads and screens the source while this one writes
+///    (`store_source`).
 /// 3. **Derived as a live day is.** The queued events are read back in
 ///    order of start across all buckets and translated by core
 ///    `watcher::History` (the whole-event translation of `POST
@@ -876,8 +1094,10 @@ fn download(url: &str, file: &Path) -> Result<String> {
 ///    database one uninterrupted run gives. Session ids are `aw-N`.
 ///
 /// Memory does not grow with the input: an export is parsed as it
-/// streams, a database read row by row, the derivation holds one batch
-/// (plus every `afk` period, a few per hour of use). Reductions and day
+/// streams, a database read row by row, the derivation holds a few
+/// batches (one being derived, one queued, one being committed: the two
+/// sides run on two threads, see [`derive`]), plus every `afk` period, a
+/// few per hour of use. Reductions and day
 /// files follow (the caller runs reduce-pending).
 pub fn import(store: &mut SqliteStore, source: &AwSource, scratch: &Path, settings: &Settings) -> Result<AwReport> {
     let mut report = AwReport::default();
@@ -919,16 +1139,7 @@ pub fn import(store: &mut SqliteStore, source: &AwSource, scratch: &Path, settin
         Some(total),
         "{spinner} storing  [{bar:30}] {pos}/{len} events ({per_sec}, {eta} left)",
     );
-    let mut writer = Writer {
-        store,
-        privacy: &settings.privacy,
-        models: BTreeMap::new(),
-        ops: Vec::new(),
-        report: &mut report,
-        progress: &progress,
-    };
-    read_source(&path, &kind, &mut writer)?;
-    writer.flush()?;
+    store_source(store, &path, &kind, &settings.privacy, &mut report, &progress)?;
     progress.finish_and_clear();
     Ok(report)
 }
@@ -1001,14 +1212,14 @@ pub fn derive(store: SqliteStore, path: &Path, settings: &Settings, report: &mut
     let mut engine = Engine::start(store, summarizer.kind(), settings.engine.clone(), "aw-", now)?;
     // Reductions the start asked for are asked again by the caller's.
     while engine.poll_output().is_some() {}
-    let mut history = History::new(watchers, settings.engine.gap, BATCH_ROWS as u64);
+    let history = History::new(watchers, settings.engine.gap, BATCH_ROWS as u64);
     let reader = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
         .map_err(db)?;
     let progress = bar(
         Some(queued as u64),
         "{spinner} deriving [{bar:30}] {pos}/{len} events ({per_sec}, {eta} left)",
     );
-    let commit = |engine: &mut Engine<SqliteStore>, batch: HistoryBatch, report: &mut AwReport| -> Result<()> {
+    let mut commit = |batch: HistoryBatch| -> Result<()> {
         if let Some((start, id)) = batch.through {
             engine.store().stage_history_done((start, id as i64));
         }
@@ -1026,6 +1237,39 @@ pub fn derive(store: SqliteStore, path: &Path, settings: &Settings, report: &mut
         report.batches += 1;
         progress.set_position(report.derived_from);
         Ok(())
+    };
+    // Both cores: this thread commits batches through the engine while
+    // another reads the queued raw events and derives the next ones
+    // (derivation reads only raw events, never what the engine wrote, so
+    // it runs ahead freely), batches passing through a queue of
+    // [`QUEUED`]: memory holds a few batches, whatever the history's size.
+    std::thread::scope(|scope| {
+        let (out, batches) = std::sync::mpsc::sync_channel::<HistoryBatch>(QUEUED);
+        let deriver = scope.spawn(move || derive_batches(&reader, history, path, &out));
+        let committed = batches.iter().try_for_each(&mut commit);
+        // The deriver stops at its next batch once no one takes it.
+        drop(batches);
+        let derived = deriver.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        committed?;
+        derived
+    })?;
+    progress.finish_and_clear();
+    Ok(())
+}
+
+/// The deriving side of [`derive`] (its own thread): reads the raw events
+/// queued in `aw_pending` in order through `reader`, feeds them to
+/// `history` and hands on each batch it cuts, the last one included.
+/// Stops quietly when the committing side stopped (it reports why).
+fn derive_batches(
+    reader: &Connection,
+    mut history: History,
+    path: &Path,
+    out: &std::sync::mpsc::SyncSender<HistoryBatch>,
+) -> Result<()> {
+    let db = |source| Error::Database {
+        path: path.to_owned(),
+        source,
     };
     let mut cursor = (i64::MIN, i64::MIN);
     let mut stmt = reader
@@ -1055,13 +1299,15 @@ pub fn derive(store: SqliteStore, path: &Path, settings: &Settings, report: &mut
                 end,
                 data,
             };
-            if let Some(batch) = history.push(&bucket, &event, clock::local_offset)? {
-                commit(&mut engine, batch, report)?;
+            if let Some(batch) = history.push(&bucket, &event, clock::local_offset)?
+                && out.send(batch).is_err()
+            {
+                return Ok(());
             }
         }
     }
-    commit(&mut engine, history.finish(), report)?;
-    progress.finish_and_clear();
+    // A failed send means the committing side stopped, and it says why.
+    let _ = out.send(history.finish());
     Ok(())
 }
 
@@ -1151,6 +1397,69 @@ mod tests {
         );
         let err = read_export(bad_time.as_bytes(), Path::new("x.json"), &mut sink).unwrap_err();
         assert!(err.to_string().contains("\"yesterday\" is not an instant"), "{err}");
+    }
+
+    /// A sink that wants no `data`, as the checking pass.
+    struct Shapes(usize);
+
+    impl AwSink for Shapes {
+        fn bucket(&mut self, _: AwBucket) -> Result<()> {
+            Ok(())
+        }
+        fn event(&mut self, _: &str, event: AwEvent) -> Result<()> {
+            assert!(event.data.is_empty(), "the check built data");
+            self.0 += 1;
+            Ok(())
+        }
+        fn wants_data(&self) -> bool {
+            false
+        }
+    }
+
+    /// The checking pass accepts exactly the exports the storing pass
+    /// reads: a file the check passes must store whole, and one it
+    /// refuses must be refused before anything is written.
+    #[test]
+    fn the_check_accepts_exactly_what_the_store_reads() {
+        let data = [
+            r#"{"app": "Code", "title": "a", "n": [1, -2, 3.5, true, null, {"x": ["y"]}], "e": "\u00e9\n"}"#,
+            r#"{}"#,
+            r#"null"#,
+            r#"5"#,
+            r#""text""#,
+            r#"[]"#,
+            r#"{"big": 1e400}"#,
+            r#"{"bad": "\q"}"#,
+            r#"{"a": 1, "a": 2}"#,
+            r#"{"deep": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}"#,
+        ];
+        let ids = ["1", "null", "\"7\"", "1.5"];
+        let mut both = (0, 0);
+        for (i, d) in data.iter().enumerate() {
+            for id in ids {
+                let text = format!(
+                    r#"{{"buckets": {{"w": {{"type": "currentwindow", "data": {{}}, "events": [
+                        {{"id": {id}, "timestamp": "2026-03-10T09:00:00+00:00", "duration": 1.5, "data": {d}}},
+                        {{"timestamp": "2026-03-10T09:00:02+00:00", "data": {{"app": "Mail"}}}}]}}}}}}"#
+                );
+                let mut full = Collect::default();
+                let stored = read_export(text.as_bytes(), Path::new("x.json"), &mut full);
+                let mut shapes = Shapes(0);
+                let checked = read_export(text.as_bytes(), Path::new("x.json"), &mut shapes);
+                assert_eq!(
+                    checked.is_ok(),
+                    stored.is_ok(),
+                    "data {i} with id {id}: checked {checked:?}, stored {stored:?}"
+                );
+                if stored.is_ok() {
+                    assert_eq!(shapes.0, full.events.len());
+                    both.0 += 1;
+                } else {
+                    both.1 += 1;
+                }
+            }
+        }
+        assert!(both.0 > 0 && both.1 > 0, "{both:?}: both outcomes are exercised");
     }
 
     #[test]

@@ -172,6 +172,7 @@ impl SqliteStore {
     /// Deletes a bucket and its events; `false` when there was none.
     pub fn aw_delete_bucket(&self, id: &str) -> CoreResult<bool> {
         self.aw_write(|tx| {
+            Self::forget_pending(tx, "bucket = ?1", params![id])?;
             tx.prepare_cached("DELETE FROM aw_events WHERE bucket = ?1")
                 .and_then(|mut s| s.execute([id]))
                 .map_err(storage)?;
@@ -180,6 +181,20 @@ impl SqliteStore {
                 .map(|n| n == 1)
                 .map_err(storage)
         })
+    }
+
+    /// Takes the events of `aw_events` that `filter` selects out of
+    /// `aw_pending` (an import's queue), before they are deleted: a raw
+    /// event deleted before the import derived it derives nothing. By the
+    /// queue's key, so it costs a lookup per event (an empty queue, as
+    /// it is unless an import was interrupted, costs nothing).
+    fn forget_pending(tx: &Transaction<'_>, filter: &str, params: impl rusqlite::Params) -> CoreResult<()> {
+        tx.prepare_cached(&format!(
+            "DELETE FROM aw_pending WHERE (start_ns, id) IN (SELECT start_ns, id FROM aw_events WHERE {filter})"
+        ))
+        .and_then(|mut s| s.execute(params))
+        .map(drop)
+        .map_err(storage)
     }
 
     /// A bucket's events in `range`, newest first (by start, then id).
@@ -224,6 +239,7 @@ impl SqliteStore {
     /// Deletes one event of a bucket; `false` when there was none.
     pub fn aw_delete_event(&self, bucket: &str, id: u64) -> CoreResult<bool> {
         self.aw_write(|tx| {
+            Self::forget_pending(tx, "bucket = ?1 AND id = ?2", params![bucket, id as i64])?;
             tx.prepare_cached("DELETE FROM aw_events WHERE bucket = ?1 AND id = ?2")
                 .and_then(|mut s| s.execute(params![bucket, id as i64]))
                 .map(|n| n == 1)

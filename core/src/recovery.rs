@@ -175,8 +175,10 @@ fn decide(
 
 /// Plans recovery in `O((n + m) log n)`.
 pub fn plan(input: &RecoveryInput, max_session: Duration, empty_session: Duration) -> RecoveryPlan {
-    let mut all: Vec<&SessionSpan> = input.sessions.iter().collect();
-    all.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
+    // Positions in `input.sessions`, in session order.
+    let mut order: Vec<usize> = (0..input.sessions.len()).collect();
+    order.sort_by(|&a, &b| order_key(&input.sessions[a]).cmp(&order_key(&input.sessions[b])));
+    let all: Vec<&SessionSpan> = order.iter().map(|&i| &input.sessions[i]).collect();
 
     // Orphans in session order with their upper limit and their place in `all`.
     struct Open<'a> {
@@ -187,10 +189,13 @@ pub fn plan(input: &RecoveryInput, max_session: Duration, empty_session: Duratio
         evidence: Option<Timestamp>,
     }
     let mut orphans: Vec<Open<'_>> = Vec::new();
+    // `given[i]`: the orphan (its index in `orphans`) at `input.sessions[i]`.
+    let mut given: Vec<Option<usize>> = vec![None; input.sessions.len()];
     for (pos, s) in all.iter().enumerate() {
         if s.end.is_none() {
             let next = all.get(pos + 1).map(|n| n.start);
             let cap = s.start + max_session;
+            given[order[pos]] = Some(orphans.len());
             orphans.push(Open {
                 span: s,
                 pos,
@@ -200,7 +205,9 @@ pub fn plan(input: &RecoveryInput, max_session: Duration, empty_session: Duratio
             });
         }
     }
-    let mut finder = Finder::new(orphans.iter().map(|o| &o.span.id).collect());
+    // The orphans in the order the store gave the sessions: the order its
+    // evidence most likely comes in (see `Finder`).
+    let mut finder = Finder::new(given.into_iter().flatten().map(|i| (i, &orphans[i].span.id)).collect());
 
     let bump = |o: &mut Open<'_>, t: Timestamp| o.evidence = Some(o.evidence.map_or(t, |e| e.max(t)));
     for (id, at) in &input.last_events {
@@ -256,22 +263,24 @@ pub fn plan(input: &RecoveryInput, max_session: Duration, empty_session: Duratio
 }
 
 /// Finds an orphan's position (in session order) from its id. Stores
-/// usually hand evidence grouped by session and in session order (the
-/// SQLite store orders it so, at no cost, through its status index), so the
-/// orphan of the previous item, or the one after it, is tried first: one
-/// string compare per item and no lookup. Evidence in any other order goes
-/// through an [`IdIndex`], built on the first miss: the same answers, at
-/// `O(log n)` each.
+/// usually hand evidence grouped by session and in the order they hand the
+/// sessions (the SQLite store reads both in its key order, at no cost,
+/// through the table and its status index), so the orphan of the previous
+/// item, or the one after it in that order, is tried first: one string
+/// compare per item and no lookup. Evidence in any other order goes through
+/// an [`IdIndex`], built on the first miss: the same answers, at `O(log n)`
+/// each.
 struct Finder<'a> {
-    ids: Vec<&'a SessionId>,
+    /// `(orphan position, id)` in the order the store gave the sessions.
+    seq: Vec<(usize, &'a SessionId)>,
     last: usize,
     index: Option<IdIndex<'a>>,
 }
 
 impl<'a> Finder<'a> {
-    fn new(ids: Vec<&'a SessionId>) -> Self {
+    fn new(seq: Vec<(usize, &'a SessionId)>) -> Self {
         Self {
-            ids,
+            seq,
             last: 0,
             index: None,
         }
@@ -285,16 +294,16 @@ impl<'a> Finder<'a> {
     fn find(&mut self, id: &SessionId) -> Option<usize> {
         let near = [self.last, self.last + 1]
             .into_iter()
-            .find(|&i| self.ids.get(i).is_some_and(|x| *x == id));
+            .find(|&i| self.seq.get(i).is_some_and(|(_, x)| *x == id));
         let i = match near {
             Some(i) => i,
             None => self
                 .index
-                .get_or_insert_with(|| IdIndex::new(self.ids.iter().copied()))
+                .get_or_insert_with(|| IdIndex::new(self.seq.iter().map(|(_, id)| *id)))
                 .get(id)?,
         };
         self.last = i;
-        Some(i)
+        Some(self.seq[i].0)
     }
 }
 
@@ -549,6 +558,17 @@ mod tests {
             reversed.last_events.reverse();
             reversed.blocks.reverse();
             plan(&grouped, MAX, EMPTY) == planned && plan(&reversed, MAX, EMPTY) == planned
+        }
+
+        /// The order the sessions come in changes nothing either: sorted
+        /// by id (as the SQLite store reads them) or reversed.
+        fn session_order_does_not_matter(w: World) -> bool {
+            let planned = plan(&w.0, MAX, EMPTY);
+            let mut by_id = w.0.clone();
+            by_id.sessions.sort_by(|a, b| a.id.cmp(&b.id));
+            let mut reversed = by_id.clone();
+            reversed.sessions.reverse();
+            plan(&by_id, MAX, EMPTY) == planned && plan(&reversed, MAX, EMPTY) == planned
         }
 
         /// Recovered ends never pass the next session's start or the cap,

@@ -220,8 +220,8 @@ pub trait Store {
     fn latest_end(&self) -> Result<Option<Timestamp>, Error>;
 
     /// What the recovery planner needs, gathered set-based. Any order
-    /// gives the same plan; evidence grouped by session, in session order,
-    /// plans fastest (see [`crate::recovery::plan`]).
+    /// gives the same plan; evidence grouped by session, in the order of
+    /// `sessions`, plans fastest (see [`crate::recovery::plan`]).
     fn recovery_input(&self) -> Result<RecoveryInput, Error>;
 
     /// Entries whose window starts on `day` (local date), by `(from, id)`.

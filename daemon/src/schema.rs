@@ -323,6 +323,21 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     DROP TABLE aw_pending;
     ALTER TABLE aw_pending_new RENAME TO aw_pending;
     ",
+    // 10: the open-sessions index in key order (issue 12). `sessions_open`
+    // held `(status, start_ms, id)`: ending 10^5 imported orphans moved
+    // each one's entry from the `active` run to a random place in the
+    // `ended` run while the rows themselves were rewritten in id order, so
+    // both B-trees were walked at random (0.8-1 s of SQLite's time alone).
+    // Keyed `(status, id)`, every status's run is in the table's own key
+    // order: recovery reads the orphans and their evidence, and ends them,
+    // in one ascending pass over each B-tree. Same rows (still partial on
+    // `status <> 'reduced'`, which every query by status repeats, see
+    // `store::OPEN`); the few readers that want start order sort what they
+    // read.
+    "
+    DROP INDEX sessions_open;
+    CREATE INDEX sessions_open ON sessions (status, id) WHERE status <> 'reduced';
+    ",
 ];
 
 /// The schema version this build writes: the number of [`MIGRATIONS`].
@@ -803,6 +818,67 @@ mod tests {
         assert_eq!(pending(), [(10, 1), (15, 3), (35, 4)]);
         assert!(store.aw_delete_bucket("x").unwrap());
         assert_eq!(pending(), [(10, 1)]);
+    }
+
+    /// The database `version_1` writes, brought to `version` by the
+    /// migrations before it alone.
+    fn version_n(path: &Path, rows: &str, version: usize) {
+        version_1(path, rows, "WAL");
+        let mut conn = Connection::open(path).unwrap();
+        conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+        let tx = conn.transaction().unwrap();
+        for sql in &MIGRATIONS[1..version] {
+            tx.execute_batch(sql).unwrap();
+        }
+        tx.pragma_update(None, "user_version", version as i64).unwrap();
+        tx.commit().unwrap();
+    }
+
+    /// Migration 10 keys the open-sessions index by `(status, id)`: every
+    /// row of every status is kept, the index holds the same rows (all
+    /// but the reduced), and the reads by status find the same sessions,
+    /// in start order, through it.
+    #[test]
+    fn migration_10_keys_the_open_sessions_by_status_and_id_keeping_every_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("daybook.db");
+        // A second active session whose id sorts before the first one's
+        // but starts after it, and an ended one likewise, so key order and
+        // start order differ.
+        let more = "
+            INSERT INTO sessions VALUES
+                ('s0-late', 2400000, 3600, 'active', NULL, NULL, NULL, 0, NULL),
+                ('s0-ended', 2000000, 3600, 'ended', 2100000, 'idle_gap', NULL, 0, NULL);
+        ";
+        version_n(&path, &format!("{ROWS}{more}"), 9);
+        let before = rows(&path);
+        let store = SqliteStore::open(&path).expect("a version 9 database opens");
+        assert_eq!(user_version(&path), MIGRATIONS.len() as i64);
+        assert_eq!(rows(&path), before, "the migration changed a row");
+        let ids =
+            |sessions: Vec<daybook_core::Session>| -> Vec<String> { sessions.into_iter().map(|s| s.id.0).collect() };
+        assert_eq!(ids(store.active_sessions().unwrap()), ["s7-10", "s0-late"]);
+        assert_eq!(ids(store.pending_sessions().unwrap()), ["s7-2", "s7-3", "s0-ended"]);
+        assert_eq!(ids(store.due_sessions(Timestamp(9_000_000)).unwrap()), ["s7-3"]);
+        let conn = store.connection();
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_index_info('sessions_open') ORDER BY seqno")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(columns, ["status", "id"]);
+        let indexed: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sessions INDEXED BY sessions_open WHERE status <> 'reduced'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexed, 5, "every session but the reduced one");
+        let counts = store.status_counts().unwrap();
+        assert_eq!((counts.ended, counts.failed), (2, 1));
     }
 
     #[test]

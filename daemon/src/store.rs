@@ -23,6 +23,7 @@ use daybook_core::{
     Phase, ReductionCommit, Session, SessionId, Store, StoredEvent, Timestamp, UtcOffset,
 };
 use rusqlite::config::DbConfig;
+use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 use crate::error::{Error, Result};
@@ -321,6 +322,28 @@ fn entry(row: (i64, String, String, i64, i64, i32, String)) -> CoreResult<Entry>
 /// only for a query that repeats its condition, so every query by status
 /// starts with it (`s.` before it for an alias).
 const OPEN: &str = "status <> 'reduced'";
+
+/// A recovery plan's ends by session id, for `daybook_recovered_end`
+/// (see `SqliteStore::recover`). SQLite asks in key order, so the entry
+/// after the last one found is tried before a binary search.
+struct EndLookup {
+    ends: Vec<(String, i64)>,
+    last: usize,
+}
+
+impl EndLookup {
+    fn find(&mut self, id: &str) -> Option<i64> {
+        let near = [self.last, self.last + 1]
+            .into_iter()
+            .find(|&i| self.ends.get(i).is_some_and(|(x, _)| x == id));
+        let i = match near {
+            Some(i) => i,
+            None => self.ends.binary_search_by(|(x, _)| x.as_str().cmp(id)).ok()?,
+        };
+        self.last = i;
+        Some(self.ends[i].1)
+    }
+}
 
 /// Runs `query` and maps each row with `read`, then checks each with `check`.
 fn collect<T, R>(
@@ -1465,16 +1488,38 @@ impl Store for SqliteStore {
     }
 
     fn recover(&mut self, plan: &RecoveryPlan) -> CoreResult<()> {
-        self.write(|tx| {
-            let mut end = tx
-                .prepare_cached(
-                    "UPDATE sessions SET status = 'ended', end_ms = ?2, end_reason = 'recovered'
-                     WHERE id = ?1 AND status = 'active'",
-                )
-                .map_err(storage)?;
-            for e in &plan.ends {
-                end.execute(params![e.id.0, e.end.0]).map_err(storage)?;
-            }
+        // One statement over the active rows, in key order (`sessions_open`
+        // is `(status, id)`): each page of the table and of the index is
+        // walked once, ascending, instead of once per orphan at random
+        // (BENCHMARKS.md, "recovery alone, schema"). The planned ends reach
+        // it through `daybook_recovered_end(id)`, the end the plan gives
+        // the session or NULL; active rows the plan does not name stay
+        // active.
+        let mut ends: Vec<(String, i64)> = plan.ends.iter().map(|e| (e.id.0.clone(), e.end.0)).collect();
+        ends.sort_unstable();
+        let lookup = RefCell::new(EndLookup { ends, last: 0 });
+        self.conn
+            .create_scalar_function(
+                "daybook_recovered_end",
+                1,
+                FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
+                move |ctx| {
+                    let id = ctx
+                        .get_raw(0)
+                        .as_str()
+                        .map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
+                    Ok(lookup.borrow_mut().find(id))
+                },
+            )
+            .map_err(storage)?;
+        let done = self.write(|tx| {
+            // Not cached: removing the function below expires it.
+            tx.prepare(&format!(
+                "UPDATE sessions SET status = 'ended', end_ms = daybook_recovered_end(id), end_reason = 'recovered'
+                 WHERE {OPEN} AND status = 'active' AND daybook_recovered_end(id) IS NOT NULL"
+            ))
+            .and_then(|mut st| st.execute([]))
+            .map_err(storage)?;
             // A loose block moves only to a session still open for
             // reduction and only into a free window; the row stays, owned.
             let mut adopt = tx
@@ -1504,7 +1549,9 @@ impl Store for SqliteStore {
             }
             crate::crash_point!("recovery-before-commit");
             Ok(())
-        })
+        });
+        self.conn.remove_function("daybook_recovered_end", 1).map_err(storage)?;
+        done
     }
 
     fn active_sessions(&self) -> CoreResult<Vec<Session>> {
@@ -1768,7 +1815,7 @@ impl Store for SqliteStore {
     fn recovery_input(&self) -> CoreResult<RecoveryInput> {
         let sessions = collect(
             &self.conn,
-            "SELECT id, start_ms, end_ms, status = 'reduced' FROM sessions",
+            "SELECT id, start_ms, end_ms, status = 'reduced' FROM sessions ORDER BY id",
             [],
             |r| {
                 Ok((
@@ -1791,7 +1838,7 @@ impl Store for SqliteStore {
             &self.conn,
             &format!(
                 "SELECT s.id, (SELECT max(e.attributed_ms) FROM events e WHERE e.session_id = s.id)
-                 FROM sessions s WHERE s.{OPEN} AND s.status = 'active' ORDER BY s.start_ms, s.id"
+                 FROM sessions s WHERE s.{OPEN} AND s.status = 'active' ORDER BY s.id"
             ),
             [],
             |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?)),
@@ -1805,7 +1852,7 @@ impl Store for SqliteStore {
             &format!(
                 "SELECT b.session_id, b.start_ms, b.end_ms FROM sessions s
                  JOIN blocks b ON b.session_id = s.id WHERE s.{OPEN} AND s.status = 'active'
-                 ORDER BY s.start_ms, s.id"
+                 ORDER BY s.id"
             ),
             [],
             |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)),

@@ -121,6 +121,14 @@ impl EventView for DayEvent {
 const DAY_EVENTS: &str = "SELECT session_id, seq, attributed_ms, offset_s, app, title, url FROM events
  WHERE session_id IN (SELECT session_id FROM entries WHERE day = ?1) ORDER BY session_id, attributed_ms, seq";
 
+/// The window `[from, to)` a session's entries of a day cover.
+type Cover = (Timestamp, Timestamp);
+
+/// The session whose events are being read: its id's bytes, and its
+/// index among the day's sessions with its [`Cover`] (none for events of
+/// a session with no row, which renders from its entries alone).
+type Reading = (Vec<u8>, Option<(usize, Cover)>);
+
 /// Reads what [`render`] renders `day` from: the day's entries, their
 /// sessions, and their events, in three statements. Of a session's
 /// events only those attributed inside `[first from, last to)` of its
@@ -132,7 +140,7 @@ fn read_day(store: &SqliteStore, day: NaiveDate) -> Result<DayRead> {
     let entries = store.entries_for_day(day)?;
     let mut sessions = store.sessions_where("id IN (SELECT session_id FROM entries WHERE day = ?1)", [&name])?;
     sessions.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut covers: BTreeMap<&SessionId, (Timestamp, Timestamp)> = BTreeMap::new();
+    let mut covers: BTreeMap<&SessionId, Cover> = BTreeMap::new();
     for e in &entries {
         let cover = covers.entry(&e.session_id).or_insert((e.from, e.to));
         *cover = (cover.0.min(e.from), cover.1.max(e.to));
@@ -148,7 +156,7 @@ fn read_day(store: &SqliteStore, day: NaiveDate) -> Result<DayRead> {
     // The session of the rows being read: its id's bytes, and its index in
     // `sessions` with the window its entries cover (none for a session
     // with no row, which renders from its entries alone).
-    let mut current: Option<(Vec<u8>, Option<(usize, (Timestamp, Timestamp))>)> = None;
+    let mut current: Option<Reading> = None;
     while let Some(r) = rows.next().map_err(db)? {
         let id = text(r, 0).map_err(db)?.unwrap_or_default();
         if current.as_ref().is_none_or(|(c, _)| c.as_slice() != id) {

@@ -1,8 +1,10 @@
 //! Reduce-pending at startup: 10^3 and 10^4 ended sessions of 30 blocks
 //! each, reduced by the built-in summarizer, day files written — what
 //! `daybook run` does between recovery and accepting events
-//! (`Engine::start`, then the touched day files, then the projection
-//! check), each iteration on a fresh copy of the prepared database.
+//! (`Engine::start`, then one pass over the day files that renders every
+//! day once and writes the stale ones, those the start touched among
+//! them: `projection::rebuild_at_start`), each iteration on a fresh copy
+//! of the prepared database.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -26,8 +28,8 @@ fn fresh(db: &Path, dir: &Path) -> SqliteStore {
     SqliteStore::open(&copy).expect("opening the copy")
 }
 
-/// `service::start` without the thread: start the engine, write each day
-/// its outputs touched, then rebuild (check) every day file.
+/// `service::start` without the thread: start the engine, then the day
+/// files of every day with entries, those its outputs touched included.
 fn reduce(store: SqliteStore, days: &Path) -> (DaemonEngine, usize) {
     let now = Timestamp(fixture::T0.0 + 40 * 365 * 86_400_000);
     let mut engine = Engine::start(
@@ -47,15 +49,13 @@ fn reduce(store: SqliteStore, days: &Path) -> (DaemonEngine, usize) {
             _ => {}
         }
     }
-    for &day in &touched {
-        projection::write_day(engine.store(), days, day).expect("day file");
-    }
-    projection::rebuild_all(engine.store(), days).expect("rebuild");
+    projection::rebuild_at_start(engine.store(), days, &touched).expect("day files");
     (engine, reduced)
 }
 
 /// `reduce`, timed by phase: `Engine::start` (recovery finds nothing;
-/// reduce-pending), the touched day files, the projection check.
+/// reduce-pending), then the day files (every day rendered once, the
+/// stale ones written).
 fn breakdown(n: usize, db: &Path, dir: &Path) {
     let days = dir.join("days");
     let store = fresh(db, dir);
@@ -79,16 +79,14 @@ fn breakdown(n: usize, db: &Path, dir: &Path) {
         }
     }
     let t = Instant::now();
-    for &day in &touched {
-        projection::write_day(engine.store(), &days, day).expect("day file");
-    }
-    let write = t.elapsed();
-    let t = Instant::now();
-    projection::rebuild_all(engine.store(), &days).expect("rebuild");
-    let rebuild = t.elapsed();
+    let written = projection::rebuild_at_start(engine.store(), &days, &touched).expect("day files");
+    let files = t.elapsed();
     eprintln!(
-        "reduce_pending/breakdown/{n}: Engine::start {start:.1?}, {} day files written {write:.1?}, rebuild_all {rebuild:.1?}",
-        touched.len()
+        "reduce_pending/breakdown/{n}: Engine::start {start:.1?}, day files {files:.1?} ({} touched, {} written, \
+         rendered on {} threads)",
+        touched.len(),
+        written.len(),
+        projection::render_threads(engine.store().entry_days().expect("days").len())
     );
 }
 

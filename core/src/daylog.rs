@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::NaiveDate;
 
 use crate::aggregate::{
-    Aggregate, Context, DayBounds, Gap, GapKind, SessionAggregate, SessionInput, Span, Total, aggregate, human_duration,
+    Aggregate, Context, DayBounds, EventView, Gap, GapKind, SessionAggregate, SessionInput, Span, Total, aggregate,
+    human_duration,
 };
-use crate::event::StoredEvent;
 use crate::reduction::{Entry, EntryKind};
 use crate::session::{EndReason, Phase, Session, SessionId};
 use crate::text;
@@ -156,9 +156,17 @@ pub fn section_count(day: NaiveDate, entries: &[&Entry]) -> usize {
 /// Every captured string (app, title, URL host, summary) passes
 /// [`text::inline`] or [`text::line`]: text is data (SPEC §12).
 pub fn render_day(day: NaiveDate, entries: &[&Entry], sessions: &[SessionInput<'_>]) -> String {
+    render_day_of(day, entries, sessions)
+}
+
+/// [`render_day`] of sessions whose events are any [`EventView`]: a
+/// reader that renders many days may hand events without their typed
+/// text, source or session id, each context shared, and gets the same
+/// bytes, since the day log reads nothing else of an event.
+pub fn render_day_of<E: EventView>(day: NaiveDate, entries: &[&Entry], sessions: &[SessionInput<'_, E>]) -> String {
     let mut sorted: Vec<&Entry> = entries.iter().copied().filter(|e| e.day() == day).collect();
     sorted.sort_by_key(|e| (e.from, e.id));
-    let by_id: BTreeMap<&SessionId, &SessionInput<'_>> = sessions.iter().map(|s| (&s.session.id, s)).collect();
+    let by_id: BTreeMap<&SessionId, &SessionInput<'_, E>> = sessions.iter().map(|s| (&s.session.id, s)).collect();
     // The day's entries per session, sessions in order of their first entry.
     let mut order: Vec<&SessionId> = Vec::new();
     let mut per: BTreeMap<&SessionId, Vec<&Entry>> = BTreeMap::new();
@@ -170,11 +178,11 @@ pub fn render_day(day: NaiveDate, entries: &[&Entry], sessions: &[SessionInput<'
             })
             .push(e);
     }
-    let parts: Vec<Part<'_>> = order
+    let parts: Vec<Part<'_, E>> = order
         .iter()
         .map(|id| Part::new(per[id].as_slice(), by_id.get(id).copied()))
         .collect();
-    let inputs: Vec<SessionInput<'_>> = parts
+    let inputs: Vec<SessionInput<'_, E>> = parts
         .iter()
         .map(|p| SessionInput {
             session: &p.session,
@@ -194,7 +202,7 @@ pub fn render_day(day: NaiveDate, entries: &[&Entry], sessions: &[SessionInput<'
         return out;
     }
     out.push_str(&header_line(&bounds, &agg));
-    let by_id: BTreeMap<&SessionId, &Part<'_>> = order.iter().copied().zip(&parts).collect();
+    let by_id: BTreeMap<&SessionId, &Part<'_, E>> = order.iter().copied().zip(&parts).collect();
     let mut gaps = agg.gaps.iter().peekable();
     for (k, s) in agg.sessions.iter().enumerate() {
         if k > 0 {
@@ -236,15 +244,15 @@ fn gap_is_marked(gap: &Gap, reason: Option<EndReason>) -> bool {
 
 /// One session's part of the day: its entries there, the events they
 /// cover, and the session row as far as those entries tell.
-struct Part<'a> {
+struct Part<'a, E> {
     entries: &'a [&'a Entry],
     session: Session,
-    events: &'a [StoredEvent],
+    events: &'a [E],
     cover: (Timestamp, Timestamp),
 }
 
-impl<'a> Part<'a> {
-    fn new(entries: &'a [&'a Entry], input: Option<&SessionInput<'a>>) -> Self {
+impl<'a, E: EventView> Part<'a, E> {
+    fn new(entries: &'a [&'a Entry], input: Option<&SessionInput<'a, E>>) -> Self {
         let first = entries[0];
         let cover = (
             entries.iter().map(|e| e.from).min().unwrap_or(first.from),
@@ -267,8 +275,8 @@ impl<'a> Part<'a> {
         // events (sorted by attributed time), as its entries' windows are
         // consecutive.
         let events = input.events;
-        let lo = events.partition_point(|e| e.attributed < cover.0);
-        let hi = events.partition_point(|e| e.attributed < cover.1);
+        let lo = events.partition_point(|e| e.attributed() < cover.0);
+        let hi = events.partition_point(|e| e.attributed() < cover.1);
         let row = input.session;
         let start = row.start.max(cover.0);
         let events = &events[lo..hi.max(lo)];
@@ -278,7 +286,7 @@ impl<'a> Part<'a> {
             // elsewhere): ended at its latest covered event, with nothing
             // to note about why.
             (true, ..) => Phase::Reduced {
-                end: events.last().map_or(start, |e| e.attributed),
+                end: events.last().map_or(start, EventView::attributed),
                 reason: EndReason::IdleGap,
             },
             (false, ..) => Phase::Active,
@@ -359,14 +367,14 @@ struct Clock {
 }
 
 impl Clock {
-    fn new(inputs: &[SessionInput<'_>], first: UtcOffset) -> Self {
+    fn new<E: EventView>(inputs: &[SessionInput<'_, E>], first: UtcOffset) -> Self {
         let mut points: Vec<(Timestamp, UtcOffset)> = inputs
             .iter()
             .flat_map(|s| {
                 let mut last: Option<UtcOffset> = None;
                 s.events.iter().filter_map(move |e| {
-                    let o = e.event.offset;
-                    (last.replace(o) != Some(o)).then_some((e.attributed, o))
+                    let o = e.offset();
+                    (last.replace(o) != Some(o)).then_some((e.attributed(), o))
                 })
             })
             .collect();
@@ -484,7 +492,7 @@ fn end_note(reason: Option<EndReason>) -> Option<&'static str> {
 }
 
 /// One session's section.
-fn section(s: &SessionAggregate, part: &Part<'_>, clock: &Clock) -> String {
+fn section<E: EventView>(s: &SessionAggregate, part: &Part<'_, E>, clock: &Clock) -> String {
     let mut out = format!("## {} · {}", clock.range(s.from, s.to), human_duration(s.active_millis));
     let apps = top(&s.totals.apps, SESSION_APPS, false);
     if !apps.is_empty() {
@@ -530,22 +538,21 @@ fn section(s: &SessionAggregate, part: &Part<'_>, clock: &Clock) -> String {
 
 /// The distinct contexts of events that got no time, at most `max`:
 /// `12:00 Code — main.rs`.
-fn contexts_at(events: &[StoredEvent], max: usize, clock: &Clock) -> Vec<String> {
+fn contexts_at<E: EventView>(events: &[E], max: usize, clock: &Clock) -> Vec<String> {
     let mut seen: BTreeSet<(&str, Option<&str>, Option<&str>)> = BTreeSet::new();
     let mut lines = Vec::new();
     for e in events {
-        let ev = &e.event;
-        if seen.insert((&ev.app, ev.title.as_deref(), ev.url.as_deref())) {
+        if seen.insert((e.app(), e.title(), e.url())) {
             if lines.len() == max {
                 lines.push("…".to_owned());
                 break;
             }
             let context = Context {
-                app: ev.app.clone(),
-                title: ev.title.clone(),
-                url: ev.url.clone(),
+                app: e.app().to_owned(),
+                title: e.title().map(str::to_owned),
+                url: e.url().map(str::to_owned),
             };
-            lines.push(format!("{} {}", clock.hhmm(e.attributed), context_name(&context)));
+            lines.push(format!("{} {}", clock.hhmm(e.attributed()), context_name(&context)));
         }
     }
     lines
@@ -710,6 +717,7 @@ pub fn neutral_body(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::StoredEvent;
 
     #[test]
     fn days_asked_for_start_in_1970() {

@@ -8,15 +8,17 @@
 //! new format ([`daybook_core::daylog::FORMAT_VERSION`]) rewrites every
 //! file once, from entries that stay as they are.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use chrono::NaiveDate;
-use daybook_core::aggregate::SessionInput;
-use daybook_core::daylog::{day_name, file_name, render_day};
-use daybook_core::{DayInputs, Entry, Store};
+use daybook_core::aggregate::{Context, EventView, SessionInput};
+use daybook_core::daylog::{day_name, file_name, render_day_of};
+use daybook_core::{Entry, Session, SessionId, Store, Timestamp, UtcOffset};
+use rusqlite::types::{Type, ValueRef};
 
 use crate::error::{Error, Result};
 use crate::store::SqliteStore;
@@ -47,16 +49,205 @@ fn replace_file(dir: &Path, name: &str, text: &str, between: impl FnOnce()) -> R
 }
 
 /// Renders `day` from the store: its entries, the sessions they reduce
-/// and those sessions' events ([`Store::day_inputs`]: one read each, not
-/// one per session).
-pub fn render<S: Store>(store: &S, day: NaiveDate) -> Result<String> {
-    let DayInputs { entries, sessions } = store.day_inputs(day)?;
-    let refs: Vec<&Entry> = entries.iter().collect();
-    let inputs: Vec<SessionInput<'_>> = sessions
-        .iter()
-        .map(|(session, events)| SessionInput { session, events })
-        .collect();
-    Ok(render_day(day, &refs, &inputs))
+/// and those sessions' events inside the entries' windows, in three reads
+/// ([`read_day`]), the events without their typed text and each context
+/// read once. The same bytes as [`daybook_core::daylog::render_day`] of [`Store::day_inputs`]
+/// (the reference, kept beside it in the tests).
+pub fn render(store: &SqliteStore, day: NaiveDate) -> Result<String> {
+    Ok(read_day(store, day)?.render(day))
+}
+
+/// What [`render`] reads of a day: its entries, the rows of the sessions
+/// they reduce, and each session's events inside the windows its entries
+/// of the day cover (`events[i]` for `sessions[i]`, by attributed time
+/// then `seq`).
+struct DayRead {
+    entries: Vec<Entry>,
+    sessions: Vec<Session>,
+    events: Vec<Vec<DayEvent>>,
+}
+
+impl DayRead {
+    fn render(&self, day: NaiveDate) -> String {
+        let refs: Vec<&Entry> = self.entries.iter().collect();
+        let inputs: Vec<SessionInput<'_, DayEvent>> = self
+            .sessions
+            .iter()
+            .zip(&self.events)
+            .map(|(session, events)| SessionInput { session, events })
+            .collect();
+        render_day_of(day, &refs, &inputs)
+    }
+}
+
+/// An event as the day log reads it ([`EventView`]): its order, offset
+/// and context, the context shared with every event of the read that has
+/// it. The day log never prints typed text or a source, and a day of 28
+/// sessions holds thousands of events but a few dozen contexts.
+#[derive(Debug)]
+struct DayEvent {
+    seq: u64,
+    attributed: Timestamp,
+    offset: UtcOffset,
+    context: Rc<Context>,
+}
+
+impl EventView for DayEvent {
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+    fn attributed(&self) -> Timestamp {
+        self.attributed
+    }
+    fn offset(&self) -> UtcOffset {
+        self.offset
+    }
+    fn app(&self) -> &str {
+        &self.context.app
+    }
+    fn title(&self) -> Option<&str> {
+        self.context.title.as_deref()
+    }
+    fn url(&self) -> Option<&str> {
+        self.context.url.as_deref()
+    }
+}
+
+/// The events of a day's sessions (those with an entry on the day): by
+/// session, then attributed time and `seq`, as the `events_by_session`
+/// index holds them, so SQLite sorts nothing. One statement for the day,
+/// whatever its sessions: an imported day of 150 sessions without events
+/// costs one empty read, not 150.
+const DAY_EVENTS: &str = "SELECT session_id, seq, attributed_ms, offset_s, app, title, url FROM events
+ WHERE session_id IN (SELECT session_id FROM entries WHERE day = ?1) ORDER BY session_id, attributed_ms, seq";
+
+/// The window `[from, to)` a session's entries of a day cover.
+type Cover = (Timestamp, Timestamp);
+
+/// The session whose events are being read: its id's bytes, and its
+/// index among the day's sessions with its [`Cover`] (none for events of
+/// a session with no row, which renders from its entries alone).
+type Reading = (Vec<u8>, Option<(usize, Cover)>);
+
+/// Reads what [`render`] renders `day` from: the day's entries, their
+/// sessions, and their events, in three statements. Of a session's
+/// events only those attributed inside `[first from, last to)` of its
+/// entries on the day are kept: a section shows only what its entries
+/// cover (the other day of a session across midnight is left out here as
+/// [`render_day_of`] leaves it out).
+fn read_day(store: &SqliteStore, day: NaiveDate) -> Result<DayRead> {
+    let name = day_name(day);
+    let entries = store.entries_for_day(day)?;
+    let mut sessions = store.sessions_where("id IN (SELECT session_id FROM entries WHERE day = ?1)", [&name])?;
+    sessions.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut covers: BTreeMap<&SessionId, Cover> = BTreeMap::new();
+    for e in &entries {
+        let cover = covers.entry(&e.session_id).or_insert((e.from, e.to));
+        *cover = (cover.0.min(e.from), cover.1.max(e.to));
+    }
+    let db = |source| Error::Database {
+        path: store.path().to_owned(),
+        source,
+    };
+    let mut events: Vec<Vec<DayEvent>> = sessions.iter().map(|_| Vec::new()).collect();
+    let mut stmt = store.connection().prepare_cached(DAY_EVENTS).map_err(db)?;
+    let mut rows = stmt.query([&name]).map_err(db)?;
+    let mut contexts = Contexts::default();
+    // The session of the rows being read: its id's bytes, and its index in
+    // `sessions` with the window its entries cover (none for a session
+    // with no row, which renders from its entries alone).
+    let mut current: Option<Reading> = None;
+    while let Some(r) = rows.next().map_err(db)? {
+        let id = text(r, 0).map_err(db)?.unwrap_or_default();
+        if current.as_ref().is_none_or(|(c, _)| c.as_slice() != id) {
+            let at = sessions.binary_search_by(|s| s.id.0.as_bytes().cmp(id)).ok();
+            let found = at.and_then(|i| covers.get(&sessions[i].id).map(|&cover| (i, cover)));
+            current = Some((id.to_owned(), found));
+        }
+        let Some((_, Some((at, (from, to))))) = current else {
+            continue;
+        };
+        let attributed = Timestamp(r.get(2).map_err(db)?);
+        if attributed < from || attributed >= to {
+            continue;
+        }
+        let app = text(r, 4)
+            .and_then(|a| a.ok_or_else(|| rusqlite::Error::InvalidColumnType(4, "app".into(), Type::Null)))
+            .map_err(db)?;
+        let context = contexts
+            .get(app, text(r, 5).map_err(db)?, text(r, 6).map_err(db)?)
+            .map_err(db)?;
+        events[at].push(DayEvent {
+            seq: u64::try_from(r.get::<_, i64>(1).map_err(db)?).unwrap_or(0),
+            attributed,
+            offset: UtcOffset(r.get(3).map_err(db)?),
+            context,
+        });
+    }
+    drop(rows);
+    Ok(DayRead {
+        entries,
+        sessions,
+        events,
+    })
+}
+
+/// Column `i` of `r` as the bytes of a text value (`None` for NULL), not
+/// yet checked to be UTF-8.
+fn text<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<&'r [u8]>> {
+    match r.get_ref(i)? {
+        ValueRef::Text(b) => Ok(Some(b)),
+        ValueRef::Null => Ok(None),
+        other => Err(rusqlite::Error::InvalidColumnType(i, "text".into(), other.data_type())),
+    }
+}
+
+/// The distinct contexts of a read, each copied out of SQLite and checked
+/// to be UTF-8 once: the previous event's is tried first (a session's
+/// events come in runs of one context), then those seen before, by a hash
+/// of the row's bytes. A title crafted to collide costs a longer
+/// comparison, never a wrong context.
+#[derive(Default)]
+struct Contexts {
+    last: Option<Rc<Context>>,
+    known: HashMap<u64, Vec<Rc<Context>>, foldhash::fast::RandomState>,
+}
+
+impl Contexts {
+    /// The shared context of a row's `(app, title, url)` (columns 4 to 6
+    /// of [`DAY_EVENTS`]).
+    fn get(&mut self, app: &[u8], title: Option<&[u8]>, url: Option<&[u8]>) -> rusqlite::Result<Rc<Context>> {
+        use std::hash::BuildHasher;
+        let same = |c: &&Rc<Context>| {
+            c.app.as_bytes() == app
+                && c.title.as_deref().map(str::as_bytes) == title
+                && c.url.as_deref().map(str::as_bytes) == url
+        };
+        if let Some(last) = self.last.as_ref().filter(same) {
+            return Ok(Rc::clone(last));
+        }
+        let hash = self.known.hasher().hash_one((app, title, url));
+        let candidates = self.known.entry(hash).or_default();
+        let context = match candidates.iter().find(same) {
+            Some(c) => Rc::clone(c),
+            None => {
+                let utf8 = |b: &[u8], i: usize| {
+                    std::str::from_utf8(b)
+                        .map(str::to_owned)
+                        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, Type::Text, Box::new(e)))
+                };
+                let c = Rc::new(Context {
+                    app: utf8(app, 4)?,
+                    title: title.map(|t| utf8(t, 5)).transpose()?,
+                    url: url.map(|u| utf8(u, 6)).transpose()?,
+                });
+                candidates.push(Rc::clone(&c));
+                c
+            }
+        };
+        self.last = Some(Rc::clone(&context));
+        Ok(context)
+    }
 }
 
 /// What `daybook show` and `GET /v1/days/…` print: the day's rendering,
@@ -84,7 +275,7 @@ pub fn show(store: &SqliteStore, day: NaiveDate) -> Result<String> {
 }
 
 /// Rewrites the file of `day` from the store.
-pub fn write_day<S: Store>(store: &S, dir: &Path, day: NaiveDate) -> Result<()> {
+pub fn write_day(store: &SqliteStore, dir: &Path, day: NaiveDate) -> Result<()> {
     replace_file(dir, &file_name(day), &render(store, day)?, || {
         crate::crash_point!("dayfile-before-rename");
     })
@@ -113,8 +304,34 @@ pub fn rebuild_all(store: &SqliteStore, dir: &Path) -> Result<Vec<NaiveDate>> {
     rebuild(store, dir, &store.entry_days()?)
 }
 
+/// The day files at startup (the daemon's, and `daybook reduce-pending`'s
+/// and `recover`'s): [`rebuild`] of every day that has entries and every
+/// day the start's own commits `touched` (recovery and reduce-pending).
+/// Each day is rendered once: a day those commits touched differs from its
+/// file and is rewritten in the same pass as any file a crash left stale,
+/// all made durable together, rather than written one by one (two fsyncs
+/// each) and then rendered again to be checked. A crash before the pass
+/// ends leaves every file old or new, and the next start's pass rewrites
+/// what is still stale: the database is the record.
+pub fn rebuild_at_start(store: &SqliteStore, dir: &Path, touched: &[NaiveDate]) -> Result<Vec<NaiveDate>> {
+    let mut days = store.entry_days()?;
+    days.extend_from_slice(touched);
+    days.sort_unstable();
+    days.dedup();
+    rebuild(store, dir, &days)
+}
+
 /// Rewrites every day file that is missing, torn or stale, and removes
-/// temp files a crash left behind. Returns the days rewritten.
+/// temp files a crash left behind. Returns the days rewritten, in order.
+///
+/// Days are rendered on up to [`render_threads`] threads, each with its
+/// own read-only connection ([`SqliteStore::open_read_only`]; WAL lets
+/// readers run side by side) taking the next day not yet taken; `store`'s
+/// own connection is one of them. The pass writes nothing to the database,
+/// and its callers commit nothing meanwhile (the daemon's engine thread
+/// and the one-shot commands run it between commits), so every thread
+/// reads the same state. A thread whose connection cannot be opened leaves
+/// its share to the others.
 ///
 /// The files are made durable together, not one by one: each changed day
 /// is written to its temp file, then one `syncfs` flushes them all, then
@@ -128,7 +345,7 @@ pub fn rebuild_all(store: &SqliteStore, dir: &Path) -> Result<Vec<NaiveDate>> {
 /// which the next start's pass finds stale and rewrites. The database is
 /// the only record, so no committed minute is lost or counted twice
 /// either way.
-pub fn rebuild<S: Store>(store: &S, dir: &Path, days: &[NaiveDate]) -> Result<Vec<NaiveDate>> {
+pub fn rebuild(store: &SqliteStore, dir: &Path, days: &[NaiveDate]) -> Result<Vec<NaiveDate>> {
     if let Ok(entries) = fs::read_dir(dir) {
         for entry in entries.flatten() {
             if entry.file_name().to_string_lossy().ends_with(".md.tmp") {
@@ -140,20 +357,11 @@ pub fn rebuild<S: Store>(store: &S, dir: &Path, days: &[NaiveDate]) -> Result<Ve
         let path = path.to_owned();
         move |source| Error::Io { what, path, source }
     };
-    let mut rewritten = Vec::new();
-    for &day in days {
-        let want = render(store, day)?;
-        let have = fs::read(dir.join(file_name(day))).ok();
-        if have.as_deref() != Some(want.as_bytes()) {
-            let tmp = temp_path(dir, &file_name(day));
-            let mut file = crate::datadir::create_private_file(&tmp).map_err(io("writing", &tmp))?;
-            file.write_all(want.as_bytes()).map_err(io("writing", &tmp))?;
-            rewritten.push(day);
-        }
-    }
+    let mut rewritten = write_stale(store, dir, days)?;
     if rewritten.is_empty() {
         return Ok(rewritten);
     }
+    rewritten.sort_unstable();
     sync_written(dir, &rewritten).map_err(io("syncing day files in", dir))?;
     crate::crash_point!("dayfile-before-rename");
     for &day in &rewritten {
@@ -164,6 +372,92 @@ pub fn rebuild<S: Store>(store: &S, dir: &Path, days: &[NaiveDate]) -> Result<Ve
         .and_then(|d| d.sync_all())
         .map_err(io("syncing directory", dir))?;
     Ok(rewritten)
+}
+
+/// How many threads [`rebuild`] renders `days` days on: one per core, at
+/// most four, and none beside the caller's for fewer than
+/// [`DAYS_PER_THREAD`] days each (a connection of its own is not worth a
+/// day or two).
+pub fn render_threads(days: usize) -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(4)
+        .min(days / DAYS_PER_THREAD)
+        .max(1)
+}
+
+/// See [`render_threads`].
+const DAYS_PER_THREAD: usize = 4;
+
+/// Renders each of `days`, and writes the temp file of each whose file
+/// differs from its rendering; returns those days, in no set order.
+fn write_stale(store: &SqliteStore, dir: &Path, days: &[NaiveDate]) -> Result<Vec<NaiveDate>> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let work = |store: &SqliteStore| -> Result<Vec<NaiveDate>> {
+        let mut written = Vec::new();
+        while !failed.load(Ordering::Relaxed) {
+            let Some(&day) = days.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                break;
+            };
+            match write_if_stale(store, dir, day) {
+                Ok(true) => written.push(day),
+                Ok(false) => {}
+                Err(e) => {
+                    failed.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(written)
+    };
+    let threads = render_threads(days.len());
+    if threads == 1 {
+        return work(store);
+    }
+    let path = store.path();
+    std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads)
+            .map(|_| {
+                scope.spawn(|| match SqliteStore::open_read_only(path) {
+                    Ok(own) => work(&own),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "a day-file thread has no connection; the others render its share");
+                        Ok(Vec::new())
+                    }
+                })
+            })
+            .collect();
+        let mut written = work(store);
+        for helper in helpers {
+            let part = helper.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            match (&mut written, part) {
+                (Ok(all), Ok(part)) => all.extend(part),
+                (Ok(_), Err(e)) => written = Err(e),
+                (Err(_), _) => {}
+            }
+        }
+        written
+    })
+}
+
+/// Renders `day` and, if its file is not exactly that, writes the
+/// rendering to the day's temp file (not synced). Whether it did.
+fn write_if_stale(store: &SqliteStore, dir: &Path, day: NaiveDate) -> Result<bool> {
+    let want = render(store, day)?;
+    let name = file_name(day);
+    if fs::read(dir.join(&name)).ok().as_deref() == Some(want.as_bytes()) {
+        return Ok(false);
+    }
+    let tmp = temp_path(dir, &name);
+    let io = |what| {
+        let path = tmp.clone();
+        move |source| Error::Io { what, path, source }
+    };
+    let mut file = crate::datadir::create_private_file(&tmp).map_err(io("writing"))?;
+    file.write_all(want.as_bytes()).map_err(io("writing"))?;
+    Ok(true)
 }
 
 /// The temp file `name` is written to before it is renamed into place.
@@ -185,4 +479,84 @@ fn sync_written(dir: &Path, days: &[NaiveDate]) -> std::io::Result<()> {
         File::open(temp_path(dir, &file_name(day)))?.sync_all()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use daybook_core::aggregate::SessionInput;
+    use daybook_core::daylog::render_day;
+    use daybook_core::{Config, Engine, Event, Output, SummarizerKind, UtcOffset};
+
+    /// Hands the built-in answers back until nothing is asked.
+    fn settle(engine: &mut Engine<SqliteStore>, now: Timestamp) {
+        loop {
+            let mut answers = Vec::new();
+            while let Some(o) = engine.poll_output() {
+                if let Output::SummaryRequested { id, request } = o {
+                    answers.push(crate::summarizer::Workers::answer_inline(id, &request));
+                }
+            }
+            if answers.is_empty() {
+                return;
+            }
+            engine.handle_answers(now, &answers).unwrap();
+        }
+    }
+
+    /// The reference [`render`] must equal: the core's `render_day` of
+    /// everything `Store::day_inputs` gives (every event of every session
+    /// of the day, typed text included).
+    fn render_reference(store: &SqliteStore, day: NaiveDate) -> String {
+        let inputs = store.day_inputs(day).unwrap();
+        let refs: Vec<&Entry> = inputs.entries.iter().collect();
+        let sessions: Vec<SessionInput<'_>> = inputs
+            .sessions
+            .iter()
+            .map(|(session, events)| SessionInput { session, events })
+            .collect();
+        render_day(day, &refs, &sessions)
+    }
+
+    #[test]
+    fn the_lean_read_renders_every_day_as_the_reference_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("daybook.db")).unwrap();
+        // 2027-01-15, from 22:00 local (UTC+1): sessions a few minutes
+        // apart, one across midnight, apps, titles, URLs and typed text
+        // repeating and changing, a second offset after midnight.
+        let t0 = Timestamp(1_800_000_000_000 + 13 * 3_600_000);
+        let now = t0;
+        let mut engine = Engine::start(store, SummarizerKind::Builtin, Config::default(), "t-", now).unwrap();
+        let mut at = t0;
+        for k in 0..400_i64 {
+            // A gap of ten minutes every 50 events ends a session.
+            at = at + std::time::Duration::from_secs(if k % 50 == 49 { 600 } else { 20 });
+            let apps = ["Code", "Firefox", "Terminal"];
+            let event = Event {
+                offset: UtcOffset(if k < 200 { 3600 } else { 7200 }),
+                title: (k % 5 != 0).then(|| format!("file {} — daybook", k % 7)),
+                url: (k % 3 == 1).then(|| format!("https://example.org/{}", k % 4)),
+                text: (k % 11 == 0).then(|| format!("typed {k}")),
+                source: Some("test".into()),
+                ..Event::new(at, apps[(k / 9) as usize % 3])
+            };
+            engine.handle_events(at, &[event]).unwrap();
+            engine.handle_tick(at).unwrap();
+            engine.handle_minute(at).unwrap();
+            settle(&mut engine, at);
+        }
+        let end = at + std::time::Duration::from_secs(3600);
+        engine.handle_tick(end).unwrap();
+        engine.handle_reductions(end).unwrap();
+        settle(&mut engine, end);
+        let store = engine.store();
+        let days = store.entry_days().unwrap();
+        assert!(days.len() >= 2, "the data spans midnight: {days:?}");
+        for day in days {
+            let fast = render(store, day).unwrap();
+            assert_eq!(fast, render_reference(store, day), "{day}");
+            assert!(fast.contains("## "), "{day} has sections:\n{fast}");
+        }
+    }
 }

@@ -371,8 +371,10 @@ pub fn start(store: SqliteStore, settings: &Settings, data: &DataDir) -> Result<
         watch,
         watchers,
     };
-    let recovered = service.drain_outputs()?;
-    let rebuilt = projection::rebuild_all(service.engine.store(), &service.days_dir)?;
+    // The days recovery and reduce-pending touched are written with every
+    // other stale day in one pass, each rendered once.
+    let (recovered, touched) = service.drain()?;
+    let rebuilt = projection::rebuild_at_start(service.engine.store(), &service.days_dir, &touched)?;
     service.watch.after_writes();
     tracing::info!(
         recovered,
@@ -1099,7 +1101,7 @@ impl Service {
             }
             Command::Answer(answer) => {
                 self.engine.handle_answers(clock::now(), &[answer])?;
-                self.drain_outputs().map(drop)
+                self.drain_outputs()
             }
             Command::ActivityWatch(AwRequest::Heartbeat { .. } | AwRequest::Insert { .. }, reply) => {
                 let _ = reply.send(Err(AwRefused::Failed("daybook is stopping".into())));
@@ -1121,8 +1123,18 @@ impl Service {
     }
 
     /// Logs the engine's outcomes and rewrites the day files they touched.
-    /// Returns how many orphans were recovered.
-    fn drain_outputs(&mut self) -> Result<usize> {
+    fn drain_outputs(&mut self) -> Result<()> {
+        let (_, days) = self.drain()?;
+        for day in days {
+            projection::write_day(self.engine.store(), &self.days_dir, day)?;
+        }
+        Ok(())
+    }
+
+    /// Logs the engine's outcomes, hands built-in answers back until none
+    /// is asked for, and returns how many orphans were recovered and the
+    /// days whose files the commits made stale, each once.
+    fn drain(&mut self) -> Result<(usize, Vec<NaiveDate>)> {
         let mut days: Vec<NaiveDate> = Vec::new();
         let mut recovered = 0;
         let mut inline = Vec::new();
@@ -1194,9 +1206,6 @@ impl Service {
                 Output::FlushFailed { session_id } => tracing::warn!(session = %session_id, "flush failed"),
             }
         }
-        for day in days {
-            projection::write_day(self.engine.store(), &self.days_dir, day)?;
-        }
-        Ok(recovered)
+        Ok((recovered, days))
     }
 }

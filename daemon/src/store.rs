@@ -1134,7 +1134,7 @@ impl SqliteStore {
         .map_err(storage)
     }
 
-    fn sessions_where(&self, condition: &str, params: impl rusqlite::Params) -> CoreResult<Vec<Session>> {
+    pub(crate) fn sessions_where(&self, condition: &str, params: impl rusqlite::Params) -> CoreResult<Vec<Session>> {
         let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE {condition} ORDER BY start_ms, id");
         collect(&self.conn, &sql, params, SessionRow::read, SessionRow::session)
     }

@@ -8,19 +8,19 @@
 //! new format ([`daybook_core::daylog::FORMAT_VERSION`]) rewrites every
 //! file once, from entries that stay as they are.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 
 use chrono::NaiveDate;
-use daybook_core::aggregate::{Context, EventView, SessionInput};
+use daybook_core::aggregate::SessionInput;
 use daybook_core::daylog::{day_name, file_name, render_day_of};
 use daybook_core::{Entry, Session, SessionId, Store, Timestamp, UtcOffset};
-use rusqlite::types::{Type, ValueRef};
+use rusqlite::types::Type;
 
 use crate::error::{Error, Result};
+use crate::recall::{Contexts, ReadEvent, text_bytes as text};
 use crate::store::SqliteStore;
 
 /// Writes `text` to `dir/name` atomically and durably.
@@ -64,52 +64,19 @@ pub fn render(store: &SqliteStore, day: NaiveDate) -> Result<String> {
 struct DayRead {
     entries: Vec<Entry>,
     sessions: Vec<Session>,
-    events: Vec<Vec<DayEvent>>,
+    events: Vec<Vec<ReadEvent>>,
 }
 
 impl DayRead {
     fn render(&self, day: NaiveDate) -> String {
         let refs: Vec<&Entry> = self.entries.iter().collect();
-        let inputs: Vec<SessionInput<'_, DayEvent>> = self
+        let inputs: Vec<SessionInput<'_, ReadEvent>> = self
             .sessions
             .iter()
             .zip(&self.events)
             .map(|(session, events)| SessionInput { session, events })
             .collect();
         render_day_of(day, &refs, &inputs)
-    }
-}
-
-/// An event as the day log reads it ([`EventView`]): its order, offset
-/// and context, the context shared with every event of the read that has
-/// it. The day log never prints typed text or a source, and a day of 28
-/// sessions holds thousands of events but a few dozen contexts.
-#[derive(Debug)]
-struct DayEvent {
-    seq: u64,
-    attributed: Timestamp,
-    offset: UtcOffset,
-    context: Rc<Context>,
-}
-
-impl EventView for DayEvent {
-    fn seq(&self) -> u64 {
-        self.seq
-    }
-    fn attributed(&self) -> Timestamp {
-        self.attributed
-    }
-    fn offset(&self) -> UtcOffset {
-        self.offset
-    }
-    fn app(&self) -> &str {
-        &self.context.app
-    }
-    fn title(&self) -> Option<&str> {
-        self.context.title.as_deref()
-    }
-    fn url(&self) -> Option<&str> {
-        self.context.url.as_deref()
     }
 }
 
@@ -149,10 +116,10 @@ fn read_day(store: &SqliteStore, day: NaiveDate) -> Result<DayRead> {
         path: store.path().to_owned(),
         source,
     };
-    let mut events: Vec<Vec<DayEvent>> = sessions.iter().map(|_| Vec::new()).collect();
+    let mut events: Vec<Vec<ReadEvent>> = sessions.iter().map(|_| Vec::new()).collect();
     let mut stmt = store.connection().prepare_cached(DAY_EVENTS).map_err(db)?;
     let mut rows = stmt.query([&name]).map_err(db)?;
-    let mut contexts = Contexts::default();
+    let mut contexts = Contexts::unfiltered();
     // The session of the rows being read: its id's bytes, and its index in
     // `sessions` with the window its entries cover (none for a session
     // with no row, which renders from its entries alone).
@@ -174,10 +141,13 @@ fn read_day(store: &SqliteStore, day: NaiveDate) -> Result<DayRead> {
         let app = text(r, 4)
             .and_then(|a| a.ok_or_else(|| rusqlite::Error::InvalidColumnType(4, "app".into(), Type::Null)))
             .map_err(db)?;
-        let context = contexts
-            .get(app, text(r, 5).map_err(db)?, text(r, 6).map_err(db)?)
-            .map_err(db)?;
-        events[at].push(DayEvent {
+        let Some(context) = contexts
+            .get((app, text(r, 5).map_err(db)?, text(r, 6).map_err(db)?), [4, 5, 6])
+            .map_err(db)?
+        else {
+            continue;
+        };
+        events[at].push(ReadEvent {
             seq: u64::try_from(r.get::<_, i64>(1).map_err(db)?).unwrap_or(0),
             attributed,
             offset: UtcOffset(r.get(3).map_err(db)?),
@@ -190,64 +160,6 @@ fn read_day(store: &SqliteStore, day: NaiveDate) -> Result<DayRead> {
         sessions,
         events,
     })
-}
-
-/// Column `i` of `r` as the bytes of a text value (`None` for NULL), not
-/// yet checked to be UTF-8.
-fn text<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<&'r [u8]>> {
-    match r.get_ref(i)? {
-        ValueRef::Text(b) => Ok(Some(b)),
-        ValueRef::Null => Ok(None),
-        other => Err(rusqlite::Error::InvalidColumnType(i, "text".into(), other.data_type())),
-    }
-}
-
-/// The distinct contexts of a read, each copied out of SQLite and checked
-/// to be UTF-8 once: the previous event's is tried first (a session's
-/// events come in runs of one context), then those seen before, by a hash
-/// of the row's bytes. A title crafted to collide costs a longer
-/// comparison, never a wrong context.
-#[derive(Default)]
-struct Contexts {
-    last: Option<Rc<Context>>,
-    known: HashMap<u64, Vec<Rc<Context>>, foldhash::fast::RandomState>,
-}
-
-impl Contexts {
-    /// The shared context of a row's `(app, title, url)` (columns 4 to 6
-    /// of [`DAY_EVENTS`]).
-    fn get(&mut self, app: &[u8], title: Option<&[u8]>, url: Option<&[u8]>) -> rusqlite::Result<Rc<Context>> {
-        use std::hash::BuildHasher;
-        let same = |c: &&Rc<Context>| {
-            c.app.as_bytes() == app
-                && c.title.as_deref().map(str::as_bytes) == title
-                && c.url.as_deref().map(str::as_bytes) == url
-        };
-        if let Some(last) = self.last.as_ref().filter(same) {
-            return Ok(Rc::clone(last));
-        }
-        let hash = self.known.hasher().hash_one((app, title, url));
-        let candidates = self.known.entry(hash).or_default();
-        let context = match candidates.iter().find(same) {
-            Some(c) => Rc::clone(c),
-            None => {
-                let utf8 = |b: &[u8], i: usize| {
-                    std::str::from_utf8(b)
-                        .map(str::to_owned)
-                        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, Type::Text, Box::new(e)))
-                };
-                let c = Rc::new(Context {
-                    app: utf8(app, 4)?,
-                    title: title.map(|t| utf8(t, 5)).transpose()?,
-                    url: url.map(|u| utf8(u, 6)).transpose()?,
-                });
-                candidates.push(Rc::clone(&c));
-                c
-            }
-        };
-        self.last = Some(Rc::clone(&context));
-        Ok(context)
-    }
 }
 
 /// What `daybook show` and `GET /v1/days/…` print: the day's rendering,

@@ -548,11 +548,17 @@ impl EventView for ReadEvent {
 /// process (a week's 210,000 rows spent more in SipHash than in any
 /// other step of the lookup; see BENCHMARKS.md "page"); a title crafted
 /// to collide costs only a longer comparison, never a wrong context.
+///
+/// The previous row's context is tried first: a session's events come
+/// in runs of one context. The day log reads with no rules
+/// ([`Contexts::unfiltered`]): its events were filtered when captured.
 pub(crate) struct Contexts<'p> {
-    privacy: &'p Privacy,
+    privacy: Option<&'p Privacy>,
     /// Contexts by the hash of `(app, title, url)`, each with whether
     /// the rules ignore it.
     known: HashMap<u64, Vec<(Arc<Context>, bool)>, foldhash::fast::RandomState>,
+    /// The context the last row had, with whether the rules ignore it.
+    last: Option<(Arc<Context>, bool)>,
 }
 
 /// A context as a row holds it: `(app, title, url)`, not yet checked to
@@ -562,8 +568,18 @@ type RawContext<'r> = (&'r [u8], Option<&'r [u8]>, Option<&'r [u8]>);
 impl<'p> Contexts<'p> {
     pub(crate) fn new(privacy: &'p Privacy) -> Self {
         Self {
-            privacy,
+            privacy: Some(privacy),
             known: HashMap::default(),
+            last: None,
+        }
+    }
+
+    /// Contexts that no rule ignores.
+    pub(crate) fn unfiltered() -> Self {
+        Self {
+            privacy: None,
+            known: HashMap::default(),
+            last: None,
         }
     }
 
@@ -571,17 +587,20 @@ impl<'p> Contexts<'p> {
     /// ignore events of it (see [`Privacy::ignores`]); an error when a
     /// string of a context not seen before is not UTF-8 (the index of its
     /// column among `columns`).
-    fn get(&mut self, raw: RawContext<'_>, columns: [usize; 3]) -> rusqlite::Result<Option<Arc<Context>>> {
+    pub(crate) fn get(&mut self, raw: RawContext<'_>, columns: [usize; 3]) -> rusqlite::Result<Option<Arc<Context>>> {
         use std::hash::BuildHasher;
         let (app, title, url) = raw;
-        let hash = self.known.hasher().hash_one(raw);
-        let candidates = self.known.entry(hash).or_default();
-        let found = candidates.iter().find(|(c, _)| {
+        let same = |(c, _): &&(Arc<Context>, bool)| {
             c.app.as_bytes() == app
                 && c.title.as_deref().map(str::as_bytes) == title
                 && c.url.as_deref().map(str::as_bytes) == url
-        });
-        let (context, ignored) = match found {
+        };
+        if let Some((context, ignored)) = self.last.as_ref().filter(same) {
+            return Ok((!ignored).then(|| Arc::clone(context)));
+        }
+        let hash = self.known.hasher().hash_one(raw);
+        let candidates = self.known.entry(hash).or_default();
+        let (context, ignored) = match candidates.iter().find(same) {
             Some(found) => found.clone(),
             None => {
                 let text = |b: &[u8], i: usize| {
@@ -594,7 +613,7 @@ impl<'p> Contexts<'p> {
                     url: url.map(|u| text(u, columns[2])).transpose()?,
                     ..Event::new(Timestamp(0), text(app, columns[0])?)
                 };
-                let ignored = self.privacy.ignores(&event);
+                let ignored = self.privacy.is_some_and(|p| p.ignores(&event));
                 let context = Arc::new(Context {
                     app: event.app,
                     title: event.title,
@@ -604,19 +623,14 @@ impl<'p> Contexts<'p> {
                 (context, ignored)
             }
         };
+        self.last = Some((Arc::clone(&context), ignored));
         Ok((!ignored).then_some(context))
     }
 
     /// The event of one row whose columns 0 to 5 are `seq, attributed_ms,
     /// offset_s, app, title, url`; `None` when the rules ignore it.
     pub(crate) fn read_row(&mut self, r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<ReadEvent>> {
-        let bytes = |i: usize| -> rusqlite::Result<Option<&[u8]>> {
-            match r.get_ref(i)? {
-                rusqlite::types::ValueRef::Text(b) => Ok(Some(b)),
-                rusqlite::types::ValueRef::Null => Ok(None),
-                other => Err(rusqlite::Error::InvalidColumnType(i, "text".into(), other.data_type())),
-            }
-        };
+        let bytes = |i: usize| text_bytes(r, i);
         let app = bytes(3)?.ok_or(rusqlite::Error::InvalidColumnType(
             3,
             "app".into(),
@@ -631,6 +645,16 @@ impl<'p> Contexts<'p> {
             offset: UtcOffset(r.get(2)?),
             context,
         }))
+    }
+}
+
+/// Column `i` of `r` as the bytes of a text value (`None` for NULL), not
+/// yet checked to be UTF-8.
+pub(crate) fn text_bytes<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<&'r [u8]>> {
+    match r.get_ref(i)? {
+        rusqlite::types::ValueRef::Text(b) => Ok(Some(b)),
+        rusqlite::types::ValueRef::Null => Ok(None),
+        other => Err(rusqlite::Error::InvalidColumnType(i, "text".into(), other.data_type())),
     }
 }
 

@@ -89,31 +89,25 @@ pub trait AwSink {
     }
 }
 
-/// The event fields as an export writes them.
-#[derive(Deserialize)]
-struct RawEvent {
-    #[serde(default)]
-    id: Option<i64>,
-    timestamp: String,
-    #[serde(default)]
-    duration: f64,
-    #[serde(default)]
-    data: Map<String, Value>,
-}
-
-/// The event fields as an export writes them, `data` checked only (see
+/// The event fields as an export writes them, `data` as `D`: read
+/// ([`RawEvent`]) or only checked ([`CheckedEvent`], see
 /// [`AwSink::wants_data`]).
 #[derive(Deserialize)]
-struct CheckedEvent {
+struct ExportEvent<D> {
     #[serde(default)]
     id: Option<i64>,
     timestamp: String,
     #[serde(default)]
     duration: f64,
     #[serde(default)]
-    #[allow(dead_code)]
-    data: Shape<true>,
+    data: D,
 }
+
+/// An exported event with its `data`.
+type RawEvent = ExportEvent<Map<String, Value>>;
+
+/// An exported event whose `data` was checked and not kept.
+type CheckedEvent = ExportEvent<Shape<true>>;
 
 /// A JSON value checked as `serde_json::Value` (an object for `OBJECT`,
 /// as `Map<String, Value>`) would accept it, built into nothing: strings

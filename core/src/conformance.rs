@@ -1160,6 +1160,14 @@ pub fn pending_blocks_are_each_sessions_uncovered_blocks<S: Store>(mut store: S)
     reduce(&mut store, &covering("a", EntryKind::Flush, &[&a0], false), "flush a");
     ok(store.mark_failed(&sid("b"), 2, m(90)), "fail b");
 
+    // Each asked session's id with the starts of the blocks given for it.
+    fn starts<'s>(sessions: &'s [Session], work: &[Vec<Block>]) -> Vec<(&'s str, Vec<Timestamp>)> {
+        sessions
+            .iter()
+            .zip(work)
+            .map(|(s, b)| (s.id.0.as_str(), b.iter().map(|b| b.start).collect()))
+            .collect()
+    }
     let pending = ok(store.pending_sessions(), "pending_sessions");
     let work = ok(store.pending_blocks(&pending), "pending_blocks");
     assert_eq!(work.len(), pending.len(), "one list of blocks a session");
@@ -1171,13 +1179,8 @@ pub fn pending_blocks_are_each_sessions_uncovered_blocks<S: Store>(mut store: S)
             session.id
         );
     }
-    let starts: Vec<(&str, Vec<Timestamp>)> = pending
-        .iter()
-        .zip(&work)
-        .map(|(s, b)| (s.id.0.as_str(), b.iter().map(|b| b.start).collect()))
-        .collect();
     assert_eq!(
-        starts,
+        starts(&pending, &work),
         [("a", vec![m(1), m(2)]), ("b", vec![m(10)]), ("empty", vec![])],
         "covered, reduced and active blocks stay out; blocks by start"
     );
@@ -1189,13 +1192,8 @@ pub fn pending_blocks_are_each_sessions_uncovered_blocks<S: Store>(mut store: S)
         .map(session)
         .collect();
     let work = ok(store.pending_blocks(&any), "pending_blocks of any sessions");
-    let starts: Vec<(&str, Vec<Timestamp>)> = any
-        .iter()
-        .zip(&work)
-        .map(|(s, b)| (s.id.0.as_str(), b.iter().map(|b| b.start).collect()))
-        .collect();
     assert_eq!(
-        starts,
+        starts(&any, &work),
         [
             ("act", vec![m(40)]),
             ("empty", vec![]),

@@ -937,6 +937,7 @@ fn store_source(
     report: &mut AwReport,
     progress: &ProgressBar,
 ) -> Result<()> {
+    let checkpoints = Checkpointer::start(store)?;
     std::thread::scope(|scope| {
         let (out, chunks) = std::sync::mpsc::sync_channel::<Chunk>(QUEUED);
         let reader = scope.spawn(move || -> Result<(u64, u64, u64)> {
@@ -964,6 +965,7 @@ fn store_source(
         };
         let written = chunks.iter().try_for_each(|chunk| {
             writer.write(&chunk.ops)?;
+            checkpoints.committed();
             progress.set_position(chunk.read);
             Ok::<_, Error>(())
         });
@@ -1165,8 +1167,82 @@ impl Drop for Cleanup {
     }
 }
 
+/// Checkpoints the database's WAL on a thread and connection of its own
+/// while a pass commits, so the committing thread never stops to copy
+/// pages into the database file and wait for its `fsync` (SQLite's
+/// automatic checkpoint runs inside the commit that crosses 1,000 WAL
+/// pages; see [`Checkpointer::start`]). A checkpoint only copies what
+/// is committed already, so what a kill leaves is unchanged; one that
+/// fails (a lock held) is simply tried at the next commit.
+struct Checkpointer {
+    poke: Option<std::sync::mpsc::SyncSender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    /// Turns off `store`'s automatic checkpoints (for this connection
+    /// only: the daemon's keep theirs) and starts the thread. Each
+    /// [`Self::committed`] asks it for one `PASSIVE` checkpoint (copying
+    /// the frames no reader still needs, never blocking the writer);
+    /// asks that come while one runs are merged into the next.
+    fn start(store: &SqliteStore) -> Result<Self> {
+        let path = store.path().to_owned();
+        let db = |source| Error::Database {
+            path: path.clone(),
+            source,
+        };
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(db)?;
+        store
+            .connection()
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(db)?;
+        let (poke, pokes) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::spawn(move || {
+            for () in pokes {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::debug!(error = %e, "import checkpoint skipped");
+                }
+            }
+        });
+        Ok(Self {
+            poke: Some(poke),
+            thread: Some(thread),
+        })
+    }
+
+    /// A transaction committed: checkpoint what the WAL holds.
+    fn committed(&self) {
+        if let Some(poke) = &self.poke {
+            let _ = poke.try_send(());
+        }
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.poke = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// Raw events read back per query of the derivation.
 const PAGE: i64 = 10_000;
+
+/// Sessions the derivation lets end before it reduces them (built-in
+/// summarizer): a batch ends a few (one per idle gap), so reductions run
+/// about every few batches. Each `Engine::reduce_pending` call reads the
+/// pending sessions and commits a transaction of its own, a cost that
+/// grows with the sessions already stored, so reducing after every batch
+/// made the pass grow faster than the history; waiting for more holds
+/// their blocks in memory a little longer (about 35 KB of text a
+/// session), still a bound independent of the history's size.
+const REDUCE_AFTER: usize = 32;
 
 /// Step 3 of [`import`]: derives daybook events and sessions from every
 /// raw event queued in `aw_pending` (this run's, and any an interrupted
@@ -1196,13 +1272,17 @@ pub fn derive(store: SqliteStore, path: &Path, settings: &Settings, report: &mut
         watchers.restore(model, None, None);
     }
     let summarizer = crate::server::summarizer(settings)?;
-    // With the built-in summarizer each batch's sessions are reduced right
-    // after it, in one transaction, so memory holds one batch's blocks,
-    // not a year's; a kill between the two leaves them pending, and the
-    // next run's start reduces exactly them first, as this run would
-    // have. An external summarizer's requests are the caller's.
+    // With the built-in summarizer the sessions the batches ended are
+    // reduced as the derivation goes, in one transaction once
+    // [`REDUCE_AFTER`] of them wait (and the rest at the end), so memory
+    // holds a few dozen sessions' blocks, not a year's; a kill in between
+    // leaves them pending, and the next run's start reduces exactly them
+    // first, as this run would have. An external summarizer's requests
+    // are the caller's.
     let inline = summarizer.kind() == SummarizerKind::Builtin;
+    let mut waiting = 0usize;
     relax_sync(&store)?;
+    let checkpoints = Checkpointer::start(&store)?;
     let mut engine = Engine::start(store, summarizer.kind(), settings.engine.clone(), "aw-", now)?;
     // Reductions the start asked for are asked again by the caller's.
     while engine.poll_output().is_some() {}
@@ -1218,13 +1298,19 @@ pub fn derive(store: SqliteStore, path: &Path, settings: &Settings, report: &mut
             engine.store().stage_history_done((start, id as i64));
         }
         engine.handle_history(now, &batch.events, batch.quiet_until.unwrap_or(now))?;
-        if inline {
-            engine.reduce_pending(now)?;
-        }
+        checkpoints.committed();
         while let Some(o) = engine.poll_output() {
-            if matches!(o, Output::SessionStarted { .. }) {
-                report.sessions += 1;
+            match o {
+                Output::SessionStarted { .. } => report.sessions += 1,
+                Output::SessionEnded { .. } => waiting += 1,
+                _ => {}
             }
+        }
+        if inline && waiting >= REDUCE_AFTER {
+            engine.reduce_pending(now)?;
+            checkpoints.committed();
+            while engine.poll_output().is_some() {}
+            waiting = 0;
         }
         report.derived_from += batch.raw;
         report.daybook_events += batch.events.len() as u64;
@@ -1247,6 +1333,9 @@ pub fn derive(store: SqliteStore, path: &Path, settings: &Settings, report: &mut
         committed?;
         derived
     })?;
+    if inline && waiting > 0 {
+        engine.reduce_pending(now)?;
+    }
     progress.finish_and_clear();
     Ok(())
 }

@@ -4,8 +4,11 @@
 //! fixed cost. Two ways in: after a clean stop (SIGTERM, as a user stops
 //! it) and after a kill -9 (one orphan to recover and reduce). Either way
 //! the file is as daybook left it, so the full page check is skipped; the
-//! breakdown times that check on its own. Stopping is outside the measured
-//! time.
+//! breakdown times that check on its own. The day files are checked as
+//! `daybook run` checks them (`projection::rebuild_at_start`: the days in
+//! `stale_days` and the files whose `stat` moved); the breakdown also
+//! times rendering every day, the check every start made before. Stopping
+//! is outside the measured time.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -19,10 +22,16 @@ use daybook_core::{Config, Engine, Timestamp};
 
 const BIN: &str = env!("CARGO_BIN_EXE_daybook-bench-daemon");
 
+/// The daemon to start: `DAYBOOK_BENCH_DAEMON` if set (a saved build, to
+/// measure before and after in one session), else this build's.
+fn daemon_bin() -> std::path::PathBuf {
+    std::env::var_os("DAYBOOK_BENCH_DAEMON").map_or_else(|| BIN.into(), Into::into)
+}
+
 /// Spawn, wait for the address, post one event; the elapsed time.
 fn first_event(dir: &Path) -> (Duration, Daemon) {
     let t = Instant::now();
-    let daemon = Daemon::start(Path::new(BIN), dir);
+    let daemon = Daemon::start(&daemon_bin(), dir);
     let accepted = Client::new(daemon.addr()).post(r#"{"app":"Code","title":"startup"}"#);
     let took = t.elapsed();
     assert_eq!(accepted, 1);
@@ -51,17 +60,33 @@ fn breakdown(name: &str, dir: &Path) {
     .expect("start");
     let started = t.elapsed();
     let t = Instant::now();
-    let days = engine.store().entry_days().expect("entry days");
-    let rewritten = projection::rebuild_all(engine.store(), &dir.join("days")).expect("rebuild");
+    let listed = projection::days_to_check(engine.store(), &dir.join("days")).expect("days to check");
+    let which = t.elapsed();
+    let t = Instant::now();
+    let rewritten = projection::rebuild_at_start(engine.store(), &dir.join("days"), &[]).expect("rebuild");
     let projected = t.elapsed();
-    let size = std::fs::metadata(&db).map_or(0, |m| m.len());
+    let days = engine.store().entry_days().expect("entry days");
+    // The check every start made before `stale_days` (migration 11), for
+    // comparison: render every day with entries, compare with its file.
+    let t = Instant::now();
+    let all = projection::rebuild_all(engine.store(), &dir.join("days")).expect("rebuild all");
+    let everything = t.elapsed();
     eprintln!(
         "startup/{name}/breakdown: database {} MiB; open {open:.1?}; open_verified (quick_check) {verified:.1?}; \
-         Engine::start {started:.1?}; day files checked ({} days, {} rewritten) {projected:.1?}",
-        size >> 20,
+         Engine::start {started:.1?}; day files as a start checks them {projected:.1?} (which: stale_days + a stat \
+         of {} files {which:.1?}, {} listed, {} rewritten); every day rendered and compared (the check before \
+         stale_days) {everything:.1?} ({} rewritten)",
+        size_mib(&db),
         days.len(),
-        rewritten.len()
+        listed.len(),
+        rewritten.len(),
+        all.len()
     );
+}
+
+/// The database file's size in MiB.
+fn size_mib(db: &Path) -> u64 {
+    std::fs::metadata(db).map_or(0, |m| m.len()) >> 20
 }
 
 /// How each iteration's daemon goes away, which decides how the next one

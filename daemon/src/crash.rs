@@ -7,7 +7,9 @@
 //! The points: `ingest-mid-transaction` (half of a group commit inserted),
 //! `reduction-before-commit` (summarizer returned, reduction written, not
 //! committed), `recovery-before-commit` (inside startup recovery),
-//! `dayfile-before-rename` (temp file written and synced, not renamed).
+//! `dayfile-before-rename` (temp file written and synced, not renamed),
+//! `dayfile-before-settle` (day files durable, their days still listed in
+//! `stale_days`, see `projection`).
 
 /// Kills this process with SIGKILL, as `kill -9` from outside would.
 pub fn sigkill_self() -> ! {

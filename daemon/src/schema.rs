@@ -338,6 +338,94 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     DROP INDEX sessions_open;
     CREATE INDEX sessions_open ON sessions (status, id) WHERE status <> 'reduced';
     ",
+    // 11: which day files may be stale, kept by the database itself
+    // (`projection`'s docs). `stale_days` holds a day whose rendering may
+    // have changed since its file was last made durable: triggers add it
+    // (or bump its `n`) in the transaction of any change to what
+    // `projection::render` reads (the day's entries; the rows of the
+    // sessions they reduce; those sessions' events inside the window the
+    // day's entries cover), so no writer can forget it. A day leaves only
+    // once its file is durable, and only if `n` is still what was read
+    // before the rendering (a change committed meanwhile keeps it).
+    // `day_files` records each file as daybook last made it durable (size,
+    // modification and change time, inode, day-log format), so a start
+    // stats the files instead of rendering every day. `entries_by_session`
+    // is the one indexed lookup every trigger on events and sessions does
+    // (covering: the day and the window, no table row read). Every day
+    // with entries starts stale: the first start after this migration
+    // checks every file once.
+    "
+    CREATE INDEX entries_by_session ON entries (session_id, day, from_ms, to_ms);
+
+    CREATE TABLE stale_days (
+        day TEXT PRIMARY KEY NOT NULL,
+        n   INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO stale_days (day, n) SELECT DISTINCT day, 1 FROM entries WHERE true;
+
+    CREATE TABLE day_files (
+        day      TEXT PRIMARY KEY NOT NULL,
+        size     INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        ctime_ns INTEGER NOT NULL,
+        inode    INTEGER NOT NULL,
+        format   INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TRIGGER stale_entry_insert AFTER INSERT ON entries BEGIN
+        INSERT INTO stale_days (day, n) VALUES (NEW.day, 1) ON CONFLICT (day) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER stale_entry_delete AFTER DELETE ON entries BEGIN
+        INSERT INTO stale_days (day, n) VALUES (OLD.day, 1) ON CONFLICT (day) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER stale_entry_update AFTER UPDATE ON entries BEGIN
+        INSERT INTO stale_days (day, n) VALUES (OLD.day, 1) ON CONFLICT (day) DO UPDATE SET n = n + 1;
+        INSERT INTO stale_days (day, n) VALUES (NEW.day, 1) ON CONFLICT (day) DO UPDATE SET n = n + 1;
+    END;
+
+    CREATE TRIGGER stale_event_insert AFTER INSERT ON events BEGIN
+        INSERT INTO stale_days (day, n)
+        SELECT day, 1 FROM entries WHERE session_id = NEW.session_id
+        GROUP BY day HAVING min(from_ms) <= NEW.attributed_ms AND max(to_ms) > NEW.attributed_ms
+        ON CONFLICT (day) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER stale_event_delete AFTER DELETE ON events BEGIN
+        INSERT INTO stale_days (day, n)
+        SELECT day, 1 FROM entries WHERE session_id = OLD.session_id
+        GROUP BY day HAVING min(from_ms) <= OLD.attributed_ms AND max(to_ms) > OLD.attributed_ms
+        ON CONFLICT (day) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER stale_event_update AFTER UPDATE OF session_id, attributed_ms, offset_s, app, title, url ON events
+    WHEN OLD.session_id IS NOT NEW.session_id OR OLD.attributed_ms IS NOT NEW.attributed_ms
+      OR OLD.offset_s IS NOT NEW.offset_s OR OLD.app IS NOT NEW.app
+      OR OLD.title IS NOT NEW.title OR OLD.url IS NOT NEW.url
+    BEGIN
+        INSERT INTO stale_days (day, n)
+        SELECT day, 1 FROM entries WHERE session_id = OLD.session_id
+        GROUP BY day HAVING min(from_ms) <= OLD.attributed_ms AND max(to_ms) > OLD.attributed_ms
+        ON CONFLICT (day) DO UPDATE SET n = n + 1;
+        INSERT INTO stale_days (day, n)
+        SELECT day, 1 FROM entries WHERE session_id = NEW.session_id
+        GROUP BY day HAVING min(from_ms) <= NEW.attributed_ms AND max(to_ms) > NEW.attributed_ms
+        ON CONFLICT (day) DO UPDATE SET n = n + 1;
+    END;
+
+    CREATE TRIGGER stale_session_insert AFTER INSERT ON sessions BEGIN
+        INSERT INTO stale_days (day, n) SELECT DISTINCT day, 1 FROM entries WHERE session_id = NEW.id
+        ON CONFLICT (day) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER stale_session_delete AFTER DELETE ON sessions BEGIN
+        INSERT INTO stale_days (day, n) SELECT DISTINCT day, 1 FROM entries WHERE session_id = OLD.id
+        ON CONFLICT (day) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER stale_session_update AFTER UPDATE OF id, start_ms, offset_s, status, end_ms, end_reason ON sessions
+    WHEN OLD.id IS NOT NEW.id OR OLD.start_ms IS NOT NEW.start_ms OR OLD.offset_s IS NOT NEW.offset_s
+      OR OLD.status IS NOT NEW.status OR OLD.end_ms IS NOT NEW.end_ms OR OLD.end_reason IS NOT NEW.end_reason
+    BEGIN
+        INSERT INTO stale_days (day, n) SELECT DISTINCT day, 1 FROM entries WHERE session_id IN (OLD.id, NEW.id)
+        ON CONFLICT (day) DO UPDATE SET n = n + 1;
+    END;
+    ",
 ];
 
 /// The schema version this build writes: the number of [`MIGRATIONS`].
@@ -879,6 +967,110 @@ mod tests {
         assert_eq!(indexed, 5, "every session but the reduced one");
         let counts = store.status_counts().unwrap();
         assert_eq!((counts.ended, counts.failed), (2, 1));
+    }
+
+    /// Migration 11: every day with entries starts stale (one full check
+    /// of the files at the next start), no file is recorded yet, and from
+    /// then on the triggers list a day in the transaction of any change to
+    /// what its rendering reads, and of nothing else.
+    #[test]
+    fn migration_11_lists_every_entry_day_stale_and_its_triggers_mark_what_rendering_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("daybook.db");
+        // A second entry day for s7-1's neighbour, so "every day" is two.
+        let more = "
+            INSERT INTO sessions VALUES ('s7-0', -90000000, 3600, 'reduced', -89000000, 'idle_gap', NULL, 0, NULL);
+            INSERT INTO entries VALUES (2, 's7-0', 'final', -90000000, -89000000, 3600, '1969-12-31', 'before');
+        ";
+        version_n(&path, &format!("{ROWS}{more}"), 10);
+        let before = rows(&path);
+        let store = SqliteStore::open(&path).expect("a version 10 database opens");
+        assert_eq!(user_version(&path), SCHEMA_VERSION);
+        assert_eq!(rows(&path), before, "the migration changed a row");
+        let conn = store.connection();
+        let stale = || -> Vec<(String, i64)> {
+            conn.prepare("SELECT day, n FROM stale_days ORDER BY day")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        let (old, new) = ("1969-12-31", "1970-01-01");
+        assert_eq!(
+            stale(),
+            [(old.to_owned(), 1), (new.to_owned(), 1)],
+            "every entry day starts stale"
+        );
+        let files: i64 = conn
+            .query_row("SELECT count(*) FROM day_files", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(files, 0);
+        // The days `sql` marked: listed anew or with a bumped counter.
+        let marks = |sql: &str| -> Vec<String> {
+            let before = stale();
+            conn.execute_batch(sql).unwrap();
+            stale()
+                .into_iter()
+                .filter(|row| !before.contains(row))
+                .map(|(day, _)| day)
+                .collect()
+        };
+        let event = |seq: i64, session: &str, at: i64| {
+            format!(
+                "INSERT INTO events (seq, session_id, attributed_ms, at_ms, offset_s, app)
+                 VALUES ({seq}, '{session}', {at}, {at}, 3600, 'Mail')"
+            )
+        };
+        // s7-1's entry covers [0, 120000). An event inside it marks the
+        // day; one at its end, one of the active session (no entry) and one
+        // of an ended session without entries do not.
+        assert_eq!(marks(&event(10, "s7-1", 60000)), [new]);
+        assert_eq!(marks(&event(11, "s7-1", 120000)), [] as [&str; 0]);
+        assert_eq!(marks(&event(12, "s7-10", 1900000)), [] as [&str; 0]);
+        assert_eq!(marks(&event(13, "s7-2", 650000)), [] as [&str; 0]);
+        // What the day log shows of an event marks it; its typed text and
+        // source do not (the render never reads them).
+        assert_eq!(
+            marks("UPDATE events SET text = 'x', source = 'y' WHERE seq = 10"),
+            [] as [&str; 0]
+        );
+        assert_eq!(marks("UPDATE events SET title = 'renamed' WHERE seq = 10"), [new]);
+        // Moving an event out of the window marks the day it left; the
+        // same value set again marks nothing.
+        assert_eq!(marks("UPDATE events SET attributed_ms = 130000 WHERE seq = 10"), [new]);
+        assert_eq!(
+            marks("UPDATE events SET attributed_ms = 130000 WHERE seq = 10"),
+            [] as [&str; 0]
+        );
+        assert_eq!(marks("DELETE FROM events WHERE seq = 10"), [] as [&str; 0]);
+        assert_eq!(marks("DELETE FROM events WHERE seq = 1"), [new]);
+        // A session with entries: its end marks its days; its retry
+        // bookkeeping does not. A session without entries marks nothing.
+        assert_eq!(
+            marks("UPDATE sessions SET flush_end_ms = 1, retry_count = 3 WHERE id = 's7-1'"),
+            [] as [&str; 0]
+        );
+        assert_eq!(marks("UPDATE sessions SET end_ms = 110000 WHERE id = 's7-1'"), [new]);
+        assert_eq!(
+            marks("UPDATE sessions SET end_ms = 670000 WHERE id = 's7-2'"),
+            [] as [&str; 0]
+        );
+        // Entries: in, moved to another day (both marked), out.
+        assert_eq!(
+            marks("INSERT INTO entries VALUES (3, 's7-2', 'final', 600000, 660000, 3600, '1970-01-01', 'b')"),
+            [new]
+        );
+        assert_eq!(marks("UPDATE entries SET day = '1969-12-31' WHERE id = 3"), [old, new]);
+        assert_eq!(marks("DELETE FROM entries WHERE id = 2"), [old]);
+        // A cleared day comes back with the next change.
+        conn.execute_batch("DELETE FROM stale_days").unwrap();
+        assert_eq!(marks("DELETE FROM sessions WHERE id = 's7-0'"), [] as [&str; 0]);
+        assert_eq!(
+            marks("UPDATE sessions SET end_reason = 'timeout' WHERE id = 's7-2'"),
+            [old]
+        );
+        assert_eq!(stale(), [(old.to_owned(), 1)]);
     }
 
     #[test]

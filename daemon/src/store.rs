@@ -1651,7 +1651,11 @@ impl Store for SqliteStore {
     fn pending_sessions(&self) -> CoreResult<Vec<Session>> {
         // Reduced sessions leave the `sessions_open` index; the few with
         // late blocks still uncovered are listed in `late_pending` (which
-        // may hold a few more: each is checked here).
+        // may hold a few more: each is checked here). `CROSS JOIN` keeps
+        // `late_pending` the outer loop: with a plain join SQLite scanned
+        // every session and ran the uncovered-block check on each before
+        // looking it up in `late_pending` (236 ms of a start on a year of
+        // history with nothing pending, BENCHMARKS.md's startup section).
         let columns = SESSION_COLUMNS
             .split(", ")
             .map(|c| format!("s.{c}"))
@@ -1661,7 +1665,7 @@ impl Store for SqliteStore {
             "SELECT {SESSION_COLUMNS} FROM (
                SELECT {SESSION_COLUMNS} FROM sessions WHERE {OPEN} AND status IN ('ended', 'failed')
                UNION
-               SELECT {columns} FROM late_pending p JOIN sessions s ON s.id = p.session_id
+               SELECT {columns} FROM late_pending p CROSS JOIN sessions s ON s.id = p.session_id
                WHERE s.status = 'reduced'
                  AND EXISTS (SELECT 1 FROM blocks b WHERE b.session_id = s.id AND {} IS NULL)
              ) ORDER BY start_ms, id",

@@ -12,18 +12,20 @@ use daybook_core::{Event, IngestStep, Session, SessionId, Store, Timestamp, UtcO
 /// run the old migrations alone).
 const MIGRATIONS: i64 = daybook::SCHEMA_VERSION;
 
-const TABLES: [&str; 11] = [
+const TABLES: [&str; 13] = [
     "aw_buckets",
     "aw_events",
     "aw_pending",
     "blocks",
     "coverage",
     "daemon_state",
+    "day_files",
     "entries",
     "events",
     "late_pending",
     "loose_blocks",
     "sessions",
+    "stale_days",
 ];
 
 fn user_version(path: &Path) -> i64 {

@@ -154,6 +154,43 @@ fn recovery_before_commit() {
     );
 }
 
+/// The days `stale_days` lists, read from the stopped daemon's database.
+fn stale_days(fx: &Fixture) -> Vec<String> {
+    let store = daybook::SqliteStore::open_read_only(&fx.db()).expect("open");
+    let mut stmt = store
+        .connection()
+        .prepare("SELECT day FROM stale_days ORDER BY day")
+        .expect("prepare");
+    stmt.query_map([], |r| r.get(0))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect()
+}
+
+#[test]
+fn dayfile_before_settle() {
+    let fx = Fixture::new("");
+    let mut daemon = Daemon::start_with(&fx, Some("dayfile-before-settle=return"));
+    let acked = post_batch(&daemon, "before", 6);
+    let status = daemon.terminate(STARTUP);
+    assert_sigkilled(status, &daemon, "dayfile-before-settle");
+
+    // The entry committed and its file is in place, but the database
+    // still lists the day: the next start renders it again.
+    let dump = fx.dump();
+    assert_eq!(dump.entries.len(), 1, "the reduction did not commit");
+    let names = fx.day_dir_names();
+    assert!(
+        names.len() == 1 && names[0].starts_with("event-"),
+        "expected the day file alone: {names:?}"
+    );
+    let day = names[0].trim_start_matches("event-").trim_end_matches(".md").to_owned();
+    assert_eq!(stale_days(&fx), [day]);
+
+    comes_back_clean(&fx, acked, &[]);
+    assert_eq!(stale_days(&fx), [] as [String; 0], "a start left a durable day listed");
+}
+
 #[test]
 fn dayfile_before_rename() {
     let fx = Fixture::new("");
@@ -170,8 +207,14 @@ fn dayfile_before_rename() {
         names.len() == 1 && names[0].starts_with(".event-") && names[0].ends_with(".md.tmp"),
         "expected only the temp file of the day: {names:?}"
     );
+    let day = names[0]
+        .trim_start_matches(".event-")
+        .trim_end_matches(".md.tmp")
+        .to_owned();
+    assert_eq!(stale_days(&fx), [day], "the commit did not list its day");
 
     comes_back_clean(&fx, acked, &[]);
     let names = fx.day_dir_names();
     assert!(names.iter().all(|n| n.starts_with("event-")), "{names:?}");
+    assert_eq!(stale_days(&fx), [] as [String; 0]);
 }

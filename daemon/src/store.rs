@@ -345,17 +345,16 @@ impl EndLookup {
     }
 }
 
+/// A coverage run of a session's blocks: `(rev, first_ms, last_ms)`.
+type Run = (u32, i64, i64);
+
 /// The coverage runs that covering `covered` (`(start, rev)`) adds to a
 /// session whose block keys are `keys` (`(rev, start)`, sorted) and whose
 /// runs are `runs` (`(rev, first, last)`), and how many of its blocks stay
 /// uncovered then; `None` if a listed block is missing, already covered or
 /// listed twice. A new run holds wanted blocks consecutive among the
 /// session's blocks of one revision (schema 7).
-fn new_runs(
-    keys: &[(u32, i64)],
-    runs: &[(u32, i64, i64)],
-    covered: &[(i64, u32)],
-) -> Option<(Vec<(u32, i64, i64)>, usize)> {
+fn new_runs(keys: &[(u32, i64)], runs: &[Run], covered: &[(i64, u32)]) -> Option<(Vec<Run>, usize)> {
     let is_covered = |&(rev, start): &(u32, i64)| {
         runs.iter()
             .any(|&(r, first, last)| r == rev && first <= start && start <= last)

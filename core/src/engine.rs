@@ -1006,7 +1006,18 @@ impl<S: Store> Engine<S> {
                 self.pump(now)
             }
             SummarizerKind::Builtin => {
-                let sessions = self.store.pending_sessions()?;
+                // In key order, not start order: each batch's sessions
+                // are then neighbours in every table keyed by session
+                // (`sessions`, its status index, `coverage`, `blocks`,
+                // `late_pending`), so a batch reads and dirties a few
+                // pages of each instead of pages all over them (imported
+                // ids are random against start order: 10^5 of them in
+                // start order made every batch rewrite most of those
+                // tables, BENCHMARKS.md). Sessions reduce independently of
+                // each other, so the order changes only which batch, and
+                // which entry id, each gets.
+                let mut sessions = self.store.pending_sessions()?;
+                sessions.sort_unstable_by(|a, b| a.id.cmp(&b.id));
                 for page in sessions.chunks(REDUCE_BATCH) {
                     let work = self.store.pending_blocks(page)?;
                     debug_assert_eq!(work.len(), page.len(), "pending_blocks answers each session");

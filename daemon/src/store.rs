@@ -345,6 +345,255 @@ impl EndLookup {
     }
 }
 
+/// A coverage run of a session's blocks: `(rev, first_ms, last_ms)`.
+type Run = (u32, i64, i64);
+
+/// The coverage runs that covering `covered` (`(start, rev)`) adds to a
+/// session whose block keys are `keys` (`(rev, start)`, sorted) and whose
+/// runs are `runs` (`(rev, first, last)`), and how many of its blocks stay
+/// uncovered then; `None` if a listed block is missing, already covered or
+/// listed twice. A new run holds wanted blocks consecutive among the
+/// session's blocks of one revision (schema 7).
+fn new_runs(keys: &[(u32, i64)], runs: &[Run], covered: &[(i64, u32)]) -> Option<(Vec<Run>, usize)> {
+    let is_covered = |&(rev, start): &(u32, i64)| {
+        runs.iter()
+            .any(|&(r, first, last)| r == rev && first <= start && start <= last)
+    };
+    let mut wanted: Vec<(u32, i64)> = covered.iter().map(|&(start, rev)| (rev, start)).collect();
+    wanted.sort_unstable();
+    let listed = wanted.len();
+    wanted.dedup();
+    let mut found = 0;
+    let mut left = 0;
+    // Runs over `keys`, in order: (rev, first, last) of consecutive
+    // wanted blocks.
+    let mut new_runs: Vec<(u32, i64, i64)> = Vec::new();
+    let mut extending = false;
+    for key in keys {
+        let want = wanted.binary_search(key).is_ok();
+        let was = is_covered(key);
+        if want && !was {
+            found += 1;
+            match new_runs.last_mut() {
+                Some(run) if extending && run.0 == key.0 => run.2 = key.1,
+                _ => new_runs.push((key.0, key.1, key.1)),
+            }
+            extending = true;
+        } else {
+            extending = false;
+            if !was {
+                left += 1;
+            }
+        }
+    }
+    (found == listed).then_some((new_runs, left))
+}
+
+/// A reduction transaction's sessions (see `SqliteStore::reduce_all`):
+/// read once for the whole batch, then kept as the batch's commits, in
+/// order, leave them; the writes those commits make, gathered to go out
+/// in key order, one statement per table.
+#[derive(Default)]
+struct ReducingBatch {
+    /// Each session's status (absent: no such session).
+    status: BTreeMap<String, String>,
+    /// Each session's block keys, `(rev, start)`, sorted.
+    keys: BTreeMap<String, Vec<(u32, i64)>>,
+    /// Each session's coverage runs, `(rev, first, last)`, the batch's own
+    /// new ones included.
+    runs: BTreeMap<String, Vec<(u32, i64, i64)>>,
+    /// New coverage rows: `(session, rev, first, last, entry)`.
+    coverage: Vec<(String, u32, i64, i64, i64)>,
+    /// Per session: its new `flush_end_ms` (the last one given) and
+    /// whether it was finished.
+    sessions: BTreeMap<String, (Option<i64>, bool)>,
+    /// Per session: whether it ends the batch listed in `late_pending`.
+    late: BTreeMap<String, bool>,
+}
+
+impl ReducingBatch {
+    /// The state of `commits`' sessions, three statements over their ids
+    /// (`json_each`, `CROSS JOIN`ed so each id is a seek by key prefix).
+    fn read(tx: &Transaction<'_>, commits: &[ReductionCommit]) -> CoreResult<Self> {
+        let ids: BTreeSet<&str> = commits.iter().map(|c| c.session_id.0.as_str()).collect();
+        let ids = serde_json::to_string(&ids).map_err(storage)?;
+        let mut batch = Self::default();
+        let mut stmt = tx
+            .prepare_cached("SELECT s.id, s.status FROM json_each(?1) j CROSS JOIN sessions s ON s.id = j.value")
+            .map_err(storage)?;
+        let mut rows = stmt.query([&ids]).map_err(storage)?;
+        while let Some(r) = rows.next().map_err(storage)? {
+            batch
+                .status
+                .insert(r.get(0).map_err(storage)?, r.get(1).map_err(storage)?);
+        }
+        drop(rows);
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT b.session_id, b.rev, b.start_ms FROM json_each(?1) j
+                 CROSS JOIN blocks b ON b.session_id = j.value",
+            )
+            .map_err(storage)?;
+        let mut rows = stmt.query([&ids]).map_err(storage)?;
+        while let Some(r) = rows.next().map_err(storage)? {
+            let session = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
+            let key = (r.get(1).map_err(storage)?, r.get(2).map_err(storage)?);
+            match batch.keys.get_mut(session) {
+                Some(keys) => keys.push(key),
+                None => {
+                    batch.keys.insert(session.to_owned(), vec![key]);
+                }
+            }
+        }
+        drop(rows);
+        for keys in batch.keys.values_mut() {
+            keys.sort_unstable();
+        }
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT c.session_id, c.rev, c.first_ms, c.last_ms FROM json_each(?1) j
+                 CROSS JOIN coverage c ON c.session_id = j.value",
+            )
+            .map_err(storage)?;
+        let mut rows = stmt.query([&ids]).map_err(storage)?;
+        while let Some(r) = rows.next().map_err(storage)? {
+            batch.runs.entry(r.get(0).map_err(storage)?).or_default().push((
+                r.get(1).map_err(storage)?,
+                r.get(2).map_err(storage)?,
+                r.get(3).map_err(storage)?,
+            ));
+        }
+        Ok(batch)
+    }
+
+    /// One reduction, with `commit_reduction`'s checks (in its order)
+    /// against the state the batch's earlier commits left. Its entry, if
+    /// any, gets id `entry_id` and is returned for `reduce_all` to write.
+    fn reduce(&mut self, commit: &ReductionCommit, entry_id: i64) -> CoreResult<Option<Entry>> {
+        let id = &commit.session_id;
+        let reduced = match self.status.get(&id.0) {
+            None => return Err(CoreError::UnknownSession(id.clone())),
+            Some(status) => (status == "reduced", status == "active"),
+        };
+        let (reduced, active) = reduced;
+        let late = commit.entry.as_ref().is_some_and(|e| e.kind == EntryKind::Late);
+        if reduced && !late {
+            return Err(conflict(id, "session is already reduced"));
+        }
+        if late && commit.finish {
+            return Err(conflict(id, "a late entry never finishes a session"));
+        }
+        if commit.entry.as_ref().is_some_and(|e| e.session_id != *id) {
+            return Err(conflict(id, "the entry belongs to another session"));
+        }
+        if commit.entry.is_none() && !commit.covered.is_empty() {
+            return Err(conflict(id, "blocks can only be covered by an entry"));
+        }
+        if commit.finish && active {
+            return Err(conflict(id, "an active session cannot be finished"));
+        }
+        let keys = self.keys.get(&id.0).map_or(&[][..], Vec::as_slice);
+        let runs = self.runs.entry(id.0.clone()).or_default();
+        let (added, left) = new_runs(
+            keys,
+            runs,
+            &commit.covered.iter().map(|(s, r)| (s.0, *r)).collect::<Vec<_>>(),
+        )
+        .ok_or_else(|| conflict(id, "covered block is missing or already covered"))?;
+        let entry = match &commit.entry {
+            None => None,
+            Some(e) => {
+                for &(rev, first, last) in &added {
+                    runs.push((rev, first, last));
+                    self.coverage.push((id.0.clone(), rev, first, last, entry_id));
+                }
+                Some(Entry {
+                    id: entry_id as u64,
+                    session_id: id.clone(),
+                    kind: e.kind,
+                    from: e.from,
+                    to: e.to,
+                    offset: e.offset,
+                    body: e.body.clone(),
+                })
+            }
+        };
+        let update = self.sessions.entry(id.0.clone()).or_insert((None, false));
+        if let Some(end) = commit.flush_end {
+            update.0 = Some(end.0);
+        }
+        if commit.finish {
+            update.1 = true;
+            self.status.insert(id.0.clone(), "reduced".to_owned());
+        }
+        if commit.finish || reduced {
+            // A reduced session with blocks left uncovered stays pending
+            // (`late_pending`); one with none leaves the list.
+            self.late.insert(id.0.clone(), left > 0);
+        }
+        Ok(entry)
+    }
+
+    /// The batch's writes, each table's in key order: coverage rows, one
+    /// `UPDATE` of the sessions it changed, one `DELETE` from and one
+    /// `INSERT` into `late_pending`.
+    fn write(mut self, tx: &Transaction<'_>) -> CoreResult<()> {
+        self.coverage
+            .sort_unstable_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO coverage (session_id, rev, first_ms, last_ms, entry_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(storage)?;
+        for (id, rev, first, last, entry) in &self.coverage {
+            insert.execute(params![id, rev, first, last, entry]).map_err(storage)?;
+        }
+        let changed: Vec<(&String, Option<i64>, bool)> = self
+            .sessions
+            .iter()
+            .filter(|(_, (end, finish))| end.is_some() || *finish)
+            .map(|(id, &(end, finish))| (id, end, finish))
+            .collect();
+        if !changed.is_empty() {
+            let json = serde_json::to_string(&changed).map_err(storage)?;
+            tx.prepare_cached(
+                "UPDATE sessions SET
+                   flush_end_ms = coalesce(u.flush_end, flush_end_ms),
+                   status = CASE WHEN u.finish THEN 'reduced' ELSE status END,
+                   next_retry_ms = CASE WHEN u.finish THEN NULL ELSE next_retry_ms END
+                 FROM (SELECT j.value ->> 0 AS id, j.value ->> 1 AS flush_end, j.value ->> 2 AS finish
+                       FROM json_each(?1) j) AS u
+                 WHERE sessions.id = u.id",
+            )
+            .and_then(|mut s| s.execute([&json]))
+            .map_err(storage)?;
+        }
+        let (listed, unlisted): (Vec<&String>, Vec<&String>) = {
+            let (a, b): (Vec<_>, Vec<_>) = self.late.iter().partition(|(_, pending)| **pending);
+            (
+                a.into_iter().map(|(id, _)| id).collect(),
+                b.into_iter().map(|(id, _)| id).collect(),
+            )
+        };
+        if !unlisted.is_empty() {
+            let json = serde_json::to_string(&unlisted).map_err(storage)?;
+            tx.prepare_cached("DELETE FROM late_pending WHERE session_id IN (SELECT value FROM json_each(?1))")
+                .and_then(|mut s| s.execute([&json]))
+                .map_err(storage)?;
+        }
+        if !listed.is_empty() {
+            let json = serde_json::to_string(&listed).map_err(storage)?;
+            tx.prepare_cached(
+                "INSERT INTO late_pending (session_id) SELECT value FROM json_each(?1) WHERE true
+                 ON CONFLICT DO NOTHING",
+            )
+            .and_then(|mut s| s.execute([&json]))
+            .map_err(storage)?;
+        }
+        Ok(())
+    }
+}
+
 /// Runs `query` and maps each row with `read`, then checks each with `check`.
 fn collect<T, R>(
     conn: &Connection,
@@ -691,6 +940,16 @@ impl SqliteStore {
     /// then writes them to the WAL before the commit and reads them
     /// back. It is set back to what it was afterwards, so the daemon's
     /// memory between batches stays as it was.
+    ///
+    /// Statement journals stay in memory for the transaction
+    /// (`temp_store = MEMORY`, set back afterwards): in WAL mode a
+    /// statement that may fail half-way (the batch's multi-row entry
+    /// `INSERT` with its full-text trigger) copies every existing page it
+    /// changes to a statement journal, which spilled to a temporary file
+    /// past 64 KiB: a tenth of the commit's time at 10^5 sessions went to
+    /// those writes (BENCHMARKS.md, "reduce-pending, third pass"). A
+    /// batch's journal is at most its own dirty pages, which the 32 MiB
+    /// cache holds anyway.
     fn reducing<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> CoreResult<T>) -> CoreResult<T> {
         let cache: i64 = self
             .conn
@@ -700,18 +959,33 @@ impl SqliteStore {
         self.conn
             .pragma_update(None, "cache_size", -REDUCING_CACHE_KIB)
             .map_err(storage)?;
+        let temp: i64 = self
+            .conn
+            .query_row("PRAGMA temp_store", [], |r| r.get(0))
+            .map_err(storage)?;
+        self.conn.pragma_update(None, "temp_store", "MEMORY").map_err(storage)?;
         let out = self.write(f);
         let on = self.conn.pragma_update(None, "foreign_keys", "ON").map_err(storage);
         let back = self.conn.pragma_update(None, "cache_size", cache).map_err(storage);
+        let temp = self.conn.pragma_update(None, "temp_store", temp).map_err(storage);
         let out = out?;
         on?;
         back?;
+        temp?;
         Ok(out)
     }
 
     /// Reductions in order inside one transaction, each with
     /// `commit_reduction`'s checks against the state the earlier ones
     /// left; an `Err` leaves the transaction to be rolled back.
+    ///
+    /// Set-based: the batch's sessions (their status, block keys and
+    /// coverage runs) are read in three statements, the commits are
+    /// checked and applied in order against that state in memory
+    /// ([`ReducingBatch`]), and the writes go out afterwards in key order,
+    /// a statement per table ([`ReducingBatch::write`]) instead of six a
+    /// session. Only the transaction sees the state in between, so the
+    /// outcome is the one the commits applied one by one would leave.
     ///
     /// The entries are written last, all in one `INSERT` per
     /// [`ENTRY_ROWS`] of them, with ids assigned here in batch order (as
@@ -727,10 +1001,11 @@ impl SqliteStore {
             .prepare_cached("SELECT coalesce(max(id), 0) + 1 FROM entries")
             .and_then(|mut s| s.query_row([], |r| r.get(0)))
             .map_err(storage)?;
+        let mut batch = ReducingBatch::read(tx, commits)?;
         let mut rows = Vec::new();
         let mut out = Vec::with_capacity(commits.len());
         for commit in commits {
-            let entry = Self::reduce_in(tx, commit, next_id)?;
+            let entry = batch.reduce(commit, next_id)?;
             if let (Some(entry), Some(new)) = (&entry, &commit.entry) {
                 rows.push((next_id, new, day_name(entry.day())));
                 next_id = next_id
@@ -739,6 +1014,7 @@ impl SqliteStore {
             }
             out.push(entry);
         }
+        batch.write(tx)?;
         for chunk in rows.chunks(ENTRY_ROWS) {
             let sql = format!(
                 "INSERT INTO entries (id, session_id, kind, from_ms, to_ms, offset_s, day, body) VALUES {}",
@@ -776,69 +1052,6 @@ impl SqliteStore {
         Ok(out)
     }
 
-    /// One reduction inside a transaction, with `commit_reduction`'s
-    /// checks; an `Err` leaves the transaction to be rolled back. Its
-    /// entry, if any, gets id `entry_id` and is returned for
-    /// [`Self::reduce_all`] to write; its coverage and session are
-    /// written here.
-    fn reduce_in(tx: &Transaction<'_>, commit: &ReductionCommit, entry_id: i64) -> CoreResult<Option<Entry>> {
-        let id = &commit.session_id;
-        let status = Self::status(tx, id)?.ok_or_else(|| CoreError::UnknownSession(id.clone()))?;
-        let late = commit.entry.as_ref().is_some_and(|e| e.kind == EntryKind::Late);
-        if status == "reduced" && !late {
-            return Err(conflict(id, "session is already reduced"));
-        }
-        if late && commit.finish {
-            return Err(conflict(id, "a late entry never finishes a session"));
-        }
-        if commit.entry.as_ref().is_some_and(|e| e.session_id != *id) {
-            return Err(conflict(id, "the entry belongs to another session"));
-        }
-        if commit.entry.is_none() && !commit.covered.is_empty() {
-            return Err(conflict(id, "blocks can only be covered by an entry"));
-        }
-        if commit.finish && status == "active" {
-            return Err(conflict(id, "an active session cannot be finished"));
-        }
-        // How many of the session's blocks stay uncovered, once known.
-        let mut uncovered_left = None;
-        let entry = match &commit.entry {
-            None => None,
-            Some(e) => {
-                let covered: Vec<(i64, u32)> = commit.covered.iter().map(|(start, rev)| (start.0, *rev)).collect();
-                uncovered_left = Some(Self::cover(tx, id, Some(entry_id), &covered)?);
-                Some(Entry {
-                    id: entry_id as u64,
-                    session_id: id.clone(),
-                    kind: e.kind,
-                    from: e.from,
-                    to: e.to,
-                    offset: e.offset,
-                    body: e.body.clone(),
-                })
-            }
-        };
-        tx.prepare_cached(
-            "UPDATE sessions SET
-               flush_end_ms = coalesce(?2, flush_end_ms),
-               status = CASE WHEN ?3 THEN 'reduced' ELSE status END,
-               next_retry_ms = CASE WHEN ?3 THEN NULL ELSE next_retry_ms END
-             WHERE id = ?1",
-        )
-        .and_then(|mut s| s.execute(params![id.0, commit.flush_end.map(|t| t.0), commit.finish]))
-        .map_err(storage)?;
-        if commit.finish || status == "reduced" {
-            // A reduced session with blocks left uncovered stays pending
-            // (`late_pending`); one with none leaves the list.
-            let left = match uncovered_left {
-                Some(n) => n,
-                None => Self::cover(tx, id, None, &[])?,
-            };
-            Self::set_late_pending(tx, id, left > 0)?;
-        }
-        Ok(entry)
-    }
-
     /// Covers the blocks `covered` (`(start, rev)`) of session `id` by
     /// `entry` (schema 7): checks that each is there, uncovered and listed
     /// once (else `Conflict`), and writes them as runs of blocks
@@ -847,7 +1060,8 @@ impl SqliteStore {
     /// Reads the session's block keys (the narrow `blocks_keys` index)
     /// and its runs, never the block rows. With `entry` `None` it only
     /// counts. Returns how many of the session's blocks are still
-    /// uncovered afterwards.
+    /// uncovered afterwards. (A reduction transaction does the same for
+    /// its whole batch at once: [`ReducingBatch`].)
     pub(crate) fn cover(
         tx: &Transaction<'_>,
         id: &SessionId,
@@ -877,40 +1091,8 @@ impl SqliteStore {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             Ok,
         )?;
-        let is_covered = |&(rev, start): &(u32, i64)| {
-            runs.iter()
-                .any(|&(r, first, last)| r == rev && first <= start && start <= last)
-        };
-        let mut wanted: Vec<(u32, i64)> = covered.iter().map(|&(start, rev)| (rev, start)).collect();
-        wanted.sort_unstable();
-        let listed = wanted.len();
-        wanted.dedup();
-        let mut found = 0;
-        let mut left = 0;
-        // Runs over `keys`, in order: (rev, first, last) of consecutive
-        // wanted blocks.
-        let mut new_runs: Vec<(u32, i64, i64)> = Vec::new();
-        let mut extending = false;
-        for key in &keys {
-            let want = wanted.binary_search(key).is_ok();
-            let was = is_covered(key);
-            if want && !was {
-                found += 1;
-                match new_runs.last_mut() {
-                    Some(run) if extending && run.0 == key.0 => run.2 = key.1,
-                    _ => new_runs.push((key.0, key.1, key.1)),
-                }
-                extending = true;
-            } else {
-                extending = false;
-                if !was {
-                    left += 1;
-                }
-            }
-        }
-        if found != listed {
-            return Err(conflict(id, "covered block is missing or already covered"));
-        }
+        let (new_runs, left) = new_runs(&keys, &runs, covered)
+            .ok_or_else(|| conflict(id, "covered block is missing or already covered"))?;
         if let Some(entry) = entry {
             let mut insert = tx
                 .prepare_cached(
@@ -924,19 +1106,6 @@ impl SqliteStore {
             }
         }
         Ok(left)
-    }
-
-    /// Lists (or unlists) session `id` in `late_pending`.
-    fn set_late_pending(tx: &Transaction<'_>, id: &SessionId, pending: bool) -> CoreResult<()> {
-        let sql = if pending {
-            "INSERT INTO late_pending (session_id) VALUES (?1) ON CONFLICT DO NOTHING"
-        } else {
-            "DELETE FROM late_pending WHERE session_id = ?1"
-        };
-        tx.prepare_cached(sql)
-            .and_then(|mut s| s.execute([&id.0]))
-            .map(drop)
-            .map_err(storage)
     }
 
     /// Bookkeeping for a block just added (not rewritten) to session `id`

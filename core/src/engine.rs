@@ -1014,11 +1014,17 @@ impl<S: Store> Engine<S> {
                 // ids are random against start order: 10^5 of them in
                 // start order made every batch rewrite most of those
                 // tables, BENCHMARKS.md). Sessions reduce independently of
-                // each other, so the order changes only which batch, and
-                // which entry id, each gets.
+                // each other, so the order changes only which batch each
+                // gets. Inside a batch they go in start order, so entry ids
+                // follow the sessions' starts wherever the batches happen
+                // to be cut: an import killed and re-run reduces its
+                // sessions in other groups than one uninterrupted run, and
+                // must end with the same database.
                 let mut sessions = self.store.pending_sessions()?;
                 sessions.sort_unstable_by(|a, b| a.id.cmp(&b.id));
-                for page in sessions.chunks(REDUCE_BATCH) {
+                for page in sessions.chunks_mut(REDUCE_BATCH) {
+                    page.sort_unstable_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
+                    let page = &*page;
                     let work = self.store.pending_blocks(page)?;
                     debug_assert_eq!(work.len(), page.len(), "pending_blocks answers each session");
                     let batch = page

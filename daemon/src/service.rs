@@ -14,7 +14,7 @@
 //! most `shutdown_grace_seconds`, then abandons them (a running command is
 //! killed); their sessions stay pending and the next start reduces them.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::time::{Duration, Instant};
 
@@ -315,7 +315,16 @@ struct Service {
     watch: FileWatch,
     /// ActivityWatch buckets as the translation sees them (core `watcher`).
     watchers: Watchers,
+    /// Days whose files the commits made stale and that are not rewritten
+    /// yet, and since when the oldest of them waits (see
+    /// [`Service::project`]).
+    unwritten: BTreeSet<NaiveDate>,
+    unwritten_since: Option<Instant>,
 }
+
+/// How long a day file may lag its day while ingest requests keep
+/// arriving (see [`Service::project`]).
+const DAY_FILE_LAG: Duration = Duration::from_secs(1);
 
 /// The translation's state as the database holds it: every bucket with its
 /// last event and thinning mark, and the `afk` periods of the last
@@ -370,6 +379,8 @@ pub fn start(store: SqliteStore, settings: &Settings, data: &DataDir) -> Result<
         days_dir: data.days(),
         watch,
         watchers,
+        unwritten: BTreeSet::new(),
+        unwritten_since: None,
     };
     // The days recovery and reduce-pending touched are written with every
     // other stale day in one pass, each rendered once.
@@ -478,6 +489,15 @@ impl Service {
                 None => {}
             }
             self.run_timers(&mut timers)?;
+            let busy = !queued.is_empty()
+                || match rx.try_recv() {
+                    Ok(cmd) => {
+                        queued.push_back(cmd);
+                        true
+                    }
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => false,
+                };
+            self.project(busy)?;
             self.watch.after_writes();
         }
     }
@@ -504,8 +524,7 @@ impl Service {
             self.engine.handle_safety_net(now)?;
             self.engine.store().checkpoint()?;
         }
-        self.drain_outputs()?;
-        Ok(())
+        self.collect_outputs()
     }
 
     /// Takes this request and every ingest request (events, heartbeats,
@@ -665,8 +684,8 @@ impl Service {
             }
         }
         self.engine.handle_reductions(now)?;
-        self.drain_outputs()?;
-        Ok(())
+        // The day files wait for the loop's turn ([`Self::project`]).
+        self.collect_outputs()
     }
 
     /// One heartbeat or insert of a group commit, through the translation:
@@ -1122,12 +1141,49 @@ impl Service {
         })
     }
 
-    /// Logs the engine's outcomes and rewrites the day files they touched.
+    /// Logs the engine's outcomes and rewrites the day files they touched
+    /// (and any left for later).
     fn drain_outputs(&mut self) -> Result<()> {
+        self.collect_outputs()?;
+        self.project(false)
+    }
+
+    /// Logs the engine's outcomes and notes the days whose files they made
+    /// stale, for [`Self::project`].
+    fn collect_outputs(&mut self) -> Result<()> {
         let (_, days) = self.drain()?;
-        for day in days {
+        if !days.is_empty() {
+            self.unwritten.extend(days);
+            self.unwritten_since.get_or_insert_with(Instant::now);
+        }
+        Ok(())
+    }
+
+    /// Rewrites the files of the days noted stale, unless the engine is
+    /// `busy` (more commands wait) and the oldest has waited less than
+    /// [`DAY_FILE_LAG`].
+    ///
+    /// Rendering a day reads its events, so under a stream of ingest
+    /// requests rewriting a day's file after every commit that reduced a
+    /// session of it would hold every next request behind a rendering of
+    /// the whole day. Waiting is safe: the commit that made a file stale
+    /// listed its day in `stale_days` in the same transaction, so a crash
+    /// before the file is written leaves the day listed and the next start
+    /// rewrites it (see [`projection`]). Replies never waited for day
+    /// files (they are sent before them), so no client sees a difference
+    /// but the file's lag: at most [`DAY_FILE_LAG`] plus one commit while
+    /// requests keep coming, none when the engine is otherwise idle.
+    fn project(&mut self, busy: bool) -> Result<()> {
+        let Some(since) = self.unwritten_since else {
+            return Ok(());
+        };
+        if busy && since.elapsed() < DAY_FILE_LAG {
+            return Ok(());
+        }
+        for day in std::mem::take(&mut self.unwritten) {
             projection::write_day(self.engine.store(), &self.days_dir, day)?;
         }
+        self.unwritten_since = None;
         Ok(())
     }
 

@@ -348,6 +348,28 @@ impl EndLookup {
 /// A coverage run of a session's blocks: `(rev, first_ms, last_ms)`.
 type Run = (u32, i64, i64);
 
+/// The coverage runs of the sessions whose ids `ids` lists (a JSON list,
+/// read by `json_each`, `CROSS JOIN`ed so each id's rows are read by its
+/// key prefix), by session, in key order.
+fn coverage_runs(conn: &Connection, ids: &str) -> CoreResult<BTreeMap<String, Vec<Run>>> {
+    let mut runs: BTreeMap<String, Vec<Run>> = BTreeMap::new();
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT c.session_id, c.rev, c.first_ms, c.last_ms FROM json_each(?1) j
+             CROSS JOIN coverage c ON c.session_id = j.value",
+        )
+        .map_err(storage)?;
+    let mut rows = stmt.query([ids]).map_err(storage)?;
+    while let Some(r) = rows.next().map_err(storage)? {
+        runs.entry(r.get(0).map_err(storage)?).or_default().push((
+            r.get(1).map_err(storage)?,
+            r.get(2).map_err(storage)?,
+            r.get(3).map_err(storage)?,
+        ));
+    }
+    Ok(runs)
+}
+
 /// The coverage runs that covering `covered` (`(start, rev)`) adds to a
 /// session whose block keys are `keys` (`(rev, start)`, sorted) and whose
 /// runs are `runs` (`(rev, first, last)`), and how many of its blocks stay
@@ -449,20 +471,7 @@ impl ReducingBatch {
         for keys in batch.keys.values_mut() {
             keys.sort_unstable();
         }
-        let mut stmt = tx
-            .prepare_cached(
-                "SELECT c.session_id, c.rev, c.first_ms, c.last_ms FROM json_each(?1) j
-                 CROSS JOIN coverage c ON c.session_id = j.value",
-            )
-            .map_err(storage)?;
-        let mut rows = stmt.query([&ids]).map_err(storage)?;
-        while let Some(r) = rows.next().map_err(storage)? {
-            batch.runs.entry(r.get(0).map_err(storage)?).or_default().push((
-                r.get(1).map_err(storage)?,
-                r.get(2).map_err(storage)?,
-                r.get(3).map_err(storage)?,
-            ));
-        }
+        batch.runs = coverage_runs(tx, &ids)?;
         Ok(batch)
     }
 
@@ -1882,23 +1891,7 @@ impl Store for SqliteStore {
         // its key prefix, never a scan of every block.
         let ids: BTreeSet<&str> = sessions.iter().map(|s| s.id.0.as_str()).collect();
         let ids = serde_json::to_string(&ids).map_err(storage)?;
-        let mut runs: BTreeMap<String, Vec<(u32, i64, i64)>> = BTreeMap::new();
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT c.session_id, c.rev, c.first_ms, c.last_ms FROM json_each(?1) j
-                 CROSS JOIN coverage c ON c.session_id = j.value",
-            )
-            .map_err(storage)?;
-        let mut rows = stmt.query([&ids]).map_err(storage)?;
-        while let Some(r) = rows.next().map_err(storage)? {
-            runs.entry(r.get(0).map_err(storage)?).or_default().push((
-                r.get(1).map_err(storage)?,
-                r.get(2).map_err(storage)?,
-                r.get(3).map_err(storage)?,
-            ));
-        }
-        drop(rows);
+        let runs = coverage_runs(&self.conn, &ids)?;
         let mut by_session: BTreeMap<SessionId, Vec<Block>> = BTreeMap::new();
         // The rows come a session at a time, so the session in hand and
         // its runs are looked up once when it starts, not per block (a

@@ -484,20 +484,28 @@ impl Service {
                 Some(Command::Answer(answer)) => self.take_answers(answer, rx, &mut queued)?,
                 Some(cmd) => match Item::of(cmd) {
                     Sorted::Grouped(item) => self.group_commit(item, rx, &mut queued)?,
-                    Sorted::Alone(other) => self.answer(other)?,
+                    Sorted::Alone(other) => {
+                        // Whatever it asks, it sees the day files current:
+                        // those left for later are written first.
+                        self.project(false)?;
+                        self.answer(other)?;
+                    }
                 },
                 None => {}
             }
             self.run_timers(&mut timers)?;
-            let busy = !queued.is_empty()
-                || match rx.try_recv() {
-                    Ok(cmd) => {
-                        queued.push_back(cmd);
-                        true
-                    }
-                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => false,
-                };
-            self.project(busy)?;
+            if self.unwritten_since.is_some() {
+                // Busy: a command waits (taken off the channel to know).
+                let busy = !queued.is_empty()
+                    || match rx.try_recv() {
+                        Ok(cmd) => {
+                            queued.push_back(cmd);
+                            true
+                        }
+                        Err(TryRecvError::Empty | TryRecvError::Disconnected) => false,
+                    };
+                self.project(busy)?;
+            }
             self.watch.after_writes();
         }
     }
@@ -1169,10 +1177,11 @@ impl Service {
     /// the whole day. Waiting is safe: the commit that made a file stale
     /// listed its day in `stale_days` in the same transaction, so a crash
     /// before the file is written leaves the day listed and the next start
-    /// rewrites it (see [`projection`]). Replies never waited for day
-    /// files (they are sent before them), so no client sees a difference
-    /// but the file's lag: at most [`DAY_FILE_LAG`] plus one commit while
-    /// requests keep coming, none when the engine is otherwise idle.
+    /// rewrites it (see [`projection`]). Any other command (a status, a
+    /// read, a pause) writes them before it is answered, so a client that
+    /// sees daybook quiet finds the files current; only while nothing but
+    /// ingest requests come may a file lag, by at most [`DAY_FILE_LAG`]
+    /// plus one commit.
     fn project(&mut self, busy: bool) -> Result<()> {
         let Some(since) = self.unwritten_since else {
             return Ok(());

@@ -389,7 +389,7 @@ fn new_runs(keys: &[(u32, i64)], runs: &[Run], covered: &[(i64, u32)]) -> Option
     let mut left = 0;
     // Runs over `keys`, in order: (rev, first, last) of consecutive
     // wanted blocks.
-    let mut new_runs: Vec<(u32, i64, i64)> = Vec::new();
+    let mut new_runs: Vec<Run> = Vec::new();
     let mut extending = false;
     for key in keys {
         let want = wanted.binary_search(key).is_ok();
@@ -423,7 +423,7 @@ struct ReducingBatch {
     keys: BTreeMap<String, Vec<(u32, i64)>>,
     /// Each session's coverage runs, `(rev, first, last)`, the batch's own
     /// new ones included.
-    runs: BTreeMap<String, Vec<(u32, i64, i64)>>,
+    runs: BTreeMap<String, Vec<Run>>,
     /// New coverage rows: `(session, rev, first, last, entry)`.
     coverage: Vec<(String, u32, i64, i64, i64)>,
     /// Per session: its new `flush_end_ms` (the last one given) and
@@ -1093,7 +1093,7 @@ impl SqliteStore {
             Ok,
         )?;
         keys.sort_unstable();
-        let runs: Vec<(u32, i64, i64)> = collect(
+        let runs: Vec<Run> = collect(
             tx,
             "SELECT rev, first_ms, last_ms FROM coverage WHERE session_id = ?1",
             [&id.0],
@@ -1900,7 +1900,7 @@ impl Store for SqliteStore {
         // Filing appends, so rows in any other order read the same.
         let mut current = SessionId(String::new());
         let mut current_blocks: Vec<Block> = Vec::new();
-        let mut current_runs: &[(u32, i64, i64)] = &[];
+        let mut current_runs: &[Run] = &[];
         let mut stmt = self
             .conn
             .prepare_cached(

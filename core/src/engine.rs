@@ -33,6 +33,7 @@
 //!   [`Engine::handle_shutdown`] on SIGTERM.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
 
 use chrono::NaiveDate;
 
@@ -49,15 +50,53 @@ use crate::session::{EndReason, OpenSession, Phase, Session, SessionId};
 use crate::store::{IngestStep, Store};
 use crate::time::Timestamp;
 
-/// How many sessions' reductions [`Engine::reduce_pending`] commits in one
-/// transaction. A commit's fsync costs 0.1-3.5 ms on the shared disk; at
-/// 1,000 sessions a batch that is at most 3.5 µs a session, far under the
-/// ~0.25 ms each still costs in SQLite (BENCHMARKS.md, reduce_pending), so
-/// larger batches gain nothing measurable. Smaller ones keep bounded what
-/// a batch holds in memory (a few MB of entries) and what a crash before
-/// its commit throws away: at most 1,000 summaries, asked for again at
-/// the next start.
-pub const REDUCE_BATCH: usize = 1_000;
+/// The most sessions' reductions [`Engine::reduce_pending`] commits in
+/// one transaction. A batch is cut at this many sessions or at
+/// [`REDUCE_BATCH_WINDOWS`] windows, whichever comes first
+/// ([`reduce_batch_len`]). A commit's fsync costs 0.1-3.5 ms on the
+/// shared disk, and each batch costs SQLite a full-text segment, a WAL
+/// commit and a pass over the pages its entries' day index spreads over;
+/// sessions of four blocks (an OpenChronicle import) in batches of 1,000
+/// paid those 100 times for 10^5 sessions (BENCHMARKS.md, "reduce-pending,
+/// fourth pass"). What a batch holds in memory (its entries, a few
+/// hundred bytes each, and the reduction keys) and what a crash before
+/// its commit throws away (summaries asked for again at the next start)
+/// stay bounded by this cap.
+pub const REDUCE_BATCH: usize = 10_000;
+
+/// The most timeline windows the sessions of one reduce-pending batch
+/// span, summed: an estimate of the blocks the batch reads and holds in
+/// memory at once (one block per window a session has events in, each a
+/// few hundred bytes of lines). 30,000 is 1,000 sessions of half an hour,
+/// the batches that [`REDUCE_BATCH`] alone made before, whose blocks
+/// were ~12 MB; sessions of a few minutes go up to [`REDUCE_BATCH`] a
+/// batch instead.
+pub const REDUCE_BATCH_WINDOWS: u64 = 30_000;
+
+/// How many of `sessions`, from the first, make up the next
+/// reduce-pending batch: at least one (if any), at most [`REDUCE_BATCH`],
+/// and no more than [`REDUCE_BATCH_WINDOWS`] windows of `window` in all
+/// unless the first alone spans more. A session spans the windows from its
+/// start's to its end's, both included (an active one, or one whose end is
+/// before its start, counts one).
+pub fn reduce_batch_len(sessions: &[Session], window: Duration) -> usize {
+    let w = i128::try_from(window.as_millis()).unwrap_or(i128::MAX).max(1);
+    let windows = |s: &Session| -> u64 {
+        let start = i128::from(s.start.0).div_euclid(w);
+        let end = s.phase.end().map_or(start, |end| i128::from(end.0).div_euclid(w));
+        u64::try_from(end - start + 1).unwrap_or(1).max(1)
+    };
+    let mut spanned: u64 = 0;
+    let mut len = 0;
+    for s in sessions.iter().take(REDUCE_BATCH) {
+        spanned = spanned.saturating_add(windows(s));
+        if len > 0 && spanned > REDUCE_BATCH_WINDOWS {
+            break;
+        }
+        len += 1;
+    }
+    len
+}
 
 /// One input, as data: what the simulator logs and replays as `(now, input)`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -979,7 +1018,8 @@ impl<S: Store> Engine<S> {
     /// asked for as slots free up (answers commit as they come, those that
     /// come together in one transaction). With [`SummarizerKind::Builtin`]
     /// the engine applies the built-in summary itself and commits
-    /// [`REDUCE_BATCH`] reductions to a transaction
+    /// its reductions in batches, up to [`REDUCE_BATCH`] sessions and
+    /// [`REDUCE_BATCH_WINDOWS`] windows to a transaction
     /// ([`Store::commit_reductions`]); the uncovered blocks of each batch's
     /// sessions are read in one pass ([`Store::pending_blocks`]) just
     /// before it is reduced, so only one batch's blocks are in memory at a
@@ -1022,7 +1062,11 @@ impl<S: Store> Engine<S> {
                 // must end with the same database.
                 let mut sessions = self.store.pending_sessions()?;
                 sessions.sort_unstable_by(|a, b| a.id.cmp(&b.id));
-                for page in sessions.chunks_mut(REDUCE_BATCH) {
+                let mut rest = &mut sessions[..];
+                while !rest.is_empty() {
+                    let len = reduce_batch_len(rest, self.config.window);
+                    let (page, next) = std::mem::take(&mut rest).split_at_mut(len);
+                    rest = next;
                     page.sort_unstable_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
                     let page = &*page;
                     let work = self.store.pending_blocks(page)?;

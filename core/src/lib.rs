@@ -41,7 +41,8 @@ pub use aggregate::{
 pub use block::{Block, BlockKey, EntryId, LooseBlock};
 pub use config::Config;
 pub use engine::{
-    Engine, Ingested, Input, Output, REDUCE_BATCH, RequestId, Stale, SummarizerKind, SummaryAnswer, plan_recovery,
+    Engine, Ingested, Input, Output, REDUCE_BATCH, REDUCE_BATCH_WINDOWS, RequestId, Stale, SummarizerKind,
+    SummaryAnswer, plan_recovery, reduce_batch_len,
 };
 pub use error::Error;
 pub use event::{Event, StoredEvent};

@@ -1,7 +1,8 @@
-//! Reduce-pending commits in batches: `REDUCE_BATCH` sessions to a
-//! transaction, outcomes for every committed entry, each touched day
-//! announced once per batch, and a refused batch retried one by one so
-//! one bad session holds back no other.
+//! Reduce-pending commits in batches: up to `REDUCE_BATCH` sessions and
+//! `REDUCE_BATCH_WINDOWS` windows to a transaction, outcomes for every
+//! committed entry, each touched day announced once per batch, and a
+//! refused batch retried one by one so one bad session holds back no
+//! other.
 
 mod common;
 
@@ -15,7 +16,8 @@ use daybook_core::recovery::{RecoveryInput, RecoveryPlan};
 use daybook_core::reduction::ReductionCommit;
 use daybook_core::{
     Block, Config, Dump, EndReason, Engine, Entry, Error, IngestStep, LooseBlock, MemStore, Output, Phase,
-    REDUCE_BATCH, Session, SessionId, Store, StoredEvent, SummarizerKind, Timestamp, UtcOffset, check_quiet,
+    REDUCE_BATCH, REDUCE_BATCH_WINDOWS, Session, SessionId, Store, StoredEvent, SummarizerKind, Timestamp, UtcOffset,
+    check_quiet, reduce_batch_len,
 };
 
 /// A `MemStore` that records each batch commit's size and each single
@@ -116,13 +118,21 @@ impl Store for Recording {
     }
 }
 
-/// `n` ended sessions of two blocks each, one every six hours (so they
-/// spread over many days), in `store`.
+/// The windows (minutes) each session of [`pending`] spans: its two
+/// blocks are its first two minutes, its end is in its thirtieth.
+const SPAN: i64 = 30;
+
+/// How many of [`pending`]'s sessions a batch takes: as many as their
+/// windows allow.
+const PER_BATCH: usize = (REDUCE_BATCH_WINDOWS / SPAN as u64) as usize;
+
+/// `n` ended sessions of two blocks each spanning [`SPAN`] windows, one
+/// every six hours (so they spread over many days), in `store`.
 fn pending(store: &mut Recording, n: usize) {
     let sessions: Vec<Session> = (0..n)
         .map(|i| Session {
             phase: Phase::Ended {
-                end: min(i as i64 * 360 + 2),
+                end: min(i as i64 * 360 + SPAN - 1),
                 reason: EndReason::IdleGap,
             },
             ..Session::active(SessionId(format!("p{i:05}")), min(i as i64 * 360), UtcOffset::UTC)
@@ -156,16 +166,20 @@ fn start(store: &Recording) -> Vec<Output> {
 }
 
 #[test]
-fn reduce_pending_commits_batches_of_reduce_batch_with_every_outcome() {
+fn reduce_pending_commits_batches_of_reduce_batch_windows_with_every_outcome() {
+    assert!(
+        PER_BATCH < REDUCE_BATCH,
+        "the windows, not the session cap, cut these batches"
+    );
     let mut store = Recording::default();
-    let n = 2 * REDUCE_BATCH + 1;
+    let n = 2 * PER_BATCH + 1;
     pending(&mut store, n);
     let outputs = start(&store);
 
     assert_eq!(
         *store.batches.borrow(),
-        [REDUCE_BATCH, REDUCE_BATCH, 1],
-        "one transaction per REDUCE_BATCH sessions"
+        [PER_BATCH, PER_BATCH, 1],
+        "one transaction per REDUCE_BATCH_WINDOWS windows"
     );
     assert!(store.singles.borrow().is_empty(), "no session committed alone");
     let dump = store.dump().expect("dump");
@@ -215,7 +229,7 @@ fn reduce_pending_commits_batches_of_reduce_batch_with_every_outcome() {
     }
     let expected: Vec<BTreeSet<NaiveDate>> = dump
         .entries
-        .chunks(REDUCE_BATCH)
+        .chunks(PER_BATCH)
         .map(|batch| batch.iter().map(Entry::day).collect())
         .collect();
     assert_eq!(touched, expected, "every touched day, once per batch");
@@ -224,20 +238,16 @@ fn reduce_pending_commits_batches_of_reduce_batch_with_every_outcome() {
 #[test]
 fn a_refused_batch_is_committed_one_by_one_and_holds_back_no_other_session() {
     let mut store = Recording::default();
-    let n = REDUCE_BATCH + 5;
+    let n = PER_BATCH + 5;
     pending(&mut store, n);
     let bad = SessionId("p00003".to_owned());
     store.refuse = Some(bad.clone());
     let outputs = start(&store);
 
-    assert_eq!(
-        *store.batches.borrow(),
-        [REDUCE_BATCH, 5],
-        "both batches were tried whole"
-    );
+    assert_eq!(*store.batches.borrow(), [PER_BATCH, 5], "both batches were tried whole");
     assert_eq!(
         store.singles.borrow().len(),
-        REDUCE_BATCH,
+        PER_BATCH,
         "only the refused batch was retried one by one"
     );
     let dump = store.dump().expect("dump");
@@ -263,4 +273,66 @@ fn a_refused_batch_is_committed_one_by_one_and_holds_back_no_other_session() {
         })
         .collect();
     assert_eq!(touched, days, "every day with an entry is touched");
+}
+
+/// An ended session of `id` from minute `from` to minute `to`.
+fn ended(id: &str, from: i64, to: i64) -> Session {
+    Session {
+        phase: Phase::Ended {
+            end: min(to),
+            reason: EndReason::IdleGap,
+        },
+        ..Session::active(SessionId(id.to_owned()), min(from), UtcOffset::UTC)
+    }
+}
+
+#[test]
+fn a_batch_is_cut_at_reduce_batch_sessions_or_reduce_batch_windows() {
+    let window = Config::default().window;
+    assert_eq!(window.as_secs(), 60, "these sessions are counted in one-minute windows");
+    assert_eq!(reduce_batch_len(&[], window), 0);
+    // Sessions inside one window each: the session cap cuts.
+    let short: Vec<Session> = (0..REDUCE_BATCH as i64 + 7)
+        .map(|i| ended(&format!("s{i:06}"), i * 10, i * 10))
+        .collect();
+    assert_eq!(reduce_batch_len(&short, window), REDUCE_BATCH);
+    assert_eq!(reduce_batch_len(&short[REDUCE_BATCH..], window), 7);
+    // A session spans the windows from its start's to its end's, both
+    // included: 4 here (minutes 10.5 to 13.25).
+    let four = Session {
+        start: Timestamp(min(10).0 + 30_000),
+        phase: Phase::Ended {
+            end: Timestamp(min(13).0 + 15_000),
+            reason: EndReason::IdleGap,
+        },
+        ..ended("four", 0, 0)
+    };
+    let fours = vec![four; REDUCE_BATCH_WINDOWS as usize / 4 + 1];
+    assert_eq!(reduce_batch_len(&fours, window), REDUCE_BATCH_WINDOWS as usize / 4);
+    // Exactly the budget fits; one window more does not.
+    let halves = [
+        ended("a", 0, REDUCE_BATCH_WINDOWS as i64 / 2 - 1),
+        ended("b", 0, REDUCE_BATCH_WINDOWS as i64 / 2 - 1),
+        ended("c", 0, 0),
+    ];
+    assert_eq!(reduce_batch_len(&halves, window), 2);
+    // A session longer than the budget goes alone; an active one, or one
+    // ending before it starts, counts one window; extreme times do not
+    // overflow.
+    let huge = ended("h", 0, 10 * REDUCE_BATCH_WINDOWS as i64);
+    assert_eq!(reduce_batch_len(&[huge, ended("x", 0, 0)], window), 1);
+    let odd = [
+        Session::active(SessionId("a".into()), Timestamp(i64::MAX), UtcOffset::UTC),
+        ended("b", 5, 2),
+        Session {
+            start: Timestamp(i64::MIN),
+            phase: Phase::Ended {
+                end: Timestamp(i64::MAX),
+                reason: EndReason::IdleGap,
+            },
+            ..ended("c", 0, 0)
+        },
+    ];
+    assert_eq!(reduce_batch_len(&odd, window), 2);
+    assert_eq!(reduce_batch_len(&odd[2..], window), 1);
 }

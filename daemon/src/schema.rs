@@ -426,6 +426,40 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         ON CONFLICT (day) DO UPDATE SET n = n + 1;
     END;
     ",
+    // 12: the session triggers of `stale_days` without a temporary
+    // B-tree per row (issue 12). `SELECT DISTINCT day, 1` made SQLite
+    // open, fill and close a temporary B-tree for every session row
+    // inserted, updated or deleted, even with nothing to list: a third of
+    // the time of ending 10^5 recovered orphans and a share of every
+    // reduction commit (BENCHMARKS.md, "reduce-pending, fourth pass").
+    // `GROUP BY day` over `entries_by_session` reads the days in index
+    // order, one row each, with no temporary B-tree; a renamed session
+    // lists its old id's days and its new id's in two statements (a day in
+    // both is bumped twice: any bump marks it). Same days listed as
+    // before.
+    "
+    DROP TRIGGER stale_session_insert;
+    DROP TRIGGER stale_session_delete;
+    DROP TRIGGER stale_session_update;
+    CREATE TRIGGER stale_session_insert AFTER INSERT ON sessions BEGIN
+        INSERT INTO stale_days (day, n) SELECT day, 1 FROM entries WHERE session_id = NEW.id GROUP BY day
+        ON CONFLICT (day) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER stale_session_delete AFTER DELETE ON sessions BEGIN
+        INSERT INTO stale_days (day, n) SELECT day, 1 FROM entries WHERE session_id = OLD.id GROUP BY day
+        ON CONFLICT (day) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER stale_session_update AFTER UPDATE OF id, start_ms, offset_s, status, end_ms, end_reason ON sessions
+    WHEN OLD.id IS NOT NEW.id OR OLD.start_ms IS NOT NEW.start_ms OR OLD.offset_s IS NOT NEW.offset_s
+      OR OLD.status IS NOT NEW.status OR OLD.end_ms IS NOT NEW.end_ms OR OLD.end_reason IS NOT NEW.end_reason
+    BEGIN
+        INSERT INTO stale_days (day, n) SELECT day, 1 FROM entries WHERE session_id = OLD.id GROUP BY day
+        ON CONFLICT (day) DO UPDATE SET n = n + 1;
+        INSERT INTO stale_days (day, n) SELECT day, 1 FROM entries WHERE session_id = NEW.id AND NEW.id IS NOT OLD.id
+        GROUP BY day
+        ON CONFLICT (day) DO UPDATE SET n = n + 1;
+    END;
+    ",
 ];
 
 /// The schema version this build writes: the number of [`MIGRATIONS`].
@@ -1071,6 +1105,105 @@ mod tests {
             [old]
         );
         assert_eq!(stale(), [(old.to_owned(), 1)]);
+    }
+
+    /// Migration 12: the session triggers of `stale_days` list the same
+    /// days as migration 11's (the days of the session's entries, on
+    /// insert, delete, a rename, and a change of what the day log shows
+    /// of it; nothing for its retry bookkeeping or a session without
+    /// entries), without `DISTINCT` and its temporary B-tree per row.
+    #[test]
+    fn migration_12_session_triggers_list_the_same_days_without_distinct() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("daybook.db");
+        let more = "
+            INSERT INTO sessions VALUES ('s7-0', -90000000, 3600, 'reduced', -89000000, 'idle_gap', NULL, 0, NULL);
+            INSERT INTO entries VALUES (2, 's7-0', 'final', -90000000, -89000000, 3600, '1969-12-31', 'before');
+            INSERT INTO entries VALUES (3, 's7-0', 'flush', -89500000, -89400000, 3600, '1969-12-31', 'again');
+        ";
+        version_n(&path, &format!("{ROWS}{more}"), 11);
+        let before = rows(&path);
+        drop(SqliteStore::open(&path).expect("a version 11 database opens"));
+        assert_eq!(user_version(&path), SCHEMA_VERSION);
+        assert_eq!(rows(&path), before, "the migration changed a row");
+        // Foreign keys off, so a test can leave entries whose session was
+        // renamed or deleted (what the triggers must still list).
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+        let distinct: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'sessions'
+                 AND sql LIKE '%DISTINCT%'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(distinct, 0, "a session trigger still selects DISTINCT");
+        let marks = |sql: &str| -> Vec<(String, i64)> {
+            conn.execute_batch("DELETE FROM stale_days").unwrap();
+            conn.execute_batch(sql).unwrap();
+            conn.prepare("SELECT day, n FROM stale_days ORDER BY day")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        let (old, new) = ("1969-12-31".to_owned(), "1970-01-01".to_owned());
+        let none: [(String, i64); 0] = [];
+        // Two entries on one day: the day once.
+        assert_eq!(
+            marks("UPDATE sessions SET status = 'ended' WHERE id = 's7-0'"),
+            [(old.clone(), 1)]
+        );
+        assert_eq!(
+            marks("UPDATE sessions SET end_reason = 'timeout' WHERE id = 's7-1'"),
+            [(new.clone(), 1)]
+        );
+        assert_eq!(
+            marks("UPDATE sessions SET flush_end_ms = 5, retry_count = 2 WHERE id = 's7-1'"),
+            none
+        );
+        assert_eq!(marks("UPDATE sessions SET end_ms = 670000 WHERE id = 's7-2'"), none);
+        // A rename lists the old id's days and the new id's.
+        assert_eq!(
+            marks("UPDATE sessions SET id = 's7-9' WHERE id = 's7-1'"),
+            [(new.clone(), 1)]
+        );
+        assert_eq!(
+            marks("UPDATE sessions SET id = 's7-1' WHERE id = 's7-9'"),
+            [(new.clone(), 1)]
+        );
+        assert_eq!(marks("DELETE FROM sessions WHERE id = 's7-0'"), [(old.clone(), 1)]);
+        assert_eq!(
+            marks("UPDATE sessions SET id = 's7-0' WHERE id = 's7-2'"),
+            [(old.clone(), 1)]
+        );
+        assert_eq!(
+            marks("UPDATE sessions SET id = 's7-2' WHERE id = 's7-0'"),
+            [(old.clone(), 1)]
+        );
+        assert_eq!(
+            marks(
+                "INSERT INTO sessions VALUES ('s7-0', -90000000, 3600, 'reduced', -89000000, 'idle_gap', NULL, 0, NULL)"
+            ),
+            [(old.clone(), 1)]
+        );
+        assert_eq!(
+            marks("INSERT INTO sessions VALUES ('s7-5', 5, 3600, 'ended', 6, 'idle_gap', NULL, 0, NULL)"),
+            none
+        );
+        // A day with entries of both ids is bumped by each.
+        conn.execute_batch(
+            "INSERT INTO entries VALUES (4, 's7-5', 'final', 5, 6, 3600, '1970-01-01', 'b');
+             INSERT INTO entries VALUES (5, 's7-8', 'final', -5, -4, 3600, '1969-12-31', 'c');
+             INSERT INTO entries VALUES (6, 's7-8', 'flush', 7, 8, 3600, '1970-01-01', 'd');",
+        )
+        .unwrap();
+        assert_eq!(
+            marks("UPDATE sessions SET id = 's7-8' WHERE id = 's7-5'"),
+            [(old, 1), (new, 2)]
+        );
     }
 
     #[test]

@@ -253,9 +253,11 @@ const BLOCK_COLUMNS: &str = concat!(
 const REDUCING_CACHE_KIB: i64 = 32 * 1024;
 
 /// The most entries one `INSERT` of a reduction transaction writes (8
-/// parameters each, far below SQLite's 32,766): reduce-pending's whole
-/// batch ([`daybook_core::REDUCE_BATCH`]) in one statement.
-const ENTRY_ROWS: usize = 1_000;
+/// parameters each: 32,000, under SQLite's limit of 32,766). Each such
+/// statement flushes the full-text index's pending data to a segment of
+/// its own, so a batch of [`daybook_core::REDUCE_BATCH`] small sessions
+/// costs three.
+const ENTRY_ROWS: usize = 4_000;
 
 /// The raw columns of a block row.
 type BlockRow = (String, i64, i64, i32, String, String, u32, Option<i64>, u32);

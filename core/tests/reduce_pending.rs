@@ -167,10 +167,12 @@ fn start(store: &Recording) -> Vec<Output> {
 
 #[test]
 fn reduce_pending_commits_batches_of_reduce_batch_windows_with_every_outcome() {
-    assert!(
-        PER_BATCH < REDUCE_BATCH,
-        "the windows, not the session cap, cut these batches"
-    );
+    const {
+        assert!(
+            PER_BATCH < REDUCE_BATCH,
+            "the windows, not the session cap, cut these batches"
+        )
+    };
     let mut store = Recording::default();
     let n = 2 * PER_BATCH + 1;
     pending(&mut store, n);

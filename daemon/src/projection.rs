@@ -979,4 +979,56 @@ mod tests {
             render(store, day).unwrap()
         );
     }
+
+    /// The day-file thread writes what the engine's connection renders,
+    /// and its settle is the same compare-and-clear: a job settled after
+    /// a change committed since its read leaves the day listed; a job over
+    /// the current rows takes it off.
+    #[test]
+    fn the_day_file_thread_writes_the_rendering_and_settles_by_compare_and_clear() {
+        let dir = tempfile::tempdir().unwrap();
+        let days_dir = dir.path().join("days");
+        fs::create_dir(&days_dir).unwrap();
+        let path = dir.path().join("daybook.db");
+        let engine = across_midnight(&path);
+        let store = engine.store();
+        let days = store.entry_days().unwrap();
+        assert!(days.len() >= 2, "a session across midnight has two days");
+        let mut projector = Projector::start(&path, &days_dir).unwrap();
+        assert!(projector.finished(true).unwrap().is_none(), "no job out");
+        projector.send(days.clone()).unwrap();
+        assert!(projector.writing());
+        let written = projector.finished(true).unwrap().expect("the job's days");
+        assert!(!projector.writing());
+        for &day in &days {
+            assert_eq!(
+                fs::read_to_string(days_dir.join(file_name(day))).unwrap(),
+                render(store, day).unwrap()
+            );
+        }
+        // A change committed after the thread read the day, before the
+        // settle: the day stays listed, the other leaves.
+        store
+            .connection()
+            .execute(
+                "UPDATE entries SET body = body || ' more' WHERE day = ?1",
+                [day_name(days[0])],
+            )
+            .unwrap();
+        settle_written(store, &days_dir, &written).unwrap();
+        assert!(
+            stale_count(store, days[0]).unwrap().is_some(),
+            "the change was forgotten"
+        );
+        assert_eq!(stale_count(store, days[1]).unwrap(), None);
+        projector.send(vec![days[0]]).unwrap();
+        let written = projector.finished(true).unwrap().expect("the job's day");
+        settle_written(store, &days_dir, &written).unwrap();
+        assert_eq!(stale_count(store, days[0]).unwrap(), None);
+        assert_eq!(
+            fs::read_to_string(days_dir.join(file_name(days[0]))).unwrap(),
+            render(store, days[0]).unwrap()
+        );
+        assert!(days_to_check(store, &days_dir).unwrap().is_empty());
+    }
 }

@@ -131,6 +131,9 @@ pub enum Error {
     /// its next start reads the database in full.
     #[error("the engine thread panicked (a bug in daybook; see the log above)")]
     EnginePanicked,
+    /// The thread that writes day files beside the engine is gone.
+    #[error("the day-file thread stopped (a bug in daybook; see the log above)")]
+    DayFileThreadStopped,
     /// An input file (import, ingest) is not what the command expects.
     #[error("{path}: {message}")]
     BadInput {

@@ -19,10 +19,14 @@
 //!   the events of such a session attributed inside the window its
 //!   entries of a day cover (insert, delete, and an update of what the
 //!   day log shows). No caller can forget it, and a crash between a
-//!   commit and the file write leaves the day listed. An event that
-//!   extends an open session after its last flush entry lies outside
-//!   every covered window and marks nothing: ingest pays one lookup of
-//!   the session's entries, not a write.
+//!   commit and the file write leaves the day listed. New events are the
+//!   one exception to "triggers": the store's ingest, their only writer,
+//!   lists their days with one statement at the end of its transaction
+//!   (`schema::STALE_NEW_EVENTS`, migration 13), since a trigger on
+//!   every inserted row cost ingest a statement journal a row. An event
+//!   that extends an open session after its last flush entry lies
+//!   outside every covered window and marks nothing: ingest pays one
+//!   lookup of the session's entries, not a write.
 //! - `day_files`: each file as daybook last made it durable (size,
 //!   modification and change time in ns, inode, [`FORMAT_VERSION`]).
 //!
@@ -237,6 +241,151 @@ pub fn write_day(store: &SqliteStore, dir: &Path, day: NaiveDate) -> Result<()> 
         crate::crash_point!("dayfile-before-rename");
     })?;
     settle(store, dir, &[Rendered { day, n, written: true }])
+}
+
+/// Renders `day` and makes its file durable, reading the day's
+/// `stale_days` counter and its rows in one read transaction (so the
+/// counter is exactly the one the rendering saw), and leaves the settle
+/// to the caller: [`Projector`]'s thread, which has a read-only
+/// connection, while the engine thread's connection settles.
+fn write_unsettled(store: &SqliteStore, dir: &Path, day: NaiveDate) -> Result<Rendered> {
+    let db = |source| Error::Database {
+        path: store.path().to_owned(),
+        source,
+    };
+    let conn = store.connection();
+    conn.execute_batch("BEGIN").map_err(db)?;
+    let read = stale_count(store, day).and_then(|n| Ok((n, render(store, day)?)));
+    // A read transaction: ending it changes nothing, whatever was read.
+    let ended = conn.execute_batch("COMMIT").map_err(db);
+    let (n, text) = read?;
+    ended?;
+    replace_file(dir, &file_name(day), &text, || {
+        crate::crash_point!("dayfile-before-rename");
+    })?;
+    Ok(Rendered { day, n, written: true })
+}
+
+/// Day files written on a thread of their own, so that rendering a day
+/// (which reads all its events) does not hold the engine thread, and the
+/// ingest requests behind it, while capture keeps coming.
+///
+/// The thread has its own read-only connection ([`SqliteStore::open_read_only`],
+/// WAL: it reads the last commit while the engine writes). It takes one
+/// job at a time, a list of days; for each it reads the day's
+/// `stale_days` counter and renders the day in one read transaction, then
+/// makes the file durable (temp file, fsync, rename, fsync of the
+/// directory). It writes nothing to the database: the engine thread
+/// settles each job ([`Self::finished`], [`settle_written`]) on its own
+/// connection, with the same compare-and-clear as [`write_day`]: a change
+/// committed after the read keeps the day listed. Crash-safe as
+/// [`write_day`]: until its settle, a day stays in `stale_days`.
+///
+/// Its owner must never write a day file itself while a job is out
+/// ([`Self::writing`]): two writers would share a temp file. The daemon
+/// sends a job only when none is out, and waits for it
+/// ([`Self::finished`] with `wait`) before it writes files itself (any
+/// command that must see current files).
+#[derive(Debug)]
+pub struct Projector {
+    jobs: Option<std::sync::mpsc::Sender<Vec<NaiveDate>>>,
+    done: std::sync::mpsc::Receiver<Result<Written>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    writing: bool,
+}
+
+/// The days a [`Projector`] job made durable, to settle.
+#[derive(Debug)]
+pub struct Written(Vec<Rendered>);
+
+impl Projector {
+    /// Opens its read-only connection to the database at `path` and
+    /// starts the thread, which writes the files of `dir`.
+    pub fn start(path: &Path, dir: &Path) -> Result<Self> {
+        let store = SqliteStore::open_read_only(path)?;
+        let days_dir = dir.to_owned();
+        let (jobs, take) = std::sync::mpsc::channel::<Vec<NaiveDate>>();
+        let (give, done) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("daybook-days".into())
+            .spawn(move || {
+                for days in take {
+                    let written = days
+                        .iter()
+                        .map(|&day| write_unsettled(&store, &days_dir, day))
+                        .collect::<Result<Vec<_>>>()
+                        .map(Written);
+                    if give.send(written).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|source| Error::Io {
+                what: "starting the day-file thread",
+                path: dir.to_owned(),
+                source,
+            })?;
+        Ok(Self {
+            jobs: Some(jobs),
+            done,
+            thread: Some(thread),
+            writing: false,
+        })
+    }
+
+    /// Whether a job is out (sent, not yet taken back by [`Self::finished`]).
+    pub fn writing(&self) -> bool {
+        self.writing
+    }
+
+    /// Hands `days` to the thread. Only when no job is out.
+    pub fn send(&mut self, days: Vec<NaiveDate>) -> Result<()> {
+        debug_assert!(!self.writing, "one day-file job at a time");
+        let sent = self.jobs.as_ref().is_some_and(|jobs| jobs.send(days).is_ok());
+        if !sent {
+            return Err(Error::DayFileThreadStopped);
+        }
+        self.writing = true;
+        Ok(())
+    }
+
+    /// The job's outcome if it is finished (waiting for it if `wait`),
+    /// none if no job is out or it is still running. An error is the
+    /// first the job met: the days before it are durable and still
+    /// listed, the rest not written.
+    pub fn finished(&mut self, wait: bool) -> Result<Option<Written>> {
+        if !self.writing {
+            return Ok(None);
+        }
+        let outcome = if wait {
+            self.done.recv().map_err(|_| Error::DayFileThreadStopped)
+        } else {
+            match self.done.try_recv() {
+                Ok(outcome) => Ok(outcome),
+                Err(std::sync::mpsc::TryRecvError::Empty) => return Ok(None),
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => Err(Error::DayFileThreadStopped),
+            }
+        };
+        self.writing = false;
+        outcome?.map(Some)
+    }
+}
+
+impl Drop for Projector {
+    fn drop(&mut self) {
+        // Closing the job channel ends the thread's loop.
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Settles the days a [`Projector`] job made durable, on `store` (the
+/// writer's connection): each off `stale_days` unless changed since its
+/// rendering read it, each file recorded.
+pub fn settle_written(store: &SqliteStore, dir: &Path, written: &Written) -> Result<()> {
+    settle(store, dir, &written.0)
 }
 
 /// A day [`rebuild`] or [`write_day`] rendered: its `stale_days` counter
@@ -829,5 +978,57 @@ mod tests {
             fs::read_to_string(days_dir.join(file_name(day))).unwrap(),
             render(store, day).unwrap()
         );
+    }
+
+    /// The day-file thread writes what the engine's connection renders,
+    /// and its settle is the same compare-and-clear: a job settled after
+    /// a change committed since its read leaves the day listed; a job over
+    /// the current rows takes it off.
+    #[test]
+    fn the_day_file_thread_writes_the_rendering_and_settles_by_compare_and_clear() {
+        let dir = tempfile::tempdir().unwrap();
+        let days_dir = dir.path().join("days");
+        fs::create_dir(&days_dir).unwrap();
+        let path = dir.path().join("daybook.db");
+        let engine = across_midnight(&path);
+        let store = engine.store();
+        let days = store.entry_days().unwrap();
+        assert!(days.len() >= 2, "a session across midnight has two days");
+        let mut projector = Projector::start(&path, &days_dir).unwrap();
+        assert!(projector.finished(true).unwrap().is_none(), "no job out");
+        projector.send(days.clone()).unwrap();
+        assert!(projector.writing());
+        let written = projector.finished(true).unwrap().expect("the job's days");
+        assert!(!projector.writing());
+        for &day in &days {
+            assert_eq!(
+                fs::read_to_string(days_dir.join(file_name(day))).unwrap(),
+                render(store, day).unwrap()
+            );
+        }
+        // A change committed after the thread read the day, before the
+        // settle: the day stays listed, the other leaves.
+        store
+            .connection()
+            .execute(
+                "UPDATE entries SET body = body || ' more' WHERE day = ?1",
+                [day_name(days[0])],
+            )
+            .unwrap();
+        settle_written(store, &days_dir, &written).unwrap();
+        assert!(
+            stale_count(store, days[0]).unwrap().is_some(),
+            "the change was forgotten"
+        );
+        assert_eq!(stale_count(store, days[1]).unwrap(), None);
+        projector.send(vec![days[0]]).unwrap();
+        let written = projector.finished(true).unwrap().expect("the job's day");
+        settle_written(store, &days_dir, &written).unwrap();
+        assert_eq!(stale_count(store, days[0]).unwrap(), None);
+        assert_eq!(
+            fs::read_to_string(days_dir.join(file_name(days[0]))).unwrap(),
+            render(store, days[0]).unwrap()
+        );
+        assert!(days_to_check(store, &days_dir).unwrap().is_empty());
     }
 }

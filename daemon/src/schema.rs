@@ -460,7 +460,38 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         ON CONFLICT (day) DO UPDATE SET n = n + 1;
     END;
     ",
+    // 13: new events list their days once a transaction, not once a row.
+    // `stale_event_insert` ran for every inserted event, and a trigger
+    // that writes makes SQLite open a statement journal for each
+    // `INSERT`, which copies the pages the transaction already dirtied
+    // (the events table's last leaf, the index's) before every row:
+    // ingest's largest cost after the commit itself. The store's ingest,
+    // the only writer of new events, runs [`STALE_NEW_EVENTS`] once at
+    // the end of its transaction instead: the same days, listed in the
+    // same transaction (the crash rule holds). Deletes and updates of
+    // events keep their triggers.
+    "
+    DROP TRIGGER stale_event_insert;
+    ",
 ];
+
+/// Lists in `stale_days` the days whose file the events inserted in this
+/// transaction may have changed: those with `seq > ?1` (the highest seq
+/// before the transaction's first insert). An event marks a day of its
+/// session's entries when it lies inside the window that day's entries
+/// cover, as the dropped `stale_event_insert` trigger did (migration 13):
+/// `min(from_ms) <= attributed_ms < max(to_ms)`. The new rows are read by
+/// their seqs (the table's key), each looking up its session's entries
+/// (`entries_by_session`); a day gets one bump a statement, whatever
+/// the number of its events.
+pub(crate) const STALE_NEW_EVENTS: &str = "
+    INSERT INTO stale_days (day, n)
+    SELECT DISTINCT en.day, 1
+    FROM events e CROSS JOIN entries en
+    WHERE e.seq > ?1 AND en.session_id = e.session_id
+    GROUP BY e.seq, en.day
+    HAVING min(en.from_ms) <= e.attributed_ms AND max(en.to_ms) > e.attributed_ms
+    ON CONFLICT (day) DO UPDATE SET n = n + 1";
 
 /// The schema version this build writes: the number of [`MIGRATIONS`].
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -1050,10 +1081,14 @@ mod tests {
                 .map(|(day, _)| day)
                 .collect()
         };
+        // An event inserted as the store's ingest inserts it: the row,
+        // then its days listed once for the transaction (migration 13).
         let event = |seq: i64, session: &str, at: i64| {
             format!(
                 "INSERT INTO events (seq, session_id, attributed_ms, at_ms, offset_s, app)
-                 VALUES ({seq}, '{session}', {at}, {at}, 3600, 'Mail')"
+                 VALUES ({seq}, '{session}', {at}, {at}, 3600, 'Mail');
+                 {};",
+                STALE_NEW_EVENTS.replace("?1", &(seq - 1).to_string())
             )
         };
         // s7-1's entry covers [0, 120000). An event inside it marks the
@@ -1204,6 +1239,74 @@ mod tests {
             marks("UPDATE sessions SET id = 's7-8' WHERE id = 's7-5'"),
             [(old, 1), (new, 2)]
         );
+    }
+
+    /// Migration 13 drops the per-row trigger on inserted events and
+    /// nothing else: a version-12 database keeps its rows and its other
+    /// `stale_days` triggers, and [`STALE_NEW_EVENTS`] lists, for several
+    /// events in one statement, exactly the days the trigger listed.
+    #[test]
+    fn migration_13_moves_the_listing_of_new_events_into_one_statement() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("daybook.db");
+        version_n(&path, ROWS, 12);
+        let before = rows(&path);
+        let store = SqliteStore::open(&path).expect("a version 12 database opens");
+        assert_eq!(user_version(&path), SCHEMA_VERSION);
+        assert_eq!(rows(&path), before, "the migration changed a row");
+        let conn = store.connection();
+        let triggers: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'stale%' ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            triggers,
+            [
+                "stale_entry_delete",
+                "stale_entry_insert",
+                "stale_entry_update",
+                "stale_event_delete",
+                "stale_event_update",
+                "stale_session_delete",
+                "stale_session_insert",
+                "stale_session_update",
+            ]
+        );
+        conn.execute_batch("DELETE FROM stale_days").unwrap();
+        // A row alone lists nothing now: the listing is the statement's.
+        conn.execute_batch(
+            "INSERT INTO events (seq, session_id, attributed_ms, at_ms, offset_s, app)
+             VALUES (10, 's7-1', 60000, 60000, 3600, 'Mail')",
+        )
+        .unwrap();
+        let listed = || -> Vec<(String, i64)> {
+            conn.prepare("SELECT day, n FROM stale_days ORDER BY day")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        assert_eq!(listed(), []);
+        // Events after seq 9: one inside s7-1's entry (its day, once, as
+        // two of them still bump it once), one at the entry's end, one
+        // of a session without entries: one day listed.
+        conn.execute_batch(
+            "INSERT INTO events (seq, session_id, attributed_ms, at_ms, offset_s, app) VALUES
+                 (11, 's7-1', 0, 0, 3600, 'Mail'),
+                 (12, 's7-1', 120000, 120000, 3600, 'Mail'),
+                 (13, 's7-2', 650000, 650000, 3600, 'Mail')",
+        )
+        .unwrap();
+        conn.execute(STALE_NEW_EVENTS, [9]).unwrap();
+        assert_eq!(listed(), [("1970-01-01".to_owned(), 1)]);
+        // Only the rows above the given seq count: 12 and 13 mark nothing.
+        conn.execute_batch("DELETE FROM stale_days").unwrap();
+        conn.execute(STALE_NEW_EVENTS, [11]).unwrap();
+        assert_eq!(listed(), []);
     }
 
     #[test]

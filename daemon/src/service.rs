@@ -320,6 +320,10 @@ struct Service {
     /// [`Service::project`]).
     unwritten: BTreeSet<NaiveDate>,
     unwritten_since: Option<Instant>,
+    /// Writes the day files off this thread (see [`Service::project`]);
+    /// none if its connection could not be opened (then this thread
+    /// writes them).
+    projector: Option<projection::Projector>,
 }
 
 /// How long a day file may lag its day while ingest requests keep
@@ -381,12 +385,20 @@ pub fn start(store: SqliteStore, settings: &Settings, data: &DataDir) -> Result<
         watchers,
         unwritten: BTreeSet::new(),
         unwritten_since: None,
+        projector: None,
     };
     // The days recovery and reduce-pending touched are written with every
     // other stale day in one pass, each rendered once.
     let (recovered, touched) = service.drain()?;
     let rebuilt = projection::rebuild_at_start(service.engine.store(), &service.days_dir, &touched)?;
     service.watch.after_writes();
+    service.projector = match projection::Projector::start(service.engine.store().path(), &service.days_dir) {
+        Ok(projector) => Some(projector),
+        Err(e) => {
+            tracing::warn!(error = %e, "day files are written on the engine thread");
+            None
+        }
+    };
     tracing::info!(
         recovered,
         day_files_rebuilt = rebuilt.len(),
@@ -482,19 +494,22 @@ impl Service {
             match cmd {
                 Some(Command::Shutdown) => return self.shutdown(rx),
                 Some(Command::Answer(answer)) => self.take_answers(answer, rx, &mut queued)?,
+                // The server's liveness probe (every 200 ms) asks nothing:
+                // it must not make the day files wait for it to be current.
+                Some(Command::Ping) => {}
                 Some(cmd) => match Item::of(cmd) {
                     Sorted::Grouped(item) => self.group_commit(item, rx, &mut queued)?,
                     Sorted::Alone(other) => {
                         // Whatever it asks, it sees the day files current:
                         // those left for later are written first.
-                        self.project(false)?;
+                        self.project_current()?;
                         self.answer(other)?;
                     }
                 },
                 None => {}
             }
             self.run_timers(&mut timers)?;
-            if self.unwritten_since.is_some() {
+            if self.unwritten_since.is_some() || self.projector.as_ref().is_some_and(projection::Projector::writing) {
                 // Busy: a command waits (taken off the channel to know).
                 let busy = !queued.is_empty()
                     || match rx.try_recv() {
@@ -1085,6 +1100,10 @@ impl Service {
         let now = clock::now();
         self.engine.handle_shutdown(now)?;
         self.drain_outputs()?;
+        // The day-file thread's connection closes before the engine's, so
+        // the engine's, the last, checkpoints the WAL at a clean stop; the
+        // rest of the stop writes its day files on this thread.
+        drop(self.projector.take());
         let deadline = Instant::now() + self.engine.config().shutdown_grace;
         while self.engine.outstanding() > 0 {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -1153,7 +1172,7 @@ impl Service {
     /// (and any left for later).
     fn drain_outputs(&mut self) -> Result<()> {
         self.collect_outputs()?;
-        self.project(false)
+        self.project_current()
     }
 
     /// Logs the engine's outcomes and notes the days whose files they made
@@ -1167,32 +1186,69 @@ impl Service {
         Ok(())
     }
 
-    /// Rewrites the files of the days noted stale, unless the engine is
-    /// `busy` (more commands wait) and the oldest has waited less than
-    /// [`DAY_FILE_LAG`].
+    /// At the loop's turn: settles the day-file thread's finished job, and
+    /// hands it the days noted stale, unless the engine is `busy` (more
+    /// commands wait) and the oldest has waited less than
+    /// [`DAY_FILE_LAG`], or a job is still out (then at a later turn).
     ///
     /// Rendering a day reads its events, so under a stream of ingest
     /// requests rewriting a day's file after every commit that reduced a
     /// session of it would hold every next request behind a rendering of
-    /// the whole day. Waiting is safe: the commit that made a file stale
-    /// listed its day in `stale_days` in the same transaction, so a crash
-    /// before the file is written leaves the day listed and the next start
-    /// rewrites it (see [`projection`]). Any other command (a status, a
-    /// read, a pause) writes them before it is answered, so a client that
-    /// sees daybook quiet finds the files current; only while nothing but
-    /// ingest requests come may a file lag, by at most [`DAY_FILE_LAG`]
-    /// plus one commit.
+    /// the whole day: the files are written on their own thread
+    /// ([`projection::Projector`]), at most one job at a time, gathered
+    /// over up to [`DAY_FILE_LAG`] while requests keep coming. Waiting is
+    /// safe: the commit that made a file stale listed its day in
+    /// `stale_days` in the same transaction, and the day leaves it only
+    /// once settled here after its file is durable, so a crash before
+    /// leaves the day listed and the next start rewrites it (see
+    /// [`projection`]). Any other command (a status, a read, a pause)
+    /// first waits for the job out and writes the rest
+    /// ([`Self::project_current`]), so a client that sees daybook quiet
+    /// finds the files current; only while nothing but ingest requests
+    /// come may a file lag, by at most [`DAY_FILE_LAG`] plus one job.
     fn project(&mut self, busy: bool) -> Result<()> {
+        self.settle_written(false)?;
         let Some(since) = self.unwritten_since else {
             return Ok(());
         };
         if busy && since.elapsed() < DAY_FILE_LAG {
             return Ok(());
         }
+        match &mut self.projector {
+            None => self.project_current(),
+            Some(projector) if projector.writing() => Ok(()),
+            Some(projector) => {
+                projector.send(std::mem::take(&mut self.unwritten).into_iter().collect())?;
+                self.unwritten_since = None;
+                Ok(())
+            }
+        }
+    }
+
+    /// Makes every day file current before this thread goes on: waits for
+    /// the job out and settles it, then writes the days noted since here.
+    fn project_current(&mut self) -> Result<()> {
+        self.settle_written(true)?;
+        if self.unwritten_since.is_none() {
+            return Ok(());
+        }
         for day in std::mem::take(&mut self.unwritten) {
             projection::write_day(self.engine.store(), &self.days_dir, day)?;
         }
         self.unwritten_since = None;
+        Ok(())
+    }
+
+    /// Settles the day-file thread's job if it finished (waiting for it
+    /// if `wait`): its days off `stale_days` unless changed since, on this
+    /// thread's connection.
+    fn settle_written(&mut self, wait: bool) -> Result<()> {
+        let Some(projector) = &mut self.projector else {
+            return Ok(());
+        };
+        if let Some(written) = projector.finished(wait)? {
+            projection::settle_written(self.engine.store(), &self.days_dir, &written)?;
+        }
         Ok(())
     }
 

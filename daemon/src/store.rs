@@ -1611,6 +1611,11 @@ impl Store for SqliteStore {
             )
             .and_then(|mut st| st.execute([last_seq]))
             .map_err(storage)?;
+            // The days whose files these events may change, in this
+            // transaction (schema 13: one statement, not a trigger a row).
+            tx.prepare_cached(crate::schema::STALE_NEW_EVENTS)
+                .and_then(|mut st| st.execute([last_seq]))
+                .map_err(storage)?;
             Ok(())
         })
     }

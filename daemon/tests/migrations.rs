@@ -208,3 +208,59 @@ fn a_truncated_database_is_refused_and_left_alone() {
         );
     }
 }
+
+/// Schema 13: the store's ingest lists the days its new events may change
+/// in its own transaction (no per-row trigger): an event appended after a
+/// session's entries lists nothing, a late one inside an entry's window
+/// lists that entry's day, and a batch of several lists it once.
+#[test]
+fn ingest_lists_the_days_its_events_change_in_its_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("daybook.db");
+    let mut store = SqliteStore::open(&path).expect("open");
+    let id = SessionId("s-1".into());
+    let t0 = Timestamp(1_780_000_000_000);
+    let at = |s: i64| Timestamp(t0.0 + s * 1000);
+    let mut steps = vec![IngestStep::Start {
+        session: Session::active(id.clone(), t0, UtcOffset(3600)),
+        first: Event::new(t0, "Code"),
+    }];
+    steps.extend((1..300).map(|s| IngestStep::Append {
+        id: id.clone(),
+        attributed: at(s),
+        event: Event::new(at(s), "Code"),
+    }));
+    store.ingest(&steps).expect("ingest");
+    // A flush entry over the first two minutes, its file made durable.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "INSERT INTO entries (id, session_id, kind, from_ms, to_ms, offset_s, day, body)
+         VALUES (1, 's-1', 'flush', ?1, ?2, 3600, '2026-05-28', 'b')",
+        [t0.0, at(120).0],
+    )
+    .unwrap();
+    conn.execute_batch("DELETE FROM stale_days").unwrap();
+    let listed = || -> Vec<(String, i64)> {
+        conn.prepare("SELECT day, n FROM stale_days ORDER BY day")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
+    };
+    store
+        .ingest(&[IngestStep::Append {
+            id: id.clone(),
+            attributed: at(300),
+            event: Event::new(at(300), "Code"),
+        }])
+        .expect("append");
+    assert_eq!(listed(), [], "an event after the entries changed no day");
+    let late = |s: i64| IngestStep::Late {
+        id: id.clone(),
+        rev: 1,
+        event: Event::new(at(s), "Mail"),
+    };
+    store.ingest(&[late(30), late(60), late(200)]).expect("late events");
+    assert_eq!(listed(), [("2026-05-28".to_owned(), 1)], "the entry's day, once");
+}

@@ -1191,7 +1191,9 @@ mod tests {
         assert_eq!(listed(&store), ["1970-01-02", "1970-01-03"]);
         let ended: Vec<(String, String, i64)> = store
             .connection()
-            .prepare("SELECT id, end_reason, end_ms FROM sessions WHERE id LIKE 's8-%' AND status = 'ended' ORDER BY id")
+            .prepare(
+                "SELECT id, end_reason, end_ms FROM sessions WHERE id LIKE 's8-%' AND status = 'ended' ORDER BY id",
+            )
             .unwrap()
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .unwrap()

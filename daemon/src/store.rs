@@ -1330,7 +1330,8 @@ impl SqliteStore {
     /// The sessions whose ids `ids` lists (a JSON list of strings), by
     /// id: one read of the table by its key, for a day's rendering.
     pub(crate) fn sessions_in(&self, ids: &str) -> CoreResult<Vec<Session>> {
-        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id");
+        let sql =
+            format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id");
         collect(&self.conn, &sql, [ids], SessionRow::read, SessionRow::session)
     }
 

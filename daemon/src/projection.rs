@@ -18,7 +18,11 @@
 //!   what the day log shows: start, offset, status, end, end reason), and
 //!   the events of such a session attributed inside the window its
 //!   entries of a day cover (insert, delete, and an update of what the
-//!   day log shows). No caller can forget it, and a crash between a
+//!   day log shows). One change is listed by its writer instead of the
+//!   trigger, in the same transaction: an active session ended as
+//!   `recovered` (schema migration 12; `Store::recover` lists all its
+//!   orphans' days in one statement, where a trigger per orphan cost a
+//!   lookup each). No caller can forget it, and a crash between a
 //!   commit and the file write leaves the day listed. An event that
 //!   extends an open session after its last flush entry lies outside
 //!   every covered window and marks nothing: ingest pays one lookup of

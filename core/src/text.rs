@@ -108,7 +108,12 @@ pub fn inline(s: &str) -> String {
 /// [`inline`], borrowing `s` when nothing in it is replaced (most text):
 /// no copy for the callers that only read the result.
 pub fn inline_cow(s: &str) -> Cow<'_, str> {
-    // Most text has nothing to replace: one scan, no copy.
+    // Most text has nothing to replace: one scan, no copy. Printable ASCII
+    // alone is checked a byte at a time (every character the scan below
+    // looks for is a C0 control, DEL, or not ASCII).
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Cow::Borrowed(s);
+    }
     if !s
         .chars()
         .any(|c| c.is_control() || is_format(c) || c == '\u{2028}' || c == '\u{2029}')

@@ -18,15 +18,18 @@
 //!   what the day log shows: start, offset, status, end, end reason), and
 //!   the events of such a session attributed inside the window its
 //!   entries of a day cover (insert, delete, and an update of what the
-//!   day log shows). No caller can forget it, and a crash between a
-//!   commit and the file write leaves the day listed. New events are the
-//!   one exception to "triggers": the store's ingest, their only writer,
-//!   lists their days with one statement at the end of its transaction
-//!   (`schema::STALE_NEW_EVENTS`, migration 13), since a trigger on
-//!   every inserted row cost ingest a statement journal a row. An event
-//!   that extends an open session after its last flush entry lies
-//!   outside every covered window and marks nothing: ingest pays one
-//!   lookup of the session's entries, not a write.
+//!   day log shows). Two changes are listed by their writer instead of a
+//!   trigger, in the same transaction. New events: the store's ingest,
+//!   their only writer, lists their days with one statement at the end of
+//!   its transaction (`schema::STALE_NEW_EVENTS`, migration 13), since a
+//!   trigger on every inserted row cost ingest a statement journal a row.
+//!   An active session ended as `recovered` (migration 14):
+//!   `Store::recover` lists all its orphans' days in one statement, where
+//!   a trigger per orphan cost a lookup each. Either way the listing
+//!   commits with the change, and a crash between a commit and the file write leaves the day
+//!   listed. An event that extends an open session after its last flush
+//!   entry lies outside every covered window and marks nothing: ingest
+//!   pays one lookup of the session's entries, not a write.
 //! - `day_files`: each file as daybook last made it durable (size,
 //!   modification and change time in ns, inode, [`FORMAT_VERSION`]).
 //!
@@ -126,13 +129,16 @@ impl DayRead {
     }
 }
 
-/// The events of a day's sessions (those with an entry on the day): by
-/// session, then attributed time and `seq`, as the `events_by_session`
-/// index holds them, so SQLite sorts nothing. One statement for the day,
-/// whatever its sessions: an imported day of 150 sessions without events
-/// costs one empty read, not 150.
+/// The events of a day's sessions (those with an entry on the day, `?1`
+/// their ids as a JSON list): by session, then attributed time and `seq`,
+/// as the `events_by_session` index holds them, so SQLite sorts nothing.
+/// One statement for the day, whatever its sessions: an imported day of
+/// 150 sessions without events costs one empty read, not 150. The ids
+/// come from the entries already read, not from a subquery on `entries`,
+/// which read each entry's row again for its `session_id` (the day index
+/// does not hold it): a third of a day's render on an imported history.
 const DAY_EVENTS: &str = "SELECT session_id, seq, attributed_ms, offset_s, app, title, url FROM events
- WHERE session_id IN (SELECT session_id FROM entries WHERE day = ?1) ORDER BY session_id, attributed_ms, seq";
+ WHERE session_id IN (SELECT value FROM json_each(?1)) ORDER BY session_id, attributed_ms, seq";
 
 /// The window `[from, to)` a session's entries of a day cover.
 type Cover = (Timestamp, Timestamp);
@@ -149,10 +155,12 @@ type Reading = (Vec<u8>, Option<(usize, Cover)>);
 /// cover (the other day of a session across midnight is left out here as
 /// [`render_day_of`] leaves it out).
 fn read_day(store: &SqliteStore, day: NaiveDate) -> Result<DayRead> {
-    let name = day_name(day);
     let entries = store.entries_for_day(day)?;
-    let mut sessions = store.sessions_where("id IN (SELECT session_id FROM entries WHERE day = ?1)", [&name])?;
-    sessions.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut ids: Vec<&str> = entries.iter().map(|e| e.session_id.0.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let ids = serde_json::to_string(&ids).map_err(|e| Error::Core(daybook_core::Error::Storage(Box::new(e))))?;
+    let sessions = store.sessions_in(&ids)?;
     let mut covers: BTreeMap<&SessionId, Cover> = BTreeMap::new();
     for e in &entries {
         let cover = covers.entry(&e.session_id).or_insert((e.from, e.to));
@@ -164,7 +172,7 @@ fn read_day(store: &SqliteStore, day: NaiveDate) -> Result<DayRead> {
     };
     let mut events: Vec<Vec<ReadEvent>> = sessions.iter().map(|_| Vec::new()).collect();
     let mut stmt = store.connection().prepare_cached(DAY_EVENTS).map_err(db)?;
-    let mut rows = stmt.query([&name]).map_err(db)?;
+    let mut rows = stmt.query([&ids]).map_err(db)?;
     let mut contexts = Contexts::unfiltered();
     // The session of the rows being read: its id's bytes, and its index in
     // `sessions` with the window its entries cover (none for a session

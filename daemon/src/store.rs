@@ -1270,6 +1270,16 @@ impl SqliteStore {
         if changed != 1 {
             return Err(conflict(id, "only an active session can end"));
         }
+        if reason == EndReason::Recovered {
+            // The trigger skips this change (schema migration 12): its
+            // writer lists the session's entry days.
+            tx.prepare_cached(
+                "INSERT INTO stale_days (day, n) SELECT DISTINCT day, 1 FROM entries WHERE session_id = ?1
+                 ON CONFLICT (day) DO UPDATE SET n = n + 1",
+            )
+            .and_then(|mut s| s.execute([&id.0]))
+            .map_err(storage)?;
+        }
         Self::upsert_blocks(tx, blocks)
     }
 
@@ -1317,6 +1327,14 @@ impl SqliteStore {
     pub(crate) fn sessions_where(&self, condition: &str, params: impl rusqlite::Params) -> CoreResult<Vec<Session>> {
         let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE {condition} ORDER BY start_ms, id");
         collect(&self.conn, &sql, params, SessionRow::read, SessionRow::session)
+    }
+
+    /// The sessions whose ids `ids` lists (a JSON list of strings), by
+    /// id: one read of the table by its key, for a day's rendering.
+    pub(crate) fn sessions_in(&self, ids: &str) -> CoreResult<Vec<Session>> {
+        let sql =
+            format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id");
+        collect(&self.conn, &sql, [ids], SessionRow::read, SessionRow::session)
     }
 
     /// Sessions that overlap the local day `day` (by start or end), for
@@ -1698,7 +1716,20 @@ impl Store for SqliteStore {
             )
             .map_err(storage)?;
         let done = self.write(|tx| {
-            // Not cached: removing the function below expires it.
+            // The days of the orphans' entries (flush entries of a session
+            // that was active), listed stale here in one statement: the
+            // `stale_days` trigger skips a recovered end (schema migration
+            // 12), which cost a trigger program and a lookup per orphan.
+            // Before the `UPDATE`, while they are still active. Not cached:
+            // removing the function below expires it.
+            tx.prepare(&format!(
+                "INSERT INTO stale_days (day, n)
+                 SELECT DISTINCT e.day, 1 FROM sessions s CROSS JOIN entries e ON e.session_id = s.id
+                 WHERE s.{OPEN} AND s.status = 'active' AND daybook_recovered_end(s.id) IS NOT NULL
+                 ON CONFLICT (day) DO UPDATE SET n = n + 1"
+            ))
+            .and_then(|mut st| st.execute([]))
+            .map_err(storage)?;
             tx.prepare(&format!(
                 "UPDATE sessions SET status = 'ended', end_ms = daybook_recovered_end(id), end_reason = 'recovered'
                  WHERE {OPEN} AND status = 'active' AND daybook_recovered_end(id) IS NOT NULL"

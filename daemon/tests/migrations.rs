@@ -264,3 +264,76 @@ fn ingest_lists_the_days_its_events_change_in_its_transaction() {
     store.ingest(&[late(30), late(60), late(200)]).expect("late events");
     assert_eq!(listed(), [("2026-05-28".to_owned(), 1)], "the entry's day, once");
 }
+
+/// The recovery migration (schema 14, issue 12): a database whose
+/// session trigger still lists recovered ends (as schema 11 wrote it) is
+/// migrated to the trigger that leaves them to their writer, keeping
+/// every session and event, and recovery of an orphan with a flush entry
+/// then lists that entry's day in its own commit.
+#[test]
+fn the_session_trigger_of_schema_11_is_replaced_and_recovery_lists_its_days() {
+    use daybook_core::recovery::{EndBound, RecoveredEnd, RecoveryPlan};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("daybook.db");
+    real_database(&path);
+    let before = SqliteStore::open(&path).unwrap().dump().unwrap();
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP TRIGGER stale_session_update;
+             CREATE TRIGGER stale_session_update AFTER UPDATE OF id, start_ms, offset_s, status, end_ms, end_reason ON sessions
+             WHEN OLD.id IS NOT NEW.id OR OLD.start_ms IS NOT NEW.start_ms OR OLD.offset_s IS NOT NEW.offset_s
+               OR OLD.status IS NOT NEW.status OR OLD.end_ms IS NOT NEW.end_ms OR OLD.end_reason IS NOT NEW.end_reason
+             BEGIN
+                 INSERT INTO stale_days (day, n) SELECT DISTINCT day, 1 FROM entries WHERE session_id IN (OLD.id, NEW.id)
+                 ON CONFLICT (day) DO UPDATE SET n = n + 1;
+             END;",
+        )
+        .unwrap();
+        conn.pragma_update(None, "user_version", MIGRATIONS - 1).unwrap();
+    }
+    let mut store = SqliteStore::open(&path).expect("a database one version behind opens");
+    assert_eq!(store.dump().unwrap(), before, "the migration changed a row");
+    drop(store);
+    assert_migrated(&path);
+    let trigger: String = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'stale_session_update'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(trigger.contains("'recovered'"), "{trigger}");
+    // The database's one session is active: give it a flush entry's day
+    // and recover it; the day is listed with the end.
+    store = SqliteStore::open(&path).unwrap();
+    let conn = store.connection();
+    conn.execute_batch(
+        "INSERT INTO entries (session_id, kind, from_ms, to_ms, offset_s, day, body)
+         VALUES ('s-1', 'flush', 1780000000000, 1780000060000, 3600, '2026-05-28', 'flushed');
+         DELETE FROM stale_days;",
+    )
+    .unwrap();
+    store
+        .recover(&RecoveryPlan {
+            ends: vec![RecoveredEnd {
+                id: SessionId("s-1".into()),
+                end: Timestamp(1_780_000_299_000),
+                had_evidence: true,
+                bound: EndBound::Evidence,
+            }],
+            owners: Vec::new(),
+        })
+        .unwrap();
+    let days: Vec<String> = store
+        .connection()
+        .prepare("SELECT day FROM stale_days")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(days, ["2026-05-28"]);
+}

@@ -857,14 +857,7 @@ mod tests {
 
     /// The rows of `stale_days`.
     fn stale(store: &SqliteStore) -> Vec<(String, i64)> {
-        store
-            .connection()
-            .prepare("SELECT day, n FROM stale_days ORDER BY day")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
+        crate::schema::stale_rows(store.connection())
     }
 
     /// A start renders what the database lists stale and what was changed

@@ -521,6 +521,18 @@ pub(crate) const STALE_NEW_EVENTS: &str = "
     HAVING min(en.from_ms) <= e.attributed_ms AND max(en.to_ms) > e.attributed_ms
     ON CONFLICT (day) DO UPDATE SET n = n + 1";
 
+/// The rows of `stale_days`, day by day, for tests of the triggers and
+/// the writers that list days.
+#[cfg(test)]
+pub(crate) fn stale_rows(conn: &Connection) -> Vec<(String, i64)> {
+    conn.prepare("SELECT day, n FROM stale_days ORDER BY day")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
 /// The schema version this build writes: the number of [`MIGRATIONS`].
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -1081,14 +1093,7 @@ mod tests {
         assert_eq!(user_version(&path), SCHEMA_VERSION);
         assert_eq!(rows(&path), before, "the migration changed a row");
         let conn = store.connection();
-        let stale = || -> Vec<(String, i64)> {
-            conn.prepare("SELECT day, n FROM stale_days ORDER BY day")
-                .unwrap()
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect()
-        };
+        let stale = || -> Vec<(String, i64)> { stale_rows(conn) };
         let (old, new) = ("1969-12-31", "1970-01-01");
         assert_eq!(
             stale(),
@@ -1205,12 +1210,7 @@ mod tests {
         let marks = |sql: &str| -> Vec<(String, i64)> {
             conn.execute_batch("DELETE FROM stale_days").unwrap();
             conn.execute_batch(sql).unwrap();
-            conn.prepare("SELECT day, n FROM stale_days ORDER BY day")
-                .unwrap()
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect()
+            stale_rows(&conn)
         };
         let (old, new) = ("1969-12-31".to_owned(), "1970-01-01".to_owned());
         let none: [(String, i64); 0] = [];
@@ -1310,14 +1310,7 @@ mod tests {
              VALUES (10, 's7-1', 60000, 60000, 3600, 'Mail')",
         )
         .unwrap();
-        let listed = || -> Vec<(String, i64)> {
-            conn.prepare("SELECT day, n FROM stale_days ORDER BY day")
-                .unwrap()
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect()
-        };
+        let listed = || -> Vec<(String, i64)> { stale_rows(conn) };
         assert_eq!(listed(), []);
         // Events after seq 9: one inside s7-1's entry (its day, once, as
         // two of them still bump it once), one at the entry's end, one
@@ -1367,16 +1360,7 @@ mod tests {
         let mut store = SqliteStore::open(&path).expect("a version 13 database opens");
         assert_eq!(user_version(&path), SCHEMA_VERSION);
         assert_eq!(rows(&path), before, "the migration changed a row");
-        let stale = |store: &SqliteStore| -> Vec<(String, i64)> {
-            store
-                .connection()
-                .prepare("SELECT day, n FROM stale_days ORDER BY day")
-                .unwrap()
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect()
-        };
+        let stale = |store: &SqliteStore| -> Vec<(String, i64)> { stale_rows(store.connection()) };
         let listed = |store: &SqliteStore| -> Vec<String> { stale(store).into_iter().map(|(d, _)| d).collect() };
         store.connection().execute_batch("DELETE FROM stale_days").unwrap();
         // The trigger alone: a recovered end marks nothing, any other end

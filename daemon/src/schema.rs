@@ -1013,6 +1013,18 @@ mod tests {
         assert_eq!(pending(), [(10, 1)]);
     }
 
+    /// Builds a version-`version` database holding `rows` at `path`,
+    /// opens it (migrating it to [`SCHEMA_VERSION`]), and checks the
+    /// migration kept every row.
+    fn migrated_from(path: &Path, rows: &str, version: usize) -> SqliteStore {
+        version_n(path, rows, version);
+        let before = self::rows(path);
+        let store = SqliteStore::open(path).unwrap_or_else(|e| panic!("a version {version} database opens: {e}"));
+        assert_eq!(user_version(path), SCHEMA_VERSION);
+        assert_eq!(self::rows(path), before, "the migration changed a row");
+        store
+    }
+
     /// The database `version_1` writes, brought to `version` by the
     /// migrations before it alone.
     fn version_n(path: &Path, rows: &str, version: usize) {
@@ -1043,11 +1055,7 @@ mod tests {
                 ('s0-late', 2400000, 3600, 'active', NULL, NULL, NULL, 0, NULL),
                 ('s0-ended', 2000000, 3600, 'ended', 2100000, 'idle_gap', NULL, 0, NULL);
         ";
-        version_n(&path, &format!("{ROWS}{more}"), 9);
-        let before = rows(&path);
-        let store = SqliteStore::open(&path).expect("a version 9 database opens");
-        assert_eq!(user_version(&path), MIGRATIONS.len() as i64);
-        assert_eq!(rows(&path), before, "the migration changed a row");
+        let store = migrated_from(&path, &format!("{ROWS}{more}"), 9);
         let ids =
             |sessions: Vec<daybook_core::Session>| -> Vec<String> { sessions.into_iter().map(|s| s.id.0).collect() };
         assert_eq!(ids(store.active_sessions().unwrap()), ["s7-10", "s0-late"]);
@@ -1087,11 +1095,7 @@ mod tests {
             INSERT INTO sessions VALUES ('s7-0', -90000000, 3600, 'reduced', -89000000, 'idle_gap', NULL, 0, NULL);
             INSERT INTO entries VALUES (2, 's7-0', 'final', -90000000, -89000000, 3600, '1969-12-31', 'before');
         ";
-        version_n(&path, &format!("{ROWS}{more}"), 10);
-        let before = rows(&path);
-        let store = SqliteStore::open(&path).expect("a version 10 database opens");
-        assert_eq!(user_version(&path), SCHEMA_VERSION);
-        assert_eq!(rows(&path), before, "the migration changed a row");
+        let store = migrated_from(&path, &format!("{ROWS}{more}"), 10);
         let conn = store.connection();
         let stale = || -> Vec<(String, i64)> { stale_rows(conn) };
         let (old, new) = ("1969-12-31", "1970-01-01");
@@ -1189,11 +1193,7 @@ mod tests {
             INSERT INTO entries VALUES (2, 's7-0', 'final', -90000000, -89000000, 3600, '1969-12-31', 'before');
             INSERT INTO entries VALUES (3, 's7-0', 'flush', -89500000, -89400000, 3600, '1969-12-31', 'again');
         ";
-        version_n(&path, &format!("{ROWS}{more}"), 11);
-        let before = rows(&path);
-        drop(SqliteStore::open(&path).expect("a version 11 database opens"));
-        assert_eq!(user_version(&path), SCHEMA_VERSION);
-        assert_eq!(rows(&path), before, "the migration changed a row");
+        drop(migrated_from(&path, &format!("{ROWS}{more}"), 11));
         // Foreign keys off, so a test can leave entries whose session was
         // renamed or deleted (what the triggers must still list).
         let conn = Connection::open(&path).unwrap();
@@ -1277,11 +1277,7 @@ mod tests {
     fn migration_13_moves_the_listing_of_new_events_into_one_statement() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("daybook.db");
-        version_n(&path, ROWS, 12);
-        let before = rows(&path);
-        let store = SqliteStore::open(&path).expect("a version 12 database opens");
-        assert_eq!(user_version(&path), SCHEMA_VERSION);
-        assert_eq!(rows(&path), before, "the migration changed a row");
+        let store = migrated_from(&path, ROWS, 12);
         let conn = store.connection();
         let triggers: Vec<String> = conn
             .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'stale%' ORDER BY name")
@@ -1355,11 +1351,7 @@ mod tests {
                 (3, 's8-b', 'flush', 172800000, 172860000, 0, '1970-01-03', 'b'),
                 (4, 's8-c', 'flush', 259200000, 259260000, 0, '1970-01-04', 'c');
         ";
-        version_n(&path, &format!("{ROWS}{more}"), 13);
-        let before = rows(&path);
-        let mut store = SqliteStore::open(&path).expect("a version 13 database opens");
-        assert_eq!(user_version(&path), SCHEMA_VERSION);
-        assert_eq!(rows(&path), before, "the migration changed a row");
+        let mut store = migrated_from(&path, &format!("{ROWS}{more}"), 13);
         let stale = |store: &SqliteStore| -> Vec<(String, i64)> { stale_rows(store.connection()) };
         let listed = |store: &SqliteStore| -> Vec<String> { stale(store).into_iter().map(|(d, _)| d).collect() };
         store.connection().execute_batch("DELETE FROM stale_days").unwrap();

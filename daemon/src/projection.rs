@@ -80,7 +80,7 @@ pub fn write_atomically(dir: &Path, name: &str, text: &str) -> Result<()> {
 /// Temp file, fsync, `between()`, rename, fsync of the directory.
 fn replace_file(dir: &Path, name: &str, text: &str, between: impl FnOnce()) -> Result<()> {
     let path = dir.join(name);
-    let tmp = dir.join(format!(".{name}.tmp"));
+    let tmp = temp_path(dir, name);
     let io = |what, path: &PathBuf| {
         let path = path.clone();
         move |source| Error::Io { what, path, source }
@@ -244,18 +244,16 @@ pub fn show(store: &SqliteStore, day: NaiveDate) -> Result<String> {
 /// takes the day off `stale_days` unless a change committed since its
 /// counter was read, and records the file (see the module docs).
 pub fn write_day(store: &SqliteStore, dir: &Path, day: NaiveDate) -> Result<()> {
-    let n = stale_count(store, day)?;
-    replace_file(dir, &file_name(day), &render(store, day)?, || {
-        crate::crash_point!("dayfile-before-rename");
-    })?;
-    settle(store, dir, &[Rendered { day, n, written: true }])
+    let rendered = write_unsettled(store, dir, day)?;
+    settle(store, dir, &[rendered])
 }
 
 /// Renders `day` and makes its file durable, reading the day's
 /// `stale_days` counter and its rows in one read transaction (so the
 /// counter is exactly the one the rendering saw), and leaves the settle
-/// to the caller: [`Projector`]'s thread, which has a read-only
-/// connection, while the engine thread's connection settles.
+/// to the caller: [`write_day`] on the engine thread, or [`Projector`]'s
+/// thread, which has a read-only connection, while the engine thread's
+/// connection settles.
 fn write_unsettled(store: &SqliteStore, dir: &Path, day: NaiveDate) -> Result<Rendered> {
     let db = |source| Error::Database {
         path: store.path().to_owned(),

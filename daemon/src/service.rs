@@ -1100,9 +1100,11 @@ impl Service {
         let now = clock::now();
         self.engine.handle_shutdown(now)?;
         self.drain_outputs()?;
-        // The day-file thread's connection closes before the engine's, so
-        // the engine's, the last, checkpoints the WAL at a clean stop; the
-        // rest of the stop writes its day files on this thread.
+        // The day-file thread's job out is settled, then its connection
+        // closes before the engine's, so the engine's, the last,
+        // checkpoints the WAL at a clean stop; the rest of the stop writes
+        // its day files on this thread.
+        self.settle_written(true)?;
         drop(self.projector.take());
         let deadline = Instant::now() + self.engine.config().shutdown_grace;
         while self.engine.outstanding() > 0 {

@@ -503,6 +503,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ",
 ];
 
+/// Lists in `stale_days` the days of session `?1`'s entries, as the
+/// session triggers do (migration 12's form: `GROUP BY` in
+/// `entries_by_session`'s order, no temporary B-tree): for the one change
+/// the trigger leaves to its writer, an active session ended as
+/// `recovered` with a single statement (migration 14).
+pub(crate) const STALE_SESSION_DAYS: &str = "
+    INSERT INTO stale_days (day, n) SELECT day, 1 FROM entries WHERE session_id = ?1 GROUP BY day
+    ON CONFLICT (day) DO UPDATE SET n = n + 1";
+
 /// Lists in `stale_days` the days whose file the events inserted in this
 /// transaction may have changed: those with `seq > ?1` (the highest seq
 /// before the transaction's first insert). An event marks a day of its

@@ -1271,14 +1271,11 @@ impl SqliteStore {
             return Err(conflict(id, "only an active session can end"));
         }
         if reason == EndReason::Recovered {
-            // The trigger skips this change (schema migration 12): its
+            // The trigger skips this change (schema migration 14): its
             // writer lists the session's entry days.
-            tx.prepare_cached(
-                "INSERT INTO stale_days (day, n) SELECT DISTINCT day, 1 FROM entries WHERE session_id = ?1
-                 ON CONFLICT (day) DO UPDATE SET n = n + 1",
-            )
-            .and_then(|mut s| s.execute([&id.0]))
-            .map_err(storage)?;
+            tx.prepare_cached(crate::schema::STALE_SESSION_DAYS)
+                .and_then(|mut s| s.execute([&id.0]))
+                .map_err(storage)?;
         }
         Self::upsert_blocks(tx, blocks)
     }
@@ -1719,7 +1716,7 @@ impl Store for SqliteStore {
             // The days of the orphans' entries (flush entries of a session
             // that was active), listed stale here in one statement: the
             // `stale_days` trigger skips a recovered end (schema migration
-            // 12), which cost a trigger program and a lookup per orphan.
+            // 14), which cost a trigger program and a lookup per orphan.
             // Before the `UPDATE`, while they are still active. Not cached:
             // removing the function below expires it.
             tx.prepare(&format!(

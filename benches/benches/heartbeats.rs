@@ -69,7 +69,7 @@ fn bench_watchers(c: &mut Criterion, mode: scale::Mode) {
         return;
     }
     let dir = cache::scratch("heartbeats");
-    let daemon = Daemon::start(std::path::Path::new(BIN), &dir);
+    let daemon = Daemon::start(&daybook_benches::daemon::bin(BIN), &dir);
     create_buckets(daemon.addr());
     let start = now_secs() - 86_400;
     let per_watcher = mode.pick(50, 500, 500);
@@ -118,11 +118,11 @@ fn growth(mode: scale::Mode) {
         return;
     }
     let dir = cache::scratch("heartbeats-growth");
-    let daemon = Daemon::start(std::path::Path::new(BIN), &dir);
+    let daemon = Daemon::start(&daybook_benches::daemon::bin(BIN), &dir);
     create_buckets(daemon.addr());
     daemon.stop();
     let empty = size(&dir);
-    let daemon = Daemon::start(std::path::Path::new(BIN), &dir);
+    let daemon = Daemon::start(&daybook_benches::daemon::bin(BIN), &dir);
     let seconds = mode.pick(120, 3_600, 3_600);
     let start = now_secs() - 86_400;
     let mut client = Client::new(daemon.addr());

@@ -90,7 +90,7 @@ fn bench_ingest(c: &mut Criterion, mode: scale::Mode) {
             continue;
         }
         let dir = cache::scratch(&format!("ingest-{}-{}", load.name, load.clients));
-        let daemon = Daemon::start_with(std::path::Path::new(BIN), &dir, STAMPS_CONFIG);
+        let daemon = Daemon::start_with(&daybook_benches::daemon::bin(BIN), &dir, STAMPS_CONFIG);
         let stamps = Stamps::new(Duration::from_secs(30 * 86_400));
         let events = (load.requests * load.per_request) as u64;
         let mut clients: Vec<Client> = (0..load.clients).map(|_| Client::new(daemon.addr())).collect();
@@ -349,7 +349,7 @@ fn memory(mode: scale::Mode) {
     }
     let total: usize = mode.pick(10_000, 1_000_000, 1_000_000);
     let dir = cache::scratch("ingest-memory");
-    let daemon = Daemon::start_with(std::path::Path::new(BIN), &dir, STAMPS_CONFIG);
+    let daemon = Daemon::start_with(&daybook_benches::daemon::bin(BIN), &dir, STAMPS_CONFIG);
     let (rss0, _) = daemon.memory_kib();
     let stamps = Stamps::new(Duration::from_secs(30 * 86_400));
     let mut clients: Vec<Client> = (0..4).map(|_| Client::new(daemon.addr())).collect();

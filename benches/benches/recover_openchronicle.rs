@@ -67,7 +67,7 @@ fn openchronicle_root(root: &Path, n: i64) {
 /// directory: this build's daemon, or `DAYBOOK_BENCH_DAEMON` if set (a
 /// saved build, to time another commit's command beside this one).
 fn daybook(data: &Path) -> Command {
-    let bin = std::env::var_os("DAYBOOK_BENCH_DAEMON").map_or_else(|| BIN.into(), PathBuf::from);
+    let bin = daybook_benches::daemon::bin(BIN);
     let mut cmd = Command::new(bin);
     cmd.arg("--config")
         .arg(data.join("bench-config.toml"))

@@ -17,15 +17,15 @@ use criterion::{Criterion, SamplingMode};
 
 use daybook::{SqliteStore, projection};
 use daybook_benches::daemon::{Client, Daemon};
-use daybook_benches::{cache, fixture, scale};
+use daybook_benches::{cache, daemon, fixture, scale};
 use daybook_core::{Config, Engine, Timestamp};
 
 const BIN: &str = env!("CARGO_BIN_EXE_daybook-bench-daemon");
 
-/// The daemon to start: `DAYBOOK_BENCH_DAEMON` if set (a saved build, to
-/// measure before and after in one session), else this build's.
+/// The daemon to start ([`daemon::bin`]: a saved build if
+/// `DAYBOOK_BENCH_DAEMON` names one).
 fn daemon_bin() -> std::path::PathBuf {
-    std::env::var_os("DAYBOOK_BENCH_DAEMON").map_or_else(|| BIN.into(), Into::into)
+    daemon::bin(BIN)
 }
 
 /// Spawn, wait for the address, post one event; the elapsed time.

@@ -5,12 +5,20 @@
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use daybook_core::{Timestamp, UtcOffset};
+
+/// The daemon binary a bench runs: `DAYBOOK_BENCH_DAEMON` if set (a
+/// saved build, to measure another commit's daemon beside this one in
+/// one session), else `this_build` (the bench's own
+/// `CARGO_BIN_EXE_daybook-bench-daemon`).
+pub fn bin(this_build: &str) -> PathBuf {
+    std::env::var_os("DAYBOOK_BENCH_DAEMON").map_or_else(|| this_build.into(), PathBuf::from)
+}
 
 /// How long a daemon may take to start before the bench gives up.
 const START_LIMIT: Duration = Duration::from_secs(120);

@@ -7,9 +7,13 @@
 //! The points: `ingest-mid-transaction` (half of a group commit inserted),
 //! `reduction-before-commit` (summarizer returned, reduction written, not
 //! committed), `recovery-before-commit` (inside startup recovery),
-//! `dayfile-before-rename` (temp file written and synced, not renamed),
-//! `dayfile-before-settle` (day files durable, their days still listed in
-//! `stale_days`, see `projection`).
+//! `dayfile-before-rename` (one day's temp file written and synced, not
+//! renamed), `dayfile-rebuild-rename` (a pass over many days,
+//! `projection::rebuild` at startup or after `recover`: before each
+//! rename, every rewritten day's temp file already made durable by one
+//! `syncfs`; `=return` dies before the first rename, `=2*off->return`
+//! after two), `dayfile-before-settle` (day files durable, their days
+//! still listed in `stale_days`, see `projection`).
 
 /// Kills this process with SIGKILL, as `kill -9` from outside would.
 pub fn sigkill_self() -> ! {

@@ -646,8 +646,8 @@ pub fn rebuild(store: &SqliteStore, dir: &Path, days: &[NaiveDate]) -> Result<Ve
     rewritten.sort_unstable();
     if !rewritten.is_empty() {
         sync_written(dir, &rewritten).map_err(io("syncing day files in", dir))?;
-        crate::crash_point!("dayfile-before-rename");
         for &day in &rewritten {
+            crate::crash_point!("dayfile-rebuild-rename");
             let name = file_name(day);
             fs::rename(temp_path(dir, &name), dir.join(&name)).map_err(io("renaming into place", &dir.join(&name)))?;
         }

@@ -218,3 +218,100 @@ fn dayfile_before_rename() {
     assert!(names.iter().all(|n| n.starts_with("event-")), "{names:?}");
     assert_eq!(stale_days(&fx), [] as [String; 0]);
 }
+
+/// Now minus `days` times 24 hours, RFC 3339 with the local offset: an
+/// instant of an earlier local day.
+fn days_ago(days: i64) -> String {
+    (chrono::Local::now() - chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Millis, false)
+}
+
+/// A history of several days whose files the next start must all rewrite
+/// in its one pass: events today, left open by a `kill -9` (the start
+/// recovers and reduces the session), late events one, two and three
+/// days back (a late session each), then every file of `days/` removed
+/// (a data directory restored without its day files). Returns the tags
+/// acknowledged.
+fn several_stale_days(fx: &Fixture) -> Vec<String> {
+    let mut daemon = Daemon::start(fx);
+    let mut acked = post_batch(&daemon, "today", 3);
+    for k in 1..=3 {
+        let at = days_ago(k);
+        let tags: Vec<String> = (0..3).map(|i| format!("late{k}-{i}")).collect();
+        let batch: Vec<Value> = tags
+            .iter()
+            .enumerate()
+            .map(|(i, tag)| event(["Code", "Firefox", "Terminal"][i % 3], &at, tag))
+            .collect();
+        daemon.post_ok(&Value::Array(batch));
+        acked.extend(tags);
+    }
+    assert_eq!(daemon.kill9().signal(), Some(9));
+    for name in fx.day_dir_names() {
+        std::fs::remove_file(fx.days().join(&name)).expect("removing a day file");
+    }
+    acked
+}
+
+/// The start's day-file pass (`projection::rebuild`) killed after its
+/// `syncfs`, once `renamed` of its files were renamed into place: the
+/// days it had rendered are the renamed files and the durable temp files
+/// of the rest, each the day's rendering. The next start leaves every
+/// day file its rendering, no temp file, no day listed stale, nothing
+/// lost.
+fn dayfile_rebuild_killed_after(renamed: usize) {
+    let fx = Fixture::new("");
+    let acked = several_stale_days(&fx);
+    let failpoint = match renamed {
+        0 => "dayfile-rebuild-rename=return".to_owned(),
+        n => format!("dayfile-rebuild-rename={n}*off->return"),
+    };
+    let mut daemon = Daemon::spawn(&fx, Some(&failpoint));
+    let status = daemon.wait_exit(STARTUP);
+    assert_sigkilled(status, &daemon, "dayfile-rebuild-rename");
+    assert!(
+        !fx.data.join("daybook.addr").exists(),
+        "it accepted events before its day files were written"
+    );
+
+    // Recovery and reduce-pending committed before the pass.
+    let dump = fx.dump();
+    assert!(
+        dump.sessions.iter().all(|s| s.phase.status() == "reduced"),
+        "{:#?}",
+        dump.sessions
+    );
+    let days: std::collections::BTreeSet<String> = dump.entries.iter().map(|e| e.day().to_string()).collect();
+    let days: Vec<String> = days.into_iter().collect();
+    assert!(days.len() >= 4, "today and three days back: {days:?}");
+    // The pass renames in day order; it died before the next rename.
+    let files: Vec<String> = days[..renamed].iter().map(|d| format!("event-{d}.md")).collect();
+    let temps: Vec<String> = days[renamed..].iter().map(|d| format!(".event-{d}.md.tmp")).collect();
+    let mut want: Vec<String> = temps.iter().chain(&files).cloned().collect();
+    want.sort();
+    assert_eq!(fx.day_dir_names(), want, "days with entries: {days:?}");
+    for (day, name) in days.iter().zip(files.iter().chain(&temps)) {
+        let shown = fx.run(&["show", day]);
+        assert!(shown.status.success(), "daybook show {day} failed");
+        assert_eq!(
+            std::fs::read(fx.days().join(name)).expect("reading a day's file"),
+            shown.stdout,
+            "{name} is not the rendering of {day}"
+        );
+    }
+
+    comes_back_clean(&fx, acked, &[]);
+    assert_eq!(stale_days(&fx), [] as [String; 0], "a start left a durable day listed");
+    let files = fx.day_files();
+    let missing: Vec<&String> = days.iter().filter(|d| !files.contains_key(*d)).collect();
+    assert!(missing.is_empty(), "days left without their file: {missing:?}");
+}
+
+#[test]
+fn dayfile_rebuild_before_the_renames() {
+    dayfile_rebuild_killed_after(0);
+}
+
+#[test]
+fn dayfile_rebuild_in_the_middle_of_the_renames() {
+    dayfile_rebuild_killed_after(2);
+}

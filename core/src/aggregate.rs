@@ -125,6 +125,45 @@ impl EventView for StoredEvent {
     }
 }
 
+/// An event as a reader that aggregates many of them hands it: its
+/// order, its offset and its context, the context shared by every event
+/// that has it. No typed text, no source, no session id and no three
+/// strings of its own per event: what the daemon's readers of a day, a
+/// week or a month (the day log, the page, summaries) read instead of
+/// [`StoredEvent`]s.
+#[derive(Clone, Debug)]
+pub struct SharedEvent {
+    /// Its position in the store's append order.
+    pub seq: u64,
+    /// Its attributed instant.
+    pub attributed: Timestamp,
+    /// The offset it was captured at.
+    pub offset: UtcOffset,
+    /// Its app, title and URL.
+    pub context: std::sync::Arc<Context>,
+}
+
+impl EventView for SharedEvent {
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+    fn attributed(&self) -> Timestamp {
+        self.attributed
+    }
+    fn offset(&self) -> UtcOffset {
+        self.offset
+    }
+    fn app(&self) -> &str {
+        &self.context.app
+    }
+    fn title(&self) -> Option<&str> {
+        self.context.title.as_deref()
+    }
+    fn url(&self) -> Option<&str> {
+        self.context.url.as_deref()
+    }
+}
+
 /// How much an aggregation keeps of each session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Detail {
@@ -471,6 +510,34 @@ pub fn aggregate_with<E: EventView>(
     detail: Detail,
 ) -> Aggregate {
     let to = to.max(from);
+    let counted = counted_parts(from, to, sessions);
+    let mut out = Vec::with_capacity(counted.len());
+    let mut contexts: ContextTimes<'_> = BTreeMap::new();
+    for (input, whole, part) in counted {
+        let (session, times) = session_aggregate(input, whole, part, (from, to), detail);
+        for (context, millis) in times {
+            *contexts.entry(context).or_default() += millis;
+        }
+        out.push(session);
+    }
+    let totals = totals(&contexts);
+    Aggregate::of_sessions(from, to, out, totals)
+}
+
+/// A session that counts in a range: its input, its `[start, end]`, and
+/// its counted part `[clip_from, clip_to)` (see [`counted_parts`]).
+type Counted<'s, 'e, E> = (&'s SessionInput<'e, E>, (Timestamp, Timestamp), (Timestamp, Timestamp));
+
+/// The sessions that touch `[from, to)` (`to >= from`), in order, each
+/// with its `[start, end]` and its counted part `[clip_from, clip_to)`:
+/// inside the range, and after every session before it (nothing counts
+/// twice). A session of zero length at an instant inside the range
+/// touches it.
+fn counted_parts<'s, 'e, E: EventView>(
+    from: Timestamp,
+    to: Timestamp,
+    sessions: &'s [SessionInput<'e, E>],
+) -> Vec<Counted<'s, 'e, E>> {
     let mut ordered: Vec<(Timestamp, &SessionInput<'_, E>)> =
         sessions.iter().map(|s| (session_end(s.session, s.events), s)).collect();
     ordered.sort_by(|(end_a, a), (end_b, b)| {
@@ -478,7 +545,6 @@ pub fn aggregate_with<E: EventView>(
         order_key(a.start, Some(*end_a), &a.id).cmp(&order_key(b.start, Some(*end_b), &b.id))
     });
     let mut out = Vec::with_capacity(ordered.len());
-    let mut contexts: ContextTimes<'_> = BTreeMap::new();
     // The end of the latest counted session: nothing before it counts again.
     let mut counted_until = from;
     for (end, input) in ordered {
@@ -494,39 +560,45 @@ pub fn aggregate_with<E: EventView>(
         let clip_from = start.max(counted_until).max(from).min(to);
         let clip_to = end.min(to).max(clip_from);
         counted_until = counted_until.max(clip_to);
-        let (session, times) = session_aggregate(input, (start, end), (clip_from, clip_to), (from, to), detail);
-        for (context, millis) in times {
-            *contexts.entry(context).or_default() += millis;
-        }
-        out.push(session);
+        out.push((input, (start, end), (clip_from, clip_to)));
     }
-    let mut gaps = Vec::new();
-    for pair in out.windows(2) {
-        let (a, b) = (&pair[0], &pair[1]);
-        if b.from > a.to {
-            let kind = if a.reason == Some(EndReason::Paused) {
-                GapKind::Paused
-            } else {
-                GapKind::Idle
-            };
-            gaps.push(Gap {
-                from: a.to,
-                to: b.from,
-                offset: a.offset,
-                kind,
-            });
+    out
+}
+
+impl Aggregate {
+    /// The aggregate of `sessions` (aggregated, in order) over
+    /// `[from, to)` with their `totals`: the gaps between consecutive
+    /// sessions (paused after a session that ended by pause, else idle)
+    /// and the sums.
+    fn of_sessions(from: Timestamp, to: Timestamp, sessions: Vec<SessionAggregate>, totals: Totals) -> Self {
+        let mut gaps = Vec::new();
+        for pair in sessions.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            if b.from > a.to {
+                let kind = if a.reason == Some(EndReason::Paused) {
+                    GapKind::Paused
+                } else {
+                    GapKind::Idle
+                };
+                gaps.push(Gap {
+                    from: a.to,
+                    to: b.from,
+                    offset: a.offset,
+                    kind,
+                });
+            }
         }
-    }
-    let gap_sum = |kind| gaps.iter().filter(|g| g.kind == kind).map(Gap::millis).sum();
-    Aggregate {
-        from,
-        to,
-        active_millis: out.iter().map(|s| s.active_millis).sum(),
-        idle_millis: gap_sum(GapKind::Idle),
-        paused_millis: gap_sum(GapKind::Paused),
-        totals: totals(&contexts),
-        sessions: out,
-        gaps,
+        let gap_sum = |kind| gaps.iter().filter(|g| g.kind == kind).map(Gap::millis).sum();
+        Self {
+            from,
+            to,
+            active_millis: sessions.iter().map(|s| s.active_millis).sum(),
+            idle_millis: gap_sum(GapKind::Idle),
+            paused_millis: gap_sum(GapKind::Paused),
+            totals,
+            sessions,
+            gaps,
+        }
     }
 }
 
@@ -794,74 +866,25 @@ mod tests {
     // The aggregation as it was before it summed time per context and
     // learnt to skip spans (issue 14's month, issue 16's week): every span
     // added to the totals one by one, its domain parsed each time. Kept as
-    // the reference the fast version must equal.
+    // the reference the fast version must equal. It shares what that
+    // change left as it was: which sessions count, and over what part
+    // (`counted_parts`), and the gaps and sums (`Aggregate::of_sessions`).
 
     /// The first version of [`aggregate`].
     fn aggregate_naive(from: Timestamp, to: Timestamp, sessions: &[SessionInput<'_>]) -> Aggregate {
         let to = to.max(from);
-        let mut ordered: Vec<(Timestamp, &SessionInput<'_>)> =
-            sessions.iter().map(|s| (session_end(s.session, s.events), s)).collect();
-        ordered.sort_by(|(end_a, a), (end_b, b)| {
-            let (a, b) = (a.session, b.session);
-            order_key(a.start, Some(*end_a), &a.id).cmp(&order_key(b.start, Some(*end_b), &b.id))
-        });
-        let mut out = Vec::with_capacity(ordered.len());
-        // The end of the latest counted session: nothing before it counts again.
-        let mut counted_until = from;
-        for (end, input) in ordered {
-            let start = input.session.start;
-            let touches = if start == end {
-                start >= from && start < to
-            } else {
-                start < to && end > from
-            };
-            if !touches {
-                continue;
-            }
-            let clip_from = start.max(counted_until).max(from).min(to);
-            let clip_to = end.min(to).max(clip_from);
-            counted_until = counted_until.max(clip_to);
-            out.push(session_aggregate_naive(
-                input,
-                (start, end),
-                (clip_from, clip_to),
-                (from, to),
-            ));
-        }
-        let mut gaps = Vec::new();
-        for pair in out.windows(2) {
-            let (a, b) = (&pair[0], &pair[1]);
-            if b.from > a.to {
-                let kind = if a.reason == Some(EndReason::Paused) {
-                    GapKind::Paused
-                } else {
-                    GapKind::Idle
-                };
-                gaps.push(Gap {
-                    from: a.to,
-                    to: b.from,
-                    offset: a.offset,
-                    kind,
-                });
-            }
-        }
-        let gap_sum = |kind| gaps.iter().filter(|g| g.kind == kind).map(Gap::millis).sum();
+        let out: Vec<SessionAggregate> = counted_parts(from, to, sessions)
+            .into_iter()
+            .map(|(input, whole, part)| session_aggregate_naive(input, whole, part, (from, to)))
+            .collect();
         let mut acc = TotalsAcc::default();
         for s in &out {
             for span in &s.spans {
                 acc.add(&span.context, span.millis());
             }
         }
-        Aggregate {
-            from,
-            to,
-            active_millis: out.iter().map(|s| s.active_millis).sum(),
-            idle_millis: gap_sum(GapKind::Idle),
-            paused_millis: gap_sum(GapKind::Paused),
-            totals: acc.finish(),
-            sessions: out,
-            gaps,
-        }
+        let totals = acc.finish();
+        Aggregate::of_sessions(from, to, out, totals)
     }
 
     /// The first version: one session's spans and totals inside `[from, to)`, its counted part of
@@ -1203,47 +1226,17 @@ mod tests {
         assert_eq!(human_duration(120 * 60_000 + 29_000), "2 h");
     }
 
-    /// An event as a reader may hand it: no text, one shared context.
-    struct Lean {
-        seq: u64,
-        attributed: Timestamp,
-        offset: UtcOffset,
-        context: std::sync::Arc<Context>,
-    }
-
-    impl Lean {
-        fn of(e: &StoredEvent) -> Self {
-            Self {
-                seq: e.seq,
-                attributed: e.attributed,
-                offset: e.event.offset,
-                context: std::sync::Arc::new(Context {
-                    app: e.event.app.clone(),
-                    title: e.event.title.clone(),
-                    url: e.event.url.clone(),
-                }),
-            }
-        }
-    }
-
-    impl EventView for Lean {
-        fn seq(&self) -> u64 {
-            self.seq
-        }
-        fn attributed(&self) -> Timestamp {
-            self.attributed
-        }
-        fn offset(&self) -> UtcOffset {
-            self.offset
-        }
-        fn app(&self) -> &str {
-            &self.context.app
-        }
-        fn title(&self) -> Option<&str> {
-            self.context.title.as_deref()
-        }
-        fn url(&self) -> Option<&str> {
-            self.context.url.as_deref()
+    /// An event as a reader hands it: no text, its own shared context.
+    fn lean(e: &StoredEvent) -> SharedEvent {
+        SharedEvent {
+            seq: e.seq,
+            attributed: e.attributed,
+            offset: e.event.offset,
+            context: std::sync::Arc::new(Context {
+                app: e.event.app.clone(),
+                title: e.event.title.clone(),
+                url: e.event.url.clone(),
+            }),
         }
     }
 
@@ -1354,10 +1347,10 @@ mod tests {
             }
             prop_assert_eq!(&aggregate_with(at(from), at(from + len), &inputs, Detail::Totals), &spanless);
 
-            let lean: Vec<Vec<Lean>> = sessions.iter().map(|(_, e)| e.iter().map(Lean::of).collect()).collect();
-            let lean_inputs: Vec<SessionInput<'_, Lean>> = sessions
+            let shared: Vec<Vec<SharedEvent>> = sessions.iter().map(|(_, e)| e.iter().map(lean).collect()).collect();
+            let lean_inputs: Vec<SessionInput<'_, SharedEvent>> = sessions
                 .iter()
-                .zip(&lean)
+                .zip(&shared)
                 .map(|((s, _), e)| SessionInput { session: s, events: e })
                 .collect();
             prop_assert_eq!(&aggregate_with(at(from), at(from + len), &lean_inputs, Detail::Totals), &spanless);

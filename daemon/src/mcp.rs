@@ -194,10 +194,7 @@ fn fit_summary(
 
 /// A day's Markdown log from `offset` characters on, within the limit.
 pub fn day_log_part(store: &SqliteStore, params: &DayLogParams, now: Timestamp) -> Result<Vec<ContentBlock>> {
-    let day = params.day.as_deref().map_or_else(
-        || Ok(now.local_date(clock::local_offset(now))),
-        |d| recall::parse_day_param(d, now),
-    )?;
+    let day = recall::day_param_or_today(params.day.as_deref(), now)?;
     let log = crate::projection::render(store, day)?;
     let offset = params.offset.unwrap_or(0);
     let rest: &str = log.char_indices().nth(offset).map_or("", |(i, _)| &log[i..]);
@@ -239,11 +236,7 @@ fn session_summary<E: daybook_core::EventView>(
         top_apps: apps
             .iter()
             .take(3)
-            .map(|t| recall::TimeIn {
-                name: daybook_core::text::inline(&t.name),
-                seconds: t.millis / 1000,
-                human: daybook_core::aggregate::human_duration(t.millis),
-            })
+            .map(|t| recall::time_in(t.name.clone(), t.millis))
             .collect(),
     }
 }
@@ -257,22 +250,9 @@ pub fn sessions_list(
 ) -> Result<SessionsAnswer> {
     let ranged = params.since.is_some() || params.until.is_some();
     let (from, to) = if ranged {
-        (
-            params
-                .since
-                .as_deref()
-                .map_or(Ok(Timestamp(0)), |s| recall::resolve_bound(s, now))?,
-            params
-                .until
-                .as_deref()
-                .map_or(Ok(now), |s| recall::resolve_bound(s, now))?,
-        )
+        recall::range_param(params.since.as_deref(), params.until.as_deref(), now)?
     } else {
-        let day = params.day.as_deref().map_or_else(
-            || Ok(now.local_date(clock::local_offset(now))),
-            |d| recall::parse_day_param(d, now),
-        )?;
-        clock::local_day_bounds(day)
+        clock::local_day_bounds(recall::day_param_or_today(params.day.as_deref(), now)?)
     };
     let limit = params.limit.unwrap_or(50).clamp(1, 200);
     let offset = params.offset.unwrap_or(0);

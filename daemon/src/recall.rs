@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use daybook_core::aggregate::{Context, EventView};
+use daybook_core::aggregate::Context;
 use daybook_core::search::{self, MATCH_CLOSE, MATCH_OPEN, Query, TimeBound};
 use daybook_core::text::inline;
 use daybook_core::{Event, Timestamp, UtcOffset};
@@ -492,7 +492,7 @@ pub struct NotListed {
 /// The default and largest `top` of a summary.
 const SUMMARY_TOP: (usize, usize) = (10, 50);
 
-fn time_in(name: String, millis: i64) -> TimeIn {
+pub(crate) fn time_in(name: String, millis: i64) -> TimeIn {
     TimeIn {
         name: inline(&name),
         seconds: millis / 1000,
@@ -500,44 +500,11 @@ fn time_in(name: String, millis: i64) -> TimeIn {
     }
 }
 
-/// An event as the aggregation reads it ([`EventView`]): its order, its
-/// offset and its context, the context shared by every event that has it.
-/// What [`sessions_with_events`] and the page read instead of
-/// [`daybook_core::StoredEvent`]s: no typed text, no source, no session id
-/// and no three strings of its own per event, for readers that aggregate
-/// a month of them.
-#[derive(Clone, Debug)]
-pub struct ReadEvent {
-    /// Its position in the store's append order.
-    pub seq: u64,
-    /// Its attributed instant.
-    pub attributed: Timestamp,
-    /// The offset it was captured at.
-    pub offset: UtcOffset,
-    /// Its app, title and URL.
-    pub context: Arc<Context>,
-}
-
-impl EventView for ReadEvent {
-    fn seq(&self) -> u64 {
-        self.seq
-    }
-    fn attributed(&self) -> Timestamp {
-        self.attributed
-    }
-    fn offset(&self) -> UtcOffset {
-        self.offset
-    }
-    fn app(&self) -> &str {
-        &self.context.app
-    }
-    fn title(&self) -> Option<&str> {
-        self.context.title.as_deref()
-    }
-    fn url(&self) -> Option<&str> {
-        self.context.url.as_deref()
-    }
-}
+/// An event as the aggregation reads it: what [`sessions_with_events`]
+/// and the page read instead of [`daybook_core::StoredEvent`]s, for
+/// readers that aggregate a month of them (see
+/// [`daybook_core::aggregate::SharedEvent`]).
+pub use daybook_core::aggregate::SharedEvent as ReadEvent;
 
 /// The distinct contexts of a read, each stored once with whether the
 /// privacy rules in force ignore it: a range of thousands of events
@@ -710,10 +677,11 @@ pub fn summary(
             message: "give a day, or since/until, not both".into(),
         });
     }
-    let day = match (&params.day, ranged) {
-        (Some(d), _) => Some(parse_day_param(d, now)?),
-        (None, false) => Some(now.local_date(clock::local_offset(now))),
-        (None, true) => None,
+    // A range and a day were refused together above.
+    let day = if ranged {
+        None
+    } else {
+        Some(day_param_or_today(params.day.as_deref(), now)?)
     };
     // A day's sessions are read within its bounds in this machine's zone
     // and two hours either side: the aggregation takes the day's bounds
@@ -724,13 +692,7 @@ pub fn summary(
             let (from, to) = clock::local_day_bounds(d);
             (Timestamp(from.0 - 2 * 3_600_000), Timestamp(to.0 + 2 * 3_600_000))
         }
-        None => (
-            params
-                .since
-                .as_deref()
-                .map_or(Ok(Timestamp(0)), |s| resolve_bound(s, now))?,
-            params.until.as_deref().map_or(Ok(now), |s| resolve_bound(s, now))?,
-        ),
+        None => range_param(params.since.as_deref(), params.until.as_deref(), now)?,
     };
     let rows = sessions_with_events(store, privacy, from, to)?;
     let inputs: Vec<SessionInput<'_, ReadEvent>> = rows
@@ -801,6 +763,24 @@ pub fn parse_day_param(input: &str, now: Timestamp) -> Result<chrono::NaiveDate>
             reason: "is not a day: a day is YYYY-MM-DD (from 1970-01-01 on), today, yesterday, or -N for N days ago",
         })
     })
+}
+
+/// [`parse_day_param`] of `day`, or today (the local date at `now`)
+/// when none is given.
+pub fn day_param_or_today(day: Option<&str>, now: Timestamp) -> Result<chrono::NaiveDate> {
+    day.map_or_else(
+        || Ok(now.local_date(clock::local_offset(now))),
+        |d| parse_day_param(d, now),
+    )
+}
+
+/// The range `[since, until)` as asked ([`resolve_bound`] each): from the
+/// epoch where `since` is not given, up to `now` where `until` is not.
+pub fn range_param(since: Option<&str>, until: Option<&str>, now: Timestamp) -> Result<(Timestamp, Timestamp)> {
+    Ok((
+        since.map_or(Ok(Timestamp(0)), |s| resolve_bound(s, now))?,
+        until.map_or(Ok(now), |s| resolve_bound(s, now))?,
+    ))
 }
 
 /// A summary as the command line prints it.

@@ -738,9 +738,14 @@ mod tests {
     }
 
     fn ev(seq: u64, min: i64, app: &str, title: &str) -> StoredEvent {
+        ev_of("s", seq, min, app, title)
+    }
+
+    /// [`ev`] of session `id`.
+    fn ev_of(id: &str, seq: u64, min: i64, app: &str, title: &str) -> StoredEvent {
         StoredEvent {
             seq,
-            session_id: "s".into(),
+            session_id: id.into(),
             attributed: at(min),
             rev: 0,
             event: crate::event::Event {
@@ -752,9 +757,14 @@ mod tests {
     }
 
     fn mk(id: u64, kind: EntryKind, from: i64, to: i64, summary: &str) -> Entry {
+        mk_of("s", id, kind, from, to, summary)
+    }
+
+    /// [`mk`] of session `session`.
+    fn mk_of(session: &str, id: u64, kind: EntryKind, from: i64, to: i64, summary: &str) -> Entry {
         Entry {
             id,
-            session_id: "s".into(),
+            session_id: session.into(),
             kind,
             from: at(from),
             to: at(to),
@@ -764,10 +774,20 @@ mod tests {
     }
 
     fn session(end: i64, reason: EndReason) -> Session {
+        session_of("s", 0, end, reason)
+    }
+
+    /// Session `id`, reduced, from `start` to `end` (minutes).
+    fn session_of(id: &str, start: i64, end: i64, reason: EndReason) -> Session {
         Session {
             phase: Phase::Reduced { end: at(end), reason },
-            ..Session::active("s".into(), at(0), CET)
+            ..Session::active(id.into(), at(start), CET)
         }
+    }
+
+    /// Two sessions with their events, as rendering takes them.
+    fn two<'a>(a: (&'a Session, &'a [StoredEvent]), b: (&'a Session, &'a [StoredEvent])) -> [SessionInput<'a>; 2] {
+        [a, b].map(|(session, events)| SessionInput { session, events })
     }
 
     #[test]
@@ -834,45 +854,12 @@ mod tests {
         let a_events: Vec<StoredEvent> = (0..40)
             .map(|i| ev(i as u64, i, ["Code", "Slack", "Mail"][(i % 3) as usize], "t"))
             .collect();
-        let a = Session {
-            phase: Phase::Reduced {
-                end: at(39),
-                reason: EndReason::IdleGap,
-            },
-            ..Session::active("s".into(), at(0), CET)
-        };
-        let b = Session {
-            phase: Phase::Reduced {
-                end: at(80),
-                reason: EndReason::Shutdown,
-            },
-            ..Session::active("b".into(), at(70), CET)
-        };
-        let b_events = [
-            StoredEvent {
-                session_id: "b".into(),
-                ..ev(100, 70, "Code", "x")
-            },
-            StoredEvent {
-                session_id: "b".into(),
-                ..ev(101, 80, "Code", "x")
-            },
-        ];
-        let inputs = [
-            SessionInput {
-                session: &a,
-                events: &a_events,
-            },
-            SessionInput {
-                session: &b,
-                events: &b_events,
-            },
-        ];
+        let a = session(39, EndReason::IdleGap);
+        let b = session_of("b", 70, 80, EndReason::Shutdown);
+        let b_events = [ev_of("b", 100, 70, "Code", "x"), ev_of("b", 101, 80, "Code", "x")];
+        let inputs = two((&a, &a_events), (&b, &b_events));
         let ea = mk(1, EntryKind::Final, 0, 40, "switching");
-        let eb = Entry {
-            session_id: "b".into(),
-            ..mk(2, EntryKind::Final, 70, 81, "calm")
-        };
+        let eb = mk_of("b", 2, EntryKind::Final, 70, 81, "calm");
         let text = render_day(day, &[&ea, &eb], &inputs);
         assert!(text.contains("\n_Idle 09:39–10:10 · 31 min_\n"), "{text}");
         let spans = text.lines().filter(|l| l.starts_with("- ")).count();
@@ -888,39 +875,15 @@ mod tests {
         let day = NaiveDate::from_ymd_opt(2027, 1, 15).unwrap();
         let render = |gap: i64, reason: EndReason| {
             let a = session(10, reason);
-            let b = Session {
-                phase: Phase::Reduced {
-                    end: at(20 + gap),
-                    reason: EndReason::IdleGap,
-                },
-                ..Session::active("b".into(), at(10 + gap), CET)
-            };
+            let b = session_of("b", 10 + gap, 20 + gap, EndReason::IdleGap);
             let a_events = [ev(1, 0, "Code", "x"), ev(2, 10, "Zoom", "call")];
             let b_events = [
-                StoredEvent {
-                    session_id: "b".into(),
-                    ..ev(3, 10 + gap, "Zoom", "call")
-                },
-                StoredEvent {
-                    session_id: "b".into(),
-                    ..ev(4, 20 + gap, "Zoom", "call")
-                },
+                ev_of("b", 3, 10 + gap, "Zoom", "call"),
+                ev_of("b", 4, 20 + gap, "Zoom", "call"),
             ];
             let ea = mk(1, EntryKind::Final, 0, 11, "a");
-            let eb = Entry {
-                session_id: "b".into(),
-                ..mk(2, EntryKind::Final, 10 + gap, 21 + gap, "b")
-            };
-            let inputs = [
-                SessionInput {
-                    session: &a,
-                    events: &a_events,
-                },
-                SessionInput {
-                    session: &b,
-                    events: &b_events,
-                },
-            ];
+            let eb = mk_of("b", 2, EntryKind::Final, 10 + gap, 21 + gap, "b");
+            let inputs = two((&a, &a_events), (&b, &b_events));
             render_day(day, &[&ea, &eb], &inputs)
         };
         for reason in [EndReason::SoftCut, EndReason::Timeout] {

@@ -134,15 +134,7 @@ impl MemState {
         }
         let entry = commit.entry.as_ref().map(|e| {
             self.next_entry += 1;
-            Entry {
-                id: self.next_entry,
-                session_id: e.session_id.clone(),
-                kind: e.kind,
-                from: e.from,
-                to: e.to,
-                offset: e.offset,
-                body: e.body.clone(),
-            }
+            e.committed(self.next_entry)
         });
         if let Some(e) = &entry {
             self.entries.insert(e.id, e.clone());

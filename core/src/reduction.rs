@@ -90,6 +90,21 @@ pub struct NewEntry {
     pub body: String,
 }
 
+impl NewEntry {
+    /// The entry this becomes once a store committed it as `id`.
+    pub fn committed(&self, id: EntryId) -> Entry {
+        Entry {
+            id,
+            session_id: self.session_id.clone(),
+            kind: self.kind,
+            from: self.from,
+            to: self.to,
+            offset: self.offset,
+            body: self.body.clone(),
+        }
+    }
+}
+
 /// Everything one reduction commits, in one transaction: the entry (if
 /// any), the mark on every block it covers, the session's `flush_end`, and
 /// for a final reduction the `reduced` status.

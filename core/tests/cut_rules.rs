@@ -10,8 +10,7 @@ use daybook_core::{Config, Event, Timestamp};
 
 #[test]
 fn an_event_after_a_long_sleep_starts_a_new_session() {
-    let mut rig = Rig::new(Config::default());
-    rig.start(at(0));
+    let mut rig = Rig::started();
     rig.script(&[(0, "Code"), (20, "Code")]);
     // The laptop slept two hours; no tick ran. The first event afterwards
     // must not continue the old session across the gap.
@@ -28,8 +27,7 @@ fn an_event_after_a_long_sleep_starts_a_new_session() {
 
 #[test]
 fn a_session_ends_at_its_last_event_not_at_the_tick() {
-    let mut rig = Rig::new(Config::default());
-    rig.start(at(0));
+    let mut rig = Rig::started();
     rig.script(&[(0, "Code"), (45, "Code")]);
     rig.tick(at(45 + 300));
     assert_eq!(
@@ -46,8 +44,7 @@ fn a_session_ends_at_its_last_event_not_at_the_tick() {
 
 #[test]
 fn timeout_caps_every_session_at_max_hours() {
-    let mut rig = Rig::new(Config::default());
-    rig.start(at(0));
+    let mut rig = Rig::started();
     // One event a minute for three hours, always the same app.
     for m in 0..=180 {
         rig.send(min(m), &[ev(min(m), "Code")]);
@@ -65,8 +62,7 @@ fn timeout_caps_every_session_at_max_hours() {
 
 #[test]
 fn soft_cut_after_switching_then_one_app_held() {
-    let mut rig = Rig::new(Config::default());
-    rig.start(at(0));
+    let mut rig = Rig::started();
     rig.script(&[
         (0, "Code"),
         (10, "Firefox"),
@@ -95,8 +91,7 @@ fn soft_cut_after_switching_then_one_app_held() {
 /// one is in no session, and the call goes on in a session of its own.
 #[test]
 fn a_soft_cut_leaves_the_held_apps_first_minutes_in_the_session_it_ends() {
-    let mut rig = Rig::new(Config::default());
-    rig.start(at(0));
+    let mut rig = Rig::started();
     let events: Vec<Event> = newcomer_morning()
         .into_iter()
         .map(|(s, app, title, url)| Event {
@@ -139,8 +134,7 @@ fn a_soft_cut_leaves_the_held_apps_first_minutes_in_the_session_it_ends() {
 
 #[test]
 fn soft_cut_also_applies_before_an_event_is_attributed() {
-    let mut rig = Rig::new(Config::default());
-    rig.start(at(0));
+    let mut rig = Rig::started();
     rig.script(&[
         (0, "Code"),
         (10, "Firefox"),
@@ -194,8 +188,7 @@ fn frequent_switching_prevents_a_soft_cut() {
 
 #[test]
 fn two_switches_are_needed_for_a_soft_cut() {
-    let mut rig = Rig::new(Config::default());
-    rig.start(at(0));
+    let mut rig = Rig::started();
     rig.script(&[
         (0, "Code"),
         (10, "Firefox"),
@@ -209,8 +202,7 @@ fn two_switches_are_needed_for_a_soft_cut() {
 
 #[test]
 fn a_clock_that_goes_backwards_never_makes_sessions_overlap() {
-    let mut rig = Rig::new(Config::default());
-    rig.start(at(0));
+    let mut rig = Rig::started();
     rig.script(&[(0, "Code"), (60, "Code")]);
     // The clock jumps back an hour: the event is late, attributed at its
     // own time, in a late session before the open one.
@@ -239,8 +231,7 @@ fn a_clock_that_goes_backwards_never_makes_sessions_overlap() {
 
 #[test]
 fn a_batch_crossing_a_gap_is_cut_inside_the_batch() {
-    let mut rig = Rig::new(Config::default());
-    rig.start(at(0));
+    let mut rig = Rig::started();
     let batch: Vec<Event> = [0, 30, 1000, 1010].iter().map(|&s| ev(at(s), "Code")).collect();
     rig.send(at(1010), &batch);
     let s = rig.checked().sessions;
@@ -255,8 +246,7 @@ fn a_batch_crossing_a_gap_is_cut_inside_the_batch() {
 
 #[test]
 fn pause_ends_the_session_and_drops_events_until_resume() {
-    let mut rig = Rig::new(Config::default());
-    rig.start(at(0));
+    let mut rig = Rig::started();
     rig.script(&[(0, "Code"), (30, "Code")]);
     rig.engine().handle_pause(at(40)).unwrap();
     let dropped = rig.engine().handle_events(at(50), &[ev(at(50), "Code")]).unwrap();
@@ -273,8 +263,7 @@ fn pause_ends_the_session_and_drops_events_until_resume() {
 
 #[test]
 fn the_safety_net_ends_the_open_session_and_reduces_it() {
-    let mut rig = Rig::new(Config::default());
-    rig.start(at(0));
+    let mut rig = Rig::started();
     rig.script(&[(0, "Code"), (30, "Code")]);
     rig.safety_net(at(40));
     let dump = rig.checked();
@@ -287,8 +276,7 @@ fn the_safety_net_ends_the_open_session_and_reduces_it() {
 
 #[test]
 fn an_invalid_event_rejects_the_whole_batch() {
-    let mut rig = Rig::new(Config::default());
-    rig.start(at(0));
+    let mut rig = Rig::started();
     let batch = [ev(at(0), "Code"), ev(at(1), "")];
     assert!(rig.engine().handle_events(at(1), &batch).is_err());
     assert!(rig.dump().events.is_empty());

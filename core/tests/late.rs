@@ -21,8 +21,7 @@ fn minutes(rig: &mut Rig, from: i64, apps: &[&str]) {
 
 #[test]
 fn a_reordering_within_the_tolerance_is_attributed_at_the_watermark() {
-    let mut rig = Rig::new(Config::default());
-    rig.start(at(0));
+    let mut rig = Rig::started();
     rig.send(at(100), &[ev(at(100), "Code")]);
     rig.send(at(101), &[ev(at(95), "Code"), ev(at(94), "Code")]);
     let dump = rig.checked();

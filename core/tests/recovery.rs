@@ -72,8 +72,7 @@ fn recovered_ends(rig: &Rig) -> Vec<(String, Timestamp, EndBound)> {
 
 #[test]
 fn no_orphans_is_a_noop() {
-    let mut rig = Rig::new(Config::default());
-    rig.start(at(0));
+    let mut rig = Rig::started();
     rig.script(&[(0, "Code"), (30, "Code")]);
     rig.shutdown(at(40));
     let before = rig.checked();
@@ -96,8 +95,7 @@ fn an_orphan_with_blocks_ends_at_the_latest_block_end() {
 
 #[test]
 fn an_orphan_of_a_killed_engine_ends_at_its_evidence() {
-    let mut rig = Rig::new(Config::default());
-    rig.start(at(0));
+    let mut rig = Rig::started();
     rig.script(&[(0, "Code"), (30, "Code"), (150, "Firefox")]);
     rig.minute(at(150)); // windows 08:00 and 08:01 are closed and written
     rig.crash();

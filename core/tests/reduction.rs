@@ -14,8 +14,7 @@ fn kinds(rig: &Rig) -> Vec<EntryKind> {
 
 #[test]
 fn flush_covers_closed_blocks_and_final_covers_the_rest() {
-    let mut rig = Rig::new(Config::default());
-    rig.start(at(0));
+    let mut rig = Rig::started();
     for s in (0..=400).step_by(20) {
         rig.send(at(s), &[ev(at(s), "Code")]);
     }
@@ -39,8 +38,7 @@ fn flush_covers_closed_blocks_and_final_covers_the_rest() {
 #[test]
 fn the_final_reduction_includes_the_trailing_partial_window() {
     // A session cut by timeout: its last window is partial when it ends.
-    let mut rig = Rig::new(Config::default());
-    rig.start(at(0));
+    let mut rig = Rig::started();
     for m in 0..=121 {
         let t = min(m) + std::time::Duration::from_secs(10);
         rig.send(t, &[ev(t, if m == 120 { "Tail" } else { "Code" })]);
@@ -69,8 +67,7 @@ fn the_final_reduction_includes_the_trailing_partial_window() {
 
 #[test]
 fn failures_follow_the_backoff_then_a_heuristic_entry() {
-    let mut rig = Rig::new(Config::default());
-    rig.start(at(0));
+    let mut rig = Rig::started();
     rig.summarizer.fail_next.set(100);
     rig.script(&[(0, "Code"), (10, "Firefox")]);
     rig.shutdown(at(20));
@@ -102,8 +99,7 @@ fn failures_follow_the_backoff_then_a_heuristic_entry() {
 
 #[test]
 fn a_retry_that_later_succeeds_writes_a_final_entry() {
-    let mut rig = Rig::new(Config::default());
-    rig.start(at(0));
+    let mut rig = Rig::started();
     rig.summarizer.fail_next.set(2);
     rig.script(&[(0, "Code")]);
     rig.shutdown(at(20));
@@ -121,8 +117,7 @@ fn a_retry_that_later_succeeds_writes_a_final_entry() {
 
 #[test]
 fn a_failed_flush_is_not_retried_and_the_next_flush_covers_more() {
-    let mut rig = Rig::new(Config::default());
-    rig.start(at(0));
+    let mut rig = Rig::started();
     for s in (0..=400).step_by(30) {
         rig.send(at(s), &[ev(at(s), "Code")]);
     }
@@ -163,8 +158,7 @@ fn a_final_reduction_with_nothing_left_marks_reduced_without_an_entry() {
 
 #[test]
 fn reduce_pending_after_a_restart_skips_reduced_sessions() {
-    let mut rig = Rig::new(Config::default());
-    rig.start(at(0));
+    let mut rig = Rig::started();
     rig.script(&[(0, "Code"), (30, "Code")]);
     rig.flush(at(30)); // nothing closed yet: no entry
     rig.script(&[(90, "Code")]);
@@ -182,8 +176,7 @@ fn reduce_pending_after_a_restart_skips_reduced_sessions() {
 
 #[test]
 fn an_entry_belongs_to_the_day_of_its_local_start() {
-    let mut rig = Rig::new(Config::default());
-    rig.start(at(0));
+    let mut rig = Rig::started();
     // 2027-01-15T23:30Z is already the 16th at +01:00.
     let late = Timestamp(1_800_055_800_000);
     let event = Event {

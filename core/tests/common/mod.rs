@@ -71,6 +71,13 @@ impl Rig {
         Self::on(MemStore::new(), config)
     }
 
+    /// A rig with the default config, started at `at(0)`.
+    pub fn started() -> Self {
+        let mut rig = Self::new(Config::default());
+        rig.start(at(0));
+        rig
+    }
+
     /// A rig over an existing store (not started yet).
     pub fn on(store: MemStore, config: Config) -> Self {
         Self {

@@ -4,12 +4,14 @@
 //! rendered one after the other, as a format change makes startup do.
 //! Pure CPU, no store.
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use daybook_benches::{cache, scale};
+use criterion::{BenchmarkId, SamplingMode, Throughput};
+use daybook_benches::scale;
 use daybook_core::aggregate::{SessionInput, aggregate_day};
 use daybook_core::daylog::render_day;
 use daybook_core::session::Phase;
@@ -100,12 +102,7 @@ fn day_of(midnight: i64, sessions: usize, n: usize) -> Vec<(Session, Vec<StoredE
 fn main() {
     let mode = scale::mode();
     let sizes: &[usize] = mode.pick(&[1_000], &[30_000], &[30_000]);
-    let mut c = Criterion::default()
-        .sample_size(20)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3))
-        .output_directory(&cache::reports())
-        .configure_from_args();
+    let mut c = common::criterion(20, Duration::from_millis(500), Duration::from_secs(3));
     let day = NaiveDate::from_ymd_opt(2027, 1, 15).expect("a date");
     let mut group = c.benchmark_group("day");
     group.sampling_mode(SamplingMode::Flat);

@@ -4,11 +4,13 @@
 //! attacker's would: every comparison of two of them reads 4 KB, so a
 //! comparison of every context with every other shows at once.
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use daybook_benches::{cache, scale};
+use criterion::{BenchmarkId, SamplingMode, Throughput};
+use daybook_benches::scale;
 use daybook_core::block::build_blocks;
 use daybook_core::event::MAX_TITLE_BYTES;
 use daybook_core::{BuiltinSummarizer, EntryKind, Event, StoredEvent, Summarizer, SummaryRequest, Timestamp};
@@ -41,12 +43,7 @@ fn events(n: usize) -> Vec<StoredEvent> {
 fn main() {
     let mode = scale::mode();
     let sizes: &[usize] = mode.pick(&[100], &[1_000, 10_000], &[1_000, 10_000]);
-    let mut c = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3))
-        .output_directory(&cache::reports())
-        .configure_from_args();
+    let mut c = common::criterion(10, Duration::from_millis(500), Duration::from_secs(3));
     let mut group = c.benchmark_group("distinct_contexts");
     group.sampling_mode(SamplingMode::Flat);
     let (from, until) = (Timestamp(T0), Timestamp(T0 + 60_000));

@@ -9,6 +9,8 @@
 //! tab every 60 s; the AFK watcher reports `not-afk` every 5 s), and the
 //! daybook events they derive cut and reduce sessions as ingest does.
 
+mod common;
+
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -155,12 +157,7 @@ fn growth(mode: scale::Mode) {
 
 fn main() {
     let mode = scale::mode();
-    let mut c = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(5))
-        .output_directory(&cache::reports())
-        .configure_from_args();
+    let mut c = common::criterion(10, Duration::from_millis(500), Duration::from_secs(5));
     bench_watchers(&mut c, mode);
     growth(mode);
     c.final_summary();

@@ -8,11 +8,13 @@
 //! (or any zone at +01:00 in January), the fixture's offset, as a user's
 //! own data is.
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
 use chrono::{Datelike, NaiveDate};
-use criterion::{BenchmarkId, Criterion, SamplingMode};
+use criterion::{BenchmarkId, SamplingMode};
 use daybook::SqliteStore;
 use daybook::http::page::{self, load_day, load_week, render_day, render_week};
 use daybook::privacy::Privacy;
@@ -75,12 +77,7 @@ fn main() {
         empty.len() + assets
     );
 
-    let mut c = Criterion::default()
-        .sample_size(20)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(5))
-        .output_directory(&cache::reports())
-        .configure_from_args();
+    let mut c = common::criterion(20, Duration::from_millis(500), Duration::from_secs(5));
     let mut group = c.benchmark_group("page");
     group.sampling_mode(SamplingMode::Flat);
     let events = sessions * per;

@@ -4,12 +4,14 @@
 //! compare with the daemon's CPU per ingested event (BENCHMARKS.md,
 //! ingest).
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use criterion::{BenchmarkId, SamplingMode, Throughput};
 use daybook::privacy::Privacy;
-use daybook_benches::{cache, fixture};
+use daybook_benches::fixture;
 use daybook_core::{Event, Timestamp};
 
 fn main() {
@@ -26,12 +28,7 @@ fn main() {
             ..Event::new(Timestamp(1_800_000_000_000 + k), "Code")
         })
         .collect();
-    let mut c = Criterion::default()
-        .sample_size(20)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3))
-        .output_directory(&cache::reports())
-        .configure_from_args();
+    let mut c = common::criterion(20, Duration::from_millis(500), Duration::from_secs(3));
     let mut group = c.benchmark_group("privacy");
     group.sampling_mode(SamplingMode::Flat);
     for (name, events) in [("typical", &typical), ("largest_fields", &largest)] {

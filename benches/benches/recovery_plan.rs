@@ -2,11 +2,13 @@
 //! 10^6 orphans, four blocks each, with as many ended sessions between
 //! them: pure CPU, no store.
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use daybook_benches::{cache, scale};
+use criterion::{BenchmarkId, SamplingMode, Throughput};
+use daybook_benches::scale;
 use daybook_core::recovery::{BlockSpan, RecoveryInput, SessionSpan, plan};
 use daybook_core::{Config, SessionId, Timestamp};
 
@@ -63,12 +65,7 @@ fn main() {
         &[1_000, 10_000, 100_000, 1_000_000],
     );
     let config = Config::default();
-    let mut c = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3))
-        .output_directory(&cache::reports())
-        .configure_from_args();
+    let mut c = common::criterion(10, Duration::from_millis(500), Duration::from_secs(3));
     let mut group = c.benchmark_group("recovery_plan");
     group.sampling_mode(SamplingMode::Flat);
     for &n in sizes {

@@ -5,6 +5,8 @@
 //! and without it (the engine and store in-process, groups of 1,000
 //! events, as the engine thread commits them, measured alternately).
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +16,7 @@ use daybook::SqliteStore;
 use daybook::privacy::Privacy;
 use daybook::recall::{self, SearchParams, SummaryParams};
 use daybook_benches::{cache, fixture, paired, scale};
-use daybook_core::{Config, Engine, Timestamp};
+use daybook_core::{Engine, Timestamp};
 
 /// One-word queries: a word in a fifth of the events, a number in one
 /// event in about three hundred, a prefix, an app name.
@@ -181,14 +183,7 @@ fn bench_ingest(c: &mut Criterion, mode: scale::Mode) {
                 without_index(&db);
             }
             let store = SqliteStore::open(&db).expect("open");
-            let engine = Engine::start(
-                store,
-                daybook_core::SummarizerKind::Builtin,
-                Config::default(),
-                "bench-",
-                start,
-            )
-            .expect("start");
+            let engine = fixture::engine(store, start);
             (engine, start, dir)
         })
         .collect();
@@ -254,12 +249,11 @@ fn bench_ingest(c: &mut Criterion, mode: scale::Mode) {
 
 fn main() {
     let mode = scale::mode();
-    let mut c = Criterion::default()
-        .output_directory(&cache::reports())
-        .sample_size(mode.pick(10, 20, 20))
-        .warm_up_time(Duration::from_millis(mode.pick(1, 500, 500)))
-        .measurement_time(Duration::from_secs(mode.pick(1, 5, 5)))
-        .configure_from_args();
+    let mut c = common::criterion(
+        mode.pick(10, 20, 20),
+        Duration::from_millis(mode.pick(1, 500, 500)),
+        Duration::from_secs(mode.pick(1, 5, 5)),
+    );
     let db = match mode {
         scale::Mode::Smoke => fixture::history_db(30, 300),
         _ => fixture::history_db(10_000, 300),

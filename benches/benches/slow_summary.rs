@@ -11,10 +11,12 @@
 //! times a few requests against another build of the daemon (an older
 //! one, whose engine thread ran summaries itself) in the same run.
 
+mod common;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, SamplingMode};
+use criterion::SamplingMode;
 use daybook_benches::daemon::{Client, Daemon};
 use daybook_benches::{cache, scale};
 use daybook_core::{Timestamp, UtcOffset};
@@ -99,12 +101,7 @@ fn main() {
         report("before", latencies(Path::new(&before), &dir.join("before"), 12));
     }
 
-    let mut c = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(1))
-        .measurement_time(Duration::from_secs(5))
-        .output_directory(&cache::reports())
-        .configure_from_args();
+    let mut c = common::criterion(10, Duration::from_millis(1), Duration::from_secs(5));
     let mut group = c.benchmark_group("slow_summary");
     group.sampling_mode(SamplingMode::Flat);
     let data = dir.join("criterion");

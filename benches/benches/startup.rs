@@ -10,6 +10,8 @@
 //! times rendering every day, the check every start made before. Stopping
 //! is outside the measured time.
 
+mod common;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -18,7 +20,7 @@ use criterion::{Criterion, SamplingMode};
 use daybook::{SqliteStore, projection};
 use daybook_benches::daemon::{Client, Daemon};
 use daybook_benches::{cache, daemon, fixture, scale};
-use daybook_core::{Config, Engine, Timestamp};
+use daybook_core::Timestamp;
 
 const BIN: &str = env!("CARGO_BIN_EXE_daybook-bench-daemon");
 
@@ -50,14 +52,7 @@ fn breakdown(name: &str, dir: &Path) {
     let verified = t.elapsed();
     let t = Instant::now();
     let now = Timestamp(fixture::T0.0 + 40 * 365 * 86_400_000);
-    let engine = Engine::start(
-        store,
-        daybook_core::SummarizerKind::Builtin,
-        Config::default(),
-        "bench-",
-        now,
-    )
-    .expect("start");
+    let engine = fixture::engine(store, now);
     let started = t.elapsed();
     let t = Instant::now();
     let listed = projection::days_to_check(engine.store(), &dir.join("days")).expect("days to check");
@@ -133,12 +128,7 @@ fn bench(c: &mut Criterion, name: &str, dir: &Path, stop: Stop) {
 fn main() {
     let mode = scale::mode();
     let (sessions, per_session) = mode.pick((50, 300), (10_000, 300), (10_000, 300));
-    let mut c = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(1))
-        .measurement_time(Duration::from_secs(3))
-        .output_directory(&cache::reports())
-        .configure_from_args();
+    let mut c = common::criterion(10, Duration::from_millis(1), Duration::from_secs(3));
 
     let empty = cache::scratch("startup-empty");
     bench(&mut c, "empty", &empty, Stop::Clean);

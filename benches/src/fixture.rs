@@ -369,6 +369,20 @@ pub fn history_db(sessions: usize, per_session: usize) -> PathBuf {
     })
 }
 
+/// The engine the daemon runs, started on `store` at `now`: the built-in
+/// summarizer, the default config, session ids prefixed `bench-`. The
+/// start's own work (blocks, recovery, reduce-pending) runs in here.
+pub fn engine(store: SqliteStore, now: Timestamp) -> daybook_core::Engine<SqliteStore> {
+    daybook_core::Engine::start(
+        store,
+        daybook_core::SummarizerKind::Builtin,
+        daybook_core::Config::default(),
+        "bench-",
+        now,
+    )
+    .expect("the engine starts")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -73,15 +73,23 @@ fn ingest_mid_transaction() {
     comes_back_clean(&fx, acked, &doomed);
 }
 
+/// Starts the daemon with `point` armed, posts six events and stops it
+/// with SIGTERM, which ends the session (committed), runs its final
+/// reduction and writes its day file: checks it died at `point`, and
+/// returns the tags acknowledged.
+fn killed_on_stop_at(fx: &Fixture, point: &str) -> Vec<String> {
+    let mut daemon = Daemon::start_with(fx, Some(&format!("{point}=return")));
+    let acked = post_batch(&daemon, "before", 6);
+    let status = daemon.terminate(STARTUP);
+    assert_sigkilled(status, &daemon, point);
+    acked
+}
+
 #[test]
 fn reduction_before_commit() {
     let fx = Fixture::new("");
-    let mut daemon = Daemon::start_with(&fx, Some("reduction-before-commit=return"));
-    let acked = post_batch(&daemon, "before", 6);
-    // SIGTERM ends the session (committed) and runs its final reduction,
-    // which dies before its commit.
-    let status = daemon.terminate(STARTUP);
-    assert_sigkilled(status, &daemon, "reduction-before-commit");
+    // The final reduction dies before its commit.
+    let acked = killed_on_stop_at(&fx, "reduction-before-commit");
 
     let dump = fx.dump();
     assert!(dump.entries.is_empty(), "the killed reduction committed an entry");
@@ -170,10 +178,7 @@ fn stale_days(fx: &Fixture) -> Vec<String> {
 #[test]
 fn dayfile_before_settle() {
     let fx = Fixture::new("");
-    let mut daemon = Daemon::start_with(&fx, Some("dayfile-before-settle=return"));
-    let acked = post_batch(&daemon, "before", 6);
-    let status = daemon.terminate(STARTUP);
-    assert_sigkilled(status, &daemon, "dayfile-before-settle");
+    let acked = killed_on_stop_at(&fx, "dayfile-before-settle");
 
     // The entry committed and its file is in place, but the database
     // still lists the day: the next start renders it again.
@@ -194,10 +199,7 @@ fn dayfile_before_settle() {
 #[test]
 fn dayfile_before_rename() {
     let fx = Fixture::new("");
-    let mut daemon = Daemon::start_with(&fx, Some("dayfile-before-rename=return"));
-    let acked = post_batch(&daemon, "before", 6);
-    let status = daemon.terminate(STARTUP);
-    assert_sigkilled(status, &daemon, "dayfile-before-rename");
+    let acked = killed_on_stop_at(&fx, "dayfile-before-rename");
 
     // The entry committed; its day file is still only a temp file.
     let dump = fx.dump();

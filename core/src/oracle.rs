@@ -448,17 +448,18 @@ fn check_blocks(dump: &Dump, sessions: &BTreeMap<&SessionId, &Session>, out: &mu
     }
 }
 
-/// Invariant 6, and §12 on every day's rendering (with or without files):
-/// a wrong renderer fails here even where the files match it.
-fn check_projection(dump: &Dump, out: &mut Vec<Violation>) {
+/// What invariant 6 holds the day files to: every day that has entries
+/// (by [`Entry::day`]), with its entries and their rendering over the
+/// dump's sessions and events (each session's events in attributed
+/// order, as the store reads them).
+pub fn renderings(dump: &Dump) -> BTreeMap<NaiveDate, (Vec<&Entry>, String)> {
     let mut days: BTreeMap<NaiveDate, Vec<&Entry>> = BTreeMap::new();
     for e in &dump.entries {
         days.entry(e.day()).or_default().push(e);
     }
-    if days.is_empty() && dump.day_files.as_ref().is_none_or(BTreeMap::is_empty) {
-        return;
+    if days.is_empty() {
+        return BTreeMap::new();
     }
-    // Each session's events in attributed order, as the store reads them.
     let mut events: BTreeMap<&SessionId, Vec<StoredEvent>> = BTreeMap::new();
     for e in &dump.events {
         events.entry(&e.session_id).or_default().push(e.clone());
@@ -474,15 +475,29 @@ fn check_projection(dump: &Dump, out: &mut Vec<Violation>) {
             events: events.get(&s.id).map_or(&[], Vec::as_slice),
         })
         .collect();
-    for (day, entries) in &days {
+    days.into_iter()
+        .map(|(day, entries)| {
+            let text = render_day(day, &entries, &inputs);
+            (day, (entries, text))
+        })
+        .collect()
+}
+
+/// Invariant 6, and §12 on every day's rendering (with or without files):
+/// a wrong renderer fails here even where the files match it.
+fn check_projection(dump: &Dump, out: &mut Vec<Violation>) {
+    let days = renderings(dump);
+    if days.is_empty() && dump.day_files.as_ref().is_none_or(BTreeMap::is_empty) {
+        return;
+    }
+    for (day, (entries, rendered)) in &days {
         let name = day_name(*day);
-        let rendered = render_day(*day, entries, &inputs);
         let sections = section_count(*day, entries);
-        out.extend(check_day_text(&name, &rendered, sections));
+        out.extend(check_day_text(&name, rendered, sections));
         let Some(files) = &dump.day_files else { continue };
         match files.get(&name) {
             None => out.push(Violation::DayFileMissing(name)),
-            Some(text) if *text != rendered => {
+            Some(text) if text != rendered => {
                 out.extend(check_day_text(&name, text, sections));
                 out.push(Violation::DayFileMismatch(name));
             }

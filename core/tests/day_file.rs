@@ -13,9 +13,9 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use common::Rig;
 use daybook_core::aggregate::{SessionInput, aggregate_day};
-use daybook_core::daylog::{render_day, section_count};
-use daybook_core::oracle::check_day_text;
-use daybook_core::{Config, Dump, Entry, Event, Input, SessionId, StoredEvent, Timestamp, UtcOffset, check};
+use daybook_core::daylog::section_count;
+use daybook_core::oracle::{check_day_text, renderings};
+use daybook_core::{Config, Dump, Event, Input, SessionId, StoredEvent, Timestamp, UtcOffset, check};
 use proptest::prelude::*;
 
 /// 2026-03-29T00:00:00Z. Europe's clocks go from 02:00+01:00 to
@@ -90,30 +90,15 @@ fn work(rig: &mut Rig, rng: &mut Lcg, from: i64, to: i64, contexts: &[usize]) {
     }
 }
 
-/// Every day's rendering of a dump, as the oracle computes it.
+/// Every day's rendering of a dump, as the oracle computes it
+/// ([`renderings`]), each checked as text (SPEC §12).
 fn render_all(dump: &Dump) -> BTreeMap<NaiveDate, String> {
-    let mut days: BTreeMap<NaiveDate, Vec<&Entry>> = BTreeMap::new();
-    for e in &dump.entries {
-        days.entry(e.day()).or_default().push(e);
-    }
-    let mut events: BTreeMap<&SessionId, Vec<StoredEvent>> = BTreeMap::new();
-    for e in &dump.events {
-        events.entry(&e.session_id).or_default().push(e.clone());
-    }
-    let inputs: Vec<SessionInput<'_>> = dump
-        .sessions
-        .iter()
-        .map(|s| SessionInput {
-            session: s,
-            events: events.get(&s.id).map_or(&[], Vec::as_slice),
-        })
-        .collect();
-    days.iter()
-        .map(|(day, entries)| {
-            let text = render_day(*day, entries, &inputs);
-            let sections = section_count(*day, entries);
+    renderings(dump)
+        .into_iter()
+        .map(|(day, (entries, text))| {
+            let sections = section_count(day, &entries);
             assert_eq!(check_day_text(&day.to_string(), &text, sections), [], "{text}");
-            (*day, text)
+            (day, text)
         })
         .collect()
 }

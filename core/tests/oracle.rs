@@ -5,9 +5,8 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use daybook_core::aggregate::SessionInput;
 use daybook_core::daylog::render_day;
-use daybook_core::oracle::check_day_text;
+use daybook_core::oracle::{check_day_text, renderings};
 use daybook_core::reduction::render_entry;
 use daybook_core::{
     Block, BlockKey, Dump, EndReason, Entry, EntryKind, Event, Phase, Session, SessionId, StoredEvent, Summary,
@@ -77,25 +76,9 @@ fn entry(id: u64, session: &str, kind: EntryKind, from: i64, to: i64) -> Entry {
 
 /// Sets the day files to the rendering of the dump's entries.
 fn project(dump: &mut Dump) {
-    let mut days: BTreeMap<NaiveDate, Vec<&Entry>> = BTreeMap::new();
-    for e in &dump.entries {
-        days.entry(e.day()).or_default().push(e);
-    }
-    let mut events: BTreeMap<&SessionId, Vec<StoredEvent>> = BTreeMap::new();
-    for e in &dump.events {
-        events.entry(&e.session_id).or_default().push(e.clone());
-    }
-    let inputs: Vec<SessionInput<'_>> = dump
-        .sessions
-        .iter()
-        .map(|s| SessionInput {
-            session: s,
-            events: events.get(&s.id).map_or(&[], Vec::as_slice),
-        })
-        .collect();
-    let files = days
-        .iter()
-        .map(|(day, entries)| (day.format("%Y-%m-%d").to_string(), render_day(*day, entries, &inputs)))
+    let files = renderings(dump)
+        .into_iter()
+        .map(|(day, (_, text))| (day.format("%Y-%m-%d").to_string(), text))
         .collect();
     dump.day_files = Some(files);
 }

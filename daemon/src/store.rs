@@ -2343,6 +2343,21 @@ mod tests {
         assert_eq!(plan.ends.len(), orphans);
         assert!(!plan.owners.is_empty(), "loose blocks to own");
 
+        // A transaction that fails after the bulk end leaves the schema
+        // and every row as they were.
+        let before = bulk.dump().unwrap();
+        let failed = bulk.write(|tx| {
+            SqliteStore::end_in_bulk(
+                tx,
+                "UPDATE sessions SET status = 'ended', end_ms = start_ms + 1, end_reason = 'recovered'
+                 WHERE status = 'active'",
+            )?;
+            Err::<(), _>(CoreError::UnknownSession(SessionId("a failure after the end".into())))
+        });
+        assert!(failed.is_err());
+        assert_eq!(bulk.dump().unwrap(), before);
+        assert_eq!(schema_rows(&bulk), schema);
+
         bulk.recover(&plan).unwrap();
         // The same plan a few orphans at a time: under the bulk size.
         for (i, ends) in plan.ends.chunks(BULK_RECOVERY / 4).enumerate() {

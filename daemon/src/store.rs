@@ -1741,7 +1741,9 @@ impl Store for SqliteStore {
         // (BENCHMARKS.md, "recovery alone, schema"). The planned ends reach
         // it through `daybook_recovered_end(id)`, the end the plan gives
         // the session or NULL; active rows the plan does not name stay
-        // active.
+        // active. From `BULK_RECOVERY` orphans on, the index and the
+        // session-update trigger are set aside for it and the table is
+        // walked by its key (`end_in_bulk`).
         let mut ends: Vec<(String, i64)> = plan.ends.iter().map(|e| (e.id.0.clone(), e.end.0)).collect();
         ends.sort_unstable();
         let lookup = RefCell::new(EndLookup { ends, last: 0 });

@@ -325,6 +325,13 @@ fn entry(row: (i64, String, String, i64, i64, i32, String)) -> CoreResult<Entry>
 /// starts with it (`s.` before it for an alias).
 const OPEN: &str = "status <> 'reduced'";
 
+/// From this many orphans ended at once, recovery sets the status index
+/// and the session-update trigger aside while it ends them
+/// (`SqliteStore::end_in_bulk`): rebuilding the index reads every session
+/// row once, which costs more than moving a few entries. A crash leaves
+/// one orphan; only an import of another tool's history brings thousands.
+pub(crate) const BULK_RECOVERY: usize = 1024;
+
 /// A recovery plan's ends by session id, for `daybook_recovered_end`
 /// (see `SqliteStore::recover`). SQLite asks in key order, so the entry
 /// after the last one found is tried before a binary search.
@@ -335,7 +342,8 @@ struct EndLookup {
 
 impl EndLookup {
     fn find(&mut self, id: &str) -> Option<i64> {
-        let near = [self.last, self.last + 1]
+        // The next one first: each pass asks every id once, ascending.
+        let near = [self.last + 1, self.last]
             .into_iter()
             .find(|&i| self.ends.get(i).is_some_and(|(x, _)| x == id));
         let i = match near {
@@ -611,11 +619,11 @@ fn collect<T, R>(
     sql: &str,
     params: impl rusqlite::Params,
     read: impl FnMut(&Row<'_>) -> rusqlite::Result<R>,
-    check: impl Fn(R) -> CoreResult<T>,
+    mut check: impl FnMut(R) -> CoreResult<T>,
 ) -> CoreResult<Vec<T>> {
     let mut stmt = conn.prepare_cached(sql).map_err(storage)?;
     let rows = stmt.query_map(params, read).map_err(storage)?;
-    rows.map(|r| r.map_err(storage).and_then(&check)).collect()
+    rows.map(|r| r.map_err(storage).and_then(&mut check)).collect()
 }
 
 impl SqliteStore {
@@ -933,6 +941,45 @@ impl SqliteStore {
         let out = f(&tx)?;
         tx.commit().map_err(storage)?;
         Ok(out)
+    }
+
+    /// Runs `end`, recovery's `UPDATE` of many orphans, with the status
+    /// index `sessions_open` and the `stale_session_update` trigger set
+    /// aside: both dropped before it and created again after it, from
+    /// their own stored SQL (`sqlite_master`), in `tx`, so a crash leaves
+    /// the schema and the rows as before or after, and the schema after is
+    /// byte for byte the one before.
+    ///
+    /// Why (BENCHMARKS.md, "recovery and recover's day files, fifth pass"):
+    /// moving 10^5 index entries from `active` to `ended` one row at a time
+    /// costs more than building the index again from the table once, and a
+    /// trigger on the table, even one whose `WHEN` skips every row, makes
+    /// SQLite list every key to update before the first write (no one-pass
+    /// update). The trigger skips exactly the change `end` makes, an active
+    /// session ended as `recovered` with its id, start and offset kept
+    /// (schema migration 14; its days are listed by [`Store::recover`]
+    /// itself), so nothing it would have done is lost while it is away.
+    fn end_in_bulk(tx: &Transaction<'_>, end: &str) -> CoreResult<()> {
+        let mut aside = Vec::new();
+        for (kind, name) in [("index", "sessions_open"), ("trigger", "stale_session_update")] {
+            let sql: Option<String> = tx
+                .query_row(
+                    "SELECT sql FROM sqlite_master WHERE type = ?1 AND name = ?2",
+                    [kind, name],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(storage)?;
+            if let Some(sql) = sql {
+                tx.execute_batch(&format!("DROP {kind} {name}")).map_err(storage)?;
+                aside.push(sql);
+            }
+        }
+        tx.execute_batch(end).map_err(storage)?;
+        for sql in aside {
+            tx.execute_batch(&sql).map_err(storage)?;
+        }
+        Ok(())
     }
 
     /// A reduction transaction, run with foreign-key enforcement off.
@@ -1694,7 +1741,9 @@ impl Store for SqliteStore {
         // (BENCHMARKS.md, "recovery alone, schema"). The planned ends reach
         // it through `daybook_recovered_end(id)`, the end the plan gives
         // the session or NULL; active rows the plan does not name stay
-        // active.
+        // active. From `BULK_RECOVERY` orphans on, the index and the
+        // session-update trigger are set aside for it and the table is
+        // walked by its key (`end_in_bulk`).
         let mut ends: Vec<(String, i64)> = plan.ends.iter().map(|e| (e.id.0.clone(), e.end.0)).collect();
         ends.sort_unstable();
         let lookup = RefCell::new(EndLookup { ends, last: 0 });
@@ -1727,12 +1776,15 @@ impl Store for SqliteStore {
             ))
             .and_then(|mut st| st.execute([]))
             .map_err(storage)?;
-            tx.prepare(&format!(
+            let end = format!(
                 "UPDATE sessions SET status = 'ended', end_ms = daybook_recovered_end(id), end_reason = 'recovered'
                  WHERE {OPEN} AND status = 'active' AND daybook_recovered_end(id) IS NOT NULL"
-            ))
-            .and_then(|mut st| st.execute([]))
-            .map_err(storage)?;
+            );
+            if plan.ends.len() >= BULK_RECOVERY {
+                Self::end_in_bulk(tx, &end)?;
+            } else {
+                tx.prepare(&end).and_then(|mut st| st.execute([])).map_err(storage)?;
+            }
             // A loose block moves only to a session still open for
             // reduction and only into a free window; the row stays, owned.
             let mut adopt = tx
@@ -2014,9 +2066,19 @@ impl Store for SqliteStore {
     }
 
     fn recovery_input(&self) -> CoreResult<RecoveryInput> {
+        // Every session and each orphan's latest event in one pass over the
+        // table in key order: the events index is sought only for an
+        // active row. (Read apart, the orphans' ids were walked a second
+        // time through `sessions_open` and copied out again, 10^5 strings
+        // for an imported history; BENCHMARKS.md, "recovery and recover's
+        // day files, fifth pass".) `last_events` stays in key order.
+        let mut last_events = Vec::new();
         let sessions = collect(
             &self.conn,
-            "SELECT id, start_ms, end_ms, status = 'reduced' FROM sessions ORDER BY id",
+            "SELECT id, start_ms, end_ms, status = 'reduced',
+                    CASE WHEN status = 'active'
+                         THEN (SELECT max(e.attributed_ms) FROM events e WHERE e.session_id = sessions.id) END
+             FROM sessions ORDER BY id",
             [],
             |r| {
                 Ok((
@@ -2024,30 +2086,22 @@ impl Store for SqliteStore {
                     r.get::<_, i64>(1)?,
                     r.get::<_, Option<i64>>(2)?,
                     r.get::<_, bool>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
                 ))
             },
-            |(id, start, end, reduced)| {
+            |(id, start, end, reduced, last)| {
+                let id = SessionId(id);
+                if let Some(at) = last {
+                    last_events.push((id.clone(), Timestamp(at)));
+                }
                 Ok(SessionSpan {
-                    id: SessionId(id),
+                    id,
                     start: Timestamp(start),
                     end: end.map(Timestamp),
                     reduced,
                 })
             },
         )?;
-        let last_events = collect(
-            &self.conn,
-            &format!(
-                "SELECT s.id, (SELECT max(e.attributed_ms) FROM events e WHERE e.session_id = s.id)
-                 FROM sessions s WHERE s.{OPEN} AND s.status = 'active' ORDER BY s.id"
-            ),
-            [],
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?)),
-            Ok,
-        )?
-        .into_iter()
-        .filter_map(|(id, at)| at.map(|at| (SessionId(id), Timestamp(at))))
-        .collect();
         let mut blocks = collect(
             &self.conn,
             &format!(
@@ -2226,6 +2280,136 @@ mod tests {
             assert_eq!(fast.is_some(), !json.contains('\\'), "{json}");
             assert_eq!(from_json("blocks", String::new, &json).unwrap(), list);
         }
+    }
+
+    /// The schema as `sqlite_master` holds it, object by object.
+    fn schema_rows(store: &SqliteStore) -> Vec<(String, String, Option<String>)> {
+        store
+            .connection()
+            .prepare("SELECT type, name, sql FROM sqlite_master ORDER BY type, name")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    /// Ending many orphans with the status index and the session trigger
+    /// set aside (`end_in_bulk`) leaves what ending them a few at a time
+    /// leaves: the same sessions, blocks, loose blocks' owners and stale
+    /// days, and the schema byte for byte; a second recovery changes
+    /// nothing, and the trigger set aside works again afterwards.
+    #[test]
+    fn recovering_in_bulk_equals_recovering_a_few_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let orphans = BULK_RECOVERY + 100;
+        let make = |path: &Path| {
+            let store = SqliteStore::open(path).unwrap();
+            store
+                .connection()
+                .execute_batch(&format!(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {orphans})
+                     INSERT INTO sessions (id, start_ms, offset_s, status)
+                     SELECT 'orphan-' || hex(randomblob(6)) || '-' || i, 1699999200000 + i * 600000, 3600, 'active' FROM n;
+                     INSERT INTO sessions (id, start_ms, offset_s, status, end_ms, end_reason)
+                     VALUES ('reduced-1', 1600000000000, 3600, 'reduced', 1600000060000, 'idle_gap');
+                     INSERT INTO blocks (session_id, start_ms, end_ms, offset_s, lines, apps, capture_count)
+                     SELECT id, start_ms + 60000 * k, start_ms + 60000 * (k + 1), 3600, '[]', '[\"Code\"]', 2
+                     FROM sessions, (SELECT 0 AS k UNION ALL SELECT 1 UNION ALL SELECT 2)
+                     WHERE status = 'active' AND start_ms % 1200000 = 0;
+                     INSERT INTO loose_blocks (id, start_ms, end_ms, offset_s, lines, apps, capture_count)
+                     SELECT start_ms / 1000, start_ms + 240000, start_ms + 300000, 3600, '[]', '[\"Mail\"]', 1
+                     FROM sessions WHERE status = 'active' AND start_ms % 1800000 = 0;
+                     INSERT INTO entries (session_id, kind, from_ms, to_ms, offset_s, day, body)
+                     SELECT id, 'flush', start_ms, start_ms + 60000, 3600, '2023-11-' || (10 + i % 5), 'flushed'
+                     FROM (SELECT id, start_ms, row_number() OVER (ORDER BY start_ms) AS i FROM sessions WHERE status = 'active')
+                     WHERE i % 97 = 0;
+                     DELETE FROM stale_days;"
+                ))
+                .unwrap();
+            store
+        };
+        let (bulk_path, few_path) = (dir.path().join("bulk.db"), dir.path().join("few.db"));
+        let mut bulk = make(&bulk_path);
+        drop(bulk);
+        std::fs::copy(&bulk_path, &few_path).unwrap();
+        bulk = SqliteStore::open(&bulk_path).unwrap();
+        let mut few = SqliteStore::open(&few_path).unwrap();
+        let schema = schema_rows(&bulk);
+        let config = daybook_core::Config::default();
+        let plan = daybook_core::recovery::plan(
+            &bulk.recovery_input().unwrap(),
+            config.max_session,
+            config.empty_session,
+        );
+        assert_eq!(plan.ends.len(), orphans);
+        assert!(!plan.owners.is_empty(), "loose blocks to own");
+
+        // A transaction that fails after the bulk end leaves the schema
+        // and every row as they were.
+        let before = bulk.dump().unwrap();
+        let failed = bulk.write(|tx| {
+            SqliteStore::end_in_bulk(
+                tx,
+                "UPDATE sessions SET status = 'ended', end_ms = start_ms + 1, end_reason = 'recovered'
+                 WHERE status = 'active'",
+            )?;
+            Err::<(), _>(CoreError::UnknownSession(SessionId("a failure after the end".into())))
+        });
+        assert!(failed.is_err());
+        assert_eq!(bulk.dump().unwrap(), before);
+        assert_eq!(schema_rows(&bulk), schema);
+
+        bulk.recover(&plan).unwrap();
+        // The same plan a few orphans at a time: under the bulk size.
+        for (i, ends) in plan.ends.chunks(BULK_RECOVERY / 4).enumerate() {
+            let part = RecoveryPlan {
+                ends: ends.to_vec(),
+                owners: if i == 0 { plan.owners.clone() } else { Vec::new() },
+            };
+            few.recover(&part).unwrap();
+        }
+        let dump = bulk.dump().unwrap();
+        assert_eq!(dump, few.dump().unwrap());
+        assert!(dump.sessions.iter().all(|s| s.phase != daybook_core::Phase::Active));
+        // The same days (a day is bumped once per statement that lists it).
+        let days = |s: &SqliteStore| {
+            schema::stale_rows(s.connection())
+                .into_iter()
+                .map(|(d, _)| d)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(days(&bulk), days(&few));
+        assert_eq!(days(&bulk).len(), 5, "the orphans' flush entries' days");
+        assert_eq!(schema_rows(&bulk), schema, "the schema is as before, byte for byte");
+        assert_eq!(
+            bulk.connection()
+                .query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))
+                .unwrap(),
+            "ok"
+        );
+
+        // Recovering again changes nothing.
+        let again = daybook_core::recovery::plan(
+            &bulk.recovery_input().unwrap(),
+            config.max_session,
+            config.empty_session,
+        );
+        assert!(again.ends.is_empty());
+        bulk.recover(&again).unwrap();
+        assert_eq!(bulk.dump().unwrap(), dump);
+
+        // The trigger set aside lists a day again: a session with an
+        // entry, its end moved.
+        bulk.connection().execute("DELETE FROM stale_days", []).unwrap();
+        let with_entry: String = bulk
+            .connection()
+            .query_row("SELECT session_id FROM entries LIMIT 1", [], |r| r.get(0))
+            .unwrap();
+        bulk.connection()
+            .execute("UPDATE sessions SET end_ms = end_ms + 1 WHERE id = ?1", [&with_entry])
+            .unwrap();
+        assert_eq!(schema::stale_rows(bulk.connection()).len(), 1);
     }
 
     /// A real database spread over many pages, closed (WAL folded in).

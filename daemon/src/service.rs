@@ -56,10 +56,11 @@ const GATHER_MAX: Duration = Duration::from_millis(1);
 /// parsing never reaches the channel).
 const GATHER_POLL: Duration = Duration::from_micros(100);
 
-/// Ingest requests (`POST /v1/events`) the HTTP layer has begun (its handler runs) and not
-/// yet handed to the engine thread: while it is above zero, a group
-/// commit waits up to [`GATHER_MAX`] for them (see there). One count for
-/// the daemon, shared by the engine thread and the handlers.
+/// Ingest requests (`POST /v1/events`) whose HTTP handler has begun and
+/// that are not yet handed to the engine thread: while the count is above
+/// zero, a group commit waits up to [`GATHER_MAX`] for them (see there).
+/// One count for the daemon, shared by the engine thread and the
+/// handlers; ActivityWatch heartbeats are not counted.
 #[derive(Clone, Debug, Default)]
 pub struct Arriving(Arc<AtomicUsize>);
 
@@ -83,8 +84,8 @@ pub struct Arrival(Arc<AtomicUsize>);
 
 impl Drop for Arrival {
     fn drop(&mut self) {
-        // Release: a command sent before this drop is in the channel for
-        // an engine thread that then reads the lower count.
+        // Ordered after the send: an engine thread that reads the lower
+        // count finds the command sent before this drop in the channel.
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -146,6 +146,7 @@ fn open_and_serve(data: &DataDir, settings: &Settings) -> Result<Stopped> {
             source,
         })?;
     let tx = handle.tx.clone();
+    let arriving = handle.arriving.clone();
     let served = runtime.block_on(async {
         let listening = |source| Error::Io {
             what: "listening on",
@@ -172,6 +173,7 @@ fn open_and_serve(data: &DataDir, settings: &Settings) -> Result<Stopped> {
                         aw_listener,
                         crate::http::activitywatch_router(
                             tx.clone(),
+                            arriving.clone(),
                             aw_guard,
                             crate::recall::Reader::new(data.database(), settings.privacy.clone()),
                         ),
@@ -200,6 +202,7 @@ fn open_and_serve(data: &DataDir, settings: &Settings) -> Result<Stopped> {
             listener,
             crate::http::router(
                 tx,
+                arriving,
                 guard,
                 crate::recall::Reader::new(data.database(), settings.privacy.clone()),
             ),

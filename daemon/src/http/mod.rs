@@ -29,7 +29,7 @@ pub use guard::Guard;
 pub use v1::{ApiError, MAX_BODY_BYTES, MAX_EVENTS, SessionJson, parse_events};
 
 use crate::recall::Reader;
-use crate::service::Command;
+use crate::service::{Arriving, Command};
 
 /// What every handler may reach: the engine thread and the guard (for
 /// its counters).
@@ -37,6 +37,9 @@ use crate::service::Command;
 pub struct AppState {
     /// The engine thread.
     pub engine: Sender<Command>,
+    /// Counts ingest requests from their handler's start until they are
+    /// sent to `engine`, so a group commit can wait for them.
+    pub arriving: Arriving,
     /// The guard in front of every route.
     pub guard: Arc<Guard>,
     /// Read-only access for search and the other readers.
@@ -44,9 +47,10 @@ pub struct AppState {
 }
 
 /// Every surface behind the guard.
-pub fn router(engine: Sender<Command>, guard: Arc<Guard>, reader: Reader) -> Router {
+pub fn router(engine: Sender<Command>, arriving: Arriving, guard: Arc<Guard>, reader: Reader) -> Router {
     let state = AppState {
         engine,
+        arriving,
         guard: Arc::clone(&guard),
         reader,
     };
@@ -68,9 +72,10 @@ pub fn router(engine: Sender<Command>, guard: Arc<Guard>, reader: Reader) -> Rou
 
 /// The ActivityWatch surface alone, for its own listener
 /// (`activitywatch_listen`): `/api/0` behind the guard, nothing else.
-pub fn activitywatch_router(engine: Sender<Command>, guard: Arc<Guard>, reader: Reader) -> Router {
+pub fn activitywatch_router(engine: Sender<Command>, arriving: Arriving, guard: Arc<Guard>, reader: Reader) -> Router {
     let state = AppState {
         engine,
+        arriving,
         guard: Arc::clone(&guard),
         reader,
     };

@@ -203,15 +203,22 @@ pub fn parse_events(body: &[u8], now: Timestamp) -> Result<Vec<Event>, ApiError>
 }
 
 async fn post_events(
-    State(AppState { engine, .. }): State<AppState>,
+    State(AppState { engine, arriving, .. }): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    // Counted from here until sent: a group commit may wait for it.
+    let arrival = arriving.begin();
     // A body over the limit (413) or unreadable gets the same JSON error
     // shape as every other refusal.
     let body = body.map_err(|r| ApiError::new(r.status(), r.body_text()))?;
     let events = parse_events(&body, clock::now())?;
-    let accepted = ask(&engine, |tx| Command::Ingest(events, tx))
-        .await?
+    let (tx, rx) = oneshot::channel();
+    let sent = engine.send(Command::Ingest(events, tx));
+    drop(arrival);
+    sent.map_err(|_| ApiError::unavailable("daybook is shutting down"))?;
+    let accepted = rx
+        .await
+        .map_err(|_| ApiError::unavailable("daybook is shutting down"))?
         .map_err(|refused| match refused {
             Refused::Invalid { index, field, message } => ApiError::item(index, field, message),
             old @ Refused::TooOld { .. } => {

@@ -1060,17 +1060,29 @@ impl<S: Store> Engine<S> {
                 // to be cut: an import killed and re-run reduces its
                 // sessions in other groups than one uninterrupted run, and
                 // must end with the same database.
+                //
+                // The pages are cut up front, so the store can be told the
+                // next page while this one is summarized and committed
+                // ([`Store::prefetch_pending_blocks`]): a page's commit
+                // touches only its own sessions, so the next page's blocks
+                // read before it are the blocks read after it.
                 let mut sessions = self.store.pending_sessions()?;
                 sessions.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+                let mut pages = Vec::new();
                 let mut rest = &mut sessions[..];
                 while !rest.is_empty() {
                     let len = reduce_batch_len(rest, self.config.window);
                     let (page, next) = std::mem::take(&mut rest).split_at_mut(len);
                     rest = next;
                     page.sort_unstable_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
-                    let page = &*page;
+                    pages.push(&*page);
+                }
+                for (i, &page) in pages.iter().enumerate() {
                     let work = self.store.pending_blocks(page)?;
                     debug_assert_eq!(work.len(), page.len(), "pending_blocks answers each session");
+                    if let Some(next) = pages.get(i + 1) {
+                        self.store.prefetch_pending_blocks(next);
+                    }
                     let batch = page
                         .iter()
                         .zip(&work)

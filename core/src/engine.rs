@@ -1022,10 +1022,14 @@ impl<S: Store> Engine<S> {
     /// [`REDUCE_BATCH_WINDOWS`] windows to a transaction
     /// ([`Store::commit_reductions`]); the uncovered blocks of each batch's
     /// sessions are read in one pass ([`Store::pending_blocks`]) just
-    /// before it is reduced, so only one batch's blocks are in memory at a
-    /// time (all of them at once were 300,000 blocks for 10^4 sessions
-    /// of 30, their fresh pages a cost of their own). A batch's
-    /// read sees the earlier batches committed, which touched none of its
+    /// before it is reduced, so at most two batches' blocks are in memory
+    /// at a time (all of them at once were 300,000 blocks for 10^4
+    /// sessions of 30, their fresh pages a cost of their own): the one in
+    /// hand, and the next one, which the store is told of
+    /// ([`Store::prefetch_pending_blocks`]) as soon as this one's blocks
+    /// are in, so it may read them while this one is summarized and
+    /// committed. A batch's read sees the earlier batches committed (or,
+    /// read early, not yet the one before it), which touched none of its
     /// sessions: the same blocks as one read up front. An answer
     /// still outstanding for a session reduced here is dropped when it
     /// comes ([`Stale::SessionChanged`]). If the store refuses a batch (a

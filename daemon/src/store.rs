@@ -57,6 +57,14 @@ pub struct DaemonState {
 /// The SQLite store. Owns one connection; not shared between threads.
 #[derive(Debug)]
 pub struct SqliteStore {
+    /// Reduce-pending's next page of blocks, being read on [`Self::reader`]
+    /// in a thread ([`Store::prefetch_pending_blocks`]). Declared (so
+    /// dropped) before `conn`, as is `reader`: the store's own connection
+    /// closes last, so it is the one that copies the WAL into the file on
+    /// a clean close (the reader never checkpoints).
+    prefetch: RefCell<Option<Prefetch>>,
+    /// The read-only connection prefetches read on, kept between them.
+    reader: RefCell<Option<Connection>>,
     conn: Connection,
     path: PathBuf,
     /// Drop counts `(paused, ignored)` to add in the next ingest
@@ -69,11 +77,6 @@ pub struct SqliteStore {
     /// derived through, to clear from `aw_pending` in the next ingest
     /// transaction ([`Self::stage_history_done`]).
     history_done: Cell<Option<(i64, i64)>>,
-    /// Reduce-pending's next page of blocks, being read on [`Self::reader`]
-    /// in a thread ([`Store::prefetch_pending_blocks`]).
-    prefetch: RefCell<Option<Prefetch>>,
-    /// The read-only connection prefetches read on, kept between them.
-    reader: RefCell<Option<Connection>>,
     /// `(cache_size, temp_store)` to set back, while the connection is set
     /// for reductions ([`Self::reducing`]): foreign keys off, the larger
     /// page cache, statement journals in memory.
@@ -2502,6 +2505,24 @@ mod tests {
         );
         // Once taken, it is gone: the next read sees the deletion.
         assert_eq!(store.pending_blocks(&sessions).expect("read")[1], Vec::<Block>::new());
+    }
+
+    /// The prefetch's reader never keeps the store's close from copying
+    /// the WAL into the file: the store's own connection closes last, so
+    /// a clean close leaves no WAL behind, as without a prefetch.
+    #[test]
+    fn a_store_that_prefetched_still_checkpoints_on_close() {
+        let (dir, mut store, sessions) = two_ended_sessions();
+        store.prefetch_pending_blocks(&sessions);
+        store.pending_blocks(&sessions).expect("read");
+        assert!(store.reader.borrow().is_some(), "the reader is kept");
+        store
+            .mark_failed(&sessions[0].id, 1, Timestamp(0))
+            .expect("a write after it");
+        let wal = dir.path().join("daybook.db-wal");
+        assert!(wal.exists(), "the write is in the WAL");
+        drop(store);
+        assert!(!wal.exists(), "closing copied the WAL into the file");
     }
 
     /// An error of the prefetch's read is the call's error, never an

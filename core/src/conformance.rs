@@ -97,6 +97,10 @@ pub fn checks<S: Store>() -> Vec<Check<S>> {
             pending_blocks_are_each_sessions_uncovered_blocks::<S>,
         ),
         (
+            "a_prefetch_hint_never_changes_what_pending_blocks_answers",
+            a_prefetch_hint_never_changes_what_pending_blocks_answers::<S>,
+        ),
+        (
             "a_block_added_among_covered_ones_stays_uncovered",
             a_block_added_among_covered_ones_stays_uncovered::<S>,
         ),
@@ -1207,6 +1211,89 @@ pub fn pending_blocks_are_each_sessions_uncovered_blocks<S: Store>(mut store: S)
     assert_eq!(
         ok(store.pending_blocks(&[]), "pending_blocks of none"),
         Vec::<Vec<Block>>::new()
+    );
+}
+
+/// [`Store::prefetch_pending_blocks`] is only a hint: whatever happens
+/// between it and the next [`Store::pending_blocks`] (the hint kept:
+/// reductions of other sessions; or broken: other sessions asked for, the
+/// hinted ones in another order, a block written to one of them, one of
+/// them reduced, a hint withdrawn), the answer is each session's uncovered
+/// blocks as they are when asked.
+pub fn a_prefetch_hint_never_changes_what_pending_blocks_answers<S: Store>(mut store: S) {
+    let (a0, a1) = (block("a", m(0)), block("a", m(1)));
+    let (b0, c0, d0) = (block("b", m(10)), block("c", m(20)), block("d", m(30)));
+    ok(
+        store.ingest(&[
+            start("a", m(0)),
+            end("a", m(2), EndReason::IdleGap, vec![a0.clone(), a1.clone()]),
+            start("b", m(10)),
+            end("b", m(11), EndReason::SoftCut, vec![b0.clone()]),
+            start("c", m(20)),
+            end("c", m(21), EndReason::SoftCut, vec![c0.clone()]),
+            start("d", m(30)),
+            end("d", m(31), EndReason::SoftCut, vec![d0.clone()]),
+        ]),
+        "setup",
+    );
+    let session = |store: &S, id: &str| ok(store.session(&sid(id)), "session").unwrap_or_else(|| panic!("{id}"));
+    let truth = |store: &S, sessions: &[Session]| -> Vec<Vec<Block>> {
+        sessions
+            .iter()
+            .map(|s| ok(store.uncovered_blocks(&s.id), "uncovered_blocks"))
+            .collect()
+    };
+    let ab = [session(&store, "a"), session(&store, "b")];
+
+    // Kept: another session reduced meanwhile.
+    store.prefetch_pending_blocks(&ab);
+    reduce(&mut store, &covering("c", EntryKind::Final, &[&c0], true), "reduce c");
+    let work = ok(store.pending_blocks(&ab), "pending_blocks, hint kept");
+    assert_eq!(work, truth(&store, &ab), "the hint kept");
+    assert_eq!(work[0].len(), 2, "a's two blocks");
+
+    // Broken: one of the hinted sessions reduced (a flush of a0) meanwhile.
+    store.prefetch_pending_blocks(&ab);
+    reduce(&mut store, &covering("a", EntryKind::Flush, &[&a0], false), "flush a");
+    let work = ok(
+        store.pending_blocks(&ab),
+        "pending_blocks after a hinted session's flush",
+    );
+    assert_eq!(work, truth(&store, &ab), "a reduction of a hinted session");
+    assert_eq!(
+        work[0].iter().map(|b| b.start).collect::<Vec<_>>(),
+        [m(1)],
+        "a0 covered"
+    );
+
+    // Broken: a block written to a hinted session meanwhile.
+    store.prefetch_pending_blocks(&ab);
+    let mut b0_again = b0.clone();
+    b0_again.lines = vec!["rewritten".to_owned()];
+    ok(store.write_blocks(&[b0_again]), "a hinted session's block rewritten");
+    let work = ok(store.pending_blocks(&ab), "pending_blocks after a write");
+    assert_eq!(work, truth(&store, &ab), "a write to a hinted session");
+    assert_eq!(work[1][0].lines, ["rewritten"], "b's block as rewritten");
+
+    // Broken: other sessions, or the same in another order, asked for.
+    let d = [session(&store, "d")];
+    store.prefetch_pending_blocks(&ab);
+    assert_eq!(ok(store.pending_blocks(&d), "other sessions"), truth(&store, &d));
+    let ba = [ab[1].clone(), ab[0].clone()];
+    store.prefetch_pending_blocks(&ab);
+    assert_eq!(ok(store.pending_blocks(&ba), "another order"), truth(&store, &ba));
+    // The earlier hint is over: a later ask reads what is there.
+    reduce(&mut store, &covering("b", EntryKind::Final, &[&b0], true), "reduce b");
+    assert_eq!(ok(store.pending_blocks(&ab), "after the hint"), truth(&store, &ab));
+    assert!(truth(&store, &ab)[1].is_empty(), "b reduced");
+
+    // Withdrawn, then asked anyway.
+    store.prefetch_pending_blocks(&d);
+    store.prefetch_pending_blocks(&[]);
+    reduce(&mut store, &covering("d", EntryKind::Final, &[&d0], true), "reduce d");
+    assert_eq!(
+        ok(store.pending_blocks(&d), "after a withdrawn hint"),
+        vec![Vec::<Block>::new()]
     );
 }
 

@@ -1022,10 +1022,14 @@ impl<S: Store> Engine<S> {
     /// [`REDUCE_BATCH_WINDOWS`] windows to a transaction
     /// ([`Store::commit_reductions`]); the uncovered blocks of each batch's
     /// sessions are read in one pass ([`Store::pending_blocks`]) just
-    /// before it is reduced, so only one batch's blocks are in memory at a
-    /// time (all of them at once were 300,000 blocks for 10^4 sessions
-    /// of 30, their fresh pages a cost of their own). A batch's
-    /// read sees the earlier batches committed, which touched none of its
+    /// before it is reduced, so at most two batches' blocks are in memory
+    /// at a time (all of them at once were 300,000 blocks for 10^4
+    /// sessions of 30, their fresh pages a cost of their own): the one in
+    /// hand, and the next one, which the store is told of
+    /// ([`Store::prefetch_pending_blocks`]) as soon as this one's blocks
+    /// are in, so it may read them while this one is summarized and
+    /// committed. A batch's read sees the earlier batches committed (or,
+    /// read early, not yet the one before it), which touched none of its
     /// sessions: the same blocks as one read up front. An answer
     /// still outstanding for a session reduced here is dropped when it
     /// comes ([`Stale::SessionChanged`]). If the store refuses a batch (a
@@ -1060,17 +1064,29 @@ impl<S: Store> Engine<S> {
                 // to be cut: an import killed and re-run reduces its
                 // sessions in other groups than one uninterrupted run, and
                 // must end with the same database.
+                //
+                // The pages are cut up front, so the store can be told the
+                // next page while this one is summarized and committed
+                // ([`Store::prefetch_pending_blocks`]): a page's commit
+                // touches only its own sessions, so the next page's blocks
+                // read before it are the blocks read after it.
                 let mut sessions = self.store.pending_sessions()?;
                 sessions.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+                let mut pages = Vec::new();
                 let mut rest = &mut sessions[..];
                 while !rest.is_empty() {
                     let len = reduce_batch_len(rest, self.config.window);
                     let (page, next) = std::mem::take(&mut rest).split_at_mut(len);
                     rest = next;
                     page.sort_unstable_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
-                    let page = &*page;
+                    pages.push(&*page);
+                }
+                for (i, &page) in pages.iter().enumerate() {
                     let work = self.store.pending_blocks(page)?;
                     debug_assert_eq!(work.len(), page.len(), "pending_blocks answers each session");
+                    if let Some(next) = pages.get(i + 1) {
+                        self.store.prefetch_pending_blocks(next);
+                    }
                     let batch = page
                         .iter()
                         .zip(&work)

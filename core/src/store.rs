@@ -199,6 +199,21 @@ pub trait Store {
         sessions.iter().map(|s| self.uncovered_blocks(&s.id)).collect()
     }
 
+    /// A hint from reduce-pending: the next [`Store::pending_blocks`] call
+    /// will be for exactly `next` (in that order), and until then this
+    /// store will only commit reductions of other sessions. A store may
+    /// start that read now, off the caller's thread, and answer the call
+    /// from it, but only if the hint held: the call asks for exactly
+    /// `next`, and nothing was written since but reductions of sessions
+    /// not in `next` (which leave `next`'s blocks and coverage as they
+    /// were). Otherwise it reads afresh. Only a read: it changes nothing a
+    /// crash could lose, and an error in it is the call's error. The
+    /// default does nothing (the call reads then), as the pure stores do;
+    /// so does a store asked with `next` empty.
+    fn prefetch_pending_blocks(&self, next: &[Session]) {
+        let _ = next;
+    }
+
     /// `failed` sessions whose retry is due at `now`, by `(start, id)`.
     fn due_sessions(&self, now: Timestamp) -> Result<Vec<Session>, Error>;
 

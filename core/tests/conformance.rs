@@ -95,7 +95,7 @@ fn every_field_round_trips() {
 
 #[test]
 fn run_all_runs_every_check() {
-    assert_eq!(conformance::checks::<MemStore>().len(), 17);
+    assert_eq!(conformance::checks::<MemStore>().len(), 18);
     conformance::run_all(MemStore::new);
 }
 
@@ -148,12 +148,19 @@ mod mutants {
         /// Checks every commit of a batch against the state before the
         /// batch, not against what the earlier commits did.
         BatchBlind,
+        /// Answers `pending_blocks` from what it read at the hint, whatever
+        /// was written since.
+        StalePrefetch,
     }
+
+    /// The sessions a prefetch read, and what it read.
+    type Prefetched = (Vec<SessionId>, Vec<Vec<Block>>);
 
     struct Buggy {
         inner: MemStore,
         bug: Bug,
         uncovered: BTreeSet<BlockKey>,
+        prefetched: std::cell::RefCell<Option<Prefetched>>,
     }
 
     impl Buggy {
@@ -162,6 +169,7 @@ mod mutants {
                 inner: MemStore::new(),
                 bug,
                 uncovered: BTreeSet::new(),
+                prefetched: std::cell::RefCell::new(None),
             }
         }
 
@@ -323,6 +331,23 @@ mod mutants {
             Ok(self.order(self.inner.pending_sessions()?))
         }
 
+        fn pending_blocks(&self, sessions: &[Session]) -> Result<Vec<Vec<Block>>, Error> {
+            let prefetched = self.prefetched.borrow_mut().take();
+            if let Some((ids, blocks)) = prefetched
+                && ids.iter().eq(sessions.iter().map(|s| &s.id))
+            {
+                return Ok(blocks);
+            }
+            sessions.iter().map(|s| self.uncovered_blocks(&s.id)).collect()
+        }
+
+        fn prefetch_pending_blocks(&self, next: &[Session]) {
+            if self.is(Bug::StalePrefetch) {
+                let blocks = self.pending_blocks(next).expect("a prefetch's read");
+                *self.prefetched.borrow_mut() = Some((next.iter().map(|s| s.id.clone()).collect(), blocks));
+            }
+        }
+
         fn due_sessions(&self, now: Timestamp) -> Result<Vec<Session>, Error> {
             let now = if self.is(Bug::DueLate) {
                 Timestamp(now.0.saturating_sub(1))
@@ -406,7 +431,7 @@ mod mutants {
 
     #[test]
     fn each_check_catches_its_bug() {
-        let cases: [(fn(Buggy), Bug); 16] = [
+        let cases: [(fn(Buggy), Bug); 17] = [
             (conformance::ingest_is_all_or_nothing, Bug::HalfBatch),
             (conformance::ingest_is_all_or_nothing, Bug::RuleAsStorage),
             (conformance::end_session_is_atomic, Bug::NonAtomicEnd),
@@ -426,6 +451,10 @@ mod mutants {
             (conformance::every_field_round_trips, Bug::EmptyAsNone),
             (conformance::every_field_round_trips, Bug::FloatIds),
             (conformance::recover_applies_plan_once, Bug::LastBySeq),
+            (
+                conformance::a_prefetch_hint_never_changes_what_pending_blocks_answers,
+                Bug::StalePrefetch,
+            ),
         ];
         let missed: Vec<Bug> = cases
             .into_iter()

@@ -20,6 +20,19 @@ use daybook_core::{
     check_quiet, reduce_batch_len,
 };
 
+/// One call of reduce-pending on the store: the sessions read or hinted,
+/// or a batch committed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Call {
+    Read(Vec<SessionId>),
+    Hint(Vec<SessionId>),
+    Commit(Vec<SessionId>),
+}
+
+fn ids(sessions: &[Session]) -> Vec<SessionId> {
+    sessions.iter().map(|s| s.id.clone()).collect()
+}
+
 /// A `MemStore` that records each batch commit's size and each single
 /// commit, and refuses every commit of one session.
 #[derive(Clone, Debug, Default)]
@@ -27,6 +40,8 @@ struct Recording {
     inner: MemStore,
     batches: Rc<RefCell<Vec<usize>>>,
     singles: Rc<RefCell<Vec<SessionId>>>,
+    /// Reduce-pending's reads, hints and batch commits, in order.
+    calls: Rc<RefCell<Vec<Call>>>,
     refuse: Option<SessionId>,
 }
 
@@ -68,6 +83,9 @@ impl Store for Recording {
     }
     fn commit_reductions(&mut self, commits: &[ReductionCommit]) -> Result<Vec<Option<Entry>>, Error> {
         self.batches.borrow_mut().push(commits.len());
+        self.calls
+            .borrow_mut()
+            .push(Call::Commit(commits.iter().map(|c| c.session_id.clone()).collect()));
         commits.iter().try_for_each(|c| self.refused(c))?;
         self.inner.commit_reductions(commits)
     }
@@ -85,6 +103,14 @@ impl Store for Recording {
     }
     fn window_blocks(&self, id: &SessionId, start: Timestamp) -> Result<Vec<Block>, Error> {
         self.inner.window_blocks(id, start)
+    }
+    fn pending_blocks(&self, sessions: &[Session]) -> Result<Vec<Vec<Block>>, Error> {
+        self.calls.borrow_mut().push(Call::Read(ids(sessions)));
+        self.inner.pending_blocks(sessions)
+    }
+    fn prefetch_pending_blocks(&self, next: &[Session]) {
+        self.calls.borrow_mut().push(Call::Hint(ids(next)));
+        self.inner.prefetch_pending_blocks(next);
     }
     fn pending_sessions(&self) -> Result<Vec<Session>, Error> {
         self.inner.pending_sessions()
@@ -184,6 +210,28 @@ fn reduce_pending_commits_batches_of_reduce_batch_windows_with_every_outcome() {
         "one transaction per REDUCE_BATCH_WINDOWS windows"
     );
     assert!(store.singles.borrow().is_empty(), "no session committed alone");
+    // Each batch read, then the next one hinted (before this one is
+    // committed, so the store may read it meanwhile), then this one
+    // committed; the hint is exactly the next read; the last batch hints
+    // nothing.
+    let calls = store.calls.borrow().clone();
+    let reads: Vec<&Vec<SessionId>> = calls
+        .iter()
+        .filter_map(|c| match c {
+            Call::Read(ids) => Some(ids),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reads.len(), 3);
+    let mut expected = Vec::new();
+    for (i, read) in reads.iter().enumerate() {
+        expected.push(Call::Read((*read).clone()));
+        if let Some(next) = reads.get(i + 1) {
+            expected.push(Call::Hint((*next).clone()));
+        }
+        expected.push(Call::Commit((*read).clone()));
+    }
+    assert_eq!(calls, expected, "read, hint of the next, commit, batch by batch");
     let dump = store.dump().expect("dump");
     assert!(check_quiet(&dump).is_empty(), "{:#?}", check_quiet(&dump));
     assert_eq!(dump.entries.len(), n);

@@ -57,6 +57,14 @@ pub struct DaemonState {
 /// The SQLite store. Owns one connection; not shared between threads.
 #[derive(Debug)]
 pub struct SqliteStore {
+    /// Reduce-pending's next page of blocks, being read on [`Self::reader`]
+    /// in a thread ([`Store::prefetch_pending_blocks`]). Declared (so
+    /// dropped) before `conn`, as is `reader`: the store's own connection
+    /// closes last, so it is the one that copies the WAL into the file on
+    /// a clean close (the reader never checkpoints).
+    prefetch: RefCell<Option<Prefetch>>,
+    /// The read-only connection prefetches read on, kept between them.
+    reader: RefCell<Option<Connection>>,
     conn: Connection,
     path: PathBuf,
     /// Drop counts `(paused, ignored)` to add in the next ingest
@@ -69,6 +77,63 @@ pub struct SqliteStore {
     /// derived through, to clear from `aw_pending` in the next ingest
     /// transaction ([`Self::stage_history_done`]).
     history_done: Cell<Option<(i64, i64)>>,
+    /// `(cache_size, temp_store)` to set back, while the connection is set
+    /// for reductions ([`Self::reducing`]): foreign keys off, the larger
+    /// page cache, statement journals in memory.
+    reducing_mode: Cell<Option<(i64, i64)>>,
+}
+
+/// What a prefetch's thread hands back: its connection (to read on
+/// again) and its answer.
+type PrefetchOutcome = (Option<Connection>, CoreResult<Vec<Vec<Block>>>);
+
+/// A read of reduce-pending's next page of blocks on a read-only
+/// connection of its own, in a thread, while the store's connection
+/// commits the page before it (see [`SqliteStore::prefetch_pending_blocks`]).
+/// Dropping it waits for the thread: no read outlives the store.
+struct Prefetch {
+    /// The sessions it reads, in the order asked.
+    ids: Vec<SessionId>,
+    /// The same, for the disjointness check of each reduction committed
+    /// meanwhile.
+    set: BTreeSet<SessionId>,
+    /// `PRAGMA data_version` of the store's connection when asked: another
+    /// connection's commit since then changes it.
+    data_version: i64,
+    thread: Option<std::thread::JoinHandle<PrefetchOutcome>>,
+}
+
+impl Prefetch {
+    /// Waits for the read. A panic in the thread is an error, never an
+    /// answer.
+    fn join(&mut self) -> PrefetchOutcome {
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(outcome)) => outcome,
+            Some(Err(_)) | None => (
+                None,
+                Err(storage(std::io::Error::other(
+                    "the read of the next blocks stopped (its thread panicked)",
+                ))),
+            ),
+        }
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            let _ = self.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for Prefetch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prefetch")
+            .field("sessions", &self.ids.len())
+            .field("data_version", &self.data_version)
+            .finish_non_exhaustive()
+    }
 }
 
 type CoreResult<T> = std::result::Result<T, CoreError>;
@@ -626,6 +691,96 @@ fn collect<T, R>(
     rows.map(|r| r.map_err(storage).and_then(&mut check)).collect()
 }
 
+/// `PRAGMA data_version` of `conn`: changes whenever another connection
+/// commits to the database.
+fn data_version(conn: &Connection) -> CoreResult<i64> {
+    conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(storage)
+}
+
+/// The uncovered blocks of each of `sessions`, in their order, read on
+/// `conn` ([`Store::pending_blocks`]; also what a prefetch runs on its own
+/// connection).
+fn read_pending_blocks(conn: &Connection, sessions: &[Session]) -> CoreResult<Vec<Vec<Block>>> {
+    // The sessions' coverage runs (few: flushes and earlier late
+    // entries), then their blocks; a covered block is dropped before
+    // its content is parsed. Looking each block's run up here instead
+    // of in a subquery per block row halves the read (BENCHMARKS.md).
+    // Both join the sessions' distinct ids, handed over as one JSON
+    // list (`json_each`), `CROSS JOIN`ed so each id's rows are read by
+    // its key prefix, never a scan of every block.
+    let ids: BTreeSet<&str> = sessions.iter().map(|s| s.id.0.as_str()).collect();
+    let ids = serde_json::to_string(&ids).map_err(storage)?;
+    let runs = coverage_runs(conn, &ids)?;
+    let mut by_session: BTreeMap<SessionId, Vec<Block>> = BTreeMap::new();
+    // The rows come a session at a time, so the session in hand and
+    // its runs are looked up once when it starts, not per block (a
+    // `BTreeMap` search per block was a twentieth of reduce-pending,
+    // BENCHMARKS.md); its blocks are filed when the next one starts.
+    // Filing appends, so rows in any other order read the same.
+    let mut current = SessionId(String::new());
+    let mut current_blocks: Vec<Block> = Vec::new();
+    let mut current_runs: &[Run] = &[];
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT b.session_id, b.start_ms, b.end_ms, b.offset_s, b.lines, b.apps, b.capture_count, b.rev
+             FROM json_each(?1) j CROSS JOIN blocks b ON b.session_id = j.value",
+        )
+        .map_err(storage)?;
+    let mut rows = stmt.query([&ids]).map_err(storage)?;
+    while let Some(r) = rows.next().map_err(storage)? {
+        let session = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
+        if session != current.0 {
+            let blocks = std::mem::take(&mut current_blocks);
+            let id = std::mem::replace(&mut current, SessionId(session.to_owned()));
+            if !blocks.is_empty() {
+                by_session.entry(id).or_default().extend(blocks);
+            }
+            current_runs = runs.get(session).map_or(&[][..], Vec::as_slice);
+        }
+        let start: i64 = r.get(1).map_err(storage)?;
+        let rev: u32 = r.get(7).map_err(storage)?;
+        let covered = current_runs
+            .iter()
+            .any(|&(r, first, last)| r == rev && first <= start && start <= last);
+        if covered {
+            continue;
+        }
+        let key = || format!("({session}, {start}, {rev})");
+        let lines = r.get_ref(4).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
+        let apps = r.get_ref(5).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
+        current_blocks.push(Block {
+            lines: from_json("blocks", key, lines)?,
+            apps: from_json("blocks", key, apps)?,
+            session_id: current.clone(),
+            start: Timestamp(start),
+            end: Timestamp(r.get(2).map_err(storage)?),
+            rev,
+            offset: UtcOffset(r.get(3).map_err(storage)?),
+            capture_count: r.get(6).map_err(storage)?,
+            covered_by: None,
+        });
+    }
+    if !current_blocks.is_empty() {
+        by_session.entry(current).or_default().extend(current_blocks);
+    }
+    // Each session's blocks are moved out at its last listing (a
+    // session listed twice gets them both times).
+    let last: BTreeMap<&SessionId, usize> = sessions.iter().enumerate().map(|(i, s)| (&s.id, i)).collect();
+    Ok(sessions
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let mut blocks = if last.get(&s.id) == Some(&i) {
+                by_session.remove(&s.id).unwrap_or_default()
+            } else {
+                by_session.get(&s.id).cloned().unwrap_or_default()
+            };
+            blocks.sort_by_key(|b| (b.start, b.rev));
+            blocks
+        })
+        .collect())
+}
+
 impl SqliteStore {
     /// Opens (creating if missing) the database at `path` and migrates it.
     ///
@@ -746,6 +901,9 @@ impl SqliteStore {
             staged: Cell::new((0, 0)),
             aw_staged: RefCell::new(Vec::new()),
             history_done: Cell::new(None),
+            prefetch: RefCell::new(None),
+            reader: RefCell::new(None),
+            reducing_mode: Cell::new(None),
         })
     }
 
@@ -802,6 +960,9 @@ impl SqliteStore {
             staged: Cell::new((0, 0)),
             aw_staged: RefCell::new(Vec::new()),
             history_done: Cell::new(None),
+            prefetch: RefCell::new(None),
+            reader: RefCell::new(None),
+            reducing_mode: Cell::new(None),
         })
     }
 
@@ -920,6 +1081,31 @@ impl SqliteStore {
         .map_err(storage)
     }
 
+    /// The store's connection, for a prefetch's thread to read on.
+    fn into_connection(self) -> Connection {
+        let Self { conn, .. } = self;
+        conn
+    }
+
+    /// The prefetched answer for `sessions`, if one was asked for exactly
+    /// them and still holds (see [`Self::prefetch_pending_blocks`]); its
+    /// error, if it holds and failed; `None` to read afresh. Any prefetch
+    /// is over after this.
+    fn take_prefetch(&self, sessions: &[Session]) -> CoreResult<Option<Vec<Vec<Block>>>> {
+        let Some(mut prefetch) = self.prefetch.borrow_mut().take() else {
+            return Ok(None);
+        };
+        let (conn, out) = prefetch.join();
+        if let Some(conn) = conn {
+            *self.reader.borrow_mut() = Some(conn);
+        }
+        let asked = prefetch.ids.len() == sessions.len() && prefetch.ids.iter().zip(sessions).all(|(a, s)| *a == s.id);
+        if !asked || data_version(&self.conn)? != prefetch.data_version {
+            return Ok(None);
+        }
+        out.map(Some)
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -933,7 +1119,18 @@ impl SqliteStore {
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction; commits only if it
     /// returns `Ok`. Dropping an uncommitted transaction rolls it back.
     /// The importers write their batches through it.
+    ///
+    /// A write other than a reduction first drops any prefetched blocks
+    /// (it may change them) and sets the connection back from reductions'
+    /// settings ([`Self::reducing`]): foreign keys are on for it.
     pub(crate) fn write<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> CoreResult<T>) -> CoreResult<T> {
+        self.prefetch.get_mut().take();
+        self.leave_reducing_mode()?;
+        self.write_tx(f)
+    }
+
+    /// [`Self::write`] as it is, for [`Self::reducing`].
+    fn write_tx<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> CoreResult<T>) -> CoreResult<T> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -1008,29 +1205,83 @@ impl SqliteStore {
     /// those writes (BENCHMARKS.md, "reduce-pending, third pass"). A
     /// batch's journal is at most its own dirty pages, which the 32 MiB
     /// cache holds anyway.
-    fn reducing<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> CoreResult<T>) -> CoreResult<T> {
+    ///
+    /// Setting `foreign_keys` or `temp_store` expires every prepared
+    /// statement of the connection (and `temp_store` drops its parsed
+    /// schema), so toggling them around each batch had every cached
+    /// statement parsed and planned again each batch (~5% of
+    /// reduce-pending, BENCHMARKS.md "sixth pass"). So the settings stay
+    /// while reduce-pending has announced its next batch (a prefetch
+    /// outstanding, [`Self::prefetch_pending_blocks`]), and are set back
+    /// after the batch that announces none, or before any other write
+    /// ([`Self::write`]), whichever comes first: every other write still
+    /// runs with foreign keys on, and the cache is back to its size once
+    /// the pass ends.
+    fn reducing<'a, T>(
+        &mut self,
+        sessions: impl IntoIterator<Item = &'a SessionId>,
+        f: impl FnOnce(&Transaction<'_>) -> CoreResult<T>,
+    ) -> CoreResult<T> {
+        // Prefetched blocks stay good only while every reduction committed
+        // meanwhile is of another session.
+        let overlaps = self
+            .prefetch
+            .get_mut()
+            .as_ref()
+            .is_some_and(|p| sessions.into_iter().any(|id| p.set.contains(id)));
+        if overlaps {
+            self.prefetch.get_mut().take();
+        }
+        let out = self.enter_reducing_mode().and_then(|()| self.write_tx(f));
+        let back = if self.prefetch.get_mut().is_none() {
+            self.leave_reducing_mode()
+        } else {
+            Ok(())
+        };
+        let out = out?;
+        back?;
+        Ok(out)
+    }
+
+    /// Sets the connection for reductions, unless it is already.
+    fn enter_reducing_mode(&mut self) -> CoreResult<()> {
+        if self.reducing_mode.get().is_some() {
+            return Ok(());
+        }
         let cache: i64 = self
             .conn
             .query_row("PRAGMA cache_size", [], |r| r.get(0))
-            .map_err(storage)?;
-        self.conn.pragma_update(None, "foreign_keys", "OFF").map_err(storage)?;
-        self.conn
-            .pragma_update(None, "cache_size", -REDUCING_CACHE_KIB)
             .map_err(storage)?;
         let temp: i64 = self
             .conn
             .query_row("PRAGMA temp_store", [], |r| r.get(0))
             .map_err(storage)?;
+        // Marked first: whatever is set below is set back by the leave.
+        self.reducing_mode.set(Some((cache, temp)));
+        self.conn.pragma_update(None, "foreign_keys", "OFF").map_err(storage)?;
+        self.conn
+            .pragma_update(None, "cache_size", -REDUCING_CACHE_KIB)
+            .map_err(storage)?;
         self.conn.pragma_update(None, "temp_store", "MEMORY").map_err(storage)?;
-        let out = self.write(f);
+        Ok(())
+    }
+
+    /// Sets the connection back from reductions' settings, if it is set
+    /// for them: foreign keys on, the cache size and temporary storage as
+    /// they were. All three are tried whatever fails; the first error is
+    /// returned (and the mode kept, so the next write tries again).
+    fn leave_reducing_mode(&mut self) -> CoreResult<()> {
+        let Some((cache, temp)) = self.reducing_mode.get() else {
+            return Ok(());
+        };
         let on = self.conn.pragma_update(None, "foreign_keys", "ON").map_err(storage);
         let back = self.conn.pragma_update(None, "cache_size", cache).map_err(storage);
         let temp = self.conn.pragma_update(None, "temp_store", temp).map_err(storage);
-        let out = out?;
         on?;
         back?;
         temp?;
-        Ok(out)
+        self.reducing_mode.set(None);
+        Ok(())
     }
 
     /// Reductions in order inside one transaction, each with
@@ -1702,7 +1953,7 @@ impl Store for SqliteStore {
     }
 
     fn commit_reduction(&mut self, commit: &ReductionCommit) -> CoreResult<Option<Entry>> {
-        self.reducing(|tx| {
+        self.reducing(std::iter::once(&commit.session_id), |tx| {
             let entry = Self::reduce_all(tx, std::slice::from_ref(commit))?.pop().flatten();
             crate::crash_point!("reduction-before-commit");
             Ok(entry)
@@ -1710,7 +1961,7 @@ impl Store for SqliteStore {
     }
 
     fn commit_reductions(&mut self, commits: &[ReductionCommit]) -> CoreResult<Vec<Option<Entry>>> {
-        self.reducing(|tx| {
+        self.reducing(commits.iter().map(|c| &c.session_id), |tx| {
             let entries = Self::reduce_all(tx, commits)?;
             crate::crash_point!("reduction-before-commit");
             Ok(entries)
@@ -1969,85 +2220,75 @@ impl Store for SqliteStore {
     }
 
     fn pending_blocks(&self, sessions: &[Session]) -> CoreResult<Vec<Vec<Block>>> {
-        // The sessions' coverage runs (few: flushes and earlier late
-        // entries), then their blocks; a covered block is dropped before
-        // its content is parsed. Looking each block's run up here instead
-        // of in a subquery per block row halves the read (BENCHMARKS.md).
-        // Both join the sessions' distinct ids, handed over as one JSON
-        // list (`json_each`), `CROSS JOIN`ed so each id's rows are read by
-        // its key prefix, never a scan of every block.
-        let ids: BTreeSet<&str> = sessions.iter().map(|s| s.id.0.as_str()).collect();
-        let ids = serde_json::to_string(&ids).map_err(storage)?;
-        let runs = coverage_runs(&self.conn, &ids)?;
-        let mut by_session: BTreeMap<SessionId, Vec<Block>> = BTreeMap::new();
-        // The rows come a session at a time, so the session in hand and
-        // its runs are looked up once when it starts, not per block (a
-        // `BTreeMap` search per block was a twentieth of reduce-pending,
-        // BENCHMARKS.md); its blocks are filed when the next one starts.
-        // Filing appends, so rows in any other order read the same.
-        let mut current = SessionId(String::new());
-        let mut current_blocks: Vec<Block> = Vec::new();
-        let mut current_runs: &[Run] = &[];
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT b.session_id, b.start_ms, b.end_ms, b.offset_s, b.lines, b.apps, b.capture_count, b.rev
-                 FROM json_each(?1) j CROSS JOIN blocks b ON b.session_id = j.value",
-            )
-            .map_err(storage)?;
-        let mut rows = stmt.query([&ids]).map_err(storage)?;
-        while let Some(r) = rows.next().map_err(storage)? {
-            let session = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
-            if session != current.0 {
-                let blocks = std::mem::take(&mut current_blocks);
-                let id = std::mem::replace(&mut current, SessionId(session.to_owned()));
-                if !blocks.is_empty() {
-                    by_session.entry(id).or_default().extend(blocks);
-                }
-                current_runs = runs.get(session).map_or(&[][..], Vec::as_slice);
-            }
-            let start: i64 = r.get(1).map_err(storage)?;
-            let rev: u32 = r.get(7).map_err(storage)?;
-            let covered = current_runs
-                .iter()
-                .any(|&(r, first, last)| r == rev && first <= start && start <= last);
-            if covered {
-                continue;
-            }
-            let key = || format!("({session}, {start}, {rev})");
-            let lines = r.get_ref(4).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
-            let apps = r.get_ref(5).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
-            current_blocks.push(Block {
-                lines: from_json("blocks", key, lines)?,
-                apps: from_json("blocks", key, apps)?,
-                session_id: current.clone(),
-                start: Timestamp(start),
-                end: Timestamp(r.get(2).map_err(storage)?),
-                rev,
-                offset: UtcOffset(r.get(3).map_err(storage)?),
-                capture_count: r.get(6).map_err(storage)?,
-                covered_by: None,
-            });
+        if let Some(blocks) = self.take_prefetch(sessions)? {
+            return Ok(blocks);
         }
-        if !current_blocks.is_empty() {
-            by_session.entry(current).or_default().extend(current_blocks);
+        read_pending_blocks(&self.conn, sessions)
+    }
+
+    /// Starts reading `next`'s blocks on a read-only connection of the
+    /// store's own, in a thread, while this connection commits the batch
+    /// in hand (reduce-pending's two halves on the machine's two cores).
+    ///
+    /// Why the early read is the read [`Store::pending_blocks`] would make
+    /// later: the database is in WAL mode, so the reader sees one
+    /// committed state, from before or after the batch in hand commits.
+    /// That commit writes only its own sessions' rows (`sessions`,
+    /// `coverage`, `late_pending`, `entries`), never a block, and the
+    /// batches of one pass are disjoint, so `next`'s blocks and coverage
+    /// runs are the same in either state. The answer is used only when
+    /// that argument holds, checked, never assumed: the call asks for
+    /// exactly `next` in the same order; every write since was a
+    /// reduction of sessions outside `next` (any other write through
+    /// [`Self::write`] drops the prefetch; a reduction of one of `next`'s
+    /// sessions does too, in [`Self::reducing`]); and no other connection
+    /// committed since it was asked (`PRAGMA data_version`, checked after
+    /// the read is over). Otherwise the answer is thrown away and the call
+    /// reads afresh. An error of the read (opening its connection, a
+    /// query, a corrupt row, a panic) is the call's error, never an empty
+    /// answer. It only reads: a crash anywhere loses nothing by it.
+    fn prefetch_pending_blocks(&self, next: &[Session]) {
+        // One at a time: an earlier one not taken is waited for and
+        // dropped (its connection kept).
+        if let Some(mut old) = self.prefetch.borrow_mut().take() {
+            let (conn, _) = old.join();
+            if let Some(conn) = conn {
+                *self.reader.borrow_mut() = Some(conn);
+            }
         }
-        // Each session's blocks are moved out at its last listing (a
-        // session listed twice gets them both times).
-        let last: BTreeMap<&SessionId, usize> = sessions.iter().enumerate().map(|(i, s)| (&s.id, i)).collect();
-        Ok(sessions
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let mut blocks = if last.get(&s.id) == Some(&i) {
-                    by_session.remove(&s.id).unwrap_or_default()
-                } else {
-                    by_session.get(&s.id).cloned().unwrap_or_default()
+        if next.is_empty() {
+            return;
+        }
+        // Without the version there is no check: no prefetch (the call
+        // then reads itself and meets whatever failed here).
+        let Ok(data_version) = data_version(&self.conn) else {
+            return;
+        };
+        let reader = self.reader.borrow_mut().take();
+        let path = self.path.clone();
+        let sessions = next.to_vec();
+        let thread = std::thread::Builder::new()
+            .name("daybook-prefetch".into())
+            .spawn(move || {
+                let conn = match reader {
+                    Some(conn) => conn,
+                    None => match Self::open_read_only(&path) {
+                        Ok(store) => store.into_connection(),
+                        Err(e) => return (None, Err(storage(e))),
+                    },
                 };
-                blocks.sort_by_key(|b| (b.start, b.rev));
-                blocks
-            })
-            .collect())
+                let out = read_pending_blocks(&conn, &sessions);
+                (Some(conn), out)
+            });
+        let Ok(thread) = thread else {
+            return;
+        };
+        *self.prefetch.borrow_mut() = Some(Prefetch {
+            ids: next.iter().map(|s| s.id.clone()).collect(),
+            set: next.iter().map(|s| s.id.clone()).collect(),
+            data_version,
+            thread: Some(thread),
+        });
     }
 
     fn uncovered_blocks(&self, id: &SessionId) -> CoreResult<Vec<Block>> {
@@ -2242,6 +2483,165 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two ended sessions, `a` (two blocks) and `b` (one), in a fresh
+    /// store on a file.
+    fn two_ended_sessions() -> (tempfile::TempDir, SqliteStore, Vec<Session>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = SqliteStore::open(&dir.path().join("daybook.db")).expect("open");
+        let t0 = Timestamp(1_700_000_000_000);
+        let min = |n: i64| Timestamp(t0.0 + n * 60_000);
+        let block = |id: &str, at: Timestamp| Block {
+            session_id: SessionId(id.to_owned()),
+            start: at,
+            end: Timestamp(at.0 + 60_000),
+            rev: 0,
+            offset: UtcOffset::UTC,
+            lines: vec![format!("{id} at {}", at.0)],
+            apps: vec!["App".to_owned()],
+            capture_count: 1,
+            covered_by: None,
+        };
+        let event = |at: Timestamp| Event {
+            at,
+            offset: UtcOffset::UTC,
+            app: "App".to_owned(),
+            title: None,
+            url: None,
+            text: None,
+            source: None,
+        };
+        let mut steps = Vec::new();
+        for (id, at, blocks) in [
+            ("a", min(0), vec![block("a", min(0)), block("a", min(1))]),
+            ("b", min(10), vec![block("b", min(10))]),
+        ] {
+            steps.push(IngestStep::Start {
+                session: Session::active(SessionId(id.to_owned()), at, UtcOffset::UTC),
+                first: event(at),
+            });
+            steps.push(IngestStep::End {
+                id: SessionId(id.to_owned()),
+                end: Timestamp(at.0 + 90_000),
+                reason: EndReason::IdleGap,
+                blocks,
+            });
+        }
+        store.ingest(&steps).expect("setup");
+        let sessions = store.pending_sessions().expect("pending");
+        assert_eq!(sessions.len(), 2);
+        (dir, store, sessions)
+    }
+
+    /// A kept hint is answered from the prefetch's read, not read again:
+    /// a block deleted behind the store's back (straight through its
+    /// connection, neither a write the store sees nor another
+    /// connection's commit) is still in the answer. This is what makes
+    /// the read run beside the commit; the conformance check
+    /// `a_prefetch_hint_never_changes_what_pending_blocks_answers` covers
+    /// every way the hint can be broken.
+    #[test]
+    fn a_kept_hint_is_answered_from_the_prefetched_read() {
+        let (_dir, store, sessions) = two_ended_sessions();
+        let before = store.pending_blocks(&sessions).expect("read");
+        store.prefetch_pending_blocks(&sessions);
+        // Wait for the read, so the deletion cannot race it.
+        let outcome = store.prefetch.borrow_mut().as_mut().expect("a prefetch").join();
+        store.prefetch.borrow_mut().as_mut().expect("a prefetch").thread = Some(std::thread::spawn(move || outcome));
+        store
+            .connection()
+            .execute("DELETE FROM blocks WHERE session_id = 'b'", [])
+            .expect("delete");
+        assert_eq!(
+            store.pending_blocks(&sessions).expect("read"),
+            before,
+            "the prefetched answer"
+        );
+        // Once taken, it is gone: the next read sees the deletion.
+        assert_eq!(store.pending_blocks(&sessions).expect("read")[1], Vec::<Block>::new());
+    }
+
+    /// The prefetch's reader never keeps the store's close from copying
+    /// the WAL into the file: the store's own connection closes last, so
+    /// a clean close leaves no WAL behind, as without a prefetch.
+    #[test]
+    fn a_store_that_prefetched_still_checkpoints_on_close() {
+        let (dir, mut store, sessions) = two_ended_sessions();
+        store.prefetch_pending_blocks(&sessions);
+        store.pending_blocks(&sessions).expect("read");
+        assert!(store.reader.borrow().is_some(), "the reader is kept");
+        store
+            .mark_failed(&sessions[0].id, 1, Timestamp(0))
+            .expect("a write after it");
+        let wal = dir.path().join("daybook.db-wal");
+        assert!(wal.exists(), "the write is in the WAL");
+        drop(store);
+        assert!(!wal.exists(), "closing copied the WAL into the file");
+    }
+
+    /// An error of the prefetch's read is the call's error, never an
+    /// empty or partial answer: here the database file is gone when the
+    /// reader opens its connection.
+    #[test]
+    fn an_error_in_the_prefetched_read_is_the_calls_error() {
+        let (dir, store, sessions) = two_ended_sessions();
+        let moved = dir.path().join("elsewhere");
+        std::fs::create_dir(&moved).expect("mkdir");
+        // The store's own connection stays open on the renamed file; a new
+        // connection at the old path finds nothing there.
+        std::fs::rename(dir.path().join("daybook.db"), moved.join("daybook.db")).expect("rename");
+        store.prefetch_pending_blocks(&sessions);
+        let err = store
+            .pending_blocks(&sessions)
+            .expect_err("the reader cannot open the file");
+        assert!(matches!(err, CoreError::Storage(_)), "{err}");
+    }
+
+    /// A pass's settings stay between its batches (no statement expired
+    /// per batch) and are set back after its last batch, or before any
+    /// other write if the pass stops early: foreign keys are on again.
+    #[test]
+    fn reductions_settings_are_set_back_after_the_pass_or_before_another_write() {
+        let (_dir, mut store, sessions) = two_ended_sessions();
+        let fk = |store: &SqliteStore| -> i64 {
+            store
+                .connection()
+                .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+                .expect("pragma")
+        };
+        let cache = |store: &SqliteStore| -> i64 {
+            store
+                .connection()
+                .query_row("PRAGMA cache_size", [], |r| r.get(0))
+                .expect("pragma")
+        };
+        let (fk0, cache0) = (fk(&store), cache(&store));
+        assert_eq!(fk0, 1);
+        let empty = |s: &Session| ReductionCommit {
+            session_id: s.id.clone(),
+            entry: None,
+            covered: Vec::new(),
+            flush_end: None,
+            finish: false,
+        };
+        // A batch with the next announced: the settings stay.
+        store.prefetch_pending_blocks(&sessions[1..]);
+        store.commit_reductions(&[empty(&sessions[0])]).expect("commit");
+        assert_eq!((fk(&store), cache(&store)), (0, -REDUCING_CACHE_KIB));
+        // The next batch, none announced after it: set back.
+        store.pending_blocks(&sessions[1..]).expect("read");
+        store.commit_reductions(&[empty(&sessions[1])]).expect("commit");
+        assert_eq!((fk(&store), cache(&store)), (fk0, cache0));
+        // A pass stopped after announcing a batch: the next other write
+        // sets them back first.
+        store.prefetch_pending_blocks(&sessions[1..]);
+        store.commit_reductions(&[empty(&sessions[0])]).expect("commit");
+        assert_eq!(fk(&store), 0);
+        store
+            .mark_failed(&sessions[1].id, 1, Timestamp(0))
+            .expect("another write");
+        assert_eq!((fk(&store), cache(&store)), (fk0, cache0));
+    }
 
     /// Wherever the fast reading of a list of strings answers, it answers
     /// what `serde_json` does: every text of up to six characters over

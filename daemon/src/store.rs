@@ -5,8 +5,9 @@
 //! database runs in WAL mode with `synchronous=FULL`, so a committed
 //! transaction survives a power cut, and with foreign keys on. Queries that
 //! recovery and reduce-pending run are set-based over indexes
-//! (`sessions_open`, `events_by_session`): no query per orphan from
-//! this side.
+//! (`sessions_open`, `events_by_session`; a recovery of many orphans sets
+//! `sessions_open` aside and rebuilds it in its transaction): no query per
+//! orphan from this side.
 
 mod activitywatch;
 
@@ -54,7 +55,10 @@ pub struct DaemonState {
     pub dropped_ignored: u64,
 }
 
-/// The SQLite store. Owns one connection; not shared between threads.
+/// The SQLite store. Owns its connection, not shared between threads, and
+/// a second, read-only one that reads reduce-pending's next page of
+/// blocks on a thread of its own while a page commits
+/// ([`Store::prefetch_pending_blocks`]).
 #[derive(Debug)]
 pub struct SqliteStore {
     /// Reduce-pending's next page of blocks, being read on [`Self::reader`]
@@ -313,8 +317,8 @@ const BLOCK_COLUMNS: &str = concat!(
     ", b.rev"
 );
 
-/// The page cache of a reduction transaction, in KiB (see
-/// [`SqliteStore::reducing`]).
+/// The page cache of a reduce-pending pass (or a lone reduction
+/// transaction), in KiB (see [`SqliteStore::reducing`]).
 const REDUCING_CACHE_KIB: i64 = 32 * 1024;
 
 /// The most entries one `INSERT` of a reduction transaction writes (8
@@ -1103,6 +1107,11 @@ impl SqliteStore {
         if !asked || data_version(&self.conn)? != prefetch.data_version {
             return Ok(None);
         }
+        // A failed read ends the pass: the settings go back at once, not
+        // at the next write.
+        if out.is_err() {
+            self.leave_reducing_mode()?;
+        }
         out.map(Some)
     }
 
@@ -1186,18 +1195,19 @@ impl SqliteStore {
     /// reference such a transaction writes is still checked by
     /// [`Self::reduce_in`] itself: the session exists, the entry is the
     /// commit's session's, and its coverage runs point at the entry
-    /// [`Self::reduce_all`] inserts with them. Enforcement is back on before this returns, whatever
-    /// happened.
+    /// [`Self::reduce_all`] inserts with them. Enforcement is back on
+    /// when the pass ends (see the last paragraph), after a failed batch
+    /// before this returns.
     ///
-    /// The page cache is [`REDUCING_CACHE_KIB`] for the transaction: a
+    /// The page cache is [`REDUCING_CACHE_KIB`] for the pass: a
     /// batch's dirty pages (entries, their full-text segments, coverage,
     /// sessions and their index) outgrow SQLite's default 2 MB, which
     /// then writes them to the WAL before the commit and reads them
-    /// back. It is set back to what it was afterwards, so the daemon's
-    /// memory between batches stays as it was.
+    /// back. It is set back to what it was when the pass ends, so the
+    /// daemon's memory after it stays as it was.
     ///
-    /// Statement journals stay in memory for the transaction
-    /// (`temp_store = MEMORY`, set back afterwards): in WAL mode a
+    /// Statement journals stay in memory for the pass (`temp_store =
+    /// MEMORY`, set back when it ends): in WAL mode a
     /// statement that may fail half-way (the batch's multi-row entry
     /// `INSERT` with its full-text trigger) copies every existing page it
     /// changes to a statement journal, which spilled to a temporary file
@@ -1233,6 +1243,11 @@ impl SqliteStore {
             self.prefetch.get_mut().take();
         }
         let out = self.enter_reducing_mode().and_then(|()| self.write_tx(f));
+        // A failed batch ends the pass: its prefetch is dropped, so the
+        // settings are set back before this returns, whatever happened.
+        if out.is_err() {
+            self.prefetch.get_mut().take();
+        }
         let back = if self.prefetch.get_mut().is_none() {
             self.leave_reducing_mode()
         } else {
@@ -1270,7 +1285,7 @@ impl SqliteStore {
     /// for them: foreign keys on, the cache size and temporary storage as
     /// they were. All three are tried whatever fails; the first error is
     /// returned (and the mode kept, so the next write tries again).
-    fn leave_reducing_mode(&mut self) -> CoreResult<()> {
+    fn leave_reducing_mode(&self) -> CoreResult<()> {
         let Some((cache, temp)) = self.reducing_mode.get() else {
             return Ok(());
         };
@@ -2559,6 +2574,26 @@ mod tests {
         );
         // Once taken, it is gone: the next read sees the deletion.
         assert_eq!(store.pending_blocks(&sessions).expect("read")[1], Vec::<Block>::new());
+    }
+
+    /// A commit by another connection after the hint (what `PRAGMA
+    /// data_version` tells) makes the prefetched answer stale: the call
+    /// reads afresh and sees it.
+    #[test]
+    fn another_connections_commit_after_the_hint_is_seen() {
+        let (dir, store, sessions) = two_ended_sessions();
+        store.prefetch_pending_blocks(&sessions);
+        // Wait for the read, so the deletion comes after it.
+        let outcome = store.prefetch.borrow_mut().as_mut().expect("a prefetch").join();
+        store.prefetch.borrow_mut().as_mut().expect("a prefetch").thread = Some(std::thread::spawn(move || outcome));
+        let other = Connection::open(dir.path().join("daybook.db")).expect("a second connection");
+        other
+            .execute("DELETE FROM blocks WHERE session_id = 'b'", [])
+            .expect("delete");
+        drop(other);
+        let read = store.pending_blocks(&sessions).expect("read");
+        assert!(!read[0].is_empty(), "session a keeps its blocks");
+        assert_eq!(read[1], Vec::<Block>::new(), "the other connection's deletion");
     }
 
     /// The prefetch's reader never keeps the store's close from copying

@@ -21,6 +21,16 @@ fn assert_sigkilled(status: ExitStatus, daemon: &Daemon, point: &str) {
     );
 }
 
+/// Starts the daemon with `failpoint` armed and asserts that the start
+/// died by SIGKILL at `point` before it accepted events (`what` says
+/// what it would have skipped).
+fn killed_while_starting(fx: &Fixture, failpoint: &str, point: &str, what: &str) {
+    let mut daemon = Daemon::spawn(fx, Some(failpoint));
+    let status = daemon.wait_exit(STARTUP);
+    assert_sigkilled(status, &daemon, point);
+    assert!(!fx.data.join("daybook.addr").exists(), "it accepted events {what}");
+}
+
 /// Posts `n` events of distinct apps at one instant, tagged `prefix-i`;
 /// returns the tags.
 fn post_batch(daemon: &Daemon, prefix: &str, n: usize) -> Vec<String> {
@@ -131,12 +141,11 @@ fn recovery_before_commit() {
     let orphaned = fx.dump();
     assert_eq!(orphaned.sessions[0].phase.status(), "active", "no orphan to recover");
 
-    let mut daemon = Daemon::spawn(&fx, Some("recovery-before-commit=return"));
-    let status = daemon.wait_exit(STARTUP);
-    assert_sigkilled(status, &daemon, "recovery-before-commit");
-    assert!(
-        !fx.data.join("daybook.addr").exists(),
-        "it accepted events before recovering"
+    killed_while_starting(
+        &fx,
+        "recovery-before-commit=return",
+        "recovery-before-commit",
+        "before recovering",
     );
     // The recovery transaction left nothing behind. (The orphan's blocks,
     // built from its durable events in the transaction before, may stay.)
@@ -267,12 +276,11 @@ fn dayfile_rebuild_killed_after(renamed: usize) {
         0 => "dayfile-rebuild-rename=return".to_owned(),
         n => format!("dayfile-rebuild-rename={n}*off->return"),
     };
-    let mut daemon = Daemon::spawn(&fx, Some(&failpoint));
-    let status = daemon.wait_exit(STARTUP);
-    assert_sigkilled(status, &daemon, "dayfile-rebuild-rename");
-    assert!(
-        !fx.data.join("daybook.addr").exists(),
-        "it accepted events before its day files were written"
+    killed_while_starting(
+        &fx,
+        &failpoint,
+        "dayfile-rebuild-rename",
+        "before its day files were written",
     );
 
     // Recovery and reduce-pending committed before the pass.

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use daybook::SqliteStore;
 use daybook::privacy::Privacy;
-use daybook::recall::{self, SearchParams, SummaryParams};
+use daybook::recall::{self, DayOrRange, SearchParams, SummaryParams};
 use daybook_benches::{cache, fixture, paired, scale};
 use daybook_core::{Engine, Timestamp};
 
@@ -85,15 +85,21 @@ fn bench_summary(c: &mut Criterion, db: &Path, mode: scale::Mode) {
         (
             "day",
             SummaryParams {
-                day: Some(day.to_string()),
+                when: DayOrRange {
+                    day: Some(day.to_string()),
+                    ..DayOrRange::default()
+                },
                 ..SummaryParams::default()
             },
         ),
         (
             "month",
             SummaryParams {
-                since: Some(day.to_string()),
-                until: Some(month_end.to_string()),
+                when: DayOrRange {
+                    since: Some(day.to_string()),
+                    until: Some(month_end.to_string()),
+                    ..DayOrRange::default()
+                },
                 ..SummaryParams::default()
             },
         ),

@@ -386,9 +386,11 @@ impl Cli {
                 json,
             } => {
                 let params = SummaryParams {
-                    day: day.clone(),
-                    since: since.clone(),
-                    until: until.clone(),
+                    when: recall::DayOrRange {
+                        day: day.clone(),
+                        since: since.clone(),
+                        until: until.clone(),
+                    },
                     top: *top,
                 };
                 let reader = self.reader()?;
@@ -602,21 +604,7 @@ impl Cli {
                 body: format!("unexpected status reply: {e}"),
             })?
         } else {
-            let store = SqliteStore::open(&data.existing_database()?)?;
-            let counts = store.status_counts()?;
-            let state = store.daemon_state()?;
-            Status {
-                running: false,
-                paused: state.paused,
-                open_session: None,
-                events_total: counts.events,
-                dropped_paused: state.dropped_paused,
-                dropped_ignored: state.dropped_ignored,
-                pending_sessions: counts.ended,
-                failed_sessions: counts.failed,
-                refused_requests: 0,
-                request_bytes_in_flight: 0,
-            }
+            Status::stored(&SqliteStore::open(&data.existing_database()?)?)?
         };
         if json {
             print_json(&status);

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::privacy::Privacy;
-use crate::recall::{self, Reader, SearchParams, SummaryParams};
+use crate::recall::{self, Reader, SearchParams, SessionsParams, SummaryParams};
 use crate::store::SqliteStore;
 
 /// The most characters of one tool answer: an agent's context is small.
@@ -59,28 +59,6 @@ pub struct DayLogParams {
     #[serde(default)]
     pub day: Option<String>,
     /// Characters of the log to skip (for the next part of a long log).
-    #[serde(default)]
-    pub offset: Option<usize>,
-}
-
-/// `sessions`' arguments.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
-pub struct SessionsParams {
-    /// A local day: YYYY-MM-DD, today, yesterday or -N (default today, when
-    /// neither since nor until is given).
-    #[serde(default)]
-    pub day: Option<String>,
-    /// The range's start instead of a day: today, yesterday, 2h, 7d, a
-    /// local date, or RFC 3339.
-    #[serde(default)]
-    pub since: Option<String>,
-    /// The range's end (default now).
-    #[serde(default)]
-    pub until: Option<String>,
-    /// Sessions per answer (default 50, at most 200).
-    #[serde(default)]
-    pub limit: Option<usize>,
-    /// Sessions to skip (the answer's next_offset).
     #[serde(default)]
     pub offset: Option<usize>,
 }
@@ -248,11 +226,9 @@ pub fn sessions_list(
     params: &SessionsParams,
     now: Timestamp,
 ) -> Result<SessionsAnswer> {
-    let ranged = params.since.is_some() || params.until.is_some();
-    let (from, to) = if ranged {
-        recall::range_param(params.since.as_deref(), params.until.as_deref(), now)?
-    } else {
-        clock::local_day_bounds(recall::day_param_or_today(params.day.as_deref(), now)?)
+    let (from, to) = match params.when.day(now)? {
+        Some(day) => clock::local_day_bounds(day),
+        None => params.when.range(now)?,
     };
     let limit = params.limit.unwrap_or(50).clamp(1, 200);
     let offset = params.offset.unwrap_or(0);

@@ -414,10 +414,12 @@ pub fn render_search(answer: &SearchAnswer) -> String {
     out
 }
 
-/// An activity summary as asked: a local day, or a range (the same
-/// fields on the command line, `GET /v1/summary` and MCP).
+/// A local day or a range, as asked (the `day`, `since` and `until` of a
+/// summary and of the MCP `sessions` tool; the same fields on the
+/// command line, `GET /v1/summary` and MCP). Flattened into the
+/// parameters that take it, so they read as plain fields everywhere.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
-pub struct SummaryParams {
+pub struct DayOrRange {
     /// A local day: YYYY-MM-DD, today, yesterday or -N (default: today, when
     /// neither since nor until is given).
     #[serde(default)]
@@ -429,10 +431,55 @@ pub struct SummaryParams {
     /// The range's end (default: now); same forms as since.
     #[serde(default)]
     pub until: Option<String>,
+}
+
+impl DayOrRange {
+    /// Whether a range was asked (`since` or `until`) rather than a day.
+    pub fn is_range(&self) -> bool {
+        self.since.is_some() || self.until.is_some()
+    }
+
+    /// The day asked, today by default; none when a range was asked
+    /// (a `day` beside it is then not read).
+    pub fn day(&self, now: Timestamp) -> Result<Option<chrono::NaiveDate>> {
+        if self.is_range() {
+            Ok(None)
+        } else {
+            day_param_or_today(self.day.as_deref(), now).map(Some)
+        }
+    }
+
+    /// The range asked (see [`range_param`]).
+    pub fn range(&self, now: Timestamp) -> Result<(Timestamp, Timestamp)> {
+        range_param(self.since.as_deref(), self.until.as_deref(), now)
+    }
+}
+
+/// An activity summary as asked: a local day, or a range (the same
+/// fields on the command line, `GET /v1/summary` and MCP).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
+pub struct SummaryParams {
+    /// The day or range.
+    #[serde(flatten)]
+    pub when: DayOrRange,
     /// How many apps, titles and domains to list, longest first (default
     /// 10, at most 50).
     #[serde(default)]
     pub top: Option<usize>,
+}
+
+/// The MCP `sessions` tool's arguments: a local day or a range, and a page.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
+pub struct SessionsParams {
+    /// The day or range.
+    #[serde(flatten)]
+    pub when: DayOrRange,
+    /// Sessions per answer (default 50, at most 200).
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Sessions to skip (the answer's next_offset).
+    #[serde(default)]
+    pub offset: Option<usize>,
 }
 
 /// Time spent in one thing.
@@ -670,19 +717,15 @@ pub fn summary(
 ) -> Result<SummaryAnswer> {
     use daybook_core::aggregate::{Detail, SessionInput, aggregate_day_with, aggregate_with};
     let top = params.top.unwrap_or(SUMMARY_TOP.0).clamp(1, SUMMARY_TOP.1);
-    let ranged = params.since.is_some() || params.until.is_some();
-    if ranged && params.day.is_some() {
+    let when = &params.when;
+    if when.is_range() && when.day.is_some() {
         return Err(Error::BadInput {
             path: "summary".into(),
             message: "give a day, or since/until, not both".into(),
         });
     }
     // A range and a day were refused together above.
-    let day = if ranged {
-        None
-    } else {
-        Some(day_param_or_today(params.day.as_deref(), now)?)
-    };
+    let day = when.day(now)?;
     // A day's sessions are read within its bounds in this machine's zone
     // and two hours either side: the aggregation takes the day's bounds
     // from the offsets its events carry, which differ from this zone's by
@@ -692,7 +735,7 @@ pub fn summary(
             let (from, to) = clock::local_day_bounds(d);
             (Timestamp(from.0 - 2 * 3_600_000), Timestamp(to.0 + 2 * 3_600_000))
         }
-        None => range_param(params.since.as_deref(), params.until.as_deref(), now)?,
+        None => when.range(now)?,
     };
     let rows = sessions_with_events(store, privacy, from, to)?;
     let inputs: Vec<SessionInput<'_, ReadEvent>> = rows

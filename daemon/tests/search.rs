@@ -87,6 +87,11 @@ fn search_and_summary_answer_over_http_as_on_the_command_line() {
         .collect();
     assert_eq!(apps.len(), 3, "{apps:?}");
     assert!(apps.contains(&"Code") && apps.contains(&"Firefox"), "{apps:?}");
+    // `top` beside the day's fields (read into one set of parameters).
+    let top = daemon.get(&format!("/v1/summary?top=1&day={DAY}")).json();
+    assert_eq!(top["apps"][0], summary["apps"][0], "{top}");
+    assert_eq!(top["apps"].as_array().unwrap().len(), 1, "{top}");
+    assert_eq!(top["not_listed"]["apps"], 2, "{top}");
 }
 
 #[test]
@@ -124,6 +129,7 @@ fn input_that_is_no_query_or_no_time_is_a_400_naming_it() {
         ("/v1/search", "q"),
         ("/v1/summary?day=tomorrowish", "tomorrowish"),
         ("/v1/summary?day=2026-01-10&since=today", "not both"),
+        ("/v1/summary?top=few", "top"),
     ] {
         let r = daemon.get(path);
         assert_eq!(r.status, 400, "{path}: {}", r.body);

@@ -234,22 +234,17 @@ async fn bucket(State(s): State<AppState>, Path(id): Path<String>) -> Result<Jso
     Ok(Json(bucket_json(&one[0])))
 }
 
-async fn create_bucket(State(s): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Response, AwError> {
-    check_id(&id)?;
-    let v = parse_json(&body)?;
+/// The bucket `id` as a client sent it (`v`, named `what` in errors):
+/// its type, client and hostname must be strings; a missing or unreadable
+/// `created` is now; `data` other than an object is none.
+fn bucket_of(v: &Value, id: String, what: &str) -> Result<AwBucket, AwError> {
     let field = |k: &str| -> Result<String, AwError> {
         v.get(k)
             .and_then(Value::as_str)
             .map(str::to_owned)
-            .ok_or_else(|| bad(format!("bucket: `{k}` is missing or not a string")))
+            .ok_or_else(|| bad(format!("{what}: `{k}` is missing or not a string")))
     };
-    let data = match v.get("data") {
-        None | Some(Value::Null) => "{}".to_owned(),
-        Some(d @ Value::Object(_)) => d.to_string(),
-        Some(_) => return Err(bad("bucket: `data` must be a JSON object")),
-    };
-    let b = AwBucket {
-        id,
+    Ok(AwBucket {
         type_: field("type")?,
         client: field("client")?,
         hostname: field("hostname")?,
@@ -258,10 +253,25 @@ async fn create_bucket(State(s): State<AppState>, Path(id): Path<String>, body: 
             .and_then(Value::as_str)
             .and_then(parse_time)
             .map_or_else(|| time(clock::now().0.saturating_mul(NANOS_PER_MILLI)), time),
-        data,
+        data: v
+            .get("data")
+            .filter(|d| d.is_object())
+            .map_or_else(|| "{}".to_owned(), Value::to_string),
         emitted: None,
         span: None,
-    };
+        id,
+    })
+}
+
+async fn create_bucket(State(s): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Response, AwError> {
+    check_id(&id)?;
+    let v = parse_json(&body)?;
+    // Import lets any other `data` stand for none; a bucket created alone
+    // must carry an object there.
+    if v.get("data").is_some_and(|d| !d.is_null() && !d.is_object()) {
+        return Err(bad("bucket: `data` must be a JSON object"));
+    }
+    let b = bucket_of(&v, id, "bucket")?;
     let AwReply::Created(created) = ask(&s.engine, AwRequest::CreateBucket(b)).await? else {
         unreachable!("answered with created")
     };
@@ -427,38 +437,17 @@ async fn import(State(s): State<AppState>, body: Bytes) -> Result<StatusCode, Aw
     for (key, b) in buckets {
         let id = b.get("id").and_then(Value::as_str).unwrap_or(key).to_owned();
         check_id(&id)?;
-        let field = |k: &str| -> Result<String, AwError> {
-            b.get(k)
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .ok_or_else(|| bad(format!("bucket {}: `{k}` is missing or not a string", quote(&id))))
-        };
+        let what = format!("bucket {}", quote(&id));
         let events = match b.get("events") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(items)) => items
                 .iter()
                 .enumerate()
-                .map(|(i, e)| parse_event(e, &format!("bucket {} event {i}", quote(&id))))
+                .map(|(i, e)| parse_event(e, &format!("{what} event {i}")))
                 .collect::<Result<Vec<_>, _>>()?,
-            Some(_) => return Err(bad(format!("bucket {}: `events` must be an array", quote(&id)))),
+            Some(_) => return Err(bad(format!("{what}: `events` must be an array"))),
         };
-        let bucket = AwBucket {
-            type_: field("type")?,
-            client: field("client")?,
-            hostname: field("hostname")?,
-            created: b
-                .get("created")
-                .and_then(Value::as_str)
-                .and_then(parse_time)
-                .map_or_else(|| time(clock::now().0.saturating_mul(NANOS_PER_MILLI)), time),
-            data: b
-                .get("data")
-                .filter(|d| d.is_object())
-                .map_or_else(|| "{}".to_owned(), Value::to_string),
-            emitted: None,
-            span: None,
-            id,
-        };
+        let bucket = bucket_of(b, id, &what)?;
         all.push((bucket, events));
     }
     ask(&s.engine, AwRequest::Import(all)).await?;
@@ -490,6 +479,34 @@ mod tests {
         assert_eq!(time(f), "2026-11-30T03:00:00.123456+00:00");
         assert_eq!(parse_time("2026-11-30T03:00:00"), Some(t), "no offset means UTC");
         assert_eq!(parse_time("yesterday"), None);
+    }
+
+    #[test]
+    fn a_bucket_reads_its_fields_and_names_the_one_missing() {
+        let v = json!({"type": "currentwindow", "client": "aw-watcher-window", "hostname": "h",
+                       "created": "2026-11-30T04:00:00+01:00", "data": {"k": 1}});
+        let b = bucket_of(&v, "w".into(), "bucket").unwrap();
+        assert_eq!(
+            [b.id, b.type_, b.client, b.hostname, b.created, b.data],
+            [
+                "w",
+                "currentwindow",
+                "aw-watcher-window",
+                "h",
+                "2026-11-30T03:00:00+00:00",
+                r#"{"k":1}"#
+            ]
+        );
+        let mut other = v.clone();
+        other["data"] = json!([1]);
+        assert_eq!(bucket_of(&other, "w".into(), "bucket").unwrap().data, "{}");
+        for k in ["type", "client", "hostname"] {
+            let mut missing = v.clone();
+            missing.as_object_mut().unwrap().remove(k);
+            let AwError(status, message) = bucket_of(&missing, "w".into(), "bucket \"w\"").unwrap_err();
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert_eq!(message, format!("bucket \"w\": `{k}` is missing or not a string"));
+        }
     }
 
     #[test]

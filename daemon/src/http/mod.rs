@@ -46,14 +46,21 @@ pub struct AppState {
     pub reader: Reader,
 }
 
+impl AppState {
+    /// The state of a listener's routes, behind `guard`.
+    fn new(engine: Sender<Command>, arriving: Arriving, guard: &Arc<Guard>, reader: Reader) -> Self {
+        Self {
+            engine,
+            arriving,
+            guard: Arc::clone(guard),
+            reader,
+        }
+    }
+}
+
 /// Every surface behind the guard.
 pub fn router(engine: Sender<Command>, arriving: Arriving, guard: Arc<Guard>, reader: Reader) -> Router {
-    let state = AppState {
-        engine,
-        arriving,
-        guard: Arc::clone(&guard),
-        reader,
-    };
+    let state = AppState::new(engine, arriving, &guard, reader);
     Router::new()
         .merge(v1::routes())
         .merge(activitywatch::routes())
@@ -73,12 +80,7 @@ pub fn router(engine: Sender<Command>, arriving: Arriving, guard: Arc<Guard>, re
 /// The ActivityWatch surface alone, for its own listener
 /// (`activitywatch_listen`): `/api/0` behind the guard, nothing else.
 pub fn activitywatch_router(engine: Sender<Command>, arriving: Arriving, guard: Arc<Guard>, reader: Reader) -> Router {
-    let state = AppState {
-        engine,
-        arriving,
-        guard: Arc::clone(&guard),
-        reader,
-    };
+    let state = AppState::new(engine, arriving, &guard, reader);
     Router::new()
         .merge(activitywatch::routes())
         .fallback(activitywatch::not_found)

@@ -152,6 +152,28 @@ pub struct Status {
     pub request_bytes_in_flight: u64,
 }
 
+impl Status {
+    /// What the database alone says: no daemon running, the paused flag
+    /// as last stored, no open session, the counts. The daemon puts its
+    /// own live state over it; the guard's counts are the guard's to add.
+    pub fn stored(store: &SqliteStore) -> Result<Self> {
+        let counts = store.status_counts()?;
+        let state = store.daemon_state()?;
+        Ok(Self {
+            running: false,
+            paused: state.paused,
+            open_session: None,
+            events_total: counts.events,
+            dropped_paused: state.dropped_paused,
+            dropped_ignored: state.dropped_ignored,
+            pending_sessions: counts.ended,
+            failed_sessions: counts.failed,
+            refused_requests: 0,
+            request_bytes_in_flight: 0,
+        })
+    }
+}
+
 /// Why an ingest request stored nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refused {
@@ -322,9 +344,14 @@ pub enum AwRefused {
 
 /// One request of a group commit.
 enum Item {
-    Ingest(Vec<Event>, oneshot::Sender<Result<Accepted, Refused>>),
-    Aw(AwRequest, oneshot::Sender<Result<AwReply, AwRefused>>),
+    Ingest(Vec<Event>, IngestReply),
+    Aw(AwRequest, AwReplyTo),
 }
+
+/// Where an ingest request's reply goes.
+type IngestReply = oneshot::Sender<Result<Accepted, Refused>>;
+/// Where an `/api/0` request's reply goes.
+type AwReplyTo = oneshot::Sender<Result<AwReply, AwRefused>>;
 
 /// A command sorted: one a group commit takes, or one answered alone.
 enum Sorted {
@@ -769,14 +796,7 @@ impl Service {
                 store.stage_dropped(done.dropped_paused as u64, 0);
                 if let Err(e) = store.commit_staged() {
                     tracing::error!(error = %e, "could not count dropped events");
-                    self.watch.distrust();
-                    self.watchers = before;
-                    for (_, _, reply) in answers {
-                        let _ = reply.send(Err(Refused::Failed(e.to_string())));
-                    }
-                    for (_, reply) in aw_answers {
-                        let _ = reply.send(Err(AwRefused::Failed(e.to_string())));
-                    }
+                    self.refuse_group(before, answers, aw_answers, &e.to_string());
                     return Ok(());
                 }
                 // Recorded before the replies, so a kill right after an
@@ -801,14 +821,7 @@ impl Service {
             Err(e) => {
                 tracing::error!(error = %e, events = batch.len(), "group commit failed; nothing of it was stored");
                 self.engine.store().discard_staged();
-                self.watch.distrust();
-                self.watchers = before;
-                for (_, _, reply) in answers {
-                    let _ = reply.send(Err(Refused::Failed(e.to_string())));
-                }
-                for (_, reply) in aw_answers {
-                    let _ = reply.send(Err(AwRefused::Failed(e.to_string())));
-                }
+                self.refuse_group(before, answers, aw_answers, &e.to_string());
                 return Ok(());
             }
         }
@@ -958,6 +971,27 @@ impl Service {
             }
         }
         Ok(())
+    }
+
+    /// A group commit that stored nothing: the watchers go back to what
+    /// they were before it (`before`), the database file is no longer
+    /// vouched for (see [`FileWatch::distrust`]), and every request of the
+    /// group is told `why`.
+    fn refuse_group(
+        &mut self,
+        before: Watchers,
+        answers: Vec<(Accepted, std::ops::Range<usize>, IngestReply)>,
+        aw_answers: Vec<(AwReply, AwReplyTo)>,
+        why: &str,
+    ) {
+        self.watch.distrust();
+        self.watchers = before;
+        for (_, _, reply) in answers {
+            let _ = reply.send(Err(Refused::Failed(why.to_owned())));
+        }
+        for (_, reply) in aw_answers {
+            let _ = reply.send(Err(AwRefused::Failed(why.to_owned())));
+        }
     }
 
     /// An `/api/0` request that is not grouped: reads, bucket changes,
@@ -1157,19 +1191,11 @@ impl Service {
             start: s.start.rfc3339(clock::local_offset(s.start)),
             last: s.last.rfc3339(clock::local_offset(s.last)),
         });
-        let counts = store.status_counts()?;
-        let state = store.daemon_state()?;
         Ok(Status {
             running: true,
             paused: self.engine.is_paused(),
             open_session: open,
-            events_total: counts.events,
-            dropped_paused: state.dropped_paused,
-            dropped_ignored: state.dropped_ignored,
-            pending_sessions: counts.ended,
-            failed_sessions: counts.failed,
-            refused_requests: 0,
-            request_bytes_in_flight: 0,
+            ..Status::stored(store)?
         })
     }
 

@@ -428,22 +428,34 @@ fn session_of(db: &Path, row: SessionRow) -> Result<OcSession> {
             ),
         ));
     }
-    if end.is_some_and(|e| e < start) {
-        return Err(bad(
-            db,
-            format!("{} ends before it starts; nothing was imported", what("")),
-        ));
+    if let Some(end) = end {
+        in_order(db, &format!("session {}", quote(&id)), start, end)?;
     }
     Ok(OcSession {
         start,
         offset,
         end,
         status,
-        retry_count: u32::try_from(retry.unwrap_or(0).max(0)).unwrap_or(u32::MAX),
+        retry_count: stored_count(retry),
         next_retry: opt(next_retry, "next_retry_at")?,
         flush_end: opt(flush_end, "flush_end")?,
         id,
     })
+}
+
+/// Refuses a row (`what`: `session "id"`, `timeline block "id"`) that
+/// ends before it starts.
+fn in_order(db: &Path, what: &str, start: Timestamp, end: Timestamp) -> Result<()> {
+    if end < start {
+        return Err(bad(db, format!("{what} ends before it starts; nothing was imported")));
+    }
+    Ok(())
+}
+
+/// A stored count as daybook keeps it: none or negative is 0, and one
+/// past `u32` is `u32::MAX`.
+fn stored_count(v: Option<i64>) -> u32 {
+    u32::try_from(v.unwrap_or(0).max(0)).unwrap_or(u32::MAX)
 }
 
 /// A timeline block as read.
@@ -476,12 +488,7 @@ fn block_of(db: &Path, row: BlockRow) -> Result<OcBlock> {
     let what = |w: &str| format!("timeline block {} {w}", quote(&id));
     let (start, offset) = instant(db, &what("start_time"), &start)?;
     let (end, _) = instant(db, &what("end_time"), &end)?;
-    if end < start {
-        return Err(bad(
-            db,
-            format!("{}ends before it starts; nothing was imported", what("")),
-        ));
-    }
+    in_order(db, &format!("timeline block {}", quote(&id)), start, end)?;
     Ok(OcBlock {
         id,
         start,
@@ -489,7 +496,7 @@ fn block_of(db: &Path, row: BlockRow) -> Result<OcBlock> {
         offset,
         lines: entries.as_deref().map(lines).unwrap_or_default(),
         apps: apps.as_deref().map(lines).unwrap_or_default(),
-        capture_count: u32::try_from(count.unwrap_or(0).max(0)).unwrap_or(u32::MAX),
+        capture_count: stored_count(count),
     })
 }
 

@@ -408,6 +408,30 @@ fn bad_inputs_are_refused_by_name_and_write_nothing() {
         .unwrap();
     drop(root);
     refused(&broken, "is not an ISO-8601 instant");
+
+    // A session or a block that ends before it starts: named by its kind
+    // and id.
+    for (table, kind) in [("sessions", "session"), ("timeline_blocks", "timeline block")] {
+        let reversed = dir.path().join(format!("reversed-{table}"));
+        let mut root = Root::create(&reversed);
+        openchronicle_day(&mut root);
+        let id: String = root
+            .connection()
+            .query_row(
+                &format!("SELECT id FROM {table} WHERE end_time IS NOT NULL ORDER BY start_time DESC LIMIT 1"),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        root.connection()
+            .execute(
+                &format!("UPDATE {table} SET end_time = '2026-03-01T07:00:00+01:00' WHERE id = ?1"),
+                [&id],
+            )
+            .unwrap();
+        drop(root);
+        refused(&reversed, &format!("{kind} {id:?} ends before it starts"));
+    }
 }
 
 /// A year-like history: `n` sessions of 20 blocks and three entries each.

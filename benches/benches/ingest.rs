@@ -140,16 +140,13 @@ fn bench_ingest(c: &mut Criterion, mode: scale::Mode) {
     group.finish();
 }
 
-/// The engine and store alone, in-process: `Engine::handle_events` then
-/// `handle_reductions` and the built-in answers to its summary requests
-/// (one group commit, as the engine thread runs it)
-/// for groups of 1, 100 and 1000 events. The ceiling the HTTP path can
-/// reach: a commit's SQLite work and its fsync.
-fn bench_group_commit(c: &mut Criterion, mode: scale::Mode) {
-    let dir = cache::scratch("ingest-engine");
+/// An engine over a new database in the scratch directory `name`
+/// (returned, to remove after), started at `start` with the built-in
+/// summarizer, as the daemon runs it.
+fn fresh_engine(name: &str, start: Timestamp) -> (Engine<SqliteStore>, std::path::PathBuf) {
+    let dir = cache::scratch(name);
     let store = SqliteStore::open(&dir.join("daybook.db")).expect("open");
-    let start = fixture::T0;
-    let mut engine = Engine::start(
+    let engine = Engine::start(
         store,
         daybook_core::SummarizerKind::Builtin,
         Config::default(),
@@ -157,6 +154,17 @@ fn bench_group_commit(c: &mut Criterion, mode: scale::Mode) {
         start,
     )
     .expect("start");
+    (engine, dir)
+}
+
+/// The engine and store alone, in-process: `Engine::handle_events` then
+/// `handle_reductions` and the built-in answers to its summary requests
+/// (one group commit, as the engine thread runs it)
+/// for groups of 1, 100 and 1000 events. The ceiling the HTTP path can
+/// reach: a commit's SQLite work and its fsync.
+fn bench_group_commit(c: &mut Criterion, mode: scale::Mode) {
+    let start = fixture::T0;
+    let (mut engine, dir) = fresh_engine("ingest-engine", start);
     let mut next = start;
     let mut group = c.benchmark_group("ingest/group_commit");
     group.sampling_mode(SamplingMode::Flat);
@@ -288,16 +296,7 @@ fn bench_late(c: &mut Criterion, mode: scale::Mode) {
     let mut sides: Vec<(Engine<SqliteStore>, LateStream, std::path::PathBuf)> = [false, true]
         .into_iter()
         .map(|late| {
-            let dir = cache::scratch(if late { "ingest-late10" } else { "ingest-in-order" });
-            let store = SqliteStore::open(&dir.join("daybook.db")).expect("open");
-            let mut engine = Engine::start(
-                store,
-                daybook_core::SummarizerKind::Builtin,
-                Config::default(),
-                "bench-",
-                start,
-            )
-            .expect("start");
+            let (mut engine, dir) = fresh_engine(if late { "ingest-late10" } else { "ingest-in-order" }, start);
             let mut stream = LateStream::new(start, late);
             // A first group, untimed: from the second on, every late
             // group has a pause before it to replay.

@@ -180,18 +180,7 @@ impl Client {
     /// committed. Panics on anything but 200: a bench must not count an
     /// unacknowledged event.
     pub fn post(&mut self, body: &str) -> u64 {
-        self.head.clear();
-        write!(
-            self.head,
-            "POST /v1/events HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-            self.addr,
-            body.len()
-        )
-        .expect("formatting a request");
-        let out = self.stream.get_mut();
-        out.write_all(&self.head).expect("sending a request");
-        out.write_all(body.as_bytes()).expect("sending a request");
-        let (status, text) = self.reply();
+        let (status, text) = self.request("/v1/events", body);
         assert_eq!(status, 200, "the daemon refused events: {text}");
         let v: serde_json::Value = serde_json::from_str(&text).expect("a JSON reply");
         v["accepted"].as_u64().expect("an accepted count")

@@ -31,15 +31,20 @@ fn killed_while_starting(fx: &Fixture, failpoint: &str, point: &str, what: &str)
     assert!(!fx.data.join("daybook.addr").exists(), "it accepted events {what}");
 }
 
-/// Posts `n` events of distinct apps at one instant, tagged `prefix-i`;
-/// returns the tags.
+/// Posts `n` events of distinct apps now, tagged `prefix-i`; returns the
+/// tags.
 fn post_batch(daemon: &Daemon, prefix: &str, n: usize) -> Vec<String> {
-    let at = now_rfc3339();
+    post_batch_at(daemon, &now_rfc3339(), prefix, n)
+}
+
+/// Posts `n` events of distinct apps at `at` (RFC 3339), tagged
+/// `prefix-i`; returns the tags.
+fn post_batch_at(daemon: &Daemon, at: &str, prefix: &str, n: usize) -> Vec<String> {
     let tags: Vec<String> = (0..n).map(|i| format!("{prefix}-{i}")).collect();
     let batch: Vec<Value> = tags
         .iter()
         .enumerate()
-        .map(|(i, tag)| event(["Code", "Firefox", "Terminal"][i % 3], &at, tag))
+        .map(|(i, tag)| event(["Code", "Firefox", "Terminal"][i % 3], at, tag))
         .collect();
     daemon.post_ok(&Value::Array(batch));
     tags
@@ -184,50 +189,41 @@ fn stale_days(fx: &Fixture) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn dayfile_before_settle() {
+/// A stop killed at `point`, after the reduction committed and before
+/// its day file settled: the entry is stored, the day's file stands
+/// alone in `days/` as `prefix`…`suffix`, and the database still lists
+/// the day. The next start renders it again and unlists it.
+fn killed_before_the_day_file_settles(point: &str, prefix: &str, suffix: &str) {
     let fx = Fixture::new("");
-    let acked = killed_on_stop_at(&fx, "dayfile-before-settle");
+    let acked = killed_on_stop_at(&fx, point);
 
-    // The entry committed and its file is in place, but the database
-    // still lists the day: the next start renders it again.
     let dump = fx.dump();
     assert_eq!(dump.entries.len(), 1, "the reduction did not commit");
     let names = fx.day_dir_names();
     assert!(
-        names.len() == 1 && names[0].starts_with("event-"),
-        "expected the day file alone: {names:?}"
+        names.len() == 1 && names[0].starts_with(prefix) && names[0].ends_with(suffix),
+        "expected only the day's file as {prefix}…{suffix}: {names:?}"
     );
-    let day = names[0].trim_start_matches("event-").trim_end_matches(".md").to_owned();
-    assert_eq!(stale_days(&fx), [day]);
-
-    comes_back_clean(&fx, acked, &[]);
-    assert_eq!(stale_days(&fx), [] as [String; 0], "a start left a durable day listed");
-}
-
-#[test]
-fn dayfile_before_rename() {
-    let fx = Fixture::new("");
-    let acked = killed_on_stop_at(&fx, "dayfile-before-rename");
-
-    // The entry committed; its day file is still only a temp file.
-    let dump = fx.dump();
-    assert_eq!(dump.entries.len(), 1, "the reduction did not commit");
-    let names = fx.day_dir_names();
-    assert!(
-        names.len() == 1 && names[0].starts_with(".event-") && names[0].ends_with(".md.tmp"),
-        "expected only the temp file of the day: {names:?}"
-    );
-    let day = names[0]
-        .trim_start_matches(".event-")
-        .trim_end_matches(".md.tmp")
-        .to_owned();
+    let day = names[0].trim_start_matches(prefix).trim_end_matches(suffix).to_owned();
     assert_eq!(stale_days(&fx), [day], "the commit did not list its day");
 
     comes_back_clean(&fx, acked, &[]);
     let names = fx.day_dir_names();
     assert!(names.iter().all(|n| n.starts_with("event-")), "{names:?}");
-    assert_eq!(stale_days(&fx), [] as [String; 0]);
+    assert_eq!(stale_days(&fx), [] as [String; 0], "a start left a durable day listed");
+}
+
+/// The day file is durable and in place; its day is not yet taken off
+/// `stale_days`.
+#[test]
+fn dayfile_before_settle() {
+    killed_before_the_day_file_settles("dayfile-before-settle", "event-", ".md");
+}
+
+/// The day file is still only a (synced) temp file.
+#[test]
+fn dayfile_before_rename() {
+    killed_before_the_day_file_settles("dayfile-before-rename", ".event-", ".md.tmp");
 }
 
 /// Now minus `days` times 24 hours, RFC 3339 with the local offset: an
@@ -246,15 +242,7 @@ fn several_stale_days(fx: &Fixture) -> Vec<String> {
     let mut daemon = Daemon::start(fx);
     let mut acked = post_batch(&daemon, "today", 3);
     for k in 1..=3 {
-        let at = days_ago(k);
-        let tags: Vec<String> = (0..3).map(|i| format!("late{k}-{i}")).collect();
-        let batch: Vec<Value> = tags
-            .iter()
-            .enumerate()
-            .map(|(i, tag)| event(["Code", "Firefox", "Terminal"][i % 3], &at, tag))
-            .collect();
-        daemon.post_ok(&Value::Array(batch));
-        acked.extend(tags);
+        acked.extend(post_batch_at(&daemon, &days_ago(k), &format!("late{k}"), 3));
     }
     assert_eq!(daemon.kill9().signal(), Some(9));
     for name in fx.day_dir_names() {

@@ -359,6 +359,45 @@ mod tests {
         }
     }
 
+    /// `n` ended sessions `{prefix}0`, `{prefix}1`, …, 100 ms apart and
+    /// 50 ms long, imported into `mem`.
+    fn ended_sessions(mem: &MemStore, prefix: &str, n: i64) -> Vec<Session> {
+        let sessions: Vec<Session> = (0..n)
+            .map(|i| Session {
+                phase: daybook_core::Phase::Ended {
+                    end: Timestamp(i * 100 + 50),
+                    reason: EndReason::IdleGap,
+                },
+                ..Session::active(
+                    format!("{prefix}{i}").as_str().into(),
+                    Timestamp(i * 100),
+                    UtcOffset::UTC,
+                )
+            })
+            .collect();
+        MemStore::from_shared(mem.shared()).import(&sessions, &[]).unwrap();
+        sessions
+    }
+
+    /// The final reduction of `s`: with an entry over its first 50 ms, or
+    /// with none.
+    fn final_commit(s: &Session, entry: bool) -> ReductionCommit {
+        ReductionCommit {
+            session_id: s.id.clone(),
+            entry: entry.then(|| daybook_core::NewEntry {
+                session_id: s.id.clone(),
+                kind: daybook_core::EntryKind::Final,
+                from: s.start,
+                to: Timestamp(s.start.0 + 50),
+                offset: UtcOffset::UTC,
+                body: format!("entry of {}", s.id),
+            }),
+            covered: Vec::new(),
+            flush_end: None,
+            finish: true,
+        }
+    }
+
     #[test]
     fn a_crash_before_commits_nothing_and_after_commits_everything() {
         // Every crash point crashes: the first write dies before its step.
@@ -422,44 +461,15 @@ mod tests {
     fn a_batch_of_reductions_crashes_whole_before_or_after_and_is_marked() {
         use std::collections::BTreeSet;
 
-        use daybook_core::{EntryKind, NewEntry, Phase};
+        use daybook_core::Phase;
         // Half the crash points crash: each batch either commits whole or
         // not at all, whichever side of it the crash lands on.
         let faults: SharedFaults = Arc::new(Mutex::new(FaultPlan::new(2, 500, 1000)));
         let mut seen = BTreeSet::new();
         for round in 0..40 {
             let mem = MemStore::new();
-            let sessions: Vec<Session> = (0..3)
-                .map(|i| Session {
-                    phase: Phase::Ended {
-                        end: Timestamp(i * 100 + 50),
-                        reason: EndReason::IdleGap,
-                    },
-                    ..Session::active(
-                        format!("r{round}-{i}").as_str().into(),
-                        Timestamp(i * 100),
-                        UtcOffset::UTC,
-                    )
-                })
-                .collect();
-            MemStore::from_shared(mem.shared()).import(&sessions, &[]).unwrap();
-            let batch: Vec<ReductionCommit> = sessions
-                .iter()
-                .map(|s| ReductionCommit {
-                    session_id: s.id.clone(),
-                    entry: Some(NewEntry {
-                        session_id: s.id.clone(),
-                        kind: EntryKind::Final,
-                        from: s.start,
-                        to: Timestamp(s.start.0 + 50),
-                        offset: UtcOffset::UTC,
-                        body: format!("entry of {}", s.id),
-                    }),
-                    covered: Vec::new(),
-                    flush_end: None,
-                    finish: true,
-                })
-                .collect();
+            let sessions = ended_sessions(&mem, &format!("r{round}-"), 3);
+            let batch: Vec<ReductionCommit> = sessions.iter().map(|s| final_commit(s, true)).collect();
             let mut store = FaultyStore::new(MemStore::from_shared(mem.shared()), Arc::clone(&faults));
             let crashed = panics_with_crash(|| store.commit_reductions(&batch).map(drop).unwrap());
             let d = mem.dump().unwrap();
@@ -492,21 +502,6 @@ mod tests {
 
     #[test]
     fn a_crash_around_answers_committed_together_is_an_answer_batch() {
-        use daybook_core::{EntryKind, NewEntry, Phase};
-        let commit = |s: &Session, entry: bool| ReductionCommit {
-            session_id: s.id.clone(),
-            entry: entry.then(|| NewEntry {
-                session_id: s.id.clone(),
-                kind: EntryKind::Final,
-                from: s.start,
-                to: Timestamp(s.start.0 + 50),
-                offset: UtcOffset::UTC,
-                body: format!("entry of {}", s.id),
-            }),
-            covered: Vec::new(),
-            flush_end: None,
-            finish: true,
-        };
         // (stage, entries in a batch of two) -> the step a crash names.
         let cases = [
             (Stage::Answering, 2, "commit_answers"),
@@ -516,17 +511,8 @@ mod tests {
         for (stage, entries, step) in cases {
             let faults: SharedFaults = Arc::new(Mutex::new(FaultPlan::new(4, 1000, 1)));
             let mem = MemStore::new();
-            let sessions: Vec<Session> = (0..2)
-                .map(|i| Session {
-                    phase: Phase::Ended {
-                        end: Timestamp(i * 100 + 50),
-                        reason: EndReason::IdleGap,
-                    },
-                    ..Session::active(format!("a{i}").as_str().into(), Timestamp(i * 100), UtcOffset::UTC)
-                })
-                .collect();
-            MemStore::from_shared(mem.shared()).import(&sessions, &[]).unwrap();
-            let batch: Vec<ReductionCommit> = sessions.iter().map(|s| commit(s, entries > 0)).collect();
+            let sessions = ended_sessions(&mem, "a", 2);
+            let batch: Vec<ReductionCommit> = sessions.iter().map(|s| final_commit(s, entries > 0)).collect();
             lock(&faults).set_stage(stage);
             let mut store = FaultyStore::new(MemStore::from_shared(mem.shared()), Arc::clone(&faults));
             assert!(panics_with_crash(|| store.commit_reductions(&batch).map(drop).unwrap()));

@@ -64,12 +64,13 @@ use std::panic::{self, AssertUnwindSafe};
 use chrono::NaiveDate;
 
 use crate::block::{Block, LooseBlock};
+use crate::engine::page_commits;
 use crate::error::Error;
 use crate::event::{Event, StoredEvent};
 use crate::recovery::{BlockSpan, EndBound, RecoveredEnd, RecoveryInput, RecoveryPlan, SessionSpan};
 use crate::reduction::{Entry, EntryKind, NewEntry, ReductionCommit};
 use crate::session::{EndReason, Phase, Session, SessionId};
-use crate::store::{Around, Dump, IngestStep, Store};
+use crate::store::{Around, Dump, IngestStep, MakeCommits, Store};
 use crate::time::{Timestamp, UtcOffset};
 
 /// One named check: it takes a fresh, empty store and panics if the store
@@ -97,8 +98,8 @@ pub fn checks<S: Store>() -> Vec<Check<S>> {
             pending_blocks_are_each_sessions_uncovered_blocks::<S>,
         ),
         (
-            "a_prefetch_hint_never_changes_what_pending_blocks_answers",
-            a_prefetch_hint_never_changes_what_pending_blocks_answers::<S>,
+            "a_prefetch_hint_never_changes_what_pending_reductions_answers",
+            a_prefetch_hint_never_changes_what_pending_reductions_answers::<S>,
         ),
         (
             "a_block_added_among_covered_ones_stays_uncovered",
@@ -1214,13 +1215,31 @@ pub fn pending_blocks_are_each_sessions_uncovered_blocks<S: Store>(mut store: S)
     );
 }
 
-/// [`Store::prefetch_pending_blocks`] is only a hint: whatever happens
-/// between it and the next [`Store::pending_blocks`] (the hint kept:
+/// A way to make a batch's commits other than [`page_commits`]: no entry,
+/// each session's given blocks as its `covered` list. A hint given with
+/// one `make` says nothing of a call with another.
+fn covered_only(sessions: &[Session], blocks: Vec<Vec<Block>>) -> Vec<ReductionCommit> {
+    sessions
+        .iter()
+        .zip(blocks)
+        .map(|(s, blocks)| ReductionCommit {
+            session_id: s.id.clone(),
+            entry: None,
+            covered: blocks.iter().map(|b| (b.start, b.rev)).collect(),
+            flush_end: None,
+            finish: false,
+        })
+        .collect()
+}
+
+/// [`Store::prefetch_pending_reductions`] is only a hint: whatever happens
+/// between it and the next [`Store::pending_reductions`] (the hint kept:
 /// reductions of other sessions; or broken: other sessions asked for, the
-/// hinted ones in another order, a block written to one of them, one of
-/// them reduced, a hint withdrawn), the answer is each session's uncovered
-/// blocks as they are when asked.
-pub fn a_prefetch_hint_never_changes_what_pending_blocks_answers<S: Store>(mut store: S) {
+/// hinted ones in another order or as they are no longer, another `make`,
+/// a block written to one of them, one of them reduced, a hint
+/// withdrawn), the answer is `make` of the sessions asked and their
+/// uncovered blocks as they are when asked.
+pub fn a_prefetch_hint_never_changes_what_pending_reductions_answers<S: Store>(mut store: S) {
     let (a0, a1) = (block("a", m(0)), block("a", m(1)));
     let (b0, c0, d0) = (block("b", m(10)), block("c", m(20)), block("d", m(30)));
     ok(
@@ -1237,64 +1256,113 @@ pub fn a_prefetch_hint_never_changes_what_pending_blocks_answers<S: Store>(mut s
         "setup",
     );
     let session = |store: &S, id: &str| ok(store.session(&sid(id)), "session").unwrap_or_else(|| panic!("{id}"));
-    let truth = |store: &S, sessions: &[Session]| -> Vec<Vec<Block>> {
-        sessions
+    // What the call must answer: `make` of the sessions and their
+    // uncovered blocks as they are now, each read on its own.
+    let truth = |store: &S, sessions: &[Session], make: MakeCommits| -> Vec<ReductionCommit> {
+        let blocks = sessions
             .iter()
             .map(|s| ok(store.uncovered_blocks(&s.id), "uncovered_blocks"))
+            .collect();
+        make(sessions, blocks)
+    };
+    let ask = |store: &S, sessions: &[Session], make: MakeCommits, what: &str| {
+        ok(store.pending_reductions(sessions, make), what)
+    };
+    // The body's text, for the lines of each commit's entry.
+    let bodies = |commits: &[ReductionCommit]| -> Vec<String> {
+        commits
+            .iter()
+            .map(|c| c.entry.as_ref().map_or(String::new(), |e| e.body.clone()))
             .collect()
     };
     let ab = [session(&store, "a"), session(&store, "b")];
 
+    // Without a hint: `make` of the pending blocks.
+    let work = ask(&store, &ab, page_commits, "pending_reductions, no hint");
+    assert_eq!(work, truth(&store, &ab, page_commits), "no hint");
+    assert_eq!(work[0].covered, [(m(0), 0), (m(1), 0)], "a's two blocks");
+    assert_eq!(
+        ask(&store, &[], page_commits, "pending_reductions of none"),
+        Vec::<ReductionCommit>::new()
+    );
+
     // Kept: another session reduced meanwhile.
-    store.prefetch_pending_blocks(&ab);
+    store.prefetch_pending_reductions(&ab, page_commits);
     reduce(&mut store, &covering("c", EntryKind::Final, &[&c0], true), "reduce c");
-    let work = ok(store.pending_blocks(&ab), "pending_blocks, hint kept");
-    assert_eq!(work, truth(&store, &ab), "the hint kept");
-    assert_eq!(work[0].len(), 2, "a's two blocks");
+    let work = ask(&store, &ab, page_commits, "pending_reductions, hint kept");
+    assert_eq!(work, truth(&store, &ab, page_commits), "the hint kept");
+    assert_eq!(work[0].covered.len(), 2, "a's two blocks");
 
     // Broken: one of the hinted sessions reduced (a flush of a0) meanwhile.
-    store.prefetch_pending_blocks(&ab);
+    store.prefetch_pending_reductions(&ab, page_commits);
     reduce(&mut store, &covering("a", EntryKind::Flush, &[&a0], false), "flush a");
-    let work = ok(
-        store.pending_blocks(&ab),
-        "pending_blocks after a hinted session's flush",
-    );
-    assert_eq!(work, truth(&store, &ab), "a reduction of a hinted session");
+    let work = ask(&store, &ab, page_commits, "after a hinted session's flush");
     assert_eq!(
-        work[0].iter().map(|b| b.start).collect::<Vec<_>>(),
-        [m(1)],
-        "a0 covered"
+        work,
+        truth(&store, &ab, page_commits),
+        "a reduction of a hinted session"
     );
+    assert_eq!(work[0].covered, [(m(1), 0)], "a0 covered");
 
     // Broken: a block written to a hinted session meanwhile.
-    store.prefetch_pending_blocks(&ab);
+    store.prefetch_pending_reductions(&ab, page_commits);
     let mut b0_again = b0.clone();
     b0_again.lines = vec!["rewritten".to_owned()];
     ok(store.write_blocks(&[b0_again]), "a hinted session's block rewritten");
-    let work = ok(store.pending_blocks(&ab), "pending_blocks after a write");
-    assert_eq!(work, truth(&store, &ab), "a write to a hinted session");
-    assert_eq!(work[1][0].lines, ["rewritten"], "b's block as rewritten");
+    let work = ask(&store, &ab, page_commits, "after a write");
+    assert_eq!(work, truth(&store, &ab, page_commits), "a write to a hinted session");
+    assert!(bodies(&work)[1].contains("rewritten"), "b's block as rewritten");
 
-    // Broken: other sessions, or the same in another order, asked for.
+    // Broken: other sessions, the same in another order, the same ids as
+    // they are no longer (b as if reduced: a late entry, not a final
+    // one), or another `make` asked for.
     let d = [session(&store, "d")];
-    store.prefetch_pending_blocks(&ab);
-    assert_eq!(ok(store.pending_blocks(&d), "other sessions"), truth(&store, &d));
+    store.prefetch_pending_reductions(&ab, page_commits);
+    assert_eq!(
+        ask(&store, &d, page_commits, "other sessions"),
+        truth(&store, &d, page_commits)
+    );
     let ba = [ab[1].clone(), ab[0].clone()];
-    store.prefetch_pending_blocks(&ab);
-    assert_eq!(ok(store.pending_blocks(&ba), "another order"), truth(&store, &ba));
-    // The earlier hint is over: a later ask reads what is there.
+    store.prefetch_pending_reductions(&ab, page_commits);
+    assert_eq!(
+        ask(&store, &ba, page_commits, "another order"),
+        truth(&store, &ba, page_commits)
+    );
+    let ab_late = [
+        ab[0].clone(),
+        Session {
+            phase: Phase::Reduced {
+                end: m(11),
+                reason: EndReason::SoftCut,
+            },
+            ..ab[1].clone()
+        },
+    ];
+    store.prefetch_pending_reductions(&ab, page_commits);
+    let work = ask(&store, &ab_late, page_commits, "the sessions changed");
+    assert_eq!(work, truth(&store, &ab_late, page_commits), "the sessions as asked");
+    assert_eq!(
+        work[1].entry.as_ref().map(|e| e.kind),
+        Some(EntryKind::Late),
+        "b's entry as the session asked"
+    );
+    store.prefetch_pending_reductions(&ab, page_commits);
+    let work = ask(&store, &ab, covered_only, "another make");
+    assert_eq!(work, truth(&store, &ab, covered_only), "the make asked");
+    assert!(work.iter().all(|c| c.entry.is_none()), "no entry from covered_only");
+    // The earlier hint is over: a later ask works out what is there.
     reduce(&mut store, &covering("b", EntryKind::Final, &[&b0], true), "reduce b");
-    assert_eq!(ok(store.pending_blocks(&ab), "after the hint"), truth(&store, &ab));
-    assert!(truth(&store, &ab)[1].is_empty(), "b reduced");
+    let work = ask(&store, &ab, page_commits, "after the hint");
+    assert_eq!(work, truth(&store, &ab, page_commits));
+    assert!(work[1].entry.is_none() && work[1].covered.is_empty(), "b reduced");
 
     // Withdrawn, then asked anyway.
-    store.prefetch_pending_blocks(&d);
-    store.prefetch_pending_blocks(&[]);
+    store.prefetch_pending_reductions(&d, page_commits);
+    store.prefetch_pending_reductions(&[], page_commits);
     reduce(&mut store, &covering("d", EntryKind::Final, &[&d0], true), "reduce d");
-    assert_eq!(
-        ok(store.pending_blocks(&d), "after a withdrawn hint"),
-        vec![Vec::<Block>::new()]
-    );
+    let work = ask(&store, &d, page_commits, "after a withdrawn hint");
+    assert_eq!(work, truth(&store, &d, page_commits));
+    assert!(work[0].entry.is_none(), "d reduced: nothing left to cover");
 }
 
 /// A block written later into a window between blocks one entry covers

@@ -98,6 +98,31 @@ pub fn reduce_batch_len(sessions: &[Session], window: Duration) -> usize {
     len
 }
 
+/// What reduce-pending makes of one batch with the built-in summarizer:
+/// for each of `sessions`, with its uncovered blocks (`blocks`, in the
+/// same order), the commit of its reduction: a `late` entry for a reduced
+/// session that late events gave new blocks, else a `final` one; the
+/// built-in summary of its blocks, rendered; or, with no block left, only
+/// the finish. A pure function of its two arguments, handed to the store
+/// as a plain `fn` ([`crate::MakeCommits`]), so a store may work the next
+/// batch out on another thread while this one commits
+/// ([`Store::prefetch_pending_reductions`]) and get what the engine would.
+pub fn page_commits(sessions: &[Session], blocks: Vec<Vec<Block>>) -> Vec<ReductionCommit> {
+    debug_assert_eq!(blocks.len(), sessions.len(), "blocks for each session");
+    sessions
+        .iter()
+        .zip(blocks)
+        .map(|(session, blocks)| {
+            let kind = match session.phase {
+                Phase::Reduced { .. } => EntryKind::Late,
+                Phase::Active | Phase::Ended { .. } | Phase::Failed { .. } => EntryKind::Final,
+            };
+            let summary = (!blocks.is_empty()).then(|| builtin_summary(&blocks));
+            reduction_commit(session, kind, &blocks, summary.as_ref())
+        })
+        .collect()
+}
+
 /// One input, as data: what the simulator logs and replays as `(now, input)`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Input {
@@ -1020,17 +1045,20 @@ impl<S: Store> Engine<S> {
     /// the engine applies the built-in summary itself and commits
     /// its reductions in batches, up to [`REDUCE_BATCH`] sessions and
     /// [`REDUCE_BATCH_WINDOWS`] windows to a transaction
-    /// ([`Store::commit_reductions`]); the uncovered blocks of each batch's
-    /// sessions are read in one pass ([`Store::pending_blocks`]) just
-    /// before it is reduced, so at most two batches' blocks are in memory
-    /// at a time (all of them at once were 300,000 blocks for 10^4
-    /// sessions of 30, their fresh pages a cost of their own): the one in
-    /// hand, and the next one, which the store is told of
-    /// ([`Store::prefetch_pending_blocks`]) as soon as this one's blocks
-    /// are in, so it may read them while this one is summarized and
-    /// committed. A batch's read sees the earlier batches committed (or,
-    /// read early, not yet the one before it), which touched none of its
-    /// sessions: the same blocks as one read up front. An answer
+    /// ([`Store::commit_reductions`]). Each batch's commits are worked out
+    /// just before it commits ([`Store::pending_reductions`] with
+    /// [`page_commits`]: the uncovered blocks of its sessions read in one
+    /// pass, summarized and rendered), so at most two batches' blocks or
+    /// commits are in memory at a time (all the blocks at once were
+    /// 300,000 for 10^4 sessions of 30, their fresh pages a cost of their
+    /// own): the batch in hand, and the next one, which the store is told
+    /// of ([`Store::prefetch_pending_reductions`]) as soon as this one's
+    /// commits are in hand, so it may read, summarize and render the next
+    /// while this one commits. A batch's read sees the earlier batches
+    /// committed (or, read early, not yet the one before it), which
+    /// touched none of its sessions: the same blocks as one read up
+    /// front, hence the same commits ([`page_commits`] depends on the
+    /// sessions and their blocks alone). An answer
     /// still outstanding for a session reduced here is dropped when it
     /// comes ([`Stale::SessionChanged`]). If the store refuses a batch (a
     /// `Conflict` or an unknown session in any of it, so nothing of it
@@ -1066,10 +1094,11 @@ impl<S: Store> Engine<S> {
                 // must end with the same database.
                 //
                 // The pages are cut up front, so the store can be told the
-                // next page while this one is summarized and committed
-                // ([`Store::prefetch_pending_blocks`]): a page's commit
+                // next page while this one commits
+                // ([`Store::prefetch_pending_reductions`]): a page's commit
                 // touches only its own sessions, so the next page's blocks
-                // read before it are the blocks read after it.
+                // read before it are the blocks read after it, and its
+                // commits, worked out from them, the same too.
                 let mut sessions = self.store.pending_sessions()?;
                 sessions.sort_unstable_by(|a, b| a.id.cmp(&b.id));
                 let mut pages = Vec::new();
@@ -1082,24 +1111,11 @@ impl<S: Store> Engine<S> {
                     pages.push(&*page);
                 }
                 for (i, &page) in pages.iter().enumerate() {
-                    let work = self.store.pending_blocks(page)?;
-                    debug_assert_eq!(work.len(), page.len(), "pending_blocks answers each session");
+                    let batch = self.store.pending_reductions(page, page_commits)?;
+                    debug_assert_eq!(batch.len(), page.len(), "a commit for each session");
                     if let Some(next) = pages.get(i + 1) {
-                        self.store.prefetch_pending_blocks(next);
+                        self.store.prefetch_pending_reductions(next, page_commits);
                     }
-                    let batch = page
-                        .iter()
-                        .zip(&work)
-                        .map(|(session, blocks)| {
-                            let kind = match session.phase {
-                                Phase::Reduced { .. } => EntryKind::Late,
-                                Phase::Active | Phase::Ended { .. } | Phase::Failed { .. } => EntryKind::Final,
-                            };
-                            let summary = (!blocks.is_empty()).then(|| builtin_summary(blocks));
-                            reduction_commit(session, kind, blocks, summary.as_ref())
-                        })
-                        .collect();
-                    drop(work);
                     self.commit_batch(batch)?;
                 }
                 self.pump(now)

@@ -42,7 +42,7 @@ pub use block::{Block, BlockKey, EntryId, LooseBlock};
 pub use config::Config;
 pub use engine::{
     Engine, Ingested, Input, Output, REDUCE_BATCH, REDUCE_BATCH_WINDOWS, RequestId, Stale, SummarizerKind,
-    SummaryAnswer, plan_recovery, reduce_batch_len,
+    SummaryAnswer, page_commits, plan_recovery, reduce_batch_len,
 };
 pub use error::Error;
 pub use event::{Event, StoredEvent};
@@ -54,6 +54,6 @@ pub use reduction::{
     builtin_summary,
 };
 pub use session::{EndReason, Phase, Session, SessionId};
-pub use store::{Around, DayInputs, Dump, IngestStep, Store};
+pub use store::{Around, DayInputs, Dump, IngestStep, MakeCommits, Store};
 pub use time::{Timestamp, UtcOffset};
 pub use watcher::{AwEvent, AwWrite, Bucket, BucketKind, History, HistoryBatch, Watchers};

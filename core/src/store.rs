@@ -15,6 +15,14 @@ use crate::reduction::{Entry, ReductionCommit};
 use crate::session::{EndReason, Session, SessionId};
 use crate::time::Timestamp;
 
+/// What reduce-pending makes of one batch: given the batch's sessions and
+/// each one's uncovered blocks (in the same order), the commit of each
+/// session's reduction, in that order ([`crate::page_commits`]). A plain
+/// function pointer, `Send` and `Sync`: a store may call it on a thread of
+/// its own ([`Store::prefetch_pending_reductions`]), while core itself
+/// stays free of threads.
+pub type MakeCommits = fn(&[Session], Vec<Vec<Block>>) -> Vec<ReductionCommit>;
+
 /// One step of an ingest batch, applied in order inside one transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IngestStep {
@@ -199,19 +207,34 @@ pub trait Store {
         sessions.iter().map(|s| self.uncovered_blocks(&s.id)).collect()
     }
 
-    /// A hint from reduce-pending: the next [`Store::pending_blocks`] call
-    /// will be for exactly `next` (in that order), and until then this
-    /// store will only commit reductions of other sessions. A store may
-    /// start that read now, off the caller's thread, and answer the call
-    /// from it, but only if the hint held: the call asks for exactly
-    /// `next`, and nothing was written since but reductions of sessions
-    /// not in `next` (which leave `next`'s blocks and coverage as they
-    /// were). Otherwise it reads afresh. Only a read: it changes nothing a
-    /// crash could lose, and an error in it is the call's error. The
-    /// default does nothing (the call reads then), as the pure stores do;
-    /// so does a store asked with `next` empty.
-    fn prefetch_pending_blocks(&self, next: &[Session]) {
-        let _ = next;
+    /// Reduce-pending's commits for one batch: `make` of `sessions` and
+    /// their [`Store::pending_blocks`]. That is all the default does. A
+    /// store told of this batch beforehand
+    /// ([`Store::prefetch_pending_reductions`]) may answer from what it
+    /// worked out then, off the caller's thread, under that method's
+    /// rules. `make` is a plain function (reduce-pending's is
+    /// [`crate::page_commits`]): no captured state, so a store may run it
+    /// on any thread, and its answer depends on its two arguments alone.
+    fn pending_reductions(&self, sessions: &[Session], make: MakeCommits) -> Result<Vec<ReductionCommit>, Error> {
+        Ok(make(sessions, self.pending_blocks(sessions)?))
+    }
+
+    /// A hint from reduce-pending: the next [`Store::pending_reductions`]
+    /// call will be for exactly `next` (the same sessions, in that order)
+    /// and the same `make`, and until then this store will only commit
+    /// reductions of other sessions. A store may start that call's work
+    /// now (the read and `make`), off the caller's thread, and answer the
+    /// call from it, but only if the hint held: the call asks for exactly
+    /// `next` with the same `make`, and nothing was written since but
+    /// reductions of sessions not in `next` (which leave `next`'s blocks
+    /// and coverage as they were). Since `make`'s answer depends only on
+    /// the sessions and their blocks, the early answer is then the late
+    /// one. Otherwise it works afresh. Only a read and a computation: it
+    /// changes nothing a crash could lose, and an error in the read is the
+    /// call's error. The default does nothing (the call works then), as
+    /// the pure stores do; so does a store asked with `next` empty.
+    fn prefetch_pending_reductions(&self, next: &[Session], make: MakeCommits) {
+        let _ = (next, make);
     }
 
     /// `failed` sessions whose retry is due at `now`, by `(start, id)`.

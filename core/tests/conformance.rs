@@ -110,8 +110,8 @@ mod mutants {
     use daybook_core::recovery::{RecoveryInput, RecoveryPlan};
     use daybook_core::reduction::ReductionCommit;
     use daybook_core::{
-        Block, BlockKey, Dump, EndReason, Entry, Error, IngestStep, LooseBlock, MemStore, Session, SessionId, Store,
-        StoredEvent, Timestamp, UtcOffset, conformance,
+        Block, BlockKey, Dump, EndReason, Entry, Error, IngestStep, LooseBlock, MakeCommits, MemStore, Session,
+        SessionId, Store, StoredEvent, Timestamp, UtcOffset, conformance,
     };
 
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,13 +148,13 @@ mod mutants {
         /// Checks every commit of a batch against the state before the
         /// batch, not against what the earlier commits did.
         BatchBlind,
-        /// Answers `pending_blocks` from what it read at the hint, whatever
-        /// was written since.
+        /// Answers `pending_reductions` from what it worked out at the
+        /// hint, whatever was written since.
         StalePrefetch,
     }
 
-    /// The sessions a prefetch read, and what it read.
-    type Prefetched = (Vec<SessionId>, Vec<Vec<Block>>);
+    /// The sessions a prefetch read, and the commits it made of them.
+    type Prefetched = (Vec<SessionId>, Vec<ReductionCommit>);
 
     struct Buggy {
         inner: MemStore,
@@ -331,20 +331,20 @@ mod mutants {
             Ok(self.order(self.inner.pending_sessions()?))
         }
 
-        fn pending_blocks(&self, sessions: &[Session]) -> Result<Vec<Vec<Block>>, Error> {
+        fn pending_reductions(&self, sessions: &[Session], make: MakeCommits) -> Result<Vec<ReductionCommit>, Error> {
             let prefetched = self.prefetched.borrow_mut().take();
-            if let Some((ids, blocks)) = prefetched
+            if let Some((ids, commits)) = prefetched
                 && ids.iter().eq(sessions.iter().map(|s| &s.id))
             {
-                return Ok(blocks);
+                return Ok(commits);
             }
-            sessions.iter().map(|s| self.uncovered_blocks(&s.id)).collect()
+            Ok(make(sessions, self.pending_blocks(sessions)?))
         }
 
-        fn prefetch_pending_blocks(&self, next: &[Session]) {
+        fn prefetch_pending_reductions(&self, next: &[Session], make: MakeCommits) {
             if self.is(Bug::StalePrefetch) {
-                let blocks = self.pending_blocks(next).expect("a prefetch's read");
-                *self.prefetched.borrow_mut() = Some((next.iter().map(|s| s.id.clone()).collect(), blocks));
+                let commits = self.pending_reductions(next, make).expect("a prefetch's work");
+                *self.prefetched.borrow_mut() = Some((next.iter().map(|s| s.id.clone()).collect(), commits));
             }
         }
 
@@ -452,7 +452,7 @@ mod mutants {
             (conformance::every_field_round_trips, Bug::FloatIds),
             (conformance::recover_applies_plan_once, Bug::LastBySeq),
             (
-                conformance::a_prefetch_hint_never_changes_what_pending_blocks_answers,
+                conformance::a_prefetch_hint_never_changes_what_pending_reductions_answers,
                 Bug::StalePrefetch,
             ),
         ];

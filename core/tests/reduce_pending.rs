@@ -15,13 +15,13 @@ use common::{T0, min};
 use daybook_core::recovery::{RecoveryInput, RecoveryPlan};
 use daybook_core::reduction::ReductionCommit;
 use daybook_core::{
-    Block, Config, Dump, EndReason, Engine, Entry, Error, IngestStep, LooseBlock, MemStore, Output, Phase,
+    Block, Config, Dump, EndReason, Engine, Entry, Error, IngestStep, LooseBlock, MakeCommits, MemStore, Output, Phase,
     REDUCE_BATCH, REDUCE_BATCH_WINDOWS, Session, SessionId, Store, StoredEvent, SummarizerKind, Timestamp, UtcOffset,
     check_quiet, reduce_batch_len,
 };
 
-/// One call of reduce-pending on the store: the sessions read or hinted,
-/// or a batch committed.
+/// One call of reduce-pending on the store: the sessions whose commits
+/// were asked for (read and made) or hinted, or a batch committed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Call {
     Read(Vec<SessionId>),
@@ -40,7 +40,7 @@ struct Recording {
     inner: MemStore,
     batches: Rc<RefCell<Vec<usize>>>,
     singles: Rc<RefCell<Vec<SessionId>>>,
-    /// Reduce-pending's reads, hints and batch commits, in order.
+    /// Reduce-pending's asks, hints and batch commits, in order.
     calls: Rc<RefCell<Vec<Call>>>,
     refuse: Option<SessionId>,
 }
@@ -105,12 +105,15 @@ impl Store for Recording {
         self.inner.window_blocks(id, start)
     }
     fn pending_blocks(&self, sessions: &[Session]) -> Result<Vec<Vec<Block>>, Error> {
-        self.calls.borrow_mut().push(Call::Read(ids(sessions)));
         self.inner.pending_blocks(sessions)
     }
-    fn prefetch_pending_blocks(&self, next: &[Session]) {
+    fn pending_reductions(&self, sessions: &[Session], make: MakeCommits) -> Result<Vec<ReductionCommit>, Error> {
+        self.calls.borrow_mut().push(Call::Read(ids(sessions)));
+        self.inner.pending_reductions(sessions, make)
+    }
+    fn prefetch_pending_reductions(&self, next: &[Session], make: MakeCommits) {
         self.calls.borrow_mut().push(Call::Hint(ids(next)));
-        self.inner.prefetch_pending_blocks(next);
+        self.inner.prefetch_pending_reductions(next, make);
     }
     fn pending_sessions(&self) -> Result<Vec<Session>, Error> {
         self.inner.pending_sessions()
@@ -210,10 +213,10 @@ fn reduce_pending_commits_batches_of_reduce_batch_windows_with_every_outcome() {
         "one transaction per REDUCE_BATCH_WINDOWS windows"
     );
     assert!(store.singles.borrow().is_empty(), "no session committed alone");
-    // Each batch read, then the next one hinted (before this one is
-    // committed, so the store may read it meanwhile), then this one
-    // committed; the hint is exactly the next read; the last batch hints
-    // nothing.
+    // Each batch's commits asked for, then the next one hinted (before
+    // this one is committed, so the store may read and make it
+    // meanwhile), then this one committed; the hint is exactly the next
+    // ask; the last batch hints nothing.
     let calls = store.calls.borrow().clone();
     let reads: Vec<&Vec<SessionId>> = calls
         .iter()
@@ -231,7 +234,7 @@ fn reduce_pending_commits_batches_of_reduce_batch_windows_with_every_outcome() {
         }
         expected.push(Call::Commit((*read).clone()));
     }
-    assert_eq!(calls, expected, "read, hint of the next, commit, batch by batch");
+    assert_eq!(calls, expected, "ask, hint of the next, commit, batch by batch");
     let dump = store.dump().expect("dump");
     assert!(check_quiet(&dump).is_empty(), "{:#?}", check_quiet(&dump));
     assert_eq!(dump.entries.len(), n);

@@ -21,7 +21,7 @@ use daybook_core::daylog::{day_name, parse_day_name};
 use daybook_core::recovery::{BlockSpan, RecoveryInput, RecoveryPlan, SessionSpan};
 use daybook_core::{
     Around, Block, DayInputs, Dump, EndReason, Entry, EntryKind, Error as CoreError, Event, IngestStep, LooseBlock,
-    Phase, ReductionCommit, Session, SessionId, Store, StoredEvent, Timestamp, UtcOffset,
+    MakeCommits, Phase, ReductionCommit, Session, SessionId, Store, StoredEvent, Timestamp, UtcOffset,
 };
 use rusqlite::config::DbConfig;
 use rusqlite::functions::FunctionFlags;
@@ -56,13 +56,14 @@ pub struct DaemonState {
 }
 
 /// The SQLite store. Owns its connection, not shared between threads, and
-/// a second, read-only one that reads reduce-pending's next page of
-/// blocks on a thread of its own while a page commits
-/// ([`Store::prefetch_pending_blocks`]).
+/// a second, read-only one on which a thread of its own reads
+/// reduce-pending's next page of blocks, and makes that page's commits of
+/// them, while a page commits ([`Store::prefetch_pending_reductions`]).
 #[derive(Debug)]
 pub struct SqliteStore {
-    /// Reduce-pending's next page of blocks, being read on [`Self::reader`]
-    /// in a thread ([`Store::prefetch_pending_blocks`]). Declared (so
+    /// Reduce-pending's next page of commits, being read on
+    /// [`Self::reader`] and made in a thread
+    /// ([`Store::prefetch_pending_reductions`]). Declared (so
     /// dropped) before `conn`, as is `reader`: the store's own connection
     /// closes last, so it is the one that copies the WAL into the file on
     /// a clean close (the reader never checkpoints).
@@ -89,18 +90,22 @@ pub struct SqliteStore {
 
 /// What a prefetch's thread hands back: its connection (to read on
 /// again) and its answer.
-type PrefetchOutcome = (Option<Connection>, CoreResult<Vec<Vec<Block>>>);
+type PrefetchOutcome = (Option<Connection>, CoreResult<Vec<ReductionCommit>>);
 
-/// A read of reduce-pending's next page of blocks on a read-only
-/// connection of its own, in a thread, while the store's connection
-/// commits the page before it (see [`SqliteStore::prefetch_pending_blocks`]).
-/// Dropping it waits for the thread: no read outlives the store.
+/// Reduce-pending's next page worked out in a thread: its blocks read on
+/// a read-only connection of the store's own and its commits made of them,
+/// while the store's connection commits the page before it (see
+/// [`SqliteStore::prefetch_pending_reductions`]). Dropping it waits for
+/// the thread: no read outlives the store.
 struct Prefetch {
-    /// The sessions it reads, in the order asked.
-    ids: Vec<SessionId>,
-    /// The same, for the disjointness check of each reduction committed
+    /// The sessions it works on, in the order asked, as they were given
+    /// (the commits depend on each one's phase, not only its id).
+    sessions: Vec<Session>,
+    /// Their ids, for the disjointness check of each reduction committed
     /// meanwhile.
     set: BTreeSet<SessionId>,
+    /// What it makes of them.
+    make: MakeCommits,
     /// `PRAGMA data_version` of the store's connection when asked: another
     /// connection's commit since then changes it.
     data_version: i64,
@@ -108,15 +113,15 @@ struct Prefetch {
 }
 
 impl Prefetch {
-    /// Waits for the read. A panic in the thread is an error, never an
-    /// answer.
+    /// Waits for the read and the commits. A panic in the thread is an
+    /// error, never an answer.
     fn join(&mut self) -> PrefetchOutcome {
         match self.thread.take().map(std::thread::JoinHandle::join) {
             Some(Ok(outcome)) => outcome,
             Some(Err(_)) | None => (
                 None,
                 Err(storage(std::io::Error::other(
-                    "the read of the next blocks stopped (its thread panicked)",
+                    "the next page's read and commits stopped (its thread panicked)",
                 ))),
             ),
         }
@@ -134,7 +139,7 @@ impl Drop for Prefetch {
 impl std::fmt::Debug for Prefetch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Prefetch")
-            .field("sessions", &self.ids.len())
+            .field("sessions", &self.sessions.len())
             .field("data_version", &self.data_version)
             .finish_non_exhaustive()
     }
@@ -702,8 +707,8 @@ fn data_version(conn: &Connection) -> CoreResult<i64> {
 }
 
 /// The uncovered blocks of each of `sessions`, in their order, read on
-/// `conn` ([`Store::pending_blocks`]; also what a prefetch runs on its own
-/// connection).
+/// `conn` ([`Store::pending_blocks`]; also what a prefetch reads on its
+/// own connection).
 fn read_pending_blocks(conn: &Connection, sessions: &[Session]) -> CoreResult<Vec<Vec<Block>>> {
     // The sessions' coverage runs (few: flushes and earlier late
     // entries), then their blocks; a covered block is dropped before
@@ -1091,11 +1096,11 @@ impl SqliteStore {
         conn
     }
 
-    /// The prefetched answer for `sessions`, if one was asked for exactly
-    /// them and still holds (see [`Self::prefetch_pending_blocks`]); its
-    /// error, if it holds and failed; `None` to read afresh. Any prefetch
-    /// is over after this.
-    fn take_prefetch(&self, sessions: &[Session]) -> CoreResult<Option<Vec<Vec<Block>>>> {
+    /// The prefetched answer for `sessions` and `make`, if one was asked
+    /// for exactly them and still holds (see
+    /// [`Self::prefetch_pending_reductions`]); its error, if it holds and
+    /// failed; `None` to work afresh. Any prefetch is over after this.
+    fn take_prefetch(&self, sessions: &[Session], make: MakeCommits) -> CoreResult<Option<Vec<ReductionCommit>>> {
         let Some(mut prefetch) = self.prefetch.borrow_mut().take() else {
             return Ok(None);
         };
@@ -1103,7 +1108,10 @@ impl SqliteStore {
         if let Some(conn) = conn {
             *self.reader.borrow_mut() = Some(conn);
         }
-        let asked = prefetch.ids.len() == sessions.len() && prefetch.ids.iter().zip(sessions).all(|(a, s)| *a == s.id);
+        // The same function may have two addresses (one per codegen unit),
+        // which only costs a fresh read; two functions share one only when
+        // their code is the same, and so are their answers.
+        let asked = prefetch.sessions == sessions && std::ptr::fn_addr_eq(prefetch.make, make);
         if !asked || data_version(&self.conn)? != prefetch.data_version {
             return Ok(None);
         }
@@ -1129,8 +1137,8 @@ impl SqliteStore {
     /// returns `Ok`. Dropping an uncommitted transaction rolls it back.
     /// The importers write their batches through it.
     ///
-    /// A write other than a reduction first drops any prefetched blocks
-    /// (it may change them) and sets the connection back from reductions'
+    /// A write other than a reduction first drops any prefetched commits
+    /// (it may change their blocks) and sets the connection back from reductions'
     /// settings ([`Self::reducing`]): foreign keys are on for it.
     pub(crate) fn write<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> CoreResult<T>) -> CoreResult<T> {
         self.prefetch.get_mut().take();
@@ -1222,7 +1230,7 @@ impl SqliteStore {
     /// statement parsed and planned again each batch (~5% of
     /// reduce-pending, BENCHMARKS.md "sixth pass"). So the settings stay
     /// while reduce-pending has announced its next batch (a prefetch
-    /// outstanding, [`Self::prefetch_pending_blocks`]), and are set back
+    /// outstanding, [`Self::prefetch_pending_reductions`]), and are set back
     /// after the batch that announces none, or before any other write
     /// ([`Self::write`]), whichever comes first: every other write still
     /// runs with foreign keys on, and the cache is back to its size once
@@ -1232,8 +1240,8 @@ impl SqliteStore {
         sessions: impl IntoIterator<Item = &'a SessionId>,
         f: impl FnOnce(&Transaction<'_>) -> CoreResult<T>,
     ) -> CoreResult<T> {
-        // Prefetched blocks stay good only while every reduction committed
-        // meanwhile is of another session.
+        // Prefetched commits stay good only while every reduction committed
+        // meanwhile is of another session (their blocks are as read).
         let overlaps = self
             .prefetch
             .get_mut()
@@ -2235,34 +2243,44 @@ impl Store for SqliteStore {
     }
 
     fn pending_blocks(&self, sessions: &[Session]) -> CoreResult<Vec<Vec<Block>>> {
-        if let Some(blocks) = self.take_prefetch(sessions)? {
-            return Ok(blocks);
-        }
         read_pending_blocks(&self.conn, sessions)
     }
 
-    /// Starts reading `next`'s blocks on a read-only connection of the
-    /// store's own, in a thread, while this connection commits the batch
-    /// in hand (reduce-pending's two halves on the machine's two cores).
+    fn pending_reductions(&self, sessions: &[Session], make: MakeCommits) -> CoreResult<Vec<ReductionCommit>> {
+        if let Some(commits) = self.take_prefetch(sessions, make)? {
+            return Ok(commits);
+        }
+        Ok(make(sessions, read_pending_blocks(&self.conn, sessions)?))
+    }
+
+    /// Starts working out `next`'s commits in a thread: its blocks read
+    /// on a read-only connection of the store's own, then `make` of them
+    /// (the built-in summaries and their rendering), while this connection
+    /// commits the batch in hand (reduce-pending's two halves on the
+    /// machine's two cores: the engine's thread does little but commit).
     ///
-    /// Why the early read is the read [`Store::pending_blocks`] would make
-    /// later: the database is in WAL mode, so the reader sees one
-    /// committed state, from before or after the batch in hand commits.
-    /// That commit writes only its own sessions' rows (`sessions`,
-    /// `coverage`, `late_pending`, `entries`), never a block, and the
-    /// batches of one pass are disjoint, so `next`'s blocks and coverage
-    /// runs are the same in either state. The answer is used only when
-    /// that argument holds, checked, never assumed: the call asks for
-    /// exactly `next` in the same order; every write since was a
-    /// reduction of sessions outside `next` (any other write through
-    /// [`Self::write`] drops the prefetch; a reduction of one of `next`'s
-    /// sessions does too, in [`Self::reducing`]); and no other connection
-    /// committed since it was asked (`PRAGMA data_version`, checked after
-    /// the read is over). Otherwise the answer is thrown away and the call
-    /// reads afresh. An error of the read (opening its connection, a
-    /// query, a corrupt row, a panic) is the call's error, never an empty
-    /// answer. It only reads: a crash anywhere loses nothing by it.
-    fn prefetch_pending_blocks(&self, next: &[Session]) {
+    /// Why the early answer is the one [`Store::pending_reductions`] would
+    /// make later: `make` is a plain function of the sessions and their
+    /// blocks, and the sessions are checked to be the very ones asked, so
+    /// only the blocks could differ. They do not: the database is in WAL
+    /// mode, so the reader sees one committed state, from before or after
+    /// the batch in hand commits. That commit writes only its own
+    /// sessions' rows (`sessions`, `coverage`, `late_pending`,
+    /// `entries`), never a block, and the batches of one pass are
+    /// disjoint, so `next`'s blocks and coverage runs are the same in
+    /// either state. The answer is used only when that argument holds,
+    /// checked, never assumed: the call asks for exactly `next` (equal
+    /// sessions, in the same order) with the same `make`; every write
+    /// since was a reduction of sessions outside `next` (any other write
+    /// through [`Self::write`] drops the prefetch; a reduction of one of
+    /// `next`'s sessions does too, in [`Self::reducing`]); and no other
+    /// connection committed since it was asked (`PRAGMA data_version`,
+    /// checked after the thread is over). Otherwise the answer is thrown
+    /// away and the call works afresh. An error of the read (opening its
+    /// connection, a query, a corrupt row) or a panic in the thread is
+    /// the call's error, never an empty answer. It only reads and
+    /// computes: a crash anywhere loses nothing by it.
+    fn prefetch_pending_reductions(&self, next: &[Session], make: MakeCommits) {
         // One at a time: an earlier one not taken is waited for and
         // dropped (its connection kept).
         if let Some(mut old) = self.prefetch.borrow_mut().take() {
@@ -2292,15 +2310,16 @@ impl Store for SqliteStore {
                         Err(e) => return (None, Err(storage(e))),
                     },
                 };
-                let out = read_pending_blocks(&conn, &sessions);
+                let out = read_pending_blocks(&conn, &sessions).map(|blocks| make(&sessions, blocks));
                 (Some(conn), out)
             });
         let Ok(thread) = thread else {
             return;
         };
         *self.prefetch.borrow_mut() = Some(Prefetch {
-            ids: next.iter().map(|s| s.id.clone()).collect(),
             set: next.iter().map(|s| s.id.clone()).collect(),
+            sessions: next.to_vec(),
+            make,
             data_version,
             thread: Some(thread),
         });
@@ -2497,6 +2516,10 @@ impl Store for SqliteStore {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use daybook_core::page_commits;
+
     use super::*;
 
     /// Two ended sessions, `a` (two blocks) and `b` (one), in a fresh
@@ -2553,13 +2576,14 @@ mod tests {
     /// connection, neither a write the store sees nor another
     /// connection's commit) is still in the answer. This is what makes
     /// the read run beside the commit; the conformance check
-    /// `a_prefetch_hint_never_changes_what_pending_blocks_answers` covers
-    /// every way the hint can be broken.
+    /// `a_prefetch_hint_never_changes_what_pending_reductions_answers`
+    /// covers every way the hint can be broken.
     #[test]
     fn a_kept_hint_is_answered_from_the_prefetched_read() {
         let (_dir, store, sessions) = two_ended_sessions();
-        let before = store.pending_blocks(&sessions).expect("read");
-        store.prefetch_pending_blocks(&sessions);
+        let before = store.pending_reductions(&sessions, page_commits).expect("read");
+        assert!(before[1].entry.is_some(), "b's entry");
+        store.prefetch_pending_reductions(&sessions, page_commits);
         // Wait for the read, so the deletion cannot race it.
         let outcome = store.prefetch.borrow_mut().as_mut().expect("a prefetch").join();
         store.prefetch.borrow_mut().as_mut().expect("a prefetch").thread = Some(std::thread::spawn(move || outcome));
@@ -2568,12 +2592,96 @@ mod tests {
             .execute("DELETE FROM blocks WHERE session_id = 'b'", [])
             .expect("delete");
         assert_eq!(
-            store.pending_blocks(&sessions).expect("read"),
+            store.pending_reductions(&sessions, page_commits).expect("read"),
             before,
             "the prefetched answer"
         );
         // Once taken, it is gone: the next read sees the deletion.
-        assert_eq!(store.pending_blocks(&sessions).expect("read")[1], Vec::<Block>::new());
+        let after = store.pending_reductions(&sessions, page_commits).expect("read");
+        assert_eq!(after[1].entry, None, "b has no block left to cover");
+    }
+
+    /// How many times [`counted_page_commits`] ran on the prefetch's
+    /// thread, and on any other. Only
+    /// `prefetched_commits_are_the_commits_made_afresh` uses them.
+    static MADE_ON_THE_PREFETCH_THREAD: AtomicUsize = AtomicUsize::new(0);
+    static MADE_ELSEWHERE: AtomicUsize = AtomicUsize::new(0);
+
+    /// [`page_commits`], counting where it runs.
+    fn counted_page_commits(sessions: &[Session], blocks: Vec<Vec<Block>>) -> Vec<ReductionCommit> {
+        if std::thread::current().name() == Some("daybook-prefetch") {
+            MADE_ON_THE_PREFETCH_THREAD.fetch_add(1, Ordering::SeqCst);
+        } else {
+            MADE_ELSEWHERE.fetch_add(1, Ordering::SeqCst);
+        }
+        page_commits(sessions, blocks)
+    }
+
+    /// Reduce-pending's two pages as the engine runs them: the first
+    /// page's commits made here, the second hinted, the first committed,
+    /// then the second asked for. The second's commits are made on the
+    /// prefetch's thread and equal those made afresh from its blocks
+    /// (entries, bodies, coverage and all). Then the same with another
+    /// connection's commit to a hinted session's block between the hint
+    /// and the ask: the stale prefetch is not used, the answer is made
+    /// afresh from the block as rewritten.
+    #[test]
+    fn prefetched_commits_are_the_commits_made_afresh() {
+        let made = counted_page_commits;
+        let counts = || {
+            (
+                MADE_ON_THE_PREFETCH_THREAD.load(Ordering::SeqCst),
+                MADE_ELSEWHERE.load(Ordering::SeqCst),
+            )
+        };
+        let (dir, mut store, sessions) = two_ended_sessions();
+        let (a, b) = (&sessions[..1], &sessions[1..]);
+        let fresh = page_commits(b, store.pending_blocks(b).expect("b's blocks"));
+        assert!(
+            fresh[0].entry.as_ref().is_some_and(|e| e.body.contains("b at")),
+            "b's entry"
+        );
+
+        let first = store.pending_reductions(a, made).expect("a's commits");
+        assert_eq!(counts(), (0, 1), "no hint yet: made here");
+        store.prefetch_pending_reductions(b, made);
+        store.commit_reductions(&first).expect("a committed");
+        let second = store.pending_reductions(b, made).expect("b's commits");
+        assert_eq!(counts(), (1, 1), "made on the prefetch's thread, not again here");
+        assert_eq!(second, fresh, "the prefetched commits are those made afresh");
+
+        // Stale: another connection rewrites b's block after the hint.
+        store.prefetch_pending_reductions(b, made);
+        let outcome = store.prefetch.borrow_mut().as_mut().expect("a prefetch").join();
+        assert_eq!(
+            outcome.1.as_ref().expect("the prefetched commits"),
+            &fresh,
+            "made before the rewrite"
+        );
+        store.prefetch.borrow_mut().as_mut().expect("a prefetch").thread = Some(std::thread::spawn(move || outcome));
+        let other = Connection::open(dir.path().join("daybook.db")).expect("a second connection");
+        other
+            .execute(
+                "UPDATE blocks SET lines = '[\"rewritten by another connection\"]' WHERE session_id = 'b'",
+                [],
+            )
+            .expect("rewrite");
+        drop(other);
+        let third = store.pending_reductions(b, made).expect("b's commits");
+        assert_eq!(counts(), (2, 2), "the stale one thrown away, made again here");
+        assert_eq!(
+            third,
+            page_commits(b, store.pending_blocks(b).expect("b's blocks")),
+            "made afresh"
+        );
+        assert!(
+            third[0]
+                .entry
+                .as_ref()
+                .is_some_and(|e| e.body.contains("rewritten by another connection")),
+            "from the block as rewritten"
+        );
+        assert_ne!(third, fresh, "not the stale prefetch");
     }
 
     /// A commit by another connection after the hint (what `PRAGMA
@@ -2582,7 +2690,7 @@ mod tests {
     #[test]
     fn another_connections_commit_after_the_hint_is_seen() {
         let (dir, store, sessions) = two_ended_sessions();
-        store.prefetch_pending_blocks(&sessions);
+        store.prefetch_pending_reductions(&sessions, page_commits);
         // Wait for the read, so the deletion comes after it.
         let outcome = store.prefetch.borrow_mut().as_mut().expect("a prefetch").join();
         store.prefetch.borrow_mut().as_mut().expect("a prefetch").thread = Some(std::thread::spawn(move || outcome));
@@ -2591,9 +2699,9 @@ mod tests {
             .execute("DELETE FROM blocks WHERE session_id = 'b'", [])
             .expect("delete");
         drop(other);
-        let read = store.pending_blocks(&sessions).expect("read");
-        assert!(!read[0].is_empty(), "session a keeps its blocks");
-        assert_eq!(read[1], Vec::<Block>::new(), "the other connection's deletion");
+        let read = store.pending_reductions(&sessions, page_commits).expect("read");
+        assert_eq!(read[0].covered.len(), 2, "session a keeps its blocks");
+        assert_eq!(read[1].entry, None, "the other connection's deletion");
     }
 
     /// The prefetch's reader never keeps the store's close from copying
@@ -2602,8 +2710,8 @@ mod tests {
     #[test]
     fn a_store_that_prefetched_still_checkpoints_on_close() {
         let (dir, mut store, sessions) = two_ended_sessions();
-        store.prefetch_pending_blocks(&sessions);
-        store.pending_blocks(&sessions).expect("read");
+        store.prefetch_pending_reductions(&sessions, page_commits);
+        store.pending_reductions(&sessions, page_commits).expect("read");
         assert!(store.reader.borrow().is_some(), "the reader is kept");
         store
             .mark_failed(&sessions[0].id, 1, Timestamp(0))
@@ -2625,9 +2733,9 @@ mod tests {
         // The store's own connection stays open on the renamed file; a new
         // connection at the old path finds nothing there.
         std::fs::rename(dir.path().join("daybook.db"), moved.join("daybook.db")).expect("rename");
-        store.prefetch_pending_blocks(&sessions);
+        store.prefetch_pending_reductions(&sessions, page_commits);
         let err = store
-            .pending_blocks(&sessions)
+            .pending_reductions(&sessions, page_commits)
             .expect_err("the reader cannot open the file");
         assert!(matches!(err, CoreError::Storage(_)), "{err}");
     }
@@ -2660,16 +2768,16 @@ mod tests {
             finish: false,
         };
         // A batch with the next announced: the settings stay.
-        store.prefetch_pending_blocks(&sessions[1..]);
+        store.prefetch_pending_reductions(&sessions[1..], page_commits);
         store.commit_reductions(&[empty(&sessions[0])]).expect("commit");
         assert_eq!((fk(&store), cache(&store)), (0, -REDUCING_CACHE_KIB));
         // The next batch, none announced after it: set back.
-        store.pending_blocks(&sessions[1..]).expect("read");
+        store.pending_reductions(&sessions[1..], page_commits).expect("read");
         store.commit_reductions(&[empty(&sessions[1])]).expect("commit");
         assert_eq!((fk(&store), cache(&store)), (fk0, cache0));
         // A pass stopped after announcing a batch: the next other write
         // sets them back first.
-        store.prefetch_pending_blocks(&sessions[1..]);
+        store.prefetch_pending_reductions(&sessions[1..], page_commits);
         store.commit_reductions(&[empty(&sessions[0])]).expect("commit");
         assert_eq!(fk(&store), 0);
         store

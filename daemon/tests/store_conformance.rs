@@ -42,7 +42,7 @@ checks!(
     commit_reductions_all_or_nothing,
     mark_failed_and_due_sessions,
     pending_blocks_are_each_sessions_uncovered_blocks,
-    a_prefetch_hint_never_changes_what_pending_blocks_answers,
+    a_prefetch_hint_never_changes_what_pending_reductions_answers,
     a_block_added_among_covered_ones_stays_uncovered,
     around_each_answers_as_around_does,
     late_steps_land_inside_their_session,

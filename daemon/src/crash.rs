@@ -14,6 +14,10 @@
 //! `syncfs`; `=return` dies before the first rename, `=2*off->return`
 //! after two), `dayfile-before-settle` (day files durable, their days
 //! still listed in `stale_days`, see `projection`).
+//!
+//! One point only holds the process: `address-written=sleep(N)` stops the
+//! start for N ms just after the address file is written (`server`), where
+//! a watcher of the file may already send SIGTERM.
 
 /// Kills this process with SIGKILL, as `kill -9` from outside would.
 pub fn sigkill_self() -> ! {

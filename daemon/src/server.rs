@@ -191,11 +191,23 @@ fn open_and_serve(data: &DataDir, settings: &Settings) -> Result<Stopped> {
                 }
             },
         };
+        // The stop signals are taken over before the address file tells
+        // anyone daybook is up: a SIGTERM sent as soon as the file appears
+        // (by a service manager, or a test) then stops it cleanly, instead
+        // of meeting the default action and killing it.
+        let signals = StopSignals::take_over().map_err(|source| Error::Io {
+            what: "handling SIGTERM and SIGINT",
+            path: data.root().to_owned(),
+            source,
+        })?;
         write_atomically(data.root(), ADDR_FILE, &format!("{addr}\n"))?;
+        // For the tests: `address-written=sleep(N)` holds the start here,
+        // where a watcher of the file may already signal.
+        fail::fail_point!("address-written");
         tracing::info!(%addr, data_dir = %data.root().display(), "daybook is accepting events");
         let probe = handle.finished_probe();
         tokio::spawn(async move {
-            stop_signal(probe).await;
+            signals.wait(probe).await;
             let _ = stop_tx.send(true);
         });
         crate::http::serve::serve(
@@ -222,19 +234,35 @@ fn open_and_serve(data: &DataDir, settings: &Settings) -> Result<Stopped> {
     served.and(stopped)
 }
 
-/// Resolves on SIGTERM, SIGINT, or when the engine thread has died (then
-/// the daemon must not keep answering).
-async fn stop_signal(engine_alive: impl Fn() -> bool) {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-    let mut interval = tokio::time::interval(Duration::from_millis(200));
-    loop {
-        tokio::select! {
-            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); return; }
-            _ = tokio::signal::ctrl_c() => { tracing::info!("SIGINT: stopping"); return; }
-            _ = interval.tick() => {
-                if !engine_alive() {
-                    tracing::error!("engine thread stopped; shutting down");
-                    return;
+/// SIGTERM and SIGINT, handled by daybook from the moment this is made
+/// (their default action, ending the process at once, is replaced then).
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn take_over() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Resolves on SIGTERM, SIGINT, or when the engine thread has died
+    /// (then the daemon must not keep answering).
+    async fn wait(mut self, engine_alive: impl Fn() -> bool) {
+        let mut interval = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => { tracing::info!("SIGTERM: stopping"); return; }
+                _ = self.int.recv() => { tracing::info!("SIGINT: stopping"); return; }
+                _ = interval.tick() => {
+                    if !engine_alive() {
+                        tracing::error!("engine thread stopped; shutting down");
+                        return;
+                    }
                 }
             }
         }

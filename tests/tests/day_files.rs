@@ -45,3 +45,22 @@ fn an_edited_or_deleted_day_file_is_rewritten_at_start() {
     );
     assert_clean(&fx, &acked, &[]);
 }
+
+/// A SIGTERM sent the moment the address file appears (as a service
+/// manager or a script waiting for it may) stops daybook cleanly: its stop
+/// signals are handled before the file is written. The start is held just
+/// after writing the file (`address-written=sleep`), so the signal lands
+/// there every time; when the signals were taken over only afterwards, it
+/// met the default action and killed the daemon mid-start.
+#[test]
+fn a_sigterm_as_soon_as_the_address_is_written_stops_cleanly() {
+    let fx = Fixture::new("");
+    let mut daemon = Daemon::start(&fx);
+    daemon.post_ok(&event("Code", &now_rfc3339(), "typed"));
+    daemon.stop();
+    let written = fx.day_files();
+    let mut daemon = Daemon::start_with(&fx, Some("address-written=sleep(500)"));
+    daemon.stop();
+    assert_eq!(fx.day_files(), written, "the day file is as the first stop left it");
+    assert_clean(&fx, &["typed".to_owned()], &[]);
+}

@@ -413,8 +413,8 @@ pub(crate) const BULK_RECOVERY: usize = 1024;
 ///
 /// The ids are kept one after another in a single string, not one
 /// `String` each: the function owns its lookup, and dropping 10^5 small
-/// strings when recovery removed the function (and copying them in) was a
-/// tenth of `Store::recover` for an imported history (BENCHMARKS.md,
+/// strings when recovery removed the function (and copying them in) was about
+/// 8% of `Store::recover`'s samples for an imported history (BENCHMARKS.md,
 /// "Q6 recover7").
 struct EndLookup {
     /// Every id, in key order, end to end.
@@ -2187,7 +2187,15 @@ impl Store for SqliteStore {
             crate::crash_point!("recovery-before-commit");
             Ok(())
         });
+        // Set back here too, whatever the recovery did: `end_in_bulk` sets
+        // it back itself, but if that pragma failed the flag would
+        // outlive the rolled-back transaction (pragmas are not undone).
+        let checks = self
+            .conn
+            .pragma_update(None, "ignore_check_constraints", false)
+            .map_err(storage);
         self.conn.remove_function("daybook_recovered_end", 1).map_err(storage)?;
+        checks?;
         done
     }
 
@@ -2345,10 +2353,21 @@ impl Store for SqliteStore {
     }
 
     fn pending_reductions(&self, sessions: &[Session], make: MakeCommits) -> CoreResult<Vec<ReductionCommit>> {
-        if let Some(commits) = self.take_prefetch(sessions, make)? {
-            return Ok(commits);
+        let read = match self.take_prefetch(sessions, make) {
+            Ok(Some(commits)) => return Ok(commits),
+            Ok(None) => read_pending_blocks(&self.conn, sessions),
+            Err(e) => Err(e),
+        };
+        match read {
+            Ok(blocks) => Ok(make(sessions, blocks)),
+            // A failed read ends the pass (the engine stops at a storage
+            // error): the reductions' settings are set back now, not at
+            // the next write, which may not go through `write`.
+            Err(e) => {
+                let _ = self.leave_reducing_mode();
+                Err(e)
+            }
         }
-        Ok(make(sessions, read_pending_blocks(&self.conn, sessions)?))
     }
 
     /// Starts working out `next`'s commits in a thread: its blocks read
@@ -2919,14 +2938,14 @@ mod tests {
             flush_end: Some(Timestamp(at)),
             finish: false,
         };
-        store.prefetch_pending_blocks(&sessions[1..]);
+        store.prefetch_pending_reductions(&sessions[1..], page_commits);
         store
             .commit_reductions(&[flushed(&sessions[0], 1_700_000_030_000)])
             .expect("commit");
         let (last, copied) = frames();
         assert!(last > 0 && copied < last, "mid-pass: {copied} of {last} frames copied");
         assert_eq!(threshold(&store), 0);
-        store.pending_blocks(&sessions[1..]).expect("read");
+        store.pending_reductions(&sessions[1..], page_commits).expect("read");
         store
             .commit_reductions(&[flushed(&sessions[1], 1_700_000_630_000)])
             .expect("commit");

@@ -70,6 +70,10 @@ pub struct SqliteStore {
     prefetch: RefCell<Option<Prefetch>>,
     /// The read-only connection prefetches read on, kept between them.
     reader: RefCell<Option<Connection>>,
+    /// How many asks a prefetch answered: the tests' view of whether
+    /// reduce-pending's pages really overlap.
+    #[cfg(test)]
+    prefetches_used: Cell<usize>,
     conn: Connection,
     path: PathBuf,
     /// Drop counts `(paused, ignored)` to add in the next ingest
@@ -941,6 +945,8 @@ impl SqliteStore {
             aw_staged: RefCell::new(Vec::new()),
             history_done: Cell::new(None),
             prefetch: RefCell::new(None),
+            #[cfg(test)]
+            prefetches_used: Cell::new(0),
             reader: RefCell::new(None),
             reducing_mode: Cell::new(None),
         })
@@ -1000,6 +1006,8 @@ impl SqliteStore {
             aw_staged: RefCell::new(Vec::new()),
             history_done: Cell::new(None),
             prefetch: RefCell::new(None),
+            #[cfg(test)]
+            prefetches_used: Cell::new(0),
             reader: RefCell::new(None),
             reducing_mode: Cell::new(None),
         })
@@ -1150,6 +1158,8 @@ impl SqliteStore {
         if out.is_err() {
             self.leave_reducing_mode()?;
         }
+        #[cfg(test)]
+        self.prefetches_used.set(self.prefetches_used.get() + 1);
         out.map(Some)
     }
 
@@ -2716,6 +2726,68 @@ mod tests {
         // Once taken, it is gone: the next read sees the deletion.
         let after = store.pending_reductions(&sessions, page_commits).expect("read");
         assert_eq!(after[1].entry, None, "b has no block left to cover");
+    }
+
+    /// The engine's own reduce-pending takes each page after the first
+    /// from the prefetch: three ended sessions of 20,000 one-minute
+    /// windows each are three pages ([`REDUCE_BATCH_WINDOWS`]), so two
+    /// asks are answered by the hint before them. Were the hint never to
+    /// hold (another `make`, say), reduce-pending would stay correct and
+    /// lose its second core, which nothing else would show.
+    #[test]
+    fn reduce_pending_takes_its_later_pages_from_the_prefetch() {
+        use daybook_core::{Config, Engine, REDUCE_BATCH_WINDOWS, SummarizerKind};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = SqliteStore::open(&dir.path().join("daybook.db")).expect("open");
+        let windows: i64 = 20_000;
+        assert!(2 * windows as u64 > REDUCE_BATCH_WINDOWS, "one session a page");
+        let t0 = 1_700_000_000_000_i64;
+        let mut steps = Vec::new();
+        for (i, id) in ["a", "b", "c"].into_iter().enumerate() {
+            let at = Timestamp(t0 + i as i64 * (windows + 10) * 60_000);
+            let end = Timestamp(at.0 + windows * 60_000);
+            steps.push(IngestStep::Start {
+                session: Session::active(SessionId(id.to_owned()), at, UtcOffset::UTC),
+                first: Event {
+                    at,
+                    offset: UtcOffset::UTC,
+                    app: "App".to_owned(),
+                    title: None,
+                    url: None,
+                    text: None,
+                    source: None,
+                },
+            });
+            steps.push(IngestStep::End {
+                id: SessionId(id.to_owned()),
+                end,
+                reason: EndReason::IdleGap,
+                blocks: vec![Block {
+                    session_id: SessionId(id.to_owned()),
+                    start: at,
+                    end: Timestamp(at.0 + 60_000),
+                    rev: 0,
+                    offset: UtcOffset::UTC,
+                    lines: vec![format!("{id} working")],
+                    apps: vec!["App".to_owned()],
+                    capture_count: 1,
+                    covered_by: None,
+                }],
+            });
+        }
+        store.ingest(&steps).expect("three ended sessions");
+        let now = Timestamp(t0 + 100 * windows * 60_000);
+        let engine = Engine::start(store, SummarizerKind::Builtin, Config::default(), "t-", now).expect("start");
+        assert_eq!(
+            engine.store().pending_sessions().expect("pending"),
+            Vec::new(),
+            "all reduced"
+        );
+        assert_eq!(
+            engine.store().prefetches_used.get(),
+            2,
+            "pages 2 and 3 from the prefetch"
+        );
     }
 
     /// How many times [`counted_page_commits`] ran on the prefetch's

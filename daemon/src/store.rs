@@ -2649,50 +2649,59 @@ mod tests {
 
     use super::*;
 
-    /// Two ended sessions, `a` (two blocks) and `b` (one), in a fresh
-    /// store on a file.
-    fn two_ended_sessions() -> (tempfile::TempDir, SqliteStore, Vec<Session>) {
+    /// Ended sessions `(id, start, end, block starts)` (one-minute blocks
+    /// of one line each) in a fresh store on a file.
+    fn ended_sessions(specs: &[(&str, Timestamp, Timestamp, &[Timestamp])]) -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut store = SqliteStore::open(&dir.path().join("daybook.db")).expect("open");
-        let t0 = Timestamp(1_700_000_000_000);
-        let min = |n: i64| Timestamp(t0.0 + n * 60_000);
-        let block = |id: &str, at: Timestamp| Block {
-            session_id: SessionId(id.to_owned()),
-            start: at,
-            end: Timestamp(at.0 + 60_000),
-            rev: 0,
-            offset: UtcOffset::UTC,
-            lines: vec![format!("{id} at {}", at.0)],
-            apps: vec!["App".to_owned()],
-            capture_count: 1,
-            covered_by: None,
-        };
-        let event = |at: Timestamp| Event {
-            at,
-            offset: UtcOffset::UTC,
-            app: "App".to_owned(),
-            title: None,
-            url: None,
-            text: None,
-            source: None,
-        };
         let mut steps = Vec::new();
-        for (id, at, blocks) in [
-            ("a", min(0), vec![block("a", min(0)), block("a", min(1))]),
-            ("b", min(10), vec![block("b", min(10))]),
-        ] {
+        for &(id, at, end, starts) in specs {
+            let id = SessionId(id.to_owned());
+            let blocks = starts
+                .iter()
+                .map(|&start| Block {
+                    session_id: id.clone(),
+                    start,
+                    end: Timestamp(start.0 + 60_000),
+                    rev: 0,
+                    offset: UtcOffset::UTC,
+                    lines: vec![format!("{} at {}", id.0, start.0)],
+                    apps: vec!["App".to_owned()],
+                    capture_count: 1,
+                    covered_by: None,
+                })
+                .collect();
             steps.push(IngestStep::Start {
-                session: Session::active(SessionId(id.to_owned()), at, UtcOffset::UTC),
-                first: event(at),
+                session: Session::active(id.clone(), at, UtcOffset::UTC),
+                first: Event {
+                    at,
+                    offset: UtcOffset::UTC,
+                    app: "App".to_owned(),
+                    title: None,
+                    url: None,
+                    text: None,
+                    source: None,
+                },
             });
             steps.push(IngestStep::End {
-                id: SessionId(id.to_owned()),
-                end: Timestamp(at.0 + 90_000),
+                id,
+                end,
                 reason: EndReason::IdleGap,
                 blocks,
             });
         }
         store.ingest(&steps).expect("setup");
+        (dir, store)
+    }
+
+    /// Two ended sessions, `a` (two blocks) and `b` (one), in a fresh
+    /// store on a file.
+    fn two_ended_sessions() -> (tempfile::TempDir, SqliteStore, Vec<Session>) {
+        let min = |n: i64| Timestamp(1_700_000_000_000 + n * 60_000);
+        let (dir, store) = ended_sessions(&[
+            ("a", min(0), Timestamp(min(0).0 + 90_000), &[min(0), min(1)]),
+            ("b", min(10), Timestamp(min(10).0 + 90_000), &[min(10)]),
+        ]);
         let sessions = store.pending_sessions().expect("pending");
         assert_eq!(sessions.len(), 2);
         (dir, store, sessions)
@@ -2737,45 +2746,16 @@ mod tests {
     #[test]
     fn reduce_pending_takes_its_later_pages_from_the_prefetch() {
         use daybook_core::{Config, Engine, REDUCE_BATCH_WINDOWS, SummarizerKind};
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut store = SqliteStore::open(&dir.path().join("daybook.db")).expect("open");
         let windows: i64 = 20_000;
         assert!(2 * windows as u64 > REDUCE_BATCH_WINDOWS, "one session a page");
         let t0 = 1_700_000_000_000_i64;
-        let mut steps = Vec::new();
-        for (i, id) in ["a", "b", "c"].into_iter().enumerate() {
-            let at = Timestamp(t0 + i as i64 * (windows + 10) * 60_000);
-            let end = Timestamp(at.0 + windows * 60_000);
-            steps.push(IngestStep::Start {
-                session: Session::active(SessionId(id.to_owned()), at, UtcOffset::UTC),
-                first: Event {
-                    at,
-                    offset: UtcOffset::UTC,
-                    app: "App".to_owned(),
-                    title: None,
-                    url: None,
-                    text: None,
-                    source: None,
-                },
-            });
-            steps.push(IngestStep::End {
-                id: SessionId(id.to_owned()),
-                end,
-                reason: EndReason::IdleGap,
-                blocks: vec![Block {
-                    session_id: SessionId(id.to_owned()),
-                    start: at,
-                    end: Timestamp(at.0 + 60_000),
-                    rev: 0,
-                    offset: UtcOffset::UTC,
-                    lines: vec![format!("{id} working")],
-                    apps: vec!["App".to_owned()],
-                    capture_count: 1,
-                    covered_by: None,
-                }],
-            });
-        }
-        store.ingest(&steps).expect("three ended sessions");
+        let at = |i: i64| Timestamp(t0 + i * (windows + 10) * 60_000);
+        let end = |i: i64| Timestamp(at(i).0 + windows * 60_000);
+        let (_dir, store) = ended_sessions(&[
+            ("a", at(0), end(0), &[at(0)]),
+            ("b", at(1), end(1), &[at(1)]),
+            ("c", at(2), end(2), &[at(2)]),
+        ]);
         let now = Timestamp(t0 + 100 * windows * 60_000);
         let engine = Engine::start(store, SummarizerKind::Builtin, Config::default(), "t-", now).expect("start");
         assert_eq!(

@@ -2915,20 +2915,18 @@ mod tests {
     #[test]
     fn reductions_settings_are_set_back_after_the_pass_or_before_another_write() {
         let (_dir, mut store, sessions) = two_ended_sessions();
-        let fk = |store: &SqliteStore| -> i64 {
-            store
-                .connection()
-                .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
-                .expect("pragma")
+        // `(foreign_keys, cache_size, temp_store, wal_autocheckpoint)`.
+        let settings = |store: &SqliteStore| -> [i64; 4] {
+            ["foreign_keys", "cache_size", "temp_store", "wal_autocheckpoint"].map(|name| {
+                store
+                    .connection()
+                    .query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+                    .expect("pragma")
+            })
         };
-        let cache = |store: &SqliteStore| -> i64 {
-            store
-                .connection()
-                .query_row("PRAGMA cache_size", [], |r| r.get(0))
-                .expect("pragma")
-        };
-        let (fk0, cache0) = (fk(&store), cache(&store));
-        assert_eq!(fk0, 1);
+        let fk = |store: &SqliteStore| settings(store)[0];
+        let before = settings(&store);
+        assert_eq!(before[0], 1);
         let empty = |s: &Session| ReductionCommit {
             session_id: s.id.clone(),
             entry: None,
@@ -2936,14 +2934,15 @@ mod tests {
             flush_end: None,
             finish: false,
         };
-        // A batch with the next announced: the settings stay.
+        // A batch with the next announced: the settings stay (2 is
+        // `temp_store = MEMORY`; no checkpoint until the pass's last commit).
         store.prefetch_pending_reductions(&sessions[1..], page_commits);
         store.commit_reductions(&[empty(&sessions[0])]).expect("commit");
-        assert_eq!((fk(&store), cache(&store)), (0, -REDUCING_CACHE_KIB));
+        assert_eq!(settings(&store), [0, -REDUCING_CACHE_KIB, 2, 0]);
         // The next batch, none announced after it: set back.
         store.pending_reductions(&sessions[1..], page_commits).expect("read");
         store.commit_reductions(&[empty(&sessions[1])]).expect("commit");
-        assert_eq!((fk(&store), cache(&store)), (fk0, cache0));
+        assert_eq!(settings(&store), before);
         // A pass stopped after announcing a batch: the next other write
         // sets them back first.
         store.prefetch_pending_reductions(&sessions[1..], page_commits);
@@ -2952,7 +2951,13 @@ mod tests {
         store
             .mark_failed(&sessions[1].id, 1, Timestamp(0))
             .expect("another write");
-        assert_eq!((fk(&store), cache(&store)), (fk0, cache0));
+        assert_eq!(settings(&store), before);
+        // A batch refused (an unknown session) while the next is
+        // announced: the pass ends, the settings go back with the error.
+        store.prefetch_pending_reductions(&sessions[1..], page_commits);
+        let unknown = Session::active(SessionId("nobody".to_owned()), Timestamp(0), UtcOffset::UTC);
+        assert!(store.commit_reductions(&[empty(&unknown)]).is_err(), "refused");
+        assert_eq!(settings(&store), before);
     }
 
     /// A pass checkpoints the WAL once, at its last batch's commit, not

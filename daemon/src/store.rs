@@ -331,6 +331,15 @@ const BLOCK_COLUMNS: &str = concat!(
 /// transaction), in KiB (see [`SqliteStore::reducing`]).
 const REDUCING_CACHE_KIB: i64 = 32 * 1024;
 
+/// The checkpoint threshold, in pages, while a reduce-pending pass defers
+/// its checkpoints to its last batch ([`SqliteStore::reducing`]): not
+/// none, so a pass of 10^5 sessions cannot grow the WAL without bound
+/// (the file keeps its largest size until a truncating checkpoint). 65,536
+/// pages of 4 KiB are 256 MiB, well past what the 10^4-session pass of the
+/// reduce-pending bench writes in all (its WAL peaked at ~30 MB), so such
+/// a pass still checkpoints once.
+const PASS_CHECKPOINT_PAGES: i64 = 65_536;
+
 /// The most entries one `INSERT` of a reduction transaction writes (8
 /// parameters each: 32,000, under SQLite's limit of 32,766). Each such
 /// statement flushes the full-text index's pending data to a segment of
@@ -1289,7 +1298,9 @@ impl SqliteStore {
     /// the pass ends.
     ///
     /// The WAL is not checkpointed after a batch that announces another
-    /// (`wal_autocheckpoint = 0` for its commit), only after the pass's
+    /// (`wal_autocheckpoint` raised to [`PASS_CHECKPOINT_PAGES`] for its
+    /// commit, a bound on the WAL's size, not a checkpoint a batch), only
+    /// after the pass's
     /// last, whose commit runs SQLite's own checkpoint with the threshold
     /// set back ([`Self::defer_checkpoints`]): every batch's commit
     /// outgrew the 1,000-page threshold, so SQLite copied each batch's
@@ -1362,8 +1373,8 @@ impl SqliteStore {
     }
 
     /// In reductions' mode, the checkpoint threshold for the next
-    /// batch's commit: none (`wal_autocheckpoint = 0`) if another batch
-    /// follows it (`defer`), else the connection's own, set back if it was
+    /// batch's commit: [`PASS_CHECKPOINT_PAGES`] if another batch follows
+    /// it (`defer`), else the connection's own, set back if it was
     /// deferred, so the pass's last commit checkpoints what the pass wrote
     /// ([`Self::reducing`]).
     fn defer_checkpoints(&self, defer: bool) -> CoreResult<()> {
@@ -1378,7 +1389,9 @@ impl SqliteStore {
                     .map_err(storage)?;
                 // Marked first, as in the enter.
                 self.reducing_mode.set(Some((cache, temp, Some(threshold))));
-                self.conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(storage)
+                self.conn
+                    .pragma_update(None, "wal_autocheckpoint", PASS_CHECKPOINT_PAGES)
+                    .map_err(storage)
             }
             (false, Some(threshold)) => {
                 self.conn
@@ -2935,10 +2948,11 @@ mod tests {
             finish: false,
         };
         // A batch with the next announced: the settings stay (2 is
-        // `temp_store = MEMORY`; no checkpoint until the pass's last commit).
+        // `temp_store = MEMORY`; no checkpoint until the pass's last commit
+        // but past the cap).
         store.prefetch_pending_reductions(&sessions[1..], page_commits);
         store.commit_reductions(&[empty(&sessions[0])]).expect("commit");
-        assert_eq!(settings(&store), [0, -REDUCING_CACHE_KIB, 2, 0]);
+        assert_eq!(settings(&store), [0, -REDUCING_CACHE_KIB, 2, PASS_CHECKPOINT_PAGES]);
         // The next batch, none announced after it: set back.
         store.pending_reductions(&sessions[1..], page_commits).expect("read");
         store.commit_reductions(&[empty(&sessions[1])]).expect("commit");
@@ -3001,7 +3015,7 @@ mod tests {
             .expect("commit");
         let (last, copied) = frames();
         assert!(last > 0 && copied < last, "mid-pass: {copied} of {last} frames copied");
-        assert_eq!(threshold(&store), 0);
+        assert_eq!(threshold(&store), PASS_CHECKPOINT_PAGES);
         store.pending_reductions(&sessions[1..], page_commits).expect("read");
         store
             .commit_reductions(&[flushed(&sessions[1], 1_700_000_630_000)])

@@ -3010,6 +3010,18 @@ mod tests {
             finish: false,
         };
         store.prefetch_pending_reductions(&sessions[1..], page_commits);
+        // The prefetch's read over before the commit: a reader's snapshot
+        // would itself keep a checkpoint from copying the commit's frames,
+        // and the frame count below would hold without the deferral.
+        while !store
+            .prefetch
+            .borrow()
+            .as_ref()
+            .and_then(|p| p.thread.as_ref())
+            .is_none_or(std::thread::JoinHandle::is_finished)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         store
             .commit_reductions(&[flushed(&sessions[0], 1_700_000_030_000)])
             .expect("commit");

@@ -428,7 +428,7 @@ pub(crate) const BULK_RECOVERY: usize = 1024;
 /// `String` each: the function owns its lookup, and dropping 10^5 small
 /// strings when recovery removed the function (and copying them in) was about
 /// 8% of `Store::recover`'s samples for an imported history (BENCHMARKS.md,
-/// "Q6 recover7").
+/// "recover7").
 struct EndLookup {
     /// Every id, in key order, end to end.
     ids: String,
@@ -1162,11 +1162,6 @@ impl SqliteStore {
         if !asked || data_version(&self.conn)? != prefetch.data_version {
             return Ok(None);
         }
-        // A failed read ends the pass: the settings go back at once, not
-        // at the next write.
-        if out.is_err() {
-            self.leave_reducing_mode()?;
-        }
         #[cfg(test)]
         self.prefetches_used.set(self.prefetches_used.get() + 1);
         out.map(Some)
@@ -1242,7 +1237,7 @@ impl SqliteStore {
         // construction (an active row, so `next_retry_ms` is NULL, becomes
         // `ended` with the non-NULL end its `WHERE` found), and checking
         // them made SQLite's update of 10^5 rows take twice as long
-        // (BENCHMARKS.md, "Q6 recover7"). The flag is read when a
+        // (BENCHMARKS.md, "recover7"). The flag is read when a
         // statement is compiled, so it covers `end` alone; it is set back
         // whatever `end` did, before anything else runs here.
         tx.pragma_update(None, "ignore_check_constraints", true)
@@ -1300,9 +1295,9 @@ impl SqliteStore {
     /// The WAL is not checkpointed after a batch that announces another
     /// (`wal_autocheckpoint` raised to [`PASS_CHECKPOINT_PAGES`] for its
     /// commit, a bound on the WAL's size, not a checkpoint a batch), only
-    /// after the pass's
-    /// last, whose commit runs SQLite's own checkpoint with the threshold
-    /// set back ([`Self::defer_checkpoints`]): every batch's commit
+    /// after the pass's last, whose commit runs SQLite's own checkpoint
+    /// with the threshold set back ([`Self::defer_checkpoints`]): every
+    /// batch's commit
     /// outgrew the 1,000-page threshold, so SQLite copied each batch's
     /// pages into the database file and synced it right after the commit
     /// (8% of the commit's samples in a profile of the 10^3 and 10^4
@@ -2376,21 +2371,18 @@ impl Store for SqliteStore {
     }
 
     fn pending_reductions(&self, sessions: &[Session], make: MakeCommits) -> CoreResult<Vec<ReductionCommit>> {
-        let read = match self.take_prefetch(sessions, make) {
-            Ok(Some(commits)) => return Ok(commits),
-            Ok(None) => read_pending_blocks(&self.conn, sessions),
+        let commits = match self.take_prefetch(sessions, make) {
+            Ok(Some(commits)) => Ok(commits),
+            Ok(None) => read_pending_blocks(&self.conn, sessions).map(|blocks| make(sessions, blocks)),
             Err(e) => Err(e),
         };
-        match read {
-            Ok(blocks) => Ok(make(sessions, blocks)),
-            // A failed read ends the pass (the engine stops at a storage
-            // error): the reductions' settings are set back now, not at
-            // the next write, which may not go through `write`.
-            Err(e) => {
-                let _ = self.leave_reducing_mode();
-                Err(e)
-            }
+        // A failed read, early or afresh, ends the pass (the engine stops
+        // at a storage error): the reductions' settings are set back now,
+        // not at the next write, which may not go through `write`.
+        if commits.is_err() {
+            let _ = self.leave_reducing_mode();
         }
+        commits
     }
 
     /// Starts working out `next`'s commits in a thread: its blocks read
@@ -2971,6 +2963,26 @@ mod tests {
         store.prefetch_pending_reductions(&sessions[1..], page_commits);
         let unknown = Session::active(SessionId("nobody".to_owned()), Timestamp(0), UtcOffset::UTC);
         assert!(store.commit_reductions(&[empty(&unknown)]).is_err(), "refused");
+        assert_eq!(settings(&store), before);
+        // The next batch's read failing (another connection broke one of
+        // its blocks after the hint, so it is read afresh, and the row no
+        // longer reads): the pass ends, the settings go back with the
+        // error.
+        store.prefetch_pending_reductions(&sessions[1..], page_commits);
+        store.commit_reductions(&[empty(&sessions[0])]).expect("commit");
+        assert_eq!(fk(&store), 0);
+        let other = Connection::open(store.path()).expect("a second connection");
+        other
+            .execute(
+                "UPDATE blocks SET lines = 'not a list' WHERE session_id = ?1",
+                [&sessions[1].id.0],
+            )
+            .expect("break a block");
+        drop(other);
+        assert!(
+            store.pending_reductions(&sessions[1..], page_commits).is_err(),
+            "a block that does not read"
+        );
         assert_eq!(settings(&store), before);
     }
 

@@ -420,6 +420,15 @@ const OPEN: &str = "status <> 'reduced'";
 /// one orphan; only an import of another tool's history brings thousands.
 pub(crate) const BULK_RECOVERY: usize = 1024;
 
+/// How `SqliteStore::orphan_blocks` reads the orphans' blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OrphanBlocks {
+    /// A seek into `blocks` per orphan.
+    Seek,
+    /// One pass over every block, in key order.
+    Scan,
+}
+
 /// A recovery plan's ends by session id, for `daybook_recovered_end`
 /// (see `SqliteStore::recover`). SQLite asks in key order, so the entry
 /// after the last one found is tried before a binary search.
@@ -1199,6 +1208,109 @@ impl SqliteStore {
         let out = f(&tx)?;
         tx.commit().map_err(storage)?;
         Ok(out)
+    }
+
+    /// Recovery's input without its blocks: every session, in key order,
+    /// and each orphan's latest event (`last_events`, in the same order),
+    /// in one pass over the table: the events index is sought only for an
+    /// active row. (Read apart, the orphans' ids were walked a second time
+    /// through `sessions_open` and copied out again, 10^5 strings for an
+    /// imported history; BENCHMARKS.md, "recovery and recover's day files,
+    /// fifth pass".)
+    fn recovery_sessions(&self) -> CoreResult<RecoveryInput> {
+        let mut last_events = Vec::new();
+        let sessions = collect(
+            &self.conn,
+            "SELECT id, start_ms, end_ms, status = 'reduced',
+                    CASE WHEN status = 'active'
+                         THEN (SELECT max(e.attributed_ms) FROM events e WHERE e.session_id = sessions.id) END
+             FROM sessions ORDER BY id",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, bool>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
+                ))
+            },
+            |(id, start, end, reduced, last)| {
+                let id = SessionId(id);
+                if let Some(at) = last {
+                    last_events.push((id.clone(), Timestamp(at)));
+                }
+                Ok(SessionSpan {
+                    id,
+                    start: Timestamp(start),
+                    end: end.map(Timestamp),
+                    reduced,
+                })
+            },
+        )?;
+        Ok(RecoveryInput {
+            sessions,
+            last_events,
+            blocks: Vec::new(),
+        })
+    }
+
+    /// The blocks of the orphans (the sessions of `sessions`, in key
+    /// order, with no end), by session in key order, read as `read` says.
+    ///
+    /// [`OrphanBlocks::Seek`] joins the orphans to `blocks`: one seek by
+    /// key prefix per orphan, the right read when orphans are few among
+    /// many sessions (a crash leaves one). [`OrphanBlocks::Scan`] reads
+    /// every block's key and window in key order and keeps an orphan's by
+    /// walking the orphans' ids beside it: `recovery_input` takes it from
+    /// [`BULK_RECOVERY`] orphans on when they are at least half of all
+    /// sessions (an imported history of another tool's orphans), where a
+    /// seek per orphan costs more than reading the few other sessions'
+    /// blocks too, and no row of another session is copied out
+    /// (BENCHMARKS.md, "recovery_input by scan"). Both give the same
+    /// blocks, grouped by session in key order (the planner needs no
+    /// order inside a session).
+    fn orphan_blocks(&self, sessions: &[SessionSpan], read: OrphanBlocks) -> CoreResult<Vec<BlockSpan>> {
+        let owned = |owner: SessionId, start: i64, end: i64| BlockSpan {
+            owner: Some(owner),
+            loose_id: 0,
+            start: Timestamp(start),
+            end: Timestamp(end),
+        };
+        match read {
+            OrphanBlocks::Seek => collect(
+                &self.conn,
+                &format!(
+                    "SELECT b.session_id, b.start_ms, b.end_ms FROM sessions s
+                     JOIN blocks b ON b.session_id = s.id WHERE s.{OPEN} AND s.status = 'active'
+                     ORDER BY s.id"
+                ),
+                [],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)),
+                |(owner, start, end)| Ok(owned(SessionId(owner), start, end)),
+            ),
+            OrphanBlocks::Scan => {
+                let mut orphans = sessions.iter().filter(|s| s.end.is_none()).map(|s| &s.id).peekable();
+                let mut blocks = Vec::new();
+                let mut stmt = self
+                    .conn
+                    .prepare_cached(
+                        "SELECT session_id, start_ms, end_ms FROM blocks ORDER BY session_id, start_ms, rev",
+                    )
+                    .map_err(storage)?;
+                let mut rows = stmt.query([]).map_err(storage)?;
+                while let Some(r) = rows.next().map_err(storage)? {
+                    let owner = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
+                    while orphans.next_if(|id| id.0.as_str() < owner).is_some() {}
+                    let Some(&id) = orphans.peek() else { break };
+                    if id.0 == owner {
+                        let (start, end) = (r.get(1).map_err(storage)?, r.get(2).map_err(storage)?);
+                        blocks.push(owned(id.clone(), start, end));
+                    }
+                }
+                Ok(blocks)
+            }
+        }
     }
 
     /// Runs `end`, recovery's `UPDATE` of many orphans, with the status
@@ -2151,6 +2263,28 @@ impl Store for SqliteStore {
                 },
             )
             .map_err(storage)?;
+        // A bulk recovery's commit is not checkpointed: the threshold is
+        // raised for it (as for a reduce-pending batch that announces
+        // another, `Self::reducing`) and set back right after, so the
+        // next commit that outgrows it copies these pages to the database
+        // file with its own. What follows a recovery of thousands is a
+        // reduce-pending pass that rewrites every one of those sessions'
+        // rows, so the pages are copied and synced once, with the pass's
+        // last batch, not once here and again there (BENCHMARKS.md,
+        // "recovery_input by scan"). Durability is the WAL's.
+        self.leave_reducing_mode()?;
+        let threshold: Option<i64> = if plan.ends.len() >= BULK_RECOVERY {
+            let threshold = self
+                .conn
+                .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+                .map_err(storage)?;
+            self.conn
+                .pragma_update(None, "wal_autocheckpoint", PASS_CHECKPOINT_PAGES)
+                .map_err(storage)?;
+            Some(threshold)
+        } else {
+            None
+        };
         let done = self.write(|tx| {
             // The days of the orphans' entries (flush entries of a session
             // that was active), listed stale here in one statement: the
@@ -2212,8 +2346,14 @@ impl Store for SqliteStore {
             .conn
             .pragma_update(None, "ignore_check_constraints", false)
             .map_err(storage);
+        let threshold = threshold.map_or(Ok(()), |threshold| {
+            self.conn
+                .pragma_update(None, "wal_autocheckpoint", threshold)
+                .map_err(storage)
+        });
         self.conn.remove_function("daybook_recovered_end", 1).map_err(storage)?;
         checks?;
+        threshold?;
         done
     }
 
@@ -2473,61 +2613,15 @@ impl Store for SqliteStore {
     }
 
     fn recovery_input(&self) -> CoreResult<RecoveryInput> {
-        // Every session and each orphan's latest event in one pass over the
-        // table in key order: the events index is sought only for an
-        // active row. (Read apart, the orphans' ids were walked a second
-        // time through `sessions_open` and copied out again, 10^5 strings
-        // for an imported history; BENCHMARKS.md, "recovery and recover's
-        // day files, fifth pass".) `last_events` stays in key order.
-        let mut last_events = Vec::new();
-        let sessions = collect(
-            &self.conn,
-            "SELECT id, start_ms, end_ms, status = 'reduced',
-                    CASE WHEN status = 'active'
-                         THEN (SELECT max(e.attributed_ms) FROM events e WHERE e.session_id = sessions.id) END
-             FROM sessions ORDER BY id",
-            [],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, Option<i64>>(2)?,
-                    r.get::<_, bool>(3)?,
-                    r.get::<_, Option<i64>>(4)?,
-                ))
-            },
-            |(id, start, end, reduced, last)| {
-                let id = SessionId(id);
-                if let Some(at) = last {
-                    last_events.push((id.clone(), Timestamp(at)));
-                }
-                Ok(SessionSpan {
-                    id,
-                    start: Timestamp(start),
-                    end: end.map(Timestamp),
-                    reduced,
-                })
-            },
-        )?;
-        let mut blocks = collect(
-            &self.conn,
-            &format!(
-                "SELECT b.session_id, b.start_ms, b.end_ms FROM sessions s
-                 JOIN blocks b ON b.session_id = s.id WHERE s.{OPEN} AND s.status = 'active'
-                 ORDER BY s.id"
-            ),
-            [],
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)),
-            |(owner, start, end)| {
-                Ok(BlockSpan {
-                    owner: Some(SessionId(owner)),
-                    loose_id: 0,
-                    start: Timestamp(start),
-                    end: Timestamp(end),
-                })
-            },
-        )?;
-        blocks.extend(collect(
+        let mut input = self.recovery_sessions()?;
+        let orphans = input.sessions.iter().filter(|s| s.end.is_none()).count();
+        let read = if orphans >= BULK_RECOVERY && orphans * 2 >= input.sessions.len() {
+            OrphanBlocks::Scan
+        } else {
+            OrphanBlocks::Seek
+        };
+        input.blocks = self.orphan_blocks(&input.sessions, read)?;
+        input.blocks.extend(collect(
             &self.conn,
             "SELECT id, start_ms, end_ms FROM loose_blocks WHERE owner IS NULL",
             [],
@@ -2541,11 +2635,7 @@ impl Store for SqliteStore {
                 })
             },
         )?);
-        Ok(RecoveryInput {
-            sessions,
-            last_events,
-            blocks,
-        })
+        Ok(input)
     }
 
     fn entries_for_day(&self, day: NaiveDate) -> CoreResult<Vec<Entry>> {
@@ -3103,6 +3193,148 @@ mod tests {
             .collect()
     }
 
+    /// A database of `orphans` active sessions ten minutes apart (every
+    /// other with three blocks), loose blocks beside every third, flush
+    /// entries on five days for every 97th, and one reduced session.
+    fn orphans_db(path: &Path, orphans: usize) -> SqliteStore {
+        let store = SqliteStore::open(path).unwrap();
+        store
+            .connection()
+            .execute_batch(&format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {orphans})
+                 INSERT INTO sessions (id, start_ms, offset_s, status)
+                 SELECT 'orphan-' || hex(randomblob(6)) || '-' || i, 1699999200000 + i * 600000, 3600, 'active' FROM n;
+                 INSERT INTO sessions (id, start_ms, offset_s, status, end_ms, end_reason)
+                 VALUES ('reduced-1', 1600000000000, 3600, 'reduced', 1600000060000, 'idle_gap');
+                 INSERT INTO blocks (session_id, start_ms, end_ms, offset_s, lines, apps, capture_count)
+                 SELECT id, start_ms + 60000 * k, start_ms + 60000 * (k + 1), 3600, '[]', '[\"Code\"]', 2
+                 FROM sessions, (SELECT 0 AS k UNION ALL SELECT 1 UNION ALL SELECT 2)
+                 WHERE status = 'active' AND start_ms % 1200000 = 0;
+                 INSERT INTO loose_blocks (id, start_ms, end_ms, offset_s, lines, apps, capture_count)
+                 SELECT start_ms / 1000, start_ms + 240000, start_ms + 300000, 3600, '[]', '[\"Mail\"]', 1
+                 FROM sessions WHERE status = 'active' AND start_ms % 1800000 = 0;
+                 INSERT INTO entries (session_id, kind, from_ms, to_ms, offset_s, day, body)
+                 SELECT id, 'flush', start_ms, start_ms + 60000, 3600, '2023-11-' || (10 + i % 5), 'flushed'
+                 FROM (SELECT id, start_ms, row_number() OVER (ORDER BY start_ms) AS i FROM sessions WHERE status = 'active')
+                 WHERE i % 97 = 0;
+                 DELETE FROM stale_days;"
+            ))
+            .unwrap();
+        store
+    }
+
+    /// Recovery reads the orphans' blocks the same whichever way
+    /// (`orphan_blocks`): by a seek per orphan, or by one pass over every
+    /// block when orphans are most sessions, with other sessions' blocks
+    /// (ended, reduced, a rewritten revision) between theirs in key order
+    /// to skip; and `recovery_input` (which takes the pass here, orphans
+    /// being most sessions) gives what seeks give.
+    #[test]
+    fn orphans_blocks_read_by_a_pass_are_those_read_by_seeks() {
+        let dir = tempfile::tempdir().unwrap();
+        let orphans = BULK_RECOVERY + 100;
+        let store = orphans_db(&dir.path().join("daybook.db"), orphans);
+        // Other sessions' ids among the orphans' (the same prefix and
+        // random hex), each with blocks, one of them with a second
+        // revision; and an orphan's block rewritten too.
+        store
+            .connection()
+            .execute_batch(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)
+                 INSERT INTO sessions (id, start_ms, offset_s, status, end_ms, end_reason)
+                 SELECT 'orphan-' || hex(randomblob(6)) || '-x' || i, 1500000000000 + i * 600000, 3600,
+                        CASE WHEN i % 2 = 0 THEN 'reduced' ELSE 'ended' END, 1500000000000 + i * 600000 + 120000,
+                        'idle_gap' FROM n;
+                 INSERT INTO blocks (session_id, start_ms, end_ms, offset_s, lines, apps, capture_count, rev)
+                 SELECT id, start_ms + 60000 * k, start_ms + 60000 * (k + 1), 3600, '[]', '[\"Mail\"]', 1, k / 2
+                 FROM sessions, (SELECT 0 AS k UNION ALL SELECT 1 UNION ALL SELECT 2)
+                 WHERE status <> 'active';
+                 INSERT INTO blocks (session_id, start_ms, end_ms, offset_s, lines, apps, capture_count, rev)
+                 SELECT session_id, start_ms, end_ms + 1000, offset_s, lines, apps, capture_count, 1
+                 FROM blocks WHERE session_id = (SELECT min(session_id) FROM blocks b JOIN sessions s
+                   ON s.id = b.session_id WHERE s.status = 'active') AND start_ms % 120000 = 0;",
+            )
+            .unwrap();
+        let wanted: i64 = store
+            .connection()
+            .query_row(
+                "SELECT count(*) FROM blocks b JOIN sessions s ON s.id = b.session_id WHERE s.status = 'active'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let wanted = usize::try_from(wanted).unwrap();
+        let sessions = store.recovery_sessions().unwrap().sessions;
+        let by_seeks = store.orphan_blocks(&sessions, OrphanBlocks::Seek).unwrap();
+        let by_pass = store.orphan_blocks(&sessions, OrphanBlocks::Scan).unwrap();
+        assert_eq!(by_pass.len(), wanted, "every orphan's block, and only theirs");
+        assert!(wanted > orphans, "{wanted} blocks");
+        // Grouped by session, in key order, both.
+        for blocks in [&by_seeks, &by_pass] {
+            let owners: Vec<&SessionId> = blocks.iter().map(|b| b.owner.as_ref().unwrap()).collect();
+            assert!(owners.is_sorted(), "grouped by session in key order");
+        }
+        let sorted = |blocks: &[BlockSpan]| {
+            let mut blocks = blocks.to_vec();
+            blocks.sort_by(|a, b| (&a.owner, a.start, a.end).cmp(&(&b.owner, b.start, b.end)));
+            blocks
+        };
+        assert_eq!(sorted(&by_pass), sorted(&by_seeks));
+        // `recovery_input`: the orphans' blocks (read by the pass), then
+        // the loose ones.
+        let input = store.recovery_input().unwrap();
+        let loose = input.blocks.iter().filter(|b| b.owner.is_none()).count();
+        assert!(loose > 0);
+        assert_eq!(sorted(&input.blocks[..input.blocks.len() - loose]), sorted(&by_seeks));
+        assert_eq!(input.sessions, sessions);
+    }
+
+    /// A bulk recovery's commit leaves its frames in the WAL (with the
+    /// threshold at one page, a commit past it would copy them), sets the
+    /// threshold back, and the next commit copies every frame. Read from
+    /// the WAL index as in the reduction pass's test.
+    #[test]
+    fn a_bulk_recovery_leaves_its_checkpoint_to_the_next_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = orphans_db(&dir.path().join("daybook.db"), BULK_RECOVERY + 10);
+        let shm = dir.path().join("daybook.db-shm");
+        let frames = || -> (u32, u32) {
+            let bytes = std::fs::read(&shm).expect("the WAL index");
+            let word = |at: usize| u32::from_ne_bytes(bytes[at..at + 4].try_into().expect("four bytes"));
+            (word(16), word(96))
+        };
+        let threshold = |store: &SqliteStore| -> i64 {
+            store
+                .connection()
+                .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+                .expect("pragma")
+        };
+        store.checkpoint().unwrap();
+        store
+            .connection()
+            .pragma_update(None, "wal_autocheckpoint", 1)
+            .expect("pragma");
+        let config = daybook_core::Config::default();
+        let plan = daybook_core::recovery::plan(
+            &store.recovery_input().unwrap(),
+            config.max_session,
+            config.empty_session,
+        );
+        store.recover(&plan).unwrap();
+        let (last, copied) = frames();
+        assert!(
+            last > 0 && copied < last,
+            "after the recovery: {copied} of {last} frames copied"
+        );
+        assert_eq!(threshold(&store), 1);
+        store.mark_failed(&plan.ends[0].id, 1, Timestamp(1)).unwrap();
+        let (last, copied) = frames();
+        assert!(
+            last > 0 && copied == last,
+            "after the next commit: {copied} of {last} frames copied"
+        );
+    }
+
     /// Ending many orphans with the status index and the session trigger
     /// set aside (`end_in_bulk`) leaves what ending them a few at a time
     /// leaves: the same sessions, blocks, loose blocks' owners and stale
@@ -3112,32 +3344,7 @@ mod tests {
     fn recovering_in_bulk_equals_recovering_a_few_at_a_time() {
         let dir = tempfile::tempdir().unwrap();
         let orphans = BULK_RECOVERY + 100;
-        let make = |path: &Path| {
-            let store = SqliteStore::open(path).unwrap();
-            store
-                .connection()
-                .execute_batch(&format!(
-                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {orphans})
-                     INSERT INTO sessions (id, start_ms, offset_s, status)
-                     SELECT 'orphan-' || hex(randomblob(6)) || '-' || i, 1699999200000 + i * 600000, 3600, 'active' FROM n;
-                     INSERT INTO sessions (id, start_ms, offset_s, status, end_ms, end_reason)
-                     VALUES ('reduced-1', 1600000000000, 3600, 'reduced', 1600000060000, 'idle_gap');
-                     INSERT INTO blocks (session_id, start_ms, end_ms, offset_s, lines, apps, capture_count)
-                     SELECT id, start_ms + 60000 * k, start_ms + 60000 * (k + 1), 3600, '[]', '[\"Code\"]', 2
-                     FROM sessions, (SELECT 0 AS k UNION ALL SELECT 1 UNION ALL SELECT 2)
-                     WHERE status = 'active' AND start_ms % 1200000 = 0;
-                     INSERT INTO loose_blocks (id, start_ms, end_ms, offset_s, lines, apps, capture_count)
-                     SELECT start_ms / 1000, start_ms + 240000, start_ms + 300000, 3600, '[]', '[\"Mail\"]', 1
-                     FROM sessions WHERE status = 'active' AND start_ms % 1800000 = 0;
-                     INSERT INTO entries (session_id, kind, from_ms, to_ms, offset_s, day, body)
-                     SELECT id, 'flush', start_ms, start_ms + 60000, 3600, '2023-11-' || (10 + i % 5), 'flushed'
-                     FROM (SELECT id, start_ms, row_number() OVER (ORDER BY start_ms) AS i FROM sessions WHERE status = 'active')
-                     WHERE i % 97 = 0;
-                     DELETE FROM stale_days;"
-                ))
-                .unwrap();
-            store
-        };
+        let make = |path: &Path| orphans_db(path, orphans);
         let (bulk_path, few_path) = (dir.path().join("bulk.db"), dir.path().join("few.db"));
         let mut bulk = make(&bulk_path);
         drop(bulk);

@@ -27,6 +27,8 @@ fn input(n: usize) -> RecoveryInput {
     for i in 0..n as i64 {
         let start = i * 20 * MINUTE;
         let orphan = SessionId(format!("o{i:07}"));
+        // Its index once the sessions are sorted by id: after the `e…` ones.
+        let orphan_at = n + i as usize;
         sessions.push(SessionSpan {
             id: orphan.clone(),
             start: Timestamp(start + 5_000),
@@ -42,7 +44,7 @@ fn input(n: usize) -> RecoveryInput {
         last_events.push((orphan.clone(), Timestamp(start + 3 * MINUTE + 5_000)));
         for k in 0..4 {
             blocks.push(BlockSpan {
-                owner: Some(orphan.clone()),
+                owner: Some(orphan_at),
                 loose_id: 0,
                 start: Timestamp(start + k * MINUTE),
                 end: Timestamp(start + (k + 1) * MINUTE),

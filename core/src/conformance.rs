@@ -1643,13 +1643,19 @@ pub fn late_steps_land_inside_their_session<S: Store>(mut store: S) {
 // ---------------------------------------------------------------------------
 // 7. recover and recovery_input
 
+/// `input` with its sessions by id (owned blocks' owners following
+/// them), its evidence sorted: what two stores' inputs are compared as.
 fn normalized(mut input: RecoveryInput) -> RecoveryInput {
+    let old: Vec<SessionId> = input.sessions.iter().map(|s| s.id.clone()).collect();
     input.sessions.sort_by(|a, b| a.id.cmp(&b.id));
     input.last_events.sort();
     for b in &mut input.blocks {
-        if b.owner.is_some() {
+        if let Some(owner) = b.owner {
             // Documented as ignored for owned blocks.
             b.loose_id = 0;
+            b.owner = old
+                .get(owner)
+                .and_then(|id| input.sessions.iter().position(|s| s.id == *id));
         }
     }
     input
@@ -1667,9 +1673,10 @@ fn span(id: &str, start: Timestamp, end: Option<Timestamp>, reduced: bool) -> Se
     }
 }
 
-fn owned_span(owner: &str, start: Timestamp) -> BlockSpan {
+/// A block of the session at `owner` in its input's sessions.
+fn owned_span(owner: usize, start: Timestamp) -> BlockSpan {
     BlockSpan {
-        owner: Some(sid(owner)),
+        owner: Some(owner),
         loose_id: 0,
         start,
         end: Timestamp(start.0 + MINUTE),
@@ -1751,7 +1758,8 @@ pub fn recover_applies_plan_once<S: Store>(mut store: S) {
             span("o2", m(60), None, false),
         ],
         last_events: vec![(sid("o1"), m(3))],
-        blocks: [owned_span("o1", m(0)), owned_span("o1", m(1))]
+        // `o1`, the third session.
+        blocks: [owned_span(2, m(0)), owned_span(2, m(1))]
             .into_iter()
             .chain(l.iter().map(loose_span))
             .collect(),

@@ -512,7 +512,7 @@ impl Store for MemStore {
             .filter(|s| s.phase == Phase::Active)
             .map(|s| &s.id)
             .collect();
-        let sessions = st
+        let sessions: Vec<SessionSpan> = st
             .sessions
             .values()
             .map(|s| SessionSpan {
@@ -527,12 +527,18 @@ impl Store for MemStore {
             let t = last.entry(&e.session_id).or_insert(e.attributed);
             *t = (*t).max(e.attributed);
         }
+        let at: BTreeMap<&SessionId, usize> = sessions
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.end.is_none())
+            .map(|(i, s)| (&s.id, i))
+            .collect();
         let owned = st
             .blocks
             .values()
-            .filter(|b| orphans.contains(&b.session_id))
-            .map(|b| BlockSpan {
-                owner: Some(b.session_id.clone()),
+            .filter_map(|b| at.get(&b.session_id).map(|&i| (i, b)))
+            .map(|(i, b)| BlockSpan {
+                owner: Some(i),
                 loose_id: 0,
                 start: b.start,
                 end: b.end,
@@ -543,10 +549,12 @@ impl Store for MemStore {
             start: b.start,
             end: b.end,
         });
+        let blocks = owned.chain(loose).collect();
+        drop(at);
         Ok(RecoveryInput {
             sessions,
             last_events: last.into_iter().map(|(id, t)| (id.clone(), t)).collect(),
-            blocks: owned.chain(loose).collect(),
+            blocks,
         })
     }
 

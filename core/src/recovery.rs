@@ -31,8 +31,13 @@ pub struct SessionSpan {
 /// A block's span and owner, as evidence.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockSpan {
-    /// The owning session, or `None` for an imported loose block.
-    pub owner: Option<SessionId>,
+    /// The owning session, by its index in [`RecoveryInput::sessions`], or
+    /// `None` for an imported loose block. An index, not the session's id:
+    /// an imported history hands the planner hundreds of thousands of
+    /// owned blocks, and a copy of the owner's id for each was the
+    /// largest part of the store's read and of the planner's lookups
+    /// (BENCHMARKS.md, "recovery_input by scan").
+    pub owner: Option<usize>,
     /// The loose block's id (ignored for owned blocks).
     pub loose_id: u64,
     /// Window start.
@@ -207,7 +212,7 @@ pub fn plan(input: &RecoveryInput, max_session: Duration, empty_session: Duratio
     }
     // The orphans in the order the store gave the sessions: the order its
     // evidence most likely comes in (see `Finder`).
-    let mut finder = Finder::new(given.into_iter().flatten().map(|i| (i, &orphans[i].span.id)).collect());
+    let mut finder = Finder::new(given.iter().flatten().map(|&i| (i, &orphans[i].span.id)).collect());
 
     let bump = |o: &mut Open<'_>, t: Timestamp| o.evidence = Some(o.evidence.map_or(t, |e| e.max(t)));
     for (id, at) in &input.last_events {
@@ -215,10 +220,10 @@ pub fn plan(input: &RecoveryInput, max_session: Duration, empty_session: Duratio
             bump(&mut orphans[i], *at);
         }
     }
-    finder.rewind();
     for b in &input.blocks {
-        let i = match &b.owner {
-            Some(owner) => finder.find(owner),
+        let i = match b.owner {
+            // An owner that is no session is no one's evidence.
+            Some(owner) => given.get(owner).copied().flatten(),
             // The only orphan whose range can hold b.start: the last one
             // starting at or before it (ranges are disjoint, see order_key).
             None => orphans.partition_point(|o| o.span.start <= b.start).checked_sub(1),
@@ -262,7 +267,8 @@ pub fn plan(input: &RecoveryInput, max_session: Duration, empty_session: Duratio
     }
 }
 
-/// Finds an orphan's position (in session order) from its id. Stores
+/// Finds an orphan's position (in session order) from its id, for the
+/// latest events (a block names its owner by index). Stores
 /// usually hand evidence grouped by session and in the order they hand the
 /// sessions (the SQLite store reads both in its key order, at no cost,
 /// through the table and its status index), so the orphan of the previous
@@ -284,11 +290,6 @@ impl<'a> Finder<'a> {
             last: 0,
             index: None,
         }
-    }
-
-    /// A new pass over evidence starts again at the first orphan.
-    fn rewind(&mut self) {
-        self.last = 0;
     }
 
     fn find(&mut self, id: &SessionId) -> Option<usize> {
@@ -407,7 +408,10 @@ pub fn plan_naive(input: &RecoveryInput, max_session: Duration, empty_session: D
         let blocks = input
             .blocks
             .iter()
-            .filter(|b| b.owner.as_ref().is_none_or(|o| *o == r.id))
+            .filter(|b| {
+                b.owner
+                    .is_none_or(|o| input.sessions.get(o).is_some_and(|s| s.id == r.id))
+            })
             .filter(|b| r.start <= b.start && b.start < upper)
             .map(|b| b.end);
         let evidence = events.chain(blocks).max();
@@ -519,11 +523,8 @@ mod tests {
             }
             let mut blocks = Vec::new();
             for k in 0..usize::arbitrary(g) % 12 {
-                let owner = if n > 0 && bool::arbitrary(g) {
-                    Some(sessions[usize::arbitrary(g) % n].id.clone())
-                } else {
-                    None
-                };
+                // Now and then an index past the sessions: no one's.
+                let owner = (n > 0 && bool::arbitrary(g)).then(|| usize::arbitrary(g) % (n + 1));
                 let start = Timestamp(i64::from(u8::arbitrary(g)) * minute);
                 blocks.push(BlockSpan {
                     owner,
@@ -561,13 +562,15 @@ mod tests {
         }
 
         /// The order the sessions come in changes nothing either: sorted
-        /// by id (as the SQLite store reads them) or reversed.
+        /// by id (as the SQLite store reads them) or reversed, the blocks'
+        /// owners following their sessions.
         fn session_order_does_not_matter(w: World) -> bool {
             let planned = plan(&w.0, MAX, EMPTY);
-            let mut by_id = w.0.clone();
-            by_id.sessions.sort_by(|a, b| a.id.cmp(&b.id));
-            let mut reversed = by_id.clone();
-            reversed.sessions.reverse();
+            let mut order: Vec<usize> = (0..w.0.sessions.len()).collect();
+            order.sort_by(|&a, &b| w.0.sessions[a].id.cmp(&w.0.sessions[b].id));
+            let by_id = reordered(&w.0, &order);
+            order.reverse();
+            let reversed = reordered(&w.0, &order);
             plan(&by_id, MAX, EMPTY) == planned && plan(&reversed, MAX, EMPTY) == planned
         }
 
@@ -580,6 +583,27 @@ mod tests {
                 let next_ok = w.0.sessions.iter().filter(|o| order_key(o) > order_key(s)).all(|o| e.end <= o.start);
                 e.end >= s.start && e.end <= s.start + MAX && next_ok
             })
+        }
+    }
+
+    /// `input` with its sessions in `order` (old indices) and each owned
+    /// block's owner the same session at its new index.
+    fn reordered(input: &RecoveryInput, order: &[usize]) -> RecoveryInput {
+        let mut at = vec![usize::MAX; input.sessions.len()];
+        for (new, &old) in order.iter().enumerate() {
+            at[old] = new;
+        }
+        RecoveryInput {
+            sessions: order.iter().map(|&i| input.sessions[i].clone()).collect(),
+            last_events: input.last_events.clone(),
+            blocks: input
+                .blocks
+                .iter()
+                .map(|b| BlockSpan {
+                    owner: b.owner.map(|o| at.get(o).copied().unwrap_or(o)),
+                    ..b.clone()
+                })
+                .collect(),
         }
     }
 

@@ -1269,48 +1269,47 @@ impl SqliteStore {
     /// blocks too, and no row of another session is copied out
     /// (BENCHMARKS.md, "recovery_input by scan"). Both give the same
     /// blocks, grouped by session in key order (the planner needs no
-    /// order inside a session).
+    /// order inside a session), each naming its owner by its index in
+    /// `sessions`, which must be in key order (as `recovery_sessions`
+    /// reads them).
     fn orphan_blocks(&self, sessions: &[SessionSpan], read: OrphanBlocks) -> CoreResult<Vec<BlockSpan>> {
-        let owned = |owner: SessionId, start: i64, end: i64| BlockSpan {
-            owner: Some(owner),
-            loose_id: 0,
-            start: Timestamp(start),
-            end: Timestamp(end),
-        };
-        match read {
-            OrphanBlocks::Seek => collect(
-                &self.conn,
-                &format!(
-                    "SELECT b.session_id, b.start_ms, b.end_ms FROM sessions s
-                     JOIN blocks b ON b.session_id = s.id WHERE s.{OPEN} AND s.status = 'active'
-                     ORDER BY s.id"
-                ),
-                [],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)),
-                |(owner, start, end)| Ok(owned(SessionId(owner), start, end)),
+        let sql = match read {
+            OrphanBlocks::Seek => format!(
+                "SELECT b.session_id, b.start_ms, b.end_ms FROM sessions s
+                 JOIN blocks b ON b.session_id = s.id WHERE s.{OPEN} AND s.status = 'active'
+                 ORDER BY s.id"
             ),
             OrphanBlocks::Scan => {
-                let mut orphans = sessions.iter().filter(|s| s.end.is_none()).map(|s| &s.id).peekable();
-                let mut blocks = Vec::new();
-                let mut stmt = self
-                    .conn
-                    .prepare_cached(
-                        "SELECT session_id, start_ms, end_ms FROM blocks ORDER BY session_id, start_ms, rev",
-                    )
-                    .map_err(storage)?;
-                let mut rows = stmt.query([]).map_err(storage)?;
-                while let Some(r) = rows.next().map_err(storage)? {
-                    let owner = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
-                    while orphans.next_if(|id| id.0.as_str() < owner).is_some() {}
-                    let Some(&id) = orphans.peek() else { break };
-                    if id.0 == owner {
-                        let (start, end) = (r.get(1).map_err(storage)?, r.get(2).map_err(storage)?);
-                        blocks.push(owned(id.clone(), start, end));
-                    }
-                }
-                Ok(blocks)
+                "SELECT session_id, start_ms, end_ms FROM blocks ORDER BY session_id, start_ms, rev".into()
+            }
+        };
+        // Each row's owner found by walking the orphans' ids (by index in
+        // `sessions`) beside the rows, both in key order: a compare per
+        // row, and a block of another session (the pass reads them all)
+        // is skipped without a copy.
+        let mut orphans = sessions
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.end.is_none())
+            .map(|(i, s)| (i, s.id.0.as_str()))
+            .peekable();
+        let mut blocks = Vec::new();
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(storage)?;
+        let mut rows = stmt.query([]).map_err(storage)?;
+        while let Some(r) = rows.next().map_err(storage)? {
+            let owner = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
+            while orphans.next_if(|&(_, id)| id < owner).is_some() {}
+            let Some(&(at, id)) = orphans.peek() else { break };
+            if id == owner {
+                blocks.push(BlockSpan {
+                    owner: Some(at),
+                    loose_id: 0,
+                    start: Timestamp(r.get(1).map_err(storage)?),
+                    end: Timestamp(r.get(2).map_err(storage)?),
+                });
             }
         }
+        Ok(blocks)
     }
 
     /// Runs `end`, recovery's `UPDATE` of many orphans, with the status
@@ -3271,9 +3270,36 @@ mod tests {
         assert!(wanted > orphans, "{wanted} blocks");
         // Grouped by session, in key order, both.
         for blocks in [&by_seeks, &by_pass] {
-            let owners: Vec<&SessionId> = blocks.iter().map(|b| b.owner.as_ref().unwrap()).collect();
+            let owners: Vec<usize> = blocks.iter().map(|b| b.owner.unwrap()).collect();
             assert!(owners.is_sorted(), "grouped by session in key order");
+            assert!(
+                owners.iter().all(|&i| sessions[i].end.is_none()),
+                "each block's owner an orphan"
+            );
         }
+        // Each orphan's blocks, counted by owner's id, as SQLite counts them.
+        let mut counted: BTreeMap<&str, i64> = BTreeMap::new();
+        for b in &by_pass {
+            *counted.entry(sessions[b.owner.unwrap()].id.0.as_str()).or_default() += 1;
+        }
+        let by_sql: BTreeMap<String, i64> = store
+            .connection()
+            .prepare(
+                "SELECT b.session_id, count(*) FROM blocks b JOIN sessions s ON s.id = b.session_id
+                 WHERE s.status = 'active' GROUP BY b.session_id",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            counted
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect::<BTreeMap<_, _>>(),
+            by_sql
+        );
         let sorted = |blocks: &[BlockSpan]| {
             let mut blocks = blocks.to_vec();
             blocks.sort_by(|a, b| (&a.owner, a.start, a.end).cmp(&(&b.owner, b.start, b.end)));

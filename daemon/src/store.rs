@@ -1263,10 +1263,12 @@ impl SqliteStore {
     /// many sessions (a crash leaves one). [`OrphanBlocks::Scan`] reads
     /// every block's key and window in key order and keeps an orphan's by
     /// walking the orphans' ids beside it: `recovery_input` takes it from
-    /// [`BULK_RECOVERY`] orphans on when they are at least half of all
+    /// [`BULK_RECOVERY`] orphans on when they are at least three in four
     /// sessions (an imported history of another tool's orphans), where a
     /// seek per orphan costs more than reading the few other sessions'
-    /// blocks too, and no row of another session is copied out
+    /// blocks too, and no row of another session is copied out. At one
+    /// orphan in two (the `recovery_sqlite` bench: each orphan beside a
+    /// reduced session) the pass read slower than the seeks
     /// (BENCHMARKS.md, "recovery_input by scan"). Both give the same
     /// blocks, grouped by session in key order (the planner needs no
     /// order inside a session), each naming its owner by its index in
@@ -2614,7 +2616,7 @@ impl Store for SqliteStore {
     fn recovery_input(&self) -> CoreResult<RecoveryInput> {
         let mut input = self.recovery_sessions()?;
         let orphans = input.sessions.iter().filter(|s| s.end.is_none()).count();
-        let read = if orphans >= BULK_RECOVERY && orphans * 2 >= input.sessions.len() {
+        let read = if orphans >= BULK_RECOVERY && orphans * 4 >= input.sessions.len() * 3 {
             OrphanBlocks::Scan
         } else {
             OrphanBlocks::Seek

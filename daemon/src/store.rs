@@ -347,6 +347,29 @@ const PASS_CHECKPOINT_PAGES: i64 = 65_536;
 /// costs three.
 const ENTRY_ROWS: usize = 4_000;
 
+/// The `INSERT` of [`ENTRY_ROWS`] entries; one of fewer rows is a prefix
+/// of it ([`entries_insert`]). Written once, not per batch: a batch's
+/// statements were a hundred kilobytes of text built each time.
+static ENTRIES_INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "{ENTRIES_INSERT_HEAD}{}",
+        vec![ENTRIES_INSERT_ROW; ENTRY_ROWS].join(", ")
+    )
+});
+
+/// The start of [`ENTRIES_INSERT`], before its rows.
+const ENTRIES_INSERT_HEAD: &str =
+    "INSERT INTO entries (id, session_id, kind, from_ms, to_ms, offset_s, day, body) VALUES ";
+
+/// One row of [`ENTRIES_INSERT`]'s `VALUES` (rows are joined by `", "`).
+const ENTRIES_INSERT_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// The `INSERT` of `rows` entries (1 to [`ENTRY_ROWS`]).
+fn entries_insert(rows: usize) -> &'static str {
+    let len = ENTRIES_INSERT_HEAD.len() + rows * (ENTRIES_INSERT_ROW.len() + 2) - 2;
+    &ENTRIES_INSERT[..len]
+}
+
 /// The raw columns of a block row.
 type BlockRow = (String, i64, i64, i32, String, String, u32, Option<i64>, u32);
 
@@ -547,43 +570,108 @@ fn new_runs(keys: &[(u32, i64)], runs: &[Run], covered: &[(i64, u32)]) -> Option
     (found == listed).then_some((new_runs, left))
 }
 
+/// A session's status as a reduction transaction checks it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ReducingStatus {
+    /// `active`: cannot be finished.
+    Active,
+    /// `reduced`: takes late entries only.
+    Reduced,
+    /// `ended` or `failed`.
+    Pending,
+}
+
+/// One session of a reduction transaction (see [`ReducingBatch`]): its
+/// state as read, then as the batch's commits so far left it, and the
+/// writes they make to its `sessions` and `late_pending` rows.
+struct ReducingSlot<'c> {
+    /// The session's id, borrowed from the batch's commits.
+    id: &'c str,
+    /// Its status (`None`: no such session).
+    status: Option<ReducingStatus>,
+    /// Its block keys, `(rev, start)`, sorted.
+    keys: Vec<(u32, i64)>,
+    /// Its coverage runs, `(rev, first, last)`, the batch's own new ones
+    /// included.
+    runs: Vec<Run>,
+    /// Its new `flush_end_ms` (the last one given).
+    flush_end: Option<i64>,
+    /// Whether it was finished.
+    finished: bool,
+    /// Whether it ends the batch listed in `late_pending` (`None`: no
+    /// change).
+    late: Option<bool>,
+}
+
 /// A reduction transaction's sessions (see `SqliteStore::reduce_all`):
 /// read once for the whole batch, then kept as the batch's commits, in
 /// order, leave them; the writes those commits make, gathered to go out
 /// in key order, one statement per table.
-#[derive(Default)]
-struct ReducingBatch {
-    /// Each session's status (absent: no such session).
-    status: BTreeMap<String, String>,
-    /// Each session's block keys, `(rev, start)`, sorted.
-    keys: BTreeMap<String, Vec<(u32, i64)>>,
-    /// Each session's coverage runs, `(rev, first, last)`, the batch's own
-    /// new ones included.
-    runs: BTreeMap<String, Vec<Run>>,
-    /// New coverage rows: `(session, rev, first, last, entry)`.
-    coverage: Vec<(String, u32, i64, i64, i64)>,
-    /// Per session: its new `flush_end_ms` (the last one given) and
-    /// whether it was finished.
-    sessions: BTreeMap<String, (Option<i64>, bool)>,
-    /// Per session: whether it ends the batch listed in `late_pending`.
-    late: BTreeMap<String, bool>,
+///
+/// One slot a distinct session, in id order, its id borrowed from the
+/// commits: each commit's slot is known from sorting the commits once,
+/// and the writes go out in key order by walking the slots. String-keyed trees
+/// per field, each with its own cloned ids, were a tenth of the
+/// reduction transaction's time (BENCHMARKS.md, "batch8").
+struct ReducingBatch<'c> {
+    /// The sessions, sorted by id, each once.
+    slots: Vec<ReducingSlot<'c>>,
+    /// Each commit's slot, by the commit's place in the batch.
+    slot_of: Vec<usize>,
+    /// New coverage rows: `(slot, rev, first, last, entry)`.
+    coverage: Vec<(usize, u32, i64, i64, i64)>,
 }
 
-impl ReducingBatch {
+impl<'c> ReducingBatch<'c> {
     /// The state of `commits`' sessions, three statements over their ids
     /// (`json_each`, `CROSS JOIN`ed so each id is a seek by key prefix).
-    fn read(tx: &Transaction<'_>, commits: &[ReductionCommit]) -> CoreResult<Self> {
-        let ids: BTreeSet<&str> = commits.iter().map(|c| c.session_id.0.as_str()).collect();
-        let ids = serde_json::to_string(&ids).map_err(storage)?;
-        let mut batch = Self::default();
+    fn read(tx: &Transaction<'_>, commits: &'c [ReductionCommit]) -> CoreResult<Self> {
+        // The commits in id order give the slots and each commit's slot.
+        let mut order: Vec<(&'c str, usize)> = commits
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.session_id.0.as_str(), i))
+            .collect();
+        order.sort_unstable();
+        let mut batch = Self {
+            slots: Vec::new(),
+            slot_of: vec![0; commits.len()],
+            coverage: Vec::new(),
+        };
+        for (id, i) in order {
+            if batch.slots.last().is_none_or(|s| s.id != id) {
+                batch.slots.push(ReducingSlot {
+                    id,
+                    status: None,
+                    keys: Vec::new(),
+                    runs: Vec::new(),
+                    flush_end: None,
+                    finished: false,
+                    late: None,
+                });
+            }
+            batch.slot_of[i] = batch.slots.len() - 1;
+        }
+        let ids: Vec<&str> = batch.slots.iter().map(|s| s.id).collect();
+        let json = serde_json::to_string(&ids).map_err(storage)?;
+        // Each statement's rows come a session at a time in the list's
+        // order (`json_each` drives the join), so the slot in hand and the
+        // next are checked before searching for another.
+        let mut at = 0;
         let mut stmt = tx
             .prepare_cached("SELECT s.id, s.status FROM json_each(?1) j CROSS JOIN sessions s ON s.id = j.value")
             .map_err(storage)?;
-        let mut rows = stmt.query([&ids]).map_err(storage)?;
+        let mut rows = stmt.query([&json]).map_err(storage)?;
         while let Some(r) = rows.next().map_err(storage)? {
-            batch
-                .status
-                .insert(r.get(0).map_err(storage)?, r.get(1).map_err(storage)?);
+            let id = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
+            let status = r.get_ref(1).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
+            if let Some(slot) = batch.find(id, &mut at) {
+                slot.status = Some(match status {
+                    "active" => ReducingStatus::Active,
+                    "reduced" => ReducingStatus::Reduced,
+                    _ => ReducingStatus::Pending,
+                });
+            }
         }
         drop(rows);
         let mut stmt = tx
@@ -592,35 +680,66 @@ impl ReducingBatch {
                  CROSS JOIN blocks b ON b.session_id = j.value",
             )
             .map_err(storage)?;
-        let mut rows = stmt.query([&ids]).map_err(storage)?;
+        let mut rows = stmt.query([&json]).map_err(storage)?;
         while let Some(r) = rows.next().map_err(storage)? {
-            let session = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
+            let id = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
             let key = (r.get(1).map_err(storage)?, r.get(2).map_err(storage)?);
-            match batch.keys.get_mut(session) {
-                Some(keys) => keys.push(key),
-                None => {
-                    batch.keys.insert(session.to_owned(), vec![key]);
-                }
+            if let Some(slot) = batch.find(id, &mut at) {
+                slot.keys.push(key);
             }
         }
         drop(rows);
-        for keys in batch.keys.values_mut() {
-            keys.sort_unstable();
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT c.session_id, c.rev, c.first_ms, c.last_ms FROM json_each(?1) j
+                 CROSS JOIN coverage c ON c.session_id = j.value",
+            )
+            .map_err(storage)?;
+        let mut rows = stmt.query([&json]).map_err(storage)?;
+        while let Some(r) = rows.next().map_err(storage)? {
+            let id = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
+            let run = (
+                r.get(1).map_err(storage)?,
+                r.get(2).map_err(storage)?,
+                r.get(3).map_err(storage)?,
+            );
+            if let Some(slot) = batch.find(id, &mut at) {
+                slot.runs.push(run);
+            }
         }
-        batch.runs = coverage_runs(tx, &ids)?;
+        drop(rows);
+        for slot in &mut batch.slots {
+            slot.keys.sort_unstable();
+        }
         Ok(batch)
     }
 
-    /// One reduction, with `commit_reduction`'s checks (in its order)
-    /// against the state the batch's earlier commits left. Its entry, if
-    /// any, gets id `entry_id` and is returned for `reduce_all` to write.
-    fn reduce(&mut self, commit: &ReductionCommit, entry_id: i64) -> CoreResult<Option<Entry>> {
+    /// The slot of session `id`: the one at `at` or the next if it is
+    /// that session's, else found by binary search; `at` is moved to it.
+    fn find(&mut self, id: &str, at: &mut usize) -> Option<&mut ReducingSlot<'c>> {
+        let is = |i: usize| self.slots.get(i).is_some_and(|s| s.id == id);
+        if !is(*at) {
+            *at = if is(*at + 1) {
+                *at + 1
+            } else {
+                self.slots.binary_search_by(|s| s.id.cmp(id)).ok()?
+            };
+        }
+        self.slots.get_mut(*at)
+    }
+
+    /// One reduction, the batch's `at`th commit, with
+    /// `commit_reduction`'s checks (in its order) against the state the
+    /// batch's earlier commits left. Its entry, if any, gets id
+    /// `entry_id` and is returned for `reduce_all` to write.
+    fn reduce(&mut self, at: usize, commit: &ReductionCommit, entry_id: i64) -> CoreResult<Option<Entry>> {
         let id = &commit.session_id;
-        let reduced = match self.status.get(&id.0) {
+        let index = self.slot_of[at];
+        let slot = &mut self.slots[index];
+        let (reduced, active) = match slot.status {
             None => return Err(CoreError::UnknownSession(id.clone())),
-            Some(status) => (status == "reduced", status == "active"),
+            Some(status) => (status == ReducingStatus::Reduced, status == ReducingStatus::Active),
         };
-        let (reduced, active) = reduced;
         let late = commit.entry.as_ref().is_some_and(|e| e.kind == EntryKind::Late);
         if reduced && !late {
             return Err(conflict(id, "session is already reduced"));
@@ -637,11 +756,9 @@ impl ReducingBatch {
         if commit.finish && active {
             return Err(conflict(id, "an active session cannot be finished"));
         }
-        let keys = self.keys.get(&id.0).map_or(&[][..], Vec::as_slice);
-        let runs = self.runs.entry(id.0.clone()).or_default();
         let (added, left) = new_runs(
-            keys,
-            runs,
+            &slot.keys,
+            &slot.runs,
             &commit.covered.iter().map(|(s, r)| (s.0, *r)).collect::<Vec<_>>(),
         )
         .ok_or_else(|| conflict(id, "covered block is missing or already covered"))?;
@@ -649,8 +766,8 @@ impl ReducingBatch {
             None => None,
             Some(e) => {
                 for &(rev, first, last) in &added {
-                    runs.push((rev, first, last));
-                    self.coverage.push((id.0.clone(), rev, first, last, entry_id));
+                    slot.runs.push((rev, first, last));
+                    self.coverage.push((index, rev, first, last, entry_id));
                 }
                 Some(Entry {
                     id: entry_id as u64,
@@ -663,41 +780,42 @@ impl ReducingBatch {
                 })
             }
         };
-        let update = self.sessions.entry(id.0.clone()).or_insert((None, false));
         if let Some(end) = commit.flush_end {
-            update.0 = Some(end.0);
+            slot.flush_end = Some(end.0);
         }
         if commit.finish {
-            update.1 = true;
-            self.status.insert(id.0.clone(), "reduced".to_owned());
+            slot.finished = true;
+            slot.status = Some(ReducingStatus::Reduced);
         }
         if commit.finish || reduced {
             // A reduced session with blocks left uncovered stays pending
             // (`late_pending`); one with none leaves the list.
-            self.late.insert(id.0.clone(), left > 0);
+            slot.late = Some(left > 0);
         }
         Ok(entry)
     }
 
     /// The batch's writes, each table's in key order: coverage rows, one
     /// `UPDATE` of the sessions it changed, one `DELETE` from and one
-    /// `INSERT` into `late_pending`.
+    /// `INSERT` into `late_pending`. (Slots are in id order, so a slot's
+    /// index orders rows as its id does.)
     fn write(mut self, tx: &Transaction<'_>) -> CoreResult<()> {
         self.coverage
-            .sort_unstable_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
+            .sort_unstable_by_key(|&(slot, rev, first, ..)| (slot, rev, first));
         let mut insert = tx
             .prepare_cached(
                 "INSERT INTO coverage (session_id, rev, first_ms, last_ms, entry_id) VALUES (?1, ?2, ?3, ?4, ?5)",
             )
             .map_err(storage)?;
-        for (id, rev, first, last, entry) in &self.coverage {
+        for &(slot, rev, first, last, entry) in &self.coverage {
+            let id = self.slots[slot].id;
             insert.execute(params![id, rev, first, last, entry]).map_err(storage)?;
         }
-        let changed: Vec<(&String, Option<i64>, bool)> = self
-            .sessions
+        let changed: Vec<(&str, Option<i64>, bool)> = self
+            .slots
             .iter()
-            .filter(|(_, (end, finish))| end.is_some() || *finish)
-            .map(|(id, &(end, finish))| (id, end, finish))
+            .filter(|s| s.flush_end.is_some() || s.finished)
+            .map(|s| (s.id, s.flush_end, s.finished))
             .collect();
         if !changed.is_empty() {
             let json = serde_json::to_string(&changed).map_err(storage)?;
@@ -713,13 +831,14 @@ impl ReducingBatch {
             .and_then(|mut s| s.execute([&json]))
             .map_err(storage)?;
         }
-        let (listed, unlisted): (Vec<&String>, Vec<&String>) = {
-            let (a, b): (Vec<_>, Vec<_>) = self.late.iter().partition(|(_, pending)| **pending);
-            (
-                a.into_iter().map(|(id, _)| id).collect(),
-                b.into_iter().map(|(id, _)| id).collect(),
-            )
+        let late = |pending: bool| -> Vec<&str> {
+            self.slots
+                .iter()
+                .filter(|s| s.late == Some(pending))
+                .map(|s| s.id)
+                .collect()
         };
+        let (listed, unlisted) = (late(true), late(false));
         if !unlisted.is_empty() {
             let json = serde_json::to_string(&unlisted).map_err(storage)?;
             tx.prepare_cached("DELETE FROM late_pending WHERE session_id IN (SELECT value FROM json_each(?1))")
@@ -1566,11 +1685,16 @@ impl SqliteStore {
             .map_err(storage)?;
         let mut batch = ReducingBatch::read(tx, commits)?;
         let mut rows = Vec::new();
+        // Each distinct day's name, written once: a batch's entries fall
+        // on few days.
+        let mut days: BTreeMap<NaiveDate, String> = BTreeMap::new();
         let mut out = Vec::with_capacity(commits.len());
-        for commit in commits {
-            let entry = batch.reduce(commit, next_id)?;
+        for (at, commit) in commits.iter().enumerate() {
+            let entry = batch.reduce(at, commit, next_id)?;
             if let (Some(entry), Some(new)) = (&entry, &commit.entry) {
-                rows.push((next_id, new, day_name(entry.day())));
+                let day = entry.day();
+                days.entry(day).or_insert_with(|| day_name(day));
+                rows.push((next_id, new, day));
                 next_id = next_id
                     .checked_add(1)
                     .ok_or_else(|| corrupt("entries", next_id.to_string(), "entry ids are exhausted"))?;
@@ -1579,10 +1703,7 @@ impl SqliteStore {
         }
         batch.write(tx)?;
         for chunk in rows.chunks(ENTRY_ROWS) {
-            let sql = format!(
-                "INSERT INTO entries (id, session_id, kind, from_ms, to_ms, offset_s, day, body) VALUES {}",
-                vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
-            );
+            let sql = entries_insert(chunk.len());
             let run = |stmt: &mut rusqlite::Statement<'_>| -> rusqlite::Result<usize> {
                 let mut at = 1;
                 for (id, e, day) in chunk {
@@ -1593,7 +1714,7 @@ impl SqliteStore {
                         &e.from.0,
                         &e.to.0,
                         &e.offset.0,
-                        day,
+                        &days[day],
                         &e.body,
                     ];
                     for v in values {
@@ -1606,9 +1727,9 @@ impl SqliteStore {
             // A full chunk's statement is reused; a last, shorter one is not
             // kept in the connection's small statement cache.
             if chunk.len() == ENTRY_ROWS {
-                tx.prepare_cached(&sql).and_then(|mut s| run(&mut s))
+                tx.prepare_cached(sql).and_then(|mut s| run(&mut s))
             } else {
-                tx.prepare(&sql).and_then(|mut s| run(&mut s))
+                tx.prepare(sql).and_then(|mut s| run(&mut s))
             }
             .map_err(storage)?;
         }
@@ -2741,7 +2862,7 @@ impl Store for SqliteStore {
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use daybook_core::page_commits;
+    use daybook_core::{NewEntry, page_commits};
 
     use super::*;
 
@@ -2788,6 +2909,104 @@ mod tests {
         }
         store.ingest(&steps).expect("setup");
         (dir, store)
+    }
+
+    /// Every row of `table` on `conn`, in `order`, each column as SQLite
+    /// holds it.
+    fn rows(conn: &Connection, table: &str, order: &str) -> Vec<Vec<rusqlite::types::Value>> {
+        let mut stmt = conn
+            .prepare(&format!("SELECT * FROM {table} ORDER BY {order}"))
+            .expect("prepare");
+        let columns = stmt.column_count();
+        stmt.query_map([], |r| (0..columns).map(|i| r.get(i)).collect())
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows")
+    }
+
+    /// A reduction batch writes the rows its commits write one at a time,
+    /// in the same order, with the same entry ids: commits out of id
+    /// order, a session committed twice (a flush, then its final, which
+    /// sees the flush's coverage), a session with no blocks between
+    /// sessions with blocks (each session's rows are filed by id, not by
+    /// place), late entries listed and unlisted in `late_pending`, and
+    /// entries on three days (each entry's `day` is its own).
+    #[test]
+    fn a_reduction_batch_writes_what_its_commits_write_one_at_a_time() {
+        let t = |day: i64, min: i64| Timestamp(1_700_000_000_000 + day * 86_400_000 + min * 60_000);
+        let specs: [(&str, Timestamp, Timestamp, &[Timestamp]); 5] = [
+            ("a", t(0, 0), t(0, 5), &[t(0, 0), t(0, 1)]),
+            ("b", t(1, 0), t(1, 5), &[t(1, 0), t(1, 1)]),
+            ("c", t(1, 10), t(1, 15), &[]),
+            ("e", t(2, 0), t(2, 5), &[t(2, 0), t(2, 1)]),
+            ("r", t(0, 10), t(0, 15), &[t(0, 10), t(0, 11)]),
+        ];
+        let commit = |id: &str, kind: EntryKind, starts: &[Timestamp], finish: bool| {
+            let session_id = SessionId(id.to_owned());
+            let entry = (!starts.is_empty()).then(|| NewEntry {
+                session_id: session_id.clone(),
+                kind,
+                from: starts[0],
+                to: Timestamp(starts[starts.len() - 1].0 + 60_000),
+                offset: UtcOffset::UTC,
+                body: format!("{id} {}", kind.as_str()),
+            });
+            ReductionCommit {
+                session_id,
+                covered: starts.iter().map(|&s| (s, 0)).collect(),
+                flush_end: entry.as_ref().filter(|_| kind != EntryKind::Late).map(|e| e.to),
+                entry,
+                finish,
+            }
+        };
+        let commits = [
+            commit("e", EntryKind::Flush, &[t(2, 0)], false),
+            commit("b", EntryKind::Final, &[t(1, 0), t(1, 1)], true),
+            commit("c", EntryKind::Final, &[], true),
+            commit("e", EntryKind::Final, &[t(2, 1)], true),
+            commit("r", EntryKind::Final, &[t(0, 10)], true),
+            commit("a", EntryKind::Final, &[t(0, 0)], true),
+            commit("r", EntryKind::Late, &[t(0, 11)], false),
+        ];
+        let (_batch_dir, mut batch) = ended_sessions(&specs);
+        let (_single_dir, mut single) = ended_sessions(&specs);
+        let batched = batch.commit_reductions(&commits).expect("the batch");
+        let one_by_one: Vec<Option<Entry>> = commits
+            .iter()
+            .map(|c| single.commit_reduction(c).expect("one commit"))
+            .collect();
+        assert_eq!(batched, one_by_one, "the same entries, ids and all");
+        assert_eq!(batched.iter().flatten().count(), 6, "six entries");
+        for (table, order) in [
+            ("entries", "id"),
+            ("coverage", "session_id, rev, first_ms"),
+            ("sessions", "id"),
+            ("late_pending", "session_id"),
+            // `n` counts the marks, which one transaction makes fewer of.
+            ("(SELECT day FROM stale_days)", "day"),
+        ] {
+            assert_eq!(
+                rows(batch.connection(), table, order),
+                rows(single.connection(), table, order),
+                "{table}"
+            );
+        }
+        let conn = batch.connection();
+        let late: Vec<String> = conn
+            .prepare("SELECT session_id FROM late_pending ORDER BY session_id")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .expect("late_pending");
+        assert_eq!(late, ["a"], "a's block left over; r's late entry covered r's");
+        let days: Vec<(String, String)> = conn
+            .prepare("SELECT session_id, day FROM entries ORDER BY id")
+            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .expect("entries");
+        let day = |d: i64| day_name(t(d, 0).local_date(UtcOffset::UTC));
+        let expected: Vec<(String, String)> = [("e", 2), ("b", 1), ("e", 2), ("r", 0), ("a", 0), ("r", 0)]
+            .iter()
+            .map(|&(id, d)| (id.to_owned(), day(d)))
+            .collect();
+        assert_eq!(days, expected, "each entry on its own day");
     }
 
     /// Two ended sessions, `a` (two blocks) and `b` (one), in a fresh

@@ -1322,21 +1322,21 @@ impl<S: Store> Engine<S> {
         let mut days = BTreeSet::new();
         match self.store.commit_reductions(&commits) {
             Ok(entries) => {
-                for (commit, entry) in commits.iter().zip(&entries) {
-                    self.committed(commit, entry.as_ref(), Some(&mut days));
+                for (commit, entry) in commits.into_iter().zip(entries) {
+                    self.committed(commit, entry, Some(&mut days));
                 }
             }
             Err(e @ (Error::Conflict { .. } | Error::UnknownSession(_))) => {
                 tracing::warn!(error = %e, sessions = commits.len(), "a batch of reductions was refused; committing them one by one");
-                for commit in &commits {
-                    match self.store.commit_reduction(commit) {
+                for commit in commits {
+                    match self.store.commit_reduction(&commit) {
                         Ok(entry) => {
-                            self.committed(commit, entry.as_ref(), Some(&mut days));
+                            self.committed(commit, entry, Some(&mut days));
                         }
                         Err(e @ (Error::Conflict { .. } | Error::UnknownSession(_))) => {
                             tracing::warn!(session = %commit.session_id, error = %e, "reduction refused; the session stays as the store has it");
                             self.outputs.push_back(Output::ReductionRefused {
-                                session_id: commit.session_id.clone(),
+                                session_id: commit.session_id,
                             });
                         }
                         Err(e) => return Err(e),
@@ -1351,26 +1351,26 @@ impl<S: Store> Engine<S> {
 
     /// Queues the outcomes of a committed reduction. The day its entry
     /// touched is queued at once, or, given `days`, collected there for
-    /// the caller to queue each day once.
-    fn committed(&mut self, commit: &ReductionCommit, entry: Option<&Entry>, days: Option<&mut BTreeSet<NaiveDate>>) {
+    /// the caller to queue each day once. Both are taken, so their
+    /// session ids move into the outputs instead of being copied.
+    fn committed(&mut self, commit: ReductionCommit, entry: Option<Entry>, days: Option<&mut BTreeSet<NaiveDate>>) {
         if let Some(entry) = entry {
+            let day = entry.day();
             self.outputs.push_back(Output::EntryWritten {
-                session_id: commit.session_id.clone(),
+                session_id: entry.session_id,
                 entry_id: entry.id,
                 kind: entry.kind,
-                day: entry.day(),
+                day,
             });
             match days {
                 Some(days) => {
-                    days.insert(entry.day());
+                    days.insert(day);
                 }
-                None => self.outputs.push_back(Output::DayTouched(entry.day())),
+                None => self.outputs.push_back(Output::DayTouched(day)),
             }
         }
         if commit.finish {
-            self.outputs.push_back(Output::SessionReduced {
-                id: commit.session_id.clone(),
-            });
+            self.outputs.push_back(Output::SessionReduced { id: commit.session_id });
         }
     }
 }

@@ -3304,6 +3304,24 @@ mod tests {
         assert_eq!(settings(&store), before);
     }
 
+    /// The WAL of the database in `dir`, read from its index (`-shm`):
+    /// `mxFrame` of the index header (the last frame) and `nBackfill` of
+    /// the checkpoint information after its two copies (how many are
+    /// copied into the database), in native byte order.
+    fn wal_frames(dir: &Path) -> (u32, u32) {
+        let bytes = std::fs::read(dir.join("daybook.db-shm")).expect("the WAL index");
+        let word = |at: usize| u32::from_ne_bytes(bytes[at..at + 4].try_into().expect("four bytes"));
+        (word(16), word(96))
+    }
+
+    /// The connection's checkpoint threshold, in pages.
+    fn threshold(store: &SqliteStore) -> i64 {
+        store
+            .connection()
+            .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+            .expect("pragma")
+    }
+
     /// A pass checkpoints the WAL once, at its last batch's commit, not
     /// after each batch: with the threshold at one page (every commit past
     /// it), the first batch's frames (another batch announced) are still
@@ -3314,20 +3332,7 @@ mod tests {
     #[test]
     fn a_reduction_pass_checkpoints_the_wal_once_at_its_last_commit() {
         let (dir, mut store, sessions) = two_ended_sessions();
-        let shm = dir.path().join("daybook.db-shm");
-        // `mxFrame` of the WAL index header, `nBackfill` of the checkpoint
-        // information after its two copies (native byte order).
-        let frames = || -> (u32, u32) {
-            let bytes = std::fs::read(&shm).expect("the WAL index");
-            let word = |at: usize| u32::from_ne_bytes(bytes[at..at + 4].try_into().expect("four bytes"));
-            (word(16), word(96))
-        };
-        let threshold = |store: &SqliteStore| -> i64 {
-            store
-                .connection()
-                .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
-                .expect("pragma")
-        };
+        let frames = || wal_frames(dir.path());
         store
             .connection()
             .pragma_update(None, "wal_autocheckpoint", 1)
@@ -3552,18 +3557,7 @@ mod tests {
     fn a_bulk_recovery_leaves_its_checkpoint_to_the_next_commit() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = orphans_db(&dir.path().join("daybook.db"), BULK_RECOVERY + 10);
-        let shm = dir.path().join("daybook.db-shm");
-        let frames = || -> (u32, u32) {
-            let bytes = std::fs::read(&shm).expect("the WAL index");
-            let word = |at: usize| u32::from_ne_bytes(bytes[at..at + 4].try_into().expect("four bytes"));
-            (word(16), word(96))
-        };
-        let threshold = |store: &SqliteStore| -> i64 {
-            store
-                .connection()
-                .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
-                .expect("pragma")
-        };
+        let frames = || wal_frames(dir.path());
         store.checkpoint().unwrap();
         store
             .connection()

@@ -1352,7 +1352,10 @@ impl<S: Store> Engine<S> {
     /// Queues the outcomes of a committed reduction. The day its entry
     /// touched is queued at once, or, given `days`, collected there for
     /// the caller to queue each day once. Both are taken, so their
-    /// session ids move into the outputs instead of being copied.
+    /// session ids move into the outputs instead of being copied; the
+    /// entry's session is the commit's (a store refuses a commit whose
+    /// entry names another session, `Conflict`, as the conformance suite
+    /// checks).
     fn committed(&mut self, commit: ReductionCommit, entry: Option<Entry>, days: Option<&mut BTreeSet<NaiveDate>>) {
         if let Some(entry) = entry {
             let day = entry.day();

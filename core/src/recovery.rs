@@ -548,8 +548,9 @@ mod tests {
         }
 
         /// The order evidence comes in changes nothing: grouped by orphan
-        /// (the order the finder's near guess serves) or reversed (the
-        /// order that misses it every time).
+        /// (for the latest events, the order the finder's near guess
+        /// serves) or reversed (the order that misses it every time); the
+        /// blocks, read by their owner's index, in either order too.
         fn evidence_order_does_not_matter(w: World) -> bool {
             let planned = plan(&w.0, MAX, EMPTY);
             let mut grouped = w.0.clone();

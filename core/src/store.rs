@@ -258,7 +258,8 @@ pub trait Store {
     fn latest_end(&self) -> Result<Option<Timestamp>, Error>;
 
     /// What the recovery planner needs, gathered set-based. Any order
-    /// gives the same plan; evidence grouped by session, in the order of
+    /// gives the same plan (an owned block names its owner by its index
+    /// in `sessions`); `last_events` grouped by session, in the order of
     /// `sessions`, plans fastest (see [`crate::recovery::plan`]).
     fn recovery_input(&self) -> Result<RecoveryInput, Error>;
 

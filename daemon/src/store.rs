@@ -337,7 +337,8 @@ const REDUCING_CACHE_KIB: i64 = 32 * 1024;
 /// (the file keeps its largest size until a truncating checkpoint). 65,536
 /// pages of 4 KiB are 256 MiB, well past what the 10^4-session pass of the
 /// reduce-pending bench writes in all (its WAL peaked at ~30 MB), so such
-/// a pass still checkpoints once.
+/// a pass still checkpoints once. A bulk recovery's commit runs under it
+/// too ([`Store::recover`]), leaving its checkpoint to the next commit.
 const PASS_CHECKPOINT_PAGES: i64 = 65_536;
 
 /// The most entries one `INSERT` of a reduction transaction writes (8
@@ -450,6 +451,20 @@ enum OrphanBlocks {
     Seek,
     /// One pass over every block, in key order.
     Scan,
+}
+
+impl OrphanBlocks {
+    /// The read for recovery over `sessions`: the pass from
+    /// [`BULK_RECOVERY`] orphans on when they are at least three in four
+    /// sessions, else seeks (see `SqliteStore::orphan_blocks`).
+    fn for_sessions(sessions: &[SessionSpan]) -> Self {
+        let orphans = sessions.iter().filter(|s| s.end.is_none()).count();
+        if orphans >= BULK_RECOVERY && orphans * 4 >= sessions.len() * 3 {
+            Self::Scan
+        } else {
+            Self::Seek
+        }
+    }
 }
 
 /// A recovery plan's ends by session id, for `daybook_recovered_end`
@@ -2370,21 +2385,7 @@ impl Store for SqliteStore {
         // active. From `BULK_RECOVERY` orphans on, the index and the
         // session-update trigger are set aside for it and the table is
         // walked by its key (`end_in_bulk`).
-        let lookup = RefCell::new(EndLookup::new(plan));
-        self.conn
-            .create_scalar_function(
-                "daybook_recovered_end",
-                1,
-                FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
-                move |ctx| {
-                    let id = ctx
-                        .get_raw(0)
-                        .as_str()
-                        .map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
-                    Ok(lookup.borrow_mut().find(id))
-                },
-            )
-            .map_err(storage)?;
+        //
         // A bulk recovery's commit is not checkpointed: the threshold is
         // raised for it (as for a reduce-pending batch that announces
         // another, `Self::reducing`) and set back right after, so the
@@ -2393,7 +2394,9 @@ impl Store for SqliteStore {
         // reduce-pending pass that rewrites every one of those sessions'
         // rows, so the pages are copied and synced once, with the pass's
         // last batch, not once here and again there (BENCHMARKS.md,
-        // "recovery_input by scan"). Durability is the WAL's.
+        // "recovery_input by scan"). Durability is the WAL's. Set before
+        // the plan's function is registered, so an error here leaves
+        // nothing to undo.
         self.leave_reducing_mode()?;
         let threshold: Option<i64> = if plan.ends.len() >= BULK_RECOVERY {
             let threshold = self
@@ -2407,6 +2410,29 @@ impl Store for SqliteStore {
         } else {
             None
         };
+        let set_back = |conn: &Connection| {
+            threshold.map_or(Ok(()), |threshold| {
+                conn.pragma_update(None, "wal_autocheckpoint", threshold)
+                    .map_err(storage)
+            })
+        };
+        let lookup = RefCell::new(EndLookup::new(plan));
+        let registered = self.conn.create_scalar_function(
+            "daybook_recovered_end",
+            1,
+            FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
+            move |ctx| {
+                let id = ctx
+                    .get_raw(0)
+                    .as_str()
+                    .map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
+                Ok(lookup.borrow_mut().find(id))
+            },
+        );
+        if let Err(e) = registered {
+            set_back(&self.conn)?;
+            return Err(storage(e));
+        }
         let done = self.write(|tx| {
             // The days of the orphans' entries (flush entries of a session
             // that was active), listed stale here in one statement: the
@@ -2468,11 +2494,7 @@ impl Store for SqliteStore {
             .conn
             .pragma_update(None, "ignore_check_constraints", false)
             .map_err(storage);
-        let threshold = threshold.map_or(Ok(()), |threshold| {
-            self.conn
-                .pragma_update(None, "wal_autocheckpoint", threshold)
-                .map_err(storage)
-        });
+        let threshold = set_back(&self.conn);
         self.conn.remove_function("daybook_recovered_end", 1).map_err(storage)?;
         checks?;
         threshold?;
@@ -2744,13 +2766,7 @@ impl Store for SqliteStore {
 
     fn recovery_input(&self) -> CoreResult<RecoveryInput> {
         let mut input = self.recovery_sessions()?;
-        let orphans = input.sessions.iter().filter(|s| s.end.is_none()).count();
-        let read = if orphans >= BULK_RECOVERY && orphans * 4 >= input.sessions.len() * 3 {
-            OrphanBlocks::Scan
-        } else {
-            OrphanBlocks::Seek
-        };
-        input.blocks = self.orphan_blocks(&input.sessions, read)?;
+        input.blocks = self.orphan_blocks(&input.sessions, OrphanBlocks::for_sessions(&input.sessions))?;
         input.blocks.extend(collect(
             &self.conn,
             "SELECT id, start_ms, end_ms FROM loose_blocks WHERE owner IS NULL",
@@ -3456,12 +3472,42 @@ mod tests {
         store
     }
 
+    /// Recovery reads every block in one pass from `BULK_RECOVERY` orphans
+    /// on, when they are at least three in four sessions; else it seeks.
+    #[test]
+    fn orphans_blocks_are_read_by_a_pass_only_when_orphans_are_most_sessions() {
+        let sessions = |orphans: usize, others: usize| -> Vec<SessionSpan> {
+            (0..orphans + others)
+                .map(|i| SessionSpan {
+                    id: SessionId(format!("s{i:06}")),
+                    start: Timestamp(i as i64 * 60_000),
+                    end: (i >= orphans).then(|| Timestamp(i as i64 * 60_000 + 1)),
+                    reduced: false,
+                })
+                .collect()
+        };
+        let read = |orphans, others| OrphanBlocks::for_sessions(&sessions(orphans, others));
+        assert_eq!(
+            read(3 * BULK_RECOVERY, BULK_RECOVERY),
+            OrphanBlocks::Scan,
+            "three in four"
+        );
+        assert_eq!(
+            read(3 * BULK_RECOVERY - 1, BULK_RECOVERY),
+            OrphanBlocks::Seek,
+            "just under"
+        );
+        assert_eq!(read(BULK_RECOVERY, 0), OrphanBlocks::Scan, "all orphans");
+        assert_eq!(read(BULK_RECOVERY - 1, 0), OrphanBlocks::Seek, "too few to matter");
+        assert_eq!(read(1, 10_000), OrphanBlocks::Seek, "a crash's orphan in a history");
+    }
+
     /// Recovery reads the orphans' blocks the same whichever way
     /// (`orphan_blocks`): by a seek per orphan, or by one pass over every
     /// block when orphans are most sessions, with other sessions' blocks
     /// (ended, reduced, a rewritten revision) between theirs in key order
     /// to skip; and `recovery_input` (which takes the pass here, orphans
-    /// being most sessions) gives what seeks give.
+    /// being most sessions, as checked) gives what seeks give.
     #[test]
     fn orphans_blocks_read_by_a_pass_are_those_read_by_seeks() {
         let dir = tempfile::tempdir().unwrap();
@@ -3498,6 +3544,7 @@ mod tests {
             .unwrap();
         let wanted = usize::try_from(wanted).unwrap();
         let sessions = store.recovery_sessions().unwrap().sessions;
+        assert_eq!(OrphanBlocks::for_sessions(&sessions), OrphanBlocks::Scan);
         let by_seeks = store.orphan_blocks(&sessions, OrphanBlocks::Seek).unwrap();
         let by_pass = store.orphan_blocks(&sessions, OrphanBlocks::Scan).unwrap();
         assert_eq!(by_pass.len(), wanted, "every orphan's block, and only theirs");

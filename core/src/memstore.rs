@@ -506,12 +506,6 @@ impl Store for MemStore {
 
     fn recovery_input(&self) -> Result<RecoveryInput, Error> {
         let st = self.lock();
-        let orphans: BTreeSet<&SessionId> = st
-            .sessions
-            .values()
-            .filter(|s| s.phase == Phase::Active)
-            .map(|s| &s.id)
-            .collect();
         let sessions: Vec<SessionSpan> = st
             .sessions
             .values()
@@ -522,17 +516,18 @@ impl Store for MemStore {
                 reduced: matches!(s.phase, Phase::Reduced { .. }),
             })
             .collect();
-        let mut last: BTreeMap<&SessionId, Timestamp> = BTreeMap::new();
-        for e in st.events.iter().filter(|e| orphans.contains(&e.session_id)) {
-            let t = last.entry(&e.session_id).or_insert(e.attributed);
-            *t = (*t).max(e.attributed);
-        }
+        // Each orphan (no end: active) by id, with its index in `sessions`.
         let at: BTreeMap<&SessionId, usize> = sessions
             .iter()
             .enumerate()
             .filter(|(_, s)| s.end.is_none())
             .map(|(i, s)| (&s.id, i))
             .collect();
+        let mut last: BTreeMap<&SessionId, Timestamp> = BTreeMap::new();
+        for e in st.events.iter().filter(|e| at.contains_key(&e.session_id)) {
+            let t = last.entry(&e.session_id).or_insert(e.attributed);
+            *t = (*t).max(e.attributed);
+        }
         let owned = st
             .blocks
             .values()

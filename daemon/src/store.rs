@@ -522,17 +522,17 @@ impl EndLookup {
 /// A coverage run of a session's blocks: `(rev, first_ms, last_ms)`.
 type Run = (u32, i64, i64);
 
+/// The coverage runs of the sessions a JSON list names (`?1`): session
+/// id, revision, first and last block start, each id's read by key prefix.
+const COVERAGE_RUNS: &str = "SELECT c.session_id, c.rev, c.first_ms, c.last_ms FROM json_each(?1) j
+ CROSS JOIN coverage c ON c.session_id = j.value";
+
 /// The coverage runs of the sessions whose ids `ids` lists (a JSON list,
 /// read by `json_each`, `CROSS JOIN`ed so each id's rows are read by its
 /// key prefix), by session, in key order.
 fn coverage_runs(conn: &Connection, ids: &str) -> CoreResult<BTreeMap<String, Vec<Run>>> {
     let mut runs: BTreeMap<String, Vec<Run>> = BTreeMap::new();
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT c.session_id, c.rev, c.first_ms, c.last_ms FROM json_each(?1) j
-             CROSS JOIN coverage c ON c.session_id = j.value",
-        )
-        .map_err(storage)?;
+    let mut stmt = conn.prepare_cached(COVERAGE_RUNS).map_err(storage)?;
     let mut rows = stmt.query([ids]).map_err(storage)?;
     while let Some(r) = rows.next().map_err(storage)? {
         runs.entry(r.get(0).map_err(storage)?).or_default().push((
@@ -669,64 +669,61 @@ impl<'c> ReducingBatch<'c> {
         }
         let ids: Vec<&str> = batch.slots.iter().map(|s| s.id).collect();
         let json = serde_json::to_string(&ids).map_err(storage)?;
-        // Each statement's rows come a session at a time in the list's
-        // order (`json_each` drives the join), so the slot in hand and the
-        // next are checked before searching for another.
-        let mut at = 0;
-        let mut stmt = tx
-            .prepare_cached("SELECT s.id, s.status FROM json_each(?1) j CROSS JOIN sessions s ON s.id = j.value")
-            .map_err(storage)?;
-        let mut rows = stmt.query([&json]).map_err(storage)?;
-        while let Some(r) = rows.next().map_err(storage)? {
-            let id = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
-            let status = r.get_ref(1).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
-            if let Some(slot) = batch.find(id, &mut at) {
-                slot.status = Some(match status {
+        batch.fill(
+            tx,
+            "SELECT s.id, s.status FROM json_each(?1) j CROSS JOIN sessions s ON s.id = j.value",
+            &json,
+            |slot, r| {
+                slot.status = Some(match r.get_ref(1)?.as_str()? {
                     "active" => ReducingStatus::Active,
                     "reduced" => ReducingStatus::Reduced,
                     _ => ReducingStatus::Pending,
                 });
-            }
-        }
-        drop(rows);
-        let mut stmt = tx
-            .prepare_cached(
-                "SELECT b.session_id, b.rev, b.start_ms FROM json_each(?1) j
-                 CROSS JOIN blocks b ON b.session_id = j.value",
-            )
-            .map_err(storage)?;
-        let mut rows = stmt.query([&json]).map_err(storage)?;
-        while let Some(r) = rows.next().map_err(storage)? {
-            let id = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
-            let key = (r.get(1).map_err(storage)?, r.get(2).map_err(storage)?);
-            if let Some(slot) = batch.find(id, &mut at) {
-                slot.keys.push(key);
-            }
-        }
-        drop(rows);
-        let mut stmt = tx
-            .prepare_cached(
-                "SELECT c.session_id, c.rev, c.first_ms, c.last_ms FROM json_each(?1) j
-                 CROSS JOIN coverage c ON c.session_id = j.value",
-            )
-            .map_err(storage)?;
-        let mut rows = stmt.query([&json]).map_err(storage)?;
-        while let Some(r) = rows.next().map_err(storage)? {
-            let id = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
-            let run = (
-                r.get(1).map_err(storage)?,
-                r.get(2).map_err(storage)?,
-                r.get(3).map_err(storage)?,
-            );
-            if let Some(slot) = batch.find(id, &mut at) {
-                slot.runs.push(run);
-            }
-        }
-        drop(rows);
+                Ok(())
+            },
+        )?;
+        batch.fill(
+            tx,
+            "SELECT b.session_id, b.rev, b.start_ms FROM json_each(?1) j
+             CROSS JOIN blocks b ON b.session_id = j.value",
+            &json,
+            |slot, r| {
+                slot.keys.push((r.get(1)?, r.get(2)?));
+                Ok(())
+            },
+        )?;
+        batch.fill(tx, COVERAGE_RUNS, &json, |slot, r| {
+            slot.runs.push((r.get(1)?, r.get(2)?, r.get(3)?));
+            Ok(())
+        })?;
         for slot in &mut batch.slots {
             slot.keys.sort_unstable();
         }
         Ok(batch)
+    }
+
+    /// Runs `sql` over the batch's ids (`json`, a JSON list) and hands
+    /// each row to `f` with its session's slot (the row's first column is
+    /// the session id; rows of no slot are skipped). The rows come a
+    /// session at a time in the list's order (`json_each` drives the
+    /// join), so `find` tries the slot in hand and the next first.
+    fn fill(
+        &mut self,
+        tx: &Transaction<'_>,
+        sql: &str,
+        json: &str,
+        mut f: impl FnMut(&mut ReducingSlot<'c>, &Row<'_>) -> rusqlite::Result<()>,
+    ) -> CoreResult<()> {
+        let mut at = 0;
+        let mut stmt = tx.prepare_cached(sql).map_err(storage)?;
+        let mut rows = stmt.query([json]).map_err(storage)?;
+        while let Some(r) = rows.next().map_err(storage)? {
+            let id = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
+            if let Some(slot) = self.find(id, &mut at) {
+                f(slot, r).map_err(storage)?;
+            }
+        }
+        Ok(())
     }
 
     /// The slot of session `id`: the one at `at` or the next if it is

@@ -20,7 +20,10 @@ use crate::time::Timestamp;
 /// session's reduction, in that order ([`crate::page_commits`]). A plain
 /// function pointer, `Send` and `Sync`: a store may call it on a thread of
 /// its own ([`Store::prefetch_pending_reductions`]), while core itself
-/// stays free of threads.
+/// stays free of threads. Each session's commit depends on that session
+/// and its blocks alone, so a store may also call it on parts of a batch
+/// (in any order, on any threads) and put the parts' commits together in
+/// the batch's order.
 pub type MakeCommits = fn(&[Session], Vec<Vec<Block>>) -> Vec<ReductionCommit>;
 
 /// One step of an ingest batch, applied in order inside one transaction.

@@ -213,10 +213,11 @@ fn reduce_pending_commits_batches_of_reduce_batch_windows_with_every_outcome() {
         "one transaction per REDUCE_BATCH_WINDOWS windows"
     );
     assert!(store.singles.borrow().is_empty(), "no session committed alone");
-    // Each batch's commits asked for, then the next one hinted (before
-    // this one is committed, so the store may read and make it
-    // meanwhile), then this one committed; the hint is exactly the next
-    // ask; the last batch hints nothing.
+    // The first batch hinted right before it is asked for; then each
+    // batch's commits asked for, then the next one hinted (before this
+    // one is committed, so the store may read and make it meanwhile),
+    // then this one committed; the hint is exactly the next ask; the
+    // last batch hints nothing.
     let calls = store.calls.borrow().clone();
     let reads: Vec<&Vec<SessionId>> = calls
         .iter()
@@ -226,7 +227,7 @@ fn reduce_pending_commits_batches_of_reduce_batch_windows_with_every_outcome() {
         })
         .collect();
     assert_eq!(reads.len(), 3);
-    let mut expected = Vec::new();
+    let mut expected = vec![Call::Hint(reads[0].clone())];
     for (i, read) in reads.iter().enumerate() {
         expected.push(Call::Read((*read).clone()));
         if let Some(next) = reads.get(i + 1) {
@@ -234,7 +235,10 @@ fn reduce_pending_commits_batches_of_reduce_batch_windows_with_every_outcome() {
         }
         expected.push(Call::Commit((*read).clone()));
     }
-    assert_eq!(calls, expected, "ask, hint of the next, commit, batch by batch");
+    assert_eq!(
+        calls, expected,
+        "hint of the first, then ask, hint of the next, commit, batch by batch"
+    );
     let dump = store.dump().expect("dump");
     assert!(check_quiet(&dump).is_empty(), "{:#?}", check_quiet(&dump));
     assert_eq!(dump.entries.len(), n);

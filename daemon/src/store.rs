@@ -14,6 +14,8 @@ mod activitywatch;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::NaiveDate;
@@ -74,6 +76,10 @@ pub struct SqliteStore {
     /// reduce-pending's pages really overlap.
     #[cfg(test)]
     prefetches_used: Cell<usize>,
+    /// How many chunks of prefetched pages the caller worked out itself
+    /// ([`PageWork`]).
+    #[cfg(test)]
+    chunks_worked_here: Cell<usize>,
     conn: Connection,
     path: PathBuf,
     /// Drop counts `(paused, ignored)` to add in the next ingest
@@ -94,23 +100,113 @@ pub struct SqliteStore {
 }
 
 /// What a prefetch's thread hands back: its connection (to read on
-/// again) and its answer.
-type PrefetchOutcome = (Option<Connection>, CoreResult<Vec<ReductionCommit>>);
+/// again), and an error that kept it from working (its connection would
+/// not open).
+type PrefetchOutcome = (Option<Connection>, CoreResult<()>);
+
+/// How many sessions of a prefetched page are worked out at a time
+/// ([`PageWork`]). A chunk is two statements (the sessions' coverage
+/// runs, then their blocks) and [`MakeCommits`] of what they read; 64
+/// sessions of 30 blocks are ~6 ms of that, so the caller, done with its
+/// commit, waits at most that long for the chunk the thread has in hand.
+const PAGE_CHUNK: usize = 64;
+
+/// A prefetched page's work, cut into chunks of [`PAGE_CHUNK`] sessions
+/// that the prefetch's thread and the caller take in turn, each on its own
+/// connection: the thread from the hint on, the caller once it asks for
+/// the page ([`SqliteStore::take_prefetch`]). Before, the caller waited
+/// for the thread's whole page after its own commit (5-16 ms a page of the
+/// reduce-pending bench's 10^4 sessions), and worked a pass's first page
+/// alone. `make` maps each session to its commit alone (as
+/// [`daybook_core::page_commits`] does), so the chunks' commits, put
+/// together in chunk order, are the page's; who worked which chunk
+/// changes nothing.
+struct PageWork {
+    /// The page's sessions, in the order asked, as they were given (the
+    /// commits depend on each one's phase, not only its id).
+    sessions: Vec<Session>,
+    /// What it makes of them.
+    make: MakeCommits,
+    /// The first chunk nobody has taken yet; past the last once a chunk
+    /// failed or the work is no longer wanted.
+    next: AtomicUsize,
+    /// Each chunk's commits, or its read's error, once worked out.
+    done: Mutex<Vec<Option<CoreResult<Vec<ReductionCommit>>>>>,
+}
+
+impl PageWork {
+    fn new(sessions: Vec<Session>, make: MakeCommits) -> Self {
+        let chunks = sessions.len().div_ceil(PAGE_CHUNK);
+        Self {
+            sessions,
+            make,
+            next: AtomicUsize::new(0),
+            done: Mutex::new((0..chunks).map(|_| None).collect()),
+        }
+    }
+
+    fn chunks(&self) -> usize {
+        self.sessions.len().div_ceil(PAGE_CHUNK)
+    }
+
+    /// Works out chunks nobody has taken, one at a time on `conn`, until
+    /// none is left; a chunk that fails stops all taking (its error is the
+    /// page's). Returns how many it worked out.
+    fn work(&self, conn: &Connection) -> usize {
+        let mut worked = 0;
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some(part) = self.sessions.chunks(PAGE_CHUNK).nth(i) else {
+                return worked;
+            };
+            let out = read_pending_blocks(conn, part).map(|blocks| (self.make)(part, blocks));
+            if out.is_err() {
+                self.stop();
+            }
+            self.done.lock().unwrap_or_else(std::sync::PoisonError::into_inner)[i] = Some(out);
+            worked += 1;
+        }
+    }
+
+    /// No chunk is taken after this (those in hand are finished).
+    fn stop(&self) {
+        self.next.store(self.chunks(), Ordering::Relaxed);
+    }
+
+    /// The page's commits, chunk after chunk, once every worker is done:
+    /// the first chunk's error in page order, or an error for a chunk
+    /// nobody finished (a worker panicked in it; chunks are taken in
+    /// order, so every chunk before a failed one was worked out).
+    fn commits(&self) -> CoreResult<Vec<ReductionCommit>> {
+        let mut done = self.done.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut out = Vec::with_capacity(self.sessions.len());
+        for chunk in done.iter_mut() {
+            match chunk.take() {
+                Some(commits) => out.extend(commits?),
+                None => {
+                    return Err(storage(std::io::Error::other(
+                        "the next page's read and commits stopped (a chunk was never finished)",
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
 
 /// Reduce-pending's next page worked out in a thread: its blocks read on
 /// a read-only connection of the store's own and its commits made of them,
 /// while the store's connection commits the page before it (see
-/// [`SqliteStore::prefetch_pending_reductions`]). Dropping it waits for
-/// the thread: no read outlives the store.
+/// [`SqliteStore::prefetch_pending_reductions`]); what the thread has not
+/// taken when the page is asked for, the caller works out beside it
+/// ([`PageWork`]). Dropping it stops the taking and waits for the
+/// thread: no read outlives the store.
 struct Prefetch {
-    /// The sessions it works on, in the order asked, as they were given
-    /// (the commits depend on each one's phase, not only its id).
-    sessions: Vec<Session>,
-    /// Their ids, for the disjointness check of each reduction committed
-    /// meanwhile.
+    /// The page, shared with the thread.
+    work: Arc<PageWork>,
+    /// Its sessions' ids, for the disjointness check of each reduction
+    /// committed meanwhile.
     set: BTreeSet<SessionId>,
-    /// What it makes of them.
-    make: MakeCommits,
     /// `PRAGMA data_version` of the store's connection when asked: another
     /// connection's commit since then changes it.
     data_version: i64,
@@ -118,8 +214,7 @@ struct Prefetch {
 }
 
 impl Prefetch {
-    /// Waits for the read and the commits. A panic in the thread is an
-    /// error, never an answer.
+    /// Waits for the thread. A panic in it is an error, never an answer.
     fn join(&mut self) -> PrefetchOutcome {
         match self.thread.take().map(std::thread::JoinHandle::join) {
             Some(Ok(outcome)) => outcome,
@@ -136,6 +231,7 @@ impl Prefetch {
 impl Drop for Prefetch {
     fn drop(&mut self) {
         if self.thread.is_some() {
+            self.work.stop();
             let _ = self.join();
         }
     }
@@ -144,7 +240,7 @@ impl Drop for Prefetch {
 impl std::fmt::Debug for Prefetch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Prefetch")
-            .field("sessions", &self.sessions.len())
+            .field("sessions", &self.work.sessions.len())
             .field("data_version", &self.data_version)
             .finish_non_exhaustive()
     }
@@ -1096,6 +1192,8 @@ impl SqliteStore {
             prefetch: RefCell::new(None),
             #[cfg(test)]
             prefetches_used: Cell::new(0),
+            #[cfg(test)]
+            chunks_worked_here: Cell::new(0),
             reader: RefCell::new(None),
             reducing_mode: Cell::new(None),
         })
@@ -1157,6 +1255,8 @@ impl SqliteStore {
             prefetch: RefCell::new(None),
             #[cfg(test)]
             prefetches_used: Cell::new(0),
+            #[cfg(test)]
+            chunks_worked_here: Cell::new(0),
             reader: RefCell::new(None),
             reducing_mode: Cell::new(None),
         })
@@ -1285,26 +1385,39 @@ impl SqliteStore {
 
     /// The prefetched answer for `sessions` and `make`, if one was asked
     /// for exactly them and still holds (see
-    /// [`Self::prefetch_pending_reductions`]); its error, if it holds and
-    /// failed; `None` to work afresh. Any prefetch is over after this.
+    /// [`Self::prefetch_pending_reductions`]): the chunks the thread has
+    /// not taken are worked out here first, on this connection, beside it
+    /// ([`PageWork`]); its error, if it holds and failed; `None` to work
+    /// afresh. Any prefetch is over after this.
     fn take_prefetch(&self, sessions: &[Session], make: MakeCommits) -> CoreResult<Option<Vec<ReductionCommit>>> {
         let Some(mut prefetch) = self.prefetch.borrow_mut().take() else {
             return Ok(None);
         };
+        // The same function may have two addresses (one per codegen unit),
+        // which only costs a fresh read; two functions share one only when
+        // their code is the same, and so are their answers.
+        let asked = prefetch.work.sessions == sessions && std::ptr::fn_addr_eq(prefetch.work.make, make);
+        if asked {
+            // This connection reads what the thread's would: the commits
+            // since the hint were of other sessions (checked below, with
+            // the other connections' through `data_version`).
+            let _worked = prefetch.work.work(&self.conn);
+            #[cfg(test)]
+            self.chunks_worked_here.set(self.chunks_worked_here.get() + _worked);
+        } else {
+            prefetch.work.stop();
+        }
         let (conn, out) = prefetch.join();
         if let Some(conn) = conn {
             *self.reader.borrow_mut() = Some(conn);
         }
-        // The same function may have two addresses (one per codegen unit),
-        // which only costs a fresh read; two functions share one only when
-        // their code is the same, and so are their answers.
-        let asked = prefetch.sessions == sessions && std::ptr::fn_addr_eq(prefetch.make, make);
         if !asked || data_version(&self.conn)? != prefetch.data_version {
             return Ok(None);
         }
+        out?;
         #[cfg(test)]
         self.prefetches_used.set(self.prefetches_used.get() + 1);
-        out.map(Some)
+        prefetch.work.commits().map(Some)
     }
 
     /// The database file.
@@ -2679,13 +2792,19 @@ impl Store for SqliteStore {
     /// (the built-in summaries and their rendering), while this connection
     /// commits the batch in hand (reduce-pending's two halves on the
     /// machine's two cores: the engine's thread does little but commit).
+    /// The work goes by chunks of [`PAGE_CHUNK`] sessions; when `next` is
+    /// asked for, this connection works out the chunks the thread has not
+    /// taken yet ([`PageWork`]), so neither core waits for the other's
+    /// whole page, and a first page hinted right before it is asked for is
+    /// worked out on both.
     ///
     /// Why the early answer is the one [`Store::pending_reductions`] would
     /// make later: `make` is a plain function of the sessions and their
-    /// blocks, and the sessions are checked to be the very ones asked, so
-    /// only the blocks could differ. They do not: the database is in WAL
-    /// mode, so the reader sees one committed state, from before or after
-    /// the batch in hand commits. That commit writes only its own
+    /// blocks, session by session ([`MakeCommits`]), and the sessions are
+    /// checked to be the very ones asked, so only the blocks could differ.
+    /// They do not: the database is in WAL mode, so each chunk's read sees
+    /// one committed state, from before or after the batch in hand commits
+    /// (this connection's chunks, after). That commit writes only its own
     /// sessions' rows (`sessions`, `coverage`, `late_pending`,
     /// `entries`), never a block, and the batches of one pass are
     /// disjoint, so `next`'s blocks and coverage runs are the same in
@@ -2705,12 +2824,16 @@ impl Store for SqliteStore {
         // One at a time: an earlier one not taken is waited for and
         // dropped (its connection kept).
         if let Some(mut old) = self.prefetch.borrow_mut().take() {
+            old.work.stop();
             let (conn, _) = old.join();
             if let Some(conn) = conn {
                 *self.reader.borrow_mut() = Some(conn);
             }
         }
-        if next.is_empty() {
+        // The simulator's runtime (madsim) has no system threads: there
+        // the hint is left unused, which its contract allows, and every
+        // page is worked out by the call.
+        if next.is_empty() || cfg!(madsim) {
             return;
         }
         // Without the version there is no check: no prefetch (the call
@@ -2720,7 +2843,8 @@ impl Store for SqliteStore {
         };
         let reader = self.reader.borrow_mut().take();
         let path = self.path.clone();
-        let sessions = next.to_vec();
+        let work = Arc::new(PageWork::new(next.to_vec(), make));
+        let theirs = Arc::clone(&work);
         let thread = std::thread::Builder::new()
             .name("daybook-prefetch".into())
             .spawn(move || {
@@ -2731,16 +2855,15 @@ impl Store for SqliteStore {
                         Err(e) => return (None, Err(storage(e))),
                     },
                 };
-                let out = read_pending_blocks(&conn, &sessions).map(|blocks| make(&sessions, blocks));
-                (Some(conn), out)
+                theirs.work(&conn);
+                (Some(conn), Ok(()))
             });
         let Ok(thread) = thread else {
             return;
         };
         *self.prefetch.borrow_mut() = Some(Prefetch {
             set: next.iter().map(|s| s.id.clone()).collect(),
-            sessions: next.to_vec(),
-            make,
+            work,
             data_version,
             thread: Some(thread),
         });
@@ -3073,10 +3196,11 @@ mod tests {
         assert_eq!(after[1].entry, None, "b has no block left to cover");
     }
 
-    /// The engine's own reduce-pending takes each page after the first
-    /// from the prefetch: three ended sessions of 20,000 one-minute
-    /// windows each are three pages ([`REDUCE_BATCH_WINDOWS`]), so two
-    /// asks are answered by the hint before them. Were the hint never to
+    /// The engine's own reduce-pending takes every page from the
+    /// prefetch: three ended sessions of 20,000 one-minute windows each
+    /// are three pages ([`REDUCE_BATCH_WINDOWS`]), so three asks are
+    /// answered by the hint before them (the first page's comes right
+    /// before it is asked for). Were the hint never to
     /// hold (another `make`, say), reduce-pending would stay correct and
     /// lose its second core, which nothing else would show.
     #[test]
@@ -3101,8 +3225,8 @@ mod tests {
         );
         assert_eq!(
             engine.store().prefetches_used.get(),
-            2,
-            "pages 2 and 3 from the prefetch"
+            3,
+            "every page from the prefetch, the first announced right before it is asked for"
         );
     }
 
@@ -3151,6 +3275,9 @@ mod tests {
         assert_eq!(counts(), (0, 1), "no hint yet: made here");
         store.prefetch_pending_reductions(b, made);
         store.commit_reductions(&first).expect("a committed");
+        // Wait for the thread, so the ask finds b's one chunk taken.
+        let outcome = store.prefetch.borrow_mut().as_mut().expect("a prefetch").join();
+        store.prefetch.borrow_mut().as_mut().expect("a prefetch").thread = Some(std::thread::spawn(move || outcome));
         let second = store.pending_reductions(b, made).expect("b's commits");
         assert_eq!(counts(), (1, 1), "made on the prefetch's thread, not again here");
         assert_eq!(second, fresh, "the prefetched commits are those made afresh");
@@ -3158,8 +3285,21 @@ mod tests {
         // Stale: another connection rewrites b's block after the hint.
         store.prefetch_pending_reductions(b, made);
         let outcome = store.prefetch.borrow_mut().as_mut().expect("a prefetch").join();
+        assert!(outcome.1.is_ok(), "the thread worked");
         assert_eq!(
-            outcome.1.as_ref().expect("the prefetched commits"),
+            store
+                .prefetch
+                .borrow()
+                .as_ref()
+                .expect("a prefetch")
+                .work
+                .done
+                .lock()
+                .expect("chunks")[0]
+                .as_ref()
+                .expect("b's chunk worked out")
+                .as_ref()
+                .expect("the prefetched commits"),
             &fresh,
             "made before the rewrite"
         );
@@ -3207,6 +3347,88 @@ mod tests {
         let read = store.pending_reductions(&sessions, page_commits).expect("read");
         assert_eq!(read[0].covered.len(), 2, "session a keeps its blocks");
         assert_eq!(read[1].entry, None, "the other connection's deletion");
+    }
+
+    /// Whether the caller has made a chunk of a prefetched page yet: the
+    /// prefetch's thread waits for it in [`made_after_the_caller`]. Only
+    /// `the_caller_works_the_chunks_the_thread_has_not_taken` uses it.
+    static CALLER_MADE: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    static CALLER_MADE_NOW: std::sync::Condvar = std::sync::Condvar::new();
+
+    /// [`page_commits`]; on the prefetch's thread, only once the caller
+    /// has made a chunk (or 30 s passed, which fails the test below).
+    fn made_after_the_caller(sessions: &[Session], blocks: Vec<Vec<Block>>) -> Vec<ReductionCommit> {
+        let mut made = CALLER_MADE.lock().expect("lock");
+        if std::thread::current().name() == Some("daybook-prefetch") {
+            let (made, _) = CALLER_MADE_NOW
+                .wait_timeout_while(made, Duration::from_secs(30), |made| !*made)
+                .expect("lock");
+            drop(made);
+        } else {
+            *made = true;
+            CALLER_MADE_NOW.notify_all();
+            drop(made);
+        }
+        page_commits(sessions, blocks)
+    }
+
+    /// A page the thread has not finished when it is asked for is
+    /// finished by the caller, chunk by chunk beside it ([`PageWork`]),
+    /// and the answer is the page's commits in the page's order. The
+    /// thread is held in its first chunk until the caller has made one,
+    /// so both work: 200 sessions are four chunks, the thread's first
+    /// and at least one of the caller's.
+    #[test]
+    fn the_caller_works_the_chunks_the_thread_has_not_taken() {
+        let min = |n: i64| Timestamp(1_700_000_000_000 + n * 60_000);
+        let ids: Vec<String> = (0..200).map(|i| format!("s{i:03}")).collect();
+        let starts: Vec<[Timestamp; 2]> = (0..200).map(|i| [min(10 * i), min(10 * i + 1)]).collect();
+        let specs: Vec<(&str, Timestamp, Timestamp, &[Timestamp])> = (0..200)
+            .map(|i| {
+                (
+                    ids[i].as_str(),
+                    starts[i][0],
+                    Timestamp(starts[i][0].0 + 90_000),
+                    &starts[i][..],
+                )
+            })
+            .collect();
+        let (_dir, store) = ended_sessions(&specs);
+        let sessions = store.pending_sessions().expect("pending");
+        assert_eq!(sessions.len(), 200);
+        let chunks = sessions.len().div_ceil(PAGE_CHUNK);
+        assert_eq!(chunks, 4);
+        let truth = page_commits(&sessions, store.pending_blocks(&sessions).expect("blocks"));
+        store.prefetch_pending_reductions(&sessions, made_after_the_caller);
+        // Ask only once the thread holds its first chunk.
+        let taken = || {
+            store
+                .prefetch
+                .borrow()
+                .as_ref()
+                .expect("a prefetch")
+                .work
+                .next
+                .load(Ordering::SeqCst)
+        };
+        let waiting = std::time::Instant::now();
+        while taken() == 0 {
+            assert!(
+                waiting.elapsed() < Duration::from_secs(30),
+                "the thread never took a chunk"
+            );
+            std::thread::yield_now();
+        }
+        let answer = store
+            .pending_reductions(&sessions, made_after_the_caller)
+            .expect("the page's commits");
+        let here = store.chunks_worked_here.get();
+        assert!(
+            (1..chunks).contains(&here),
+            "{here} of {chunks} chunks made here: both made some"
+        );
+        assert_eq!(store.prefetches_used.get(), 1, "answered from the shared work");
+        assert_eq!(answer, truth, "the page's commits, in its order");
     }
 
     /// The prefetch's reader never keeps the store's close from copying

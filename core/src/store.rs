@@ -214,8 +214,8 @@ pub trait Store {
     /// their [`Store::pending_blocks`]. That is all the default does. A
     /// store told of this batch beforehand
     /// ([`Store::prefetch_pending_reductions`]) may answer from what it
-    /// worked out then, off the caller's thread, under that method's
-    /// rules. `make` is a plain function (reduce-pending's is
+    /// worked out since, off the caller's thread (and on it, for what was
+    /// not done by the time of the ask), under that method's rules. `make` is a plain function (reduce-pending's is
     /// [`crate::page_commits`]): no captured state, so a store may run it
     /// on any thread, and its answer depends on its two arguments alone.
     fn pending_reductions(&self, sessions: &[Session], make: MakeCommits) -> Result<Vec<ReductionCommit>, Error> {

@@ -393,3 +393,58 @@ fn a_batch_is_cut_at_reduce_batch_sessions_or_reduce_batch_windows() {
     assert_eq!(reduce_batch_len(&odd, window), 2);
     assert_eq!(reduce_batch_len(&odd[2..], window), 1);
 }
+
+proptest::proptest! {
+    /// `page_commits` makes each session's commit of that session and
+    /// its blocks alone ([`MakeCommits`]' promise): a batch's commits are
+    /// its two parts' commits, one after the other, wherever it is cut.
+    /// A store splits a page into chunks on that promise.
+    #[test]
+    fn page_commits_of_a_batch_are_its_parts_commits(
+        specs in proptest::collection::vec(
+            (proptest::bool::ANY, proptest::collection::vec(
+                (proptest::collection::vec("[a-c ]{0,6}", 0..3), 0u32..4),
+                0..4,
+            )),
+            0..8,
+        ),
+        cut in 0usize..9,
+    ) {
+        let sessions: Vec<Session> = specs
+            .iter()
+            .enumerate()
+            .map(|(i, (reduced, _))| {
+                let mut s = Session::active(SessionId(format!("s{i}")), min(10 * i as i64), UtcOffset::UTC);
+                let (end, reason) = (min(10 * i as i64 + 5), EndReason::Timeout);
+                s.phase = if *reduced { Phase::Reduced { end, reason } } else { Phase::Ended { end, reason } };
+                s
+            })
+            .collect();
+        let blocks: Vec<Vec<Block>> = specs
+            .iter()
+            .zip(&sessions)
+            .map(|((_, blocks), s)| {
+                blocks
+                    .iter()
+                    .enumerate()
+                    .map(|(m, (lines, n))| Block {
+                        session_id: s.id.clone(),
+                        start: Timestamp(s.start.0 + m as i64 * 60_000),
+                        end: Timestamp(s.start.0 + (m as i64 + 1) * 60_000),
+                        rev: 0,
+                        offset: UtcOffset::UTC,
+                        lines: lines.clone(),
+                        apps: vec!["App".to_owned()],
+                        capture_count: *n,
+                        covered_by: None,
+                    })
+                    .collect()
+            })
+            .collect();
+        let cut = cut.min(sessions.len());
+        let whole = daybook_core::page_commits(&sessions, blocks.clone());
+        let mut parts = daybook_core::page_commits(&sessions[..cut], blocks[..cut].to_vec());
+        parts.extend(daybook_core::page_commits(&sessions[cut..], blocks[cut..].to_vec()));
+        proptest::prop_assert_eq!(whole, parts);
+    }
+}

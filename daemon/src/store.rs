@@ -15,7 +15,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::NaiveDate;
@@ -58,13 +58,15 @@ pub struct DaemonState {
 }
 
 /// The SQLite store. Owns its connection, not shared between threads, and
-/// a second, read-only one on which a thread of its own reads
-/// reduce-pending's next page of blocks, and makes that page's commits of
-/// them, while a page commits ([`Store::prefetch_pending_reductions`]).
+/// a second, read-only one on which a thread of its own reads the blocks
+/// of the reduce-pending page announced next, and makes that page's
+/// commits of them, while a page commits; its own connection works what
+/// the thread has not taken once the page is asked for
+/// ([`Store::prefetch_pending_reductions`]).
 #[derive(Debug)]
 pub struct SqliteStore {
-    /// Reduce-pending's next page of commits, being read on
-    /// [`Self::reader`] and made in a thread
+    /// The reduce-pending page announced next, being read on
+    /// [`Self::reader`] and made in a thread, chunk by chunk
     /// ([`Store::prefetch_pending_reductions`]). Declared (so
     /// dropped) before `conn`, as is `reader`: the store's own connection
     /// closes last, so it is the one that copies the WAL into the file on
@@ -72,8 +74,8 @@ pub struct SqliteStore {
     prefetch: RefCell<Option<Prefetch>>,
     /// The read-only connection prefetches read on, kept between them.
     reader: RefCell<Option<Connection>>,
-    /// How many asks a prefetch answered: the tests' view of whether
-    /// reduce-pending's pages really overlap.
+    /// How many asks were answered from a kept hint (by the thread's
+    /// chunks, the caller's, or both).
     #[cfg(test)]
     prefetches_used: Cell<usize>,
     /// How many chunks of prefetched pages the caller worked out itself
@@ -104,29 +106,35 @@ pub struct SqliteStore {
 /// not open).
 type PrefetchOutcome = (Option<Connection>, CoreResult<()>);
 
-/// How many sessions of a prefetched page are worked out at a time
+/// The most sessions of an announced page worked out at a time
 /// ([`PageWork`]). A chunk is two statements (the sessions' coverage
-/// runs, then their blocks) and [`MakeCommits`] of what they read; 64
-/// sessions of 30 blocks are ~6 ms of that, so the caller, done with its
-/// commit, waits at most that long for the chunk the thread has in hand.
+/// runs, then their blocks) and [`MakeCommits`] of what they read.
 const PAGE_CHUNK: usize = 64;
 
-/// A prefetched page's work, cut into chunks of [`PAGE_CHUNK`] sessions
-/// that the prefetch's thread and the caller take in turn, each on its own
-/// connection: the thread from the hint on, the caller once it asks for
-/// the page ([`SqliteStore::take_prefetch`]). Before, the caller waited
-/// for the thread's whole page after its own commit (5-16 ms a page of the
-/// reduce-pending bench's 10^4 sessions), and worked a pass's first page
-/// alone. `make` maps each session to its commit alone (as
-/// [`daybook_core::page_commits`] does), so the chunks' commits, put
-/// together in chunk order, are the page's; who worked which chunk
-/// changes nothing.
+/// The most session time (from start to end, summed) in one chunk of an
+/// announced page, an estimate of its blocks (one a minute at most):
+/// 64 sessions of half an hour fill it, so a chunk of the reduce-pending
+/// bench is ~6 ms of work, and the caller, done with its commit, waits
+/// about that long for the chunk the thread has in hand; a page of long
+/// sessions is cut into as many chunks as short ones.
+const PAGE_CHUNK_SPAN: Duration = Duration::from_secs(2_000 * 60);
+
+/// An announced page's work, cut into chunks of at most [`PAGE_CHUNK`]
+/// sessions and [`PAGE_CHUNK_SPAN`] of their time, that the prefetch's
+/// thread and the caller take in turn, each on its own connection: the
+/// thread from the hint on, the caller once it asks for the page
+/// ([`SqliteStore::take_prefetch`]), so neither waits for the other's
+/// whole page. `make` maps each session to its commit alone
+/// ([`MakeCommits`]), so the chunks' commits, put together in chunk
+/// order, are the page's; who worked which chunk changes nothing.
 struct PageWork {
     /// The page's sessions, in the order asked, as they were given (the
     /// commits depend on each one's phase, not only its id).
     sessions: Vec<Session>,
     /// What it makes of them.
     make: MakeCommits,
+    /// Each chunk's sessions: the ranges of `sessions` they cover, in order.
+    chunks: Vec<std::ops::Range<usize>>,
     /// The first chunk nobody has taken yet; past the last once a chunk
     /// failed or the work is no longer wanted.
     next: AtomicUsize,
@@ -136,17 +144,27 @@ struct PageWork {
 
 impl PageWork {
     fn new(sessions: Vec<Session>, make: MakeCommits) -> Self {
-        let chunks = sessions.len().div_ceil(PAGE_CHUNK);
+        let cap = i64::try_from(PAGE_CHUNK_SPAN.as_millis()).unwrap_or(i64::MAX);
+        let mut chunks = Vec::new();
+        let (mut first, mut span) = (0, 0_i64);
+        for (i, s) in sessions.iter().enumerate() {
+            let len = s.phase.end().map_or(0, |end| end.0.saturating_sub(s.start.0).max(0));
+            if i > first && (i - first == PAGE_CHUNK || span.saturating_add(len) > cap) {
+                chunks.push(first..i);
+                (first, span) = (i, 0);
+            }
+            span = span.saturating_add(len);
+        }
+        if first < sessions.len() {
+            chunks.push(first..sessions.len());
+        }
         Self {
+            done: Mutex::new(chunks.iter().map(|_| None).collect()),
             sessions,
             make,
+            chunks,
             next: AtomicUsize::new(0),
-            done: Mutex::new((0..chunks).map(|_| None).collect()),
         }
-    }
-
-    fn chunks(&self) -> usize {
-        self.sessions.len().div_ceil(PAGE_CHUNK)
     }
 
     /// Works out chunks nobody has taken, one at a time on `conn`, until
@@ -156,51 +174,54 @@ impl PageWork {
         let mut worked = 0;
         loop {
             let i = self.next.fetch_add(1, Ordering::Relaxed);
-            let Some(part) = self.sessions.chunks(PAGE_CHUNK).nth(i) else {
+            let Some(range) = self.chunks.get(i) else {
                 return worked;
             };
+            let part = &self.sessions[range.clone()];
             let out = read_pending_blocks(conn, part).map(|blocks| (self.make)(part, blocks));
             if out.is_err() {
                 self.stop();
             }
-            self.done.lock().unwrap_or_else(std::sync::PoisonError::into_inner)[i] = Some(out);
+            self.done.lock().unwrap_or_else(PoisonError::into_inner)[i] = Some(out);
             worked += 1;
         }
     }
 
-    /// No chunk is taken after this (those in hand are finished).
-    fn stop(&self) {
-        self.next.store(self.chunks(), Ordering::Relaxed);
+    /// Chunk `i`'s commits, if it was worked out without an error, left
+    /// in place.
+    #[cfg(test)]
+    fn peek(&self, i: usize) -> Option<Vec<ReductionCommit>> {
+        let done = self.done.lock().unwrap_or_else(PoisonError::into_inner);
+        done.get(i)?.as_ref()?.as_ref().ok().cloned()
     }
 
-    /// The page's commits, chunk after chunk, once every worker is done:
-    /// the first chunk's error in page order, or an error for a chunk
-    /// nobody finished (a worker panicked in it; chunks are taken in
-    /// order, so every chunk before a failed one was worked out).
-    fn commits(&self) -> CoreResult<Vec<ReductionCommit>> {
-        let mut done = self.done.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    /// No chunk is taken after this (those in hand are finished).
+    fn stop(&self) {
+        self.next.store(self.chunks.len(), Ordering::Relaxed);
+    }
+
+    /// The page's commits, chunk after chunk, once every worker is done;
+    /// else the first chunk's error in page order, or `Err(None)` for a
+    /// chunk nobody finished (its worker could not start, or panicked in
+    /// it; chunks are taken in order, so every chunk before a failed one
+    /// was worked out).
+    fn commits(&self) -> std::result::Result<Vec<ReductionCommit>, Option<CoreError>> {
+        let mut done = self.done.lock().unwrap_or_else(PoisonError::into_inner);
         let mut out = Vec::with_capacity(self.sessions.len());
         for chunk in done.iter_mut() {
-            match chunk.take() {
-                Some(commits) => out.extend(commits?),
-                None => {
-                    return Err(storage(std::io::Error::other(
-                        "the next page's read and commits stopped (a chunk was never finished)",
-                    )));
-                }
-            }
+            out.extend(chunk.take().ok_or(None)?.map_err(Some)?);
         }
         Ok(out)
     }
 }
 
-/// Reduce-pending's next page worked out in a thread: its blocks read on
-/// a read-only connection of the store's own and its commits made of them,
-/// while the store's connection commits the page before it (see
-/// [`SqliteStore::prefetch_pending_reductions`]); what the thread has not
-/// taken when the page is asked for, the caller works out beside it
-/// ([`PageWork`]). Dropping it stops the taking and waits for the
-/// thread: no read outlives the store.
+/// The reduce-pending page announced next, worked out in a thread: its
+/// blocks read on a read-only connection of the store's own and its
+/// commits made of them, while the store's connection commits the page
+/// before it (see [`SqliteStore::prefetch_pending_reductions`]); what the
+/// thread has not taken when the page is asked for, the caller works out
+/// beside it ([`PageWork`]). Dropping it stops the taking and waits for
+/// the thread: no read outlives the store.
 struct Prefetch {
     /// The page, shared with the thread.
     work: Arc<PageWork>,
@@ -221,7 +242,7 @@ impl Prefetch {
             Some(Err(_)) | None => (
                 None,
                 Err(storage(std::io::Error::other(
-                    "the next page's read and commits stopped (its thread panicked)",
+                    "the announced page's read and commits stopped (its thread panicked)",
                 ))),
             ),
         }
@@ -1395,15 +1416,20 @@ impl SqliteStore {
         };
         // The same function may have two addresses (one per codegen unit),
         // which only costs a fresh read; two functions share one only when
-        // their code is the same, and so are their answers.
-        let asked = prefetch.work.sessions == sessions && std::ptr::fn_addr_eq(prefetch.work.make, make);
+        // their code is the same, and so are their answers. Another
+        // connection's commit since the hint (`data_version`, checked
+        // again once the thread is over) makes its work stale.
+        let asked = prefetch.work.sessions == sessions
+            && std::ptr::fn_addr_eq(prefetch.work.make, make)
+            && data_version(&self.conn)? == prefetch.data_version;
         if asked {
             // This connection reads what the thread's would: the commits
-            // since the hint were of other sessions (checked below, with
-            // the other connections' through `data_version`).
-            let _worked = prefetch.work.work(&self.conn);
+            // since the hint were of other sessions.
+            let worked = prefetch.work.work(&self.conn);
             #[cfg(test)]
-            self.chunks_worked_here.set(self.chunks_worked_here.get() + _worked);
+            self.chunks_worked_here.set(self.chunks_worked_here.get() + worked);
+            #[cfg(not(test))]
+            let _ = worked;
         } else {
             prefetch.work.stop();
         }
@@ -1414,10 +1440,20 @@ impl SqliteStore {
         if !asked || data_version(&self.conn)? != prefetch.data_version {
             return Ok(None);
         }
-        out?;
         #[cfg(test)]
         self.prefetches_used.set(self.prefetches_used.get() + 1);
-        prefetch.work.commits().map(Some)
+        // Every chunk worked out is the answer, even if the thread never
+        // started (its connection would not open): this connection then
+        // worked them all. A chunk nobody finished is the thread's error.
+        match prefetch.work.commits() {
+            Ok(commits) => Ok(Some(commits)),
+            Err(Some(e)) => Err(e),
+            Err(None) => Err(out.err().unwrap_or_else(|| {
+                storage(std::io::Error::other(
+                    "the announced page's read and commits stopped (a chunk was never finished)",
+                ))
+            })),
+        }
     }
 
     /// The database file.
@@ -2792,7 +2828,7 @@ impl Store for SqliteStore {
     /// (the built-in summaries and their rendering), while this connection
     /// commits the batch in hand (reduce-pending's two halves on the
     /// machine's two cores: the engine's thread does little but commit).
-    /// The work goes by chunks of [`PAGE_CHUNK`] sessions; when `next` is
+    /// The work goes by chunks ([`PageWork`]); when `next` is
     /// asked for, this connection works out the chunks the thread has not
     /// taken yet ([`PageWork`]), so neither core waits for the other's
     /// whole page, and a first page hinted right before it is asked for is
@@ -2815,11 +2851,13 @@ impl Store for SqliteStore {
     /// through [`Self::write`] drops the prefetch; a reduction of one of
     /// `next`'s sessions does too, in [`Self::reducing`]); and no other
     /// connection committed since it was asked (`PRAGMA data_version`,
-    /// checked after the thread is over). Otherwise the answer is thrown
-    /// away and the call works afresh. An error of the read (opening its
-    /// connection, a query, a corrupt row) or a panic in the thread is
-    /// the call's error, never an empty answer. It only reads and
-    /// computes: a crash anywhere loses nothing by it.
+    /// checked when the page is asked for and again after the thread is
+    /// over). Otherwise the answer is thrown away and the call works
+    /// afresh. An error of a chunk's read (a query, a corrupt row) or a
+    /// panic in the thread is the call's error, never an empty or partial
+    /// answer; a reader that cannot open leaves every chunk to the call's
+    /// own connection. It only reads and computes: a crash anywhere loses
+    /// nothing by it.
     fn prefetch_pending_reductions(&self, next: &[Session], make: MakeCommits) {
         // One at a time: an earlier one not taken is waited for and
         // dropped (its connection kept).
@@ -3204,7 +3242,7 @@ mod tests {
     /// hold (another `make`, say), reduce-pending would stay correct and
     /// lose its second core, which nothing else would show.
     #[test]
-    fn reduce_pending_takes_its_later_pages_from_the_prefetch() {
+    fn reduce_pending_takes_every_page_from_the_prefetch() {
         use daybook_core::{Config, Engine, REDUCE_BATCH_WINDOWS, SummarizerKind};
         let windows: i64 = 20_000;
         assert!(2 * windows as u64 > REDUCE_BATCH_WINDOWS, "one session a page");
@@ -3287,20 +3325,8 @@ mod tests {
         let outcome = store.prefetch.borrow_mut().as_mut().expect("a prefetch").join();
         assert!(outcome.1.is_ok(), "the thread worked");
         assert_eq!(
-            store
-                .prefetch
-                .borrow()
-                .as_ref()
-                .expect("a prefetch")
-                .work
-                .done
-                .lock()
-                .expect("chunks")[0]
-                .as_ref()
-                .expect("b's chunk worked out")
-                .as_ref()
-                .expect("the prefetched commits"),
-            &fresh,
+            store.prefetch.borrow().as_ref().expect("a prefetch").work.peek(0),
+            Some(fresh.clone()),
             "made before the rewrite"
         );
         store.prefetch.borrow_mut().as_mut().expect("a prefetch").thread = Some(std::thread::spawn(move || outcome));
@@ -3349,35 +3375,46 @@ mod tests {
         assert_eq!(read[1].entry, None, "the other connection's deletion");
     }
 
-    /// Whether the caller has made a chunk of a prefetched page yet: the
-    /// prefetch's thread waits for it in [`made_after_the_caller`]. Only
-    /// `the_caller_works_the_chunks_the_thread_has_not_taken` uses it.
-    static CALLER_MADE: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
-    static CALLER_MADE_NOW: std::sync::Condvar = std::sync::Condvar::new();
+    /// `(chunks the caller has begun to make, chunks the prefetch's
+    /// thread has begun to make)` for [`made_in_turns`], and its signal.
+    /// Only `the_caller_works_the_chunks_the_thread_has_not_taken` uses
+    /// them.
+    static TURNS: std::sync::Mutex<(usize, usize)> = std::sync::Mutex::new((0, 0));
+    static TURN_TAKEN: std::sync::Condvar = std::sync::Condvar::new();
 
-    /// [`page_commits`]; on the prefetch's thread, only once the caller
-    /// has made a chunk (or 30 s passed, which fails the test below).
-    fn made_after_the_caller(sessions: &[Session], blocks: Vec<Vec<Block>>) -> Vec<ReductionCommit> {
-        let mut made = CALLER_MADE.lock().expect("lock");
-        if std::thread::current().name() == Some("daybook-prefetch") {
-            let (made, _) = CALLER_MADE_NOW
-                .wait_timeout_while(made, Duration::from_secs(30), |made| !*made)
-                .expect("lock");
-            drop(made);
-        } else {
-            *made = true;
-            CALLER_MADE_NOW.notify_all();
-            drop(made);
-        }
+    /// [`page_commits`], made in turns: the prefetch's thread finishes its
+    /// first chunk once the caller has begun one, the caller its first
+    /// once the thread has begun a second, and the thread its second once
+    /// the caller has begun a second. (A turn not taken within 30 s is
+    /// given up, which fails the test.)
+    fn made_in_turns(sessions: &[Session], blocks: Vec<Vec<Block>>) -> Vec<ReductionCommit> {
+        let on_thread = std::thread::current().name() == Some("daybook-prefetch");
+        let mut turns = TURNS.lock().expect("lock");
+        let begun = if on_thread { &mut turns.1 } else { &mut turns.0 };
+        *begun += 1;
+        let n = *begun;
+        TURN_TAKEN.notify_all();
+        let until = |t: &(usize, usize)| match (on_thread, n) {
+            (true, 1) => t.0 >= 1,
+            (false, 1) => t.1 >= 2,
+            (true, 2) => t.0 >= 2,
+            _ => true,
+        };
+        let (turns, _) = TURN_TAKEN
+            .wait_timeout_while(turns, Duration::from_secs(30), |t| !until(t))
+            .expect("lock");
+        drop(turns);
         page_commits(sessions, blocks)
     }
 
     /// A page the thread has not finished when it is asked for is
     /// finished by the caller, chunk by chunk beside it ([`PageWork`]),
-    /// and the answer is the page's commits in the page's order. The
-    /// thread is held in its first chunk until the caller has made one,
-    /// so both work: 200 sessions are four chunks, the thread's first
-    /// and at least one of the caller's.
+    /// and the answer is the page's commits in the page's order. 200
+    /// short sessions are four chunks, made in turns ([`made_in_turns`]):
+    /// the thread takes the first and waits, the caller takes the second
+    /// and waits, the thread the third, the caller the fourth; so the
+    /// answer interleaves the two workers' chunks, and any order but the
+    /// page's shows.
     #[test]
     fn the_caller_works_the_chunks_the_thread_has_not_taken() {
         let min = |n: i64| Timestamp(1_700_000_000_000 + n * 60_000);
@@ -3396,10 +3433,9 @@ mod tests {
         let (_dir, store) = ended_sessions(&specs);
         let sessions = store.pending_sessions().expect("pending");
         assert_eq!(sessions.len(), 200);
-        let chunks = sessions.len().div_ceil(PAGE_CHUNK);
-        assert_eq!(chunks, 4);
+        assert_eq!(PageWork::new(sessions.clone(), page_commits).chunks.len(), 4);
         let truth = page_commits(&sessions, store.pending_blocks(&sessions).expect("blocks"));
-        store.prefetch_pending_reductions(&sessions, made_after_the_caller);
+        store.prefetch_pending_reductions(&sessions, made_in_turns);
         // Ask only once the thread holds its first chunk.
         let taken = || {
             store
@@ -3417,18 +3453,43 @@ mod tests {
                 waiting.elapsed() < Duration::from_secs(30),
                 "the thread never took a chunk"
             );
-            std::thread::yield_now();
+            std::thread::sleep(Duration::from_millis(1));
         }
         let answer = store
-            .pending_reductions(&sessions, made_after_the_caller)
+            .pending_reductions(&sessions, made_in_turns)
             .expect("the page's commits");
-        let here = store.chunks_worked_here.get();
-        assert!(
-            (1..chunks).contains(&here),
-            "{here} of {chunks} chunks made here: both made some"
-        );
+        assert_eq!(store.chunks_worked_here.get(), 2, "the second and the fourth made here");
         assert_eq!(store.prefetches_used.get(), 1, "answered from the shared work");
         assert_eq!(answer, truth, "the page's commits, in its order");
+    }
+
+    /// Chunks are cut at [`PAGE_CHUNK`] sessions or [`PAGE_CHUNK_SPAN`] of
+    /// their time, whichever comes first, and a session longer than the
+    /// span alone is a chunk of its own; they cover the page in order.
+    #[test]
+    fn a_page_is_cut_into_chunks_by_sessions_and_by_their_time() {
+        let hour = 3_600_000;
+        let session = |i: usize, len: i64| {
+            let mut s = Session::active(SessionId(format!("s{i:03}")), Timestamp(0), UtcOffset::UTC);
+            s.phase = Phase::Ended {
+                end: Timestamp(len),
+                reason: EndReason::Timeout,
+            };
+            s
+        };
+        let cut = |sessions: Vec<Session>| PageWork::new(sessions, page_commits).chunks;
+        let short: Vec<Session> = (0..130).map(|i| session(i, 60_000)).collect();
+        assert_eq!(cut(short), [0..64, 64..128, 128..130]);
+        // 2,000 minutes hold four sessions of eight hours.
+        let long: Vec<Session> = (0..10).map(|i| session(i, 8 * hour)).collect();
+        assert_eq!(cut(long), [0..4, 4..8, 8..10]);
+        let huge = vec![session(0, 100 * hour), session(1, 60_000), session(2, 100 * hour)];
+        assert_eq!(cut(huge), [0..1, 1..2, 2..3]);
+        let open: Vec<Session> = (0..65)
+            .map(|i| Session::active(SessionId(format!("a{i:03}")), Timestamp(0), UtcOffset::UTC))
+            .collect();
+        assert_eq!(cut(open), [0..64, 64..65]);
+        assert!(cut(Vec::new()).is_empty());
     }
 
     /// The prefetch's reader never keeps the store's close from copying
@@ -3449,21 +3510,33 @@ mod tests {
         assert!(!wal.exists(), "closing copied the WAL into the file");
     }
 
-    /// An error of the prefetch's read is the call's error, never an
-    /// empty or partial answer: here the database file is gone when the
-    /// reader opens its connection.
+    /// A reader that cannot open (here the database file is gone from its
+    /// path; the store's own connection stays open on the renamed file)
+    /// leaves the whole page to the call's connection: the answer is the
+    /// page's, not an error. An error of a chunk's read (a block that does
+    /// not read, broken through the store's own connection so the hint
+    /// still holds) is the call's error, never an empty or partial answer.
     #[test]
-    fn an_error_in_the_prefetched_read_is_the_calls_error() {
+    fn a_reader_that_cannot_open_leaves_the_page_to_the_call_and_a_bad_chunk_is_its_error() {
         let (dir, store, sessions) = two_ended_sessions();
+        let fresh = store.pending_reductions(&sessions, page_commits).expect("read");
         let moved = dir.path().join("elsewhere");
         std::fs::create_dir(&moved).expect("mkdir");
-        // The store's own connection stays open on the renamed file; a new
-        // connection at the old path finds nothing there.
         std::fs::rename(dir.path().join("daybook.db"), moved.join("daybook.db")).expect("rename");
+        store.prefetch_pending_reductions(&sessions, page_commits);
+        let answer = store.pending_reductions(&sessions, page_commits).expect("the page");
+        assert_eq!(answer, fresh, "made on the call's connection");
+        assert_eq!(store.chunks_worked_here.get(), 1, "its one chunk made here");
+        assert!(store.reader.borrow().is_none(), "no reader opened");
+
+        store
+            .connection()
+            .execute("UPDATE blocks SET lines = 'not a list' WHERE session_id = 'b'", [])
+            .expect("break a block");
         store.prefetch_pending_reductions(&sessions, page_commits);
         let err = store
             .pending_reductions(&sessions, page_commits)
-            .expect_err("the reader cannot open the file");
+            .expect_err("a block that does not read");
         assert!(matches!(err, CoreError::Storage(_)), "{err}");
     }
 

@@ -3923,6 +3923,56 @@ mod tests {
         );
     }
 
+    /// A bulk recovery that comes while a reduce-pending pass has its
+    /// checkpoints deferred (a batch committed, another announced) sets
+    /// the threshold back to the one from before the pass, not to the
+    /// pass's: it leaves reductions' mode before it reads the threshold
+    /// it will restore.
+    #[test]
+    fn a_bulk_recovery_during_a_pass_sets_back_the_threshold_from_before_the_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = orphans_db(&dir.path().join("daybook.db"), BULK_RECOVERY + 10);
+        store
+            .connection()
+            .pragma_update(None, "wal_autocheckpoint", 7)
+            .expect("pragma");
+        store
+            .connection()
+            .execute(
+                "INSERT INTO sessions (id, start_ms, offset_s, status, end_ms, end_reason)
+                 VALUES ('ended-1', 1500000000000, 3600, 'ended', 1500000060000, 'idle_gap')",
+                [],
+            )
+            .expect("an ended session");
+        let input = store.recovery_input().unwrap();
+        let orphan_id = &input.sessions.iter().find(|s| s.end.is_none()).expect("an orphan").id;
+        let orphan = store.session(orphan_id).unwrap().expect("the orphan's row");
+        let ended = store
+            .session(&SessionId("ended-1".to_owned()))
+            .unwrap()
+            .expect("the ended session");
+        store.prefetch_pending_reductions(std::slice::from_ref(&orphan), page_commits);
+        store
+            .commit_reductions(&[ReductionCommit {
+                session_id: ended.id.clone(),
+                entry: None,
+                covered: Vec::new(),
+                flush_end: None,
+                finish: false,
+            }])
+            .expect("a batch of the pass");
+        assert_eq!(
+            threshold(&store),
+            PASS_CHECKPOINT_PAGES,
+            "deferred while the pass goes on"
+        );
+        let config = daybook_core::Config::default();
+        let plan = daybook_core::recovery::plan(&input, config.max_session, config.empty_session);
+        assert!(plan.ends.len() >= BULK_RECOVERY, "a bulk recovery");
+        store.recover(&plan).unwrap();
+        assert_eq!(threshold(&store), 7, "the threshold from before the pass");
+    }
+
     /// Ending many orphans with the status index and the session trigger
     /// set aside (`end_in_bulk`) leaves what ending them a few at a time
     /// leaves: the same sessions, blocks, loose blocks' owners and stale

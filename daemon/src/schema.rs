@@ -501,6 +501,31 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         ON CONFLICT (day) DO UPDATE SET n = n + 1;
     END;
     ",
+    // 15: a session's status alone no longer lists its days (issue 12).
+    // The day log reads a session row's id, start, offset, end and end
+    // reason, never its status (`daylog`: a section is finished by its
+    // entries; its end and reason come from the row whatever the status),
+    // so a change of status alone cannot change a day file. Yet every
+    // reduction's `UPDATE` to `reduced` ran the trigger's program and a
+    // lookup of the session's entries: 4.4% of the instructions of the
+    // reductions' commits of `daybook recover` on 10^5 imported orphans
+    // (BENCHMARKS.md, "Migration 15"). `status` leaves the columns the
+    // trigger watches; the recovered end stays skipped as in migration 14.
+    "
+    DROP TRIGGER stale_session_update;
+    CREATE TRIGGER stale_session_update AFTER UPDATE OF id, start_ms, offset_s, end_ms, end_reason ON sessions
+    WHEN (OLD.id IS NOT NEW.id OR OLD.start_ms IS NOT NEW.start_ms OR OLD.offset_s IS NOT NEW.offset_s
+      OR OLD.end_ms IS NOT NEW.end_ms OR OLD.end_reason IS NOT NEW.end_reason)
+      AND NOT (OLD.status IS 'active' AND NEW.status IS 'ended' AND NEW.end_reason IS 'recovered'
+        AND OLD.id IS NEW.id AND OLD.start_ms IS NEW.start_ms AND OLD.offset_s IS NEW.offset_s)
+    BEGIN
+        INSERT INTO stale_days (day, n) SELECT day, 1 FROM entries WHERE session_id = OLD.id GROUP BY day
+        ON CONFLICT (day) DO UPDATE SET n = n + 1;
+        INSERT INTO stale_days (day, n) SELECT day, 1 FROM entries WHERE session_id = NEW.id AND NEW.id IS NOT OLD.id
+        GROUP BY day
+        ON CONFLICT (day) DO UPDATE SET n = n + 1;
+    END;
+    ",
 ];
 
 /// Lists in `stale_days` the days of session `?1`'s entries, as the
@@ -1223,9 +1248,10 @@ mod tests {
         };
         let (old, new) = ("1969-12-31".to_owned(), "1970-01-01".to_owned());
         let none: [(String, i64); 0] = [];
-        // Two entries on one day: the day once.
+        // Two entries on one day: the day once. (An end, not a status:
+        // a status alone lists nothing since migration 15.)
         assert_eq!(
-            marks("UPDATE sessions SET status = 'ended' WHERE id = 's7-0'"),
+            marks("UPDATE sessions SET end_ms = -88999999 WHERE id = 's7-0'"),
             [(old.clone(), 1)]
         );
         assert_eq!(
@@ -1431,6 +1457,64 @@ mod tests {
                 row("s8-b", 172_870_000),
                 row("s8-d", 345_660_000)
             ]
+        );
+    }
+
+    /// Migration 15: a change of a session's status alone (ended to
+    /// reduced or failed, failed to ended) lists none of its days, as the
+    /// day log never reads the status; a change of its end, end reason or
+    /// start still lists them, status changed with it or not, and the
+    /// recovered end stays skipped.
+    #[test]
+    fn migration_15_lists_no_day_for_a_status_change_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("daybook.db");
+        let more = "
+            INSERT INTO entries VALUES (2, 's7-2', 'flush', 600000, 630000, 3600, '1970-01-02', 'f');
+            INSERT INTO entries VALUES (3, 's7-3', 'flush', 1200000, 1230000, 3600, '1970-01-03', 'g');
+            INSERT INTO sessions VALUES ('s9-a', 2400000, 3600, 'active', NULL, NULL, NULL, 0, 2460000);
+            INSERT INTO entries VALUES (4, 's9-a', 'flush', 2400000, 2460000, 3600, '1970-01-04', 'h');
+        ";
+        let store = migrated_from(&path, &format!("{ROWS}{more}"), 14);
+        let conn = store.connection();
+        conn.execute_batch("DELETE FROM stale_days").unwrap();
+        let marks = |sql: &str| -> Vec<String> {
+            conn.execute_batch("DELETE FROM stale_days").unwrap();
+            conn.execute_batch(sql).unwrap();
+            stale_rows(conn).into_iter().map(|(day, _)| day).collect()
+        };
+        let none: [&str; 0] = [];
+        assert_eq!(
+            marks("UPDATE sessions SET status = 'reduced', next_retry_ms = NULL WHERE id = 's7-2'"),
+            none
+        );
+        assert_eq!(
+            marks("UPDATE sessions SET status = 'ended', next_retry_ms = NULL WHERE id = 's7-3'"),
+            none
+        );
+        assert_eq!(
+            marks("UPDATE sessions SET status = 'failed', next_retry_ms = 1 WHERE id = 's7-3'"),
+            none
+        );
+        assert_eq!(
+            marks("UPDATE sessions SET status = 'reduced', next_retry_ms = NULL, end_ms = 640000 WHERE id = 's7-2'"),
+            ["1970-01-02"]
+        );
+        assert_eq!(
+            marks("UPDATE sessions SET end_reason = 'timeout' WHERE id = 's7-2'"),
+            ["1970-01-02"]
+        );
+        assert_eq!(
+            marks("UPDATE sessions SET start_ms = 600001 WHERE id = 's7-2'"),
+            ["1970-01-02"]
+        );
+        assert_eq!(
+            marks("UPDATE sessions SET status = 'ended', end_ms = 2470000, end_reason = 'recovered' WHERE id = 's9-a'"),
+            none
+        );
+        assert_eq!(
+            marks("UPDATE sessions SET end_reason = 'idle_gap' WHERE id = 's9-a'"),
+            ["1970-01-04"]
         );
     }
 

@@ -2828,11 +2828,10 @@ impl Store for SqliteStore {
     /// (the built-in summaries and their rendering), while this connection
     /// commits the batch in hand (reduce-pending's two halves on the
     /// machine's two cores: the engine's thread does little but commit).
-    /// The work goes by chunks ([`PageWork`]); when `next` is
-    /// asked for, this connection works out the chunks the thread has not
-    /// taken yet ([`PageWork`]), so neither core waits for the other's
-    /// whole page, and a first page hinted right before it is asked for is
-    /// worked out on both.
+    /// The work goes by chunks: when `next` is asked for, this connection
+    /// works out the chunks the thread has not taken yet ([`PageWork`]),
+    /// so neither core waits for the other's whole page, and a first page
+    /// hinted right before it is asked for is worked out on both.
     ///
     /// Why the early answer is the one [`Store::pending_reductions`] would
     /// make later: `make` is a plain function of the sessions and their

@@ -215,7 +215,8 @@ pub trait Store {
     /// store told of this batch beforehand
     /// ([`Store::prefetch_pending_reductions`]) may answer from what it
     /// worked out since, off the caller's thread (and on it, for what was
-    /// not done by the time of the ask), under that method's rules. `make` is a plain function (reduce-pending's is
+    /// not done by the time of the ask), under that method's rules.
+    /// `make` is a plain function (reduce-pending's is
     /// [`crate::page_commits`]): no captured state, so a store may run it
     /// on any thread, and its answer depends on its two arguments alone.
     fn pending_reductions(&self, sessions: &[Session], make: MakeCommits) -> Result<Vec<ReductionCommit>, Error> {

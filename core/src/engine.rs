@@ -1054,8 +1054,8 @@ impl<S: Store> Engine<S> {
     /// own): the batch in hand, and the next one, which the store is told
     /// of ([`Store::prefetch_pending_reductions`]) as soon as this one's
     /// commits are in hand, so it may read, summarize and render the next
-    /// while this one commits (the first is announced right before it is
-    /// asked for). A batch's read sees the earlier batches
+    /// while this one commits (in a pass of more than one batch, the
+    /// first is announced right before it is asked for). A batch's read sees the earlier batches
     /// committed (or, read early, not yet the one before it), which
     /// touched none of its sessions: the same blocks as one read up
     /// front, hence the same commits ([`page_commits`] depends on the
@@ -1111,10 +1111,15 @@ impl<S: Store> Engine<S> {
                     page.sort_unstable_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
                     pages.push(&*page);
                 }
-                // The first page is announced too, right before it is
-                // asked for: a store that works pages out beside the
-                // caller then works this one on two cores as well.
-                if let Some(&first) = pages.first() {
+                // In a pass of more than one page the first is announced
+                // too, right before it is asked for: a store that works
+                // pages out beside the caller then works this one on two
+                // cores as well. A pass of one page is mostly a small one
+                // (a start after a crash, the safety net, an import's
+                // every 32 sessions), where the store's thread and second
+                // connection cost more than they save (3-4 ms more to a
+                // start after a kill, BENCHMARKS.md "Chunked prefetch").
+                if let [first, _, ..] = pages[..] {
                     self.store.prefetch_pending_reductions(first, page_commits);
                 }
                 for (i, &page) in pages.iter().enumerate() {

@@ -394,6 +394,23 @@ fn a_batch_is_cut_at_reduce_batch_sessions_or_reduce_batch_windows() {
     assert_eq!(reduce_batch_len(&odd[2..], window), 1);
 }
 
+/// A pass of one page announces nothing: the store is asked for the
+/// page and commits it, without a hint a store would start a thread and
+/// a second connection for (a start after a crash reduces a session or
+/// two this way).
+#[test]
+fn a_pass_of_one_page_announces_nothing() {
+    let mut store = Recording::default();
+    pending(&mut store, 3);
+    start(&store);
+    let calls = store.calls.borrow().clone();
+    let [Call::Read(read), Call::Commit(committed)] = &calls[..] else {
+        panic!("one ask and one commit, no hint: {calls:?}");
+    };
+    assert_eq!(read.len(), 3);
+    assert_eq!(read, committed);
+}
+
 proptest::proptest! {
     /// `page_commits` makes each session's commit of that session and
     /// its blocks alone ([`MakeCommits`]' promise): a batch's commits are

@@ -113,10 +113,12 @@ const PAGE_CHUNK: usize = 64;
 
 /// The most session time (from start to end, summed) in one chunk of an
 /// announced page, an estimate of its blocks (one a minute at most):
-/// 64 sessions of half an hour fill it, so a chunk of the reduce-pending
-/// bench is ~6 ms of work, and the caller, done with its commit, waits
-/// about that long for the chunk the thread has in hand; a page of long
-/// sessions is cut into as many chunks as short ones.
+/// 64 sessions of half an hour fill it, a sixteenth of a page of the
+/// reduce-pending bench, whose read and commits take some 50 ms (a tenth
+/// of the 10^4 pass's `Engine::start`, which that work bounds; estimated
+/// from the pass, not timed per chunk), so the caller, done with its
+/// commit, waits a few ms at most for the chunk the thread has in hand; a
+/// page of long sessions is cut into as many chunks as short ones.
 const PAGE_CHUNK_SPAN: Duration = Duration::from_secs(2_000 * 60);
 
 /// An announced page's work, cut into chunks of at most [`PAGE_CHUNK`]

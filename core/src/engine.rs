@@ -1055,20 +1055,20 @@ impl<S: Store> Engine<S> {
     /// of ([`Store::prefetch_pending_reductions`]) as soon as this one's
     /// commits are in hand, so it may read, summarize and render the next
     /// while this one commits (in a pass of more than one batch, the
-    /// first is announced right before it is asked for). A batch's read sees the earlier batches
-    /// committed (or, read early, not yet the one before it), which
-    /// touched none of its sessions: the same blocks as one read up
-    /// front, hence the same commits ([`page_commits`] depends on the
-    /// sessions and their blocks alone). An answer
-    /// still outstanding for a session reduced here is dropped when it
-    /// comes ([`Stale::SessionChanged`]). If the store refuses a batch (a
-    /// `Conflict` or an unknown session in any of it, so nothing of it
-    /// committed), the batch is committed again one reduction at a time:
-    /// each refused one is logged at WARN and left as the store has it (a
-    /// session still pending is tried again at the next reduce-pending),
-    /// and one bad session never holds back the rest. A storage error
-    /// stops here: the batch in hand is lost, its sessions stay pending,
-    /// earlier batches stay committed.
+    /// first is announced right before it is asked for). A batch's read
+    /// sees the earlier batches committed (or, read early, not yet the
+    /// one before it), which touched none of its sessions: the same
+    /// blocks as one read up front, hence the same commits
+    /// ([`page_commits`] depends on the sessions and their blocks alone).
+    /// An answer still outstanding for a session reduced here is dropped
+    /// when it comes ([`Stale::SessionChanged`]). If the store refuses a
+    /// batch (a `Conflict` or an unknown session in any of it, so nothing
+    /// of it committed), the batch is committed again one reduction at a
+    /// time: each refused one is logged at WARN and left as the store has
+    /// it (a session still pending is tried again at the next
+    /// reduce-pending), and one bad session never holds back the rest. A
+    /// storage error stops here: the batch in hand is lost, its sessions
+    /// stay pending, earlier batches stay committed.
     pub fn reduce_pending(&mut self, now: Timestamp) -> Result<(), Error> {
         self.finals.clear();
         match self.summarizer {

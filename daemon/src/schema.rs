@@ -1477,7 +1477,6 @@ mod tests {
         ";
         let store = migrated_from(&path, &format!("{ROWS}{more}"), 14);
         let conn = store.connection();
-        conn.execute_batch("DELETE FROM stale_days").unwrap();
         let marks = |sql: &str| -> Vec<String> {
             conn.execute_batch("DELETE FROM stale_days").unwrap();
             conn.execute_batch(sql).unwrap();
